@@ -1,0 +1,164 @@
+package actor
+
+// Permission names one thing an actor may do.
+type Permission string
+
+// Platform permissions are granted by the platform role alone.
+const (
+	PermUsersRead        Permission = "users:read"
+	PermUsersManage      Permission = "users:manage"
+	PermUsersDelete      Permission = "users:delete"
+	PermUsersImpersonate Permission = "users:impersonate"
+	PermAuditReadAll     Permission = "audit:read:all"
+	PermFlagsManage      Permission = "flags:manage"
+	PermMarketSubmit     Permission = "marketplace:submit"
+	PermMarketReview     Permission = "marketplace:review"
+	PermMarketFeature    Permission = "marketplace:feature"
+	PermCreditsGrant     Permission = "credits:grant"
+)
+
+// Workspace permissions act on resources a workspace owns. In the personal
+// workspace the platform role decides; in an organization the org role does
+// (and the platform role must allow it too).
+const (
+	PermGatewayCreate    Permission = "gateway:create"
+	PermGatewayRead      Permission = "gateway:read"
+	PermGatewayUpdate    Permission = "gateway:update"
+	PermGatewayDelete    Permission = "gateway:delete"
+	PermPluginInstall    Permission = "plugin:install"
+	PermPluginConfigure  Permission = "plugin:configure"
+	PermWorkflowCreate   Permission = "workflow:create"
+	PermWorkflowRead     Permission = "workflow:read"
+	PermWorkflowUpdate   Permission = "workflow:update"
+	PermWorkflowDelete   Permission = "workflow:delete"
+	PermWorkflowExecute  Permission = "workflow:execute"
+	PermCreditsRead      Permission = "credits:read"
+	PermWorkspaceAuditRd Permission = "workspace:audit:read"
+)
+
+// Organization permissions exist only in an organization context and are
+// granted by the org role in that organization, never by the platform role.
+const (
+	PermOrgManage        Permission = "org:manage"
+	PermOrgMembersInvite Permission = "org:members:invite"
+	PermOrgMembersManage Permission = "org:members:manage"
+	PermOrgDeptManage    Permission = "org:departments:manage"
+	PermOrgDeptMembers   Permission = "org:departments:members"
+	PermOrgBilling       Permission = "org:billing"
+	PermOrgAuditRead     Permission = "org:audit:read"
+)
+
+type scope int
+
+const (
+	scopePlatform scope = iota
+	scopeWorkspace
+	scopeOrg
+)
+
+type grant struct {
+	scope    scope
+	platform []Role
+	org      []OrgRole
+}
+
+var (
+	admins     = []Role{SuperAdmin, Admin}
+	everyone   = []Role{SuperAdmin, Admin, Moderator, Developer, User}
+	orgAll     = []OrgRole{OrgOwner, OrgAdmin, DeptManager, OrgMember}
+	orgEditors = []OrgRole{OrgOwner, OrgAdmin, DeptManager}
+	orgAdmins  = []OrgRole{OrgOwner, OrgAdmin}
+)
+
+// table is the one declaration of who may do what. Anything absent is denied.
+var table = map[Permission]grant{
+	PermUsersRead:        {scope: scopePlatform, platform: []Role{SuperAdmin, Admin, Moderator}},
+	PermUsersManage:      {scope: scopePlatform, platform: admins},
+	PermUsersDelete:      {scope: scopePlatform, platform: []Role{SuperAdmin}},
+	PermUsersImpersonate: {scope: scopePlatform, platform: []Role{SuperAdmin}},
+	PermAuditReadAll:     {scope: scopePlatform, platform: admins},
+	PermFlagsManage:      {scope: scopePlatform, platform: admins},
+	PermMarketSubmit:     {scope: scopePlatform, platform: []Role{SuperAdmin, Admin, Developer}},
+	PermMarketReview:     {scope: scopePlatform, platform: []Role{SuperAdmin, Admin, Moderator}},
+	PermMarketFeature:    {scope: scopePlatform, platform: admins},
+	PermCreditsGrant:     {scope: scopePlatform, platform: admins},
+
+	PermGatewayCreate:    {scope: scopeWorkspace, platform: everyone, org: orgEditors},
+	PermGatewayRead:      {scope: scopeWorkspace, platform: everyone, org: orgAll},
+	PermGatewayUpdate:    {scope: scopeWorkspace, platform: everyone, org: orgEditors},
+	PermGatewayDelete:    {scope: scopeWorkspace, platform: everyone, org: orgAdmins},
+	PermPluginInstall:    {scope: scopeWorkspace, platform: everyone, org: orgAdmins},
+	PermPluginConfigure:  {scope: scopeWorkspace, platform: everyone, org: orgEditors},
+	PermWorkflowCreate:   {scope: scopeWorkspace, platform: everyone, org: orgEditors},
+	PermWorkflowRead:     {scope: scopeWorkspace, platform: everyone, org: orgAll},
+	PermWorkflowUpdate:   {scope: scopeWorkspace, platform: everyone, org: orgEditors},
+	PermWorkflowDelete:   {scope: scopeWorkspace, platform: everyone, org: orgAdmins},
+	PermWorkflowExecute:  {scope: scopeWorkspace, platform: everyone, org: orgAll},
+	PermCreditsRead:      {scope: scopeWorkspace, platform: everyone, org: orgAll},
+	PermWorkspaceAuditRd: {scope: scopeWorkspace, platform: everyone, org: orgAdmins},
+
+	PermOrgManage:        {scope: scopeOrg, org: orgAdmins},
+	PermOrgMembersInvite: {scope: scopeOrg, org: orgAdmins},
+	PermOrgMembersManage: {scope: scopeOrg, org: orgAdmins},
+	PermOrgDeptManage:    {scope: scopeOrg, org: orgAdmins},
+	PermOrgDeptMembers:   {scope: scopeOrg, org: orgEditors},
+	PermOrgBilling:       {scope: scopeOrg, org: []OrgRole{OrgOwner}},
+	PermOrgAuditRead:     {scope: scopeOrg, org: orgAdmins},
+}
+
+// Can reports whether the actor holds permission p in the workspace it acts
+// in. Unknown permissions and anonymous actors are denied. SUPER_ADMIN holds
+// every platform right an ADMIN holds (the table lists both), but org rights
+// come only from membership: a platform admin is not an org owner.
+func (a Actor) Can(p Permission) bool {
+	if a.UserID == "" {
+		return false
+	}
+	g, ok := table[p]
+	if !ok {
+		return false
+	}
+	switch g.scope {
+	case scopePlatform:
+		return hasRole(g.platform, a.Role)
+	case scopeWorkspace:
+		if !hasRole(g.platform, a.Role) {
+			return false
+		}
+		if a.OrganizationID == "" {
+			return true
+		}
+		return hasOrgRole(g.org, a.OrgRole)
+	case scopeOrg:
+		return a.OrganizationID != "" && hasOrgRole(g.org, a.OrgRole)
+	}
+	return false
+}
+
+// Permissions lists every permission in the table, for documentation and
+// exhaustive tests.
+func Permissions() []Permission {
+	out := make([]Permission, 0, len(table))
+	for p := range table {
+		out = append(out, p)
+	}
+	return out
+}
+
+func hasRole(rs []Role, r Role) bool {
+	for _, v := range rs {
+		if v == r {
+			return true
+		}
+	}
+	return false
+}
+
+func hasOrgRole(rs []OrgRole, r OrgRole) bool {
+	for _, v := range rs {
+		if v == r {
+			return true
+		}
+	}
+	return false
+}

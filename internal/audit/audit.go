@@ -1,0 +1,178 @@
+// Package audit records every change Switchboard makes, in the same
+// transaction as the change, as an append-only, hash-chained log.
+//
+// Each row's hash covers its own fields and the previous row's hash, so
+// editing, deleting or reordering any row breaks the chain from that row on;
+// Verify names the first row that no longer fits.
+package audit
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/switchboard/switchboard/internal/actor"
+	"github.com/switchboard/switchboard/internal/db"
+	"github.com/switchboard/switchboard/internal/ids"
+)
+
+// Status of an audited event.
+const (
+	Success = "success"
+	Failure = "failure"
+)
+
+// Entry is one event to record. The actor supplies who, from where and on
+// whose behalf; UserID and OrganizationID override it for events where the
+// subject is not (yet) the actor, such as a failed login.
+type Entry struct {
+	Action         string
+	Resource       string
+	ResourceID     string
+	Status         string
+	UserID         string
+	OrganizationID string
+	Metadata       map[string]any
+}
+
+// Row is a stored audit event.
+type Row struct {
+	ID             string          `json:"id"`
+	Seq            int64           `json:"seq"`
+	UserID         string          `json:"userId,omitempty"`
+	OrganizationID string          `json:"organizationId,omitempty"`
+	ImpersonatorID string          `json:"impersonatorId,omitempty"`
+	Action         string          `json:"action"`
+	Resource       string          `json:"resource"`
+	ResourceID     string          `json:"resourceId,omitempty"`
+	Status         string          `json:"status"`
+	IPAddress      string          `json:"ipAddress"`
+	UserAgent      string          `json:"userAgent"`
+	RequestID      string          `json:"requestId"`
+	Metadata       json.RawMessage `json:"metadata"`
+	CreatedAt      time.Time       `json:"createdAt"`
+	PrevHash       string          `json:"-"`
+	Hash           string          `json:"-"`
+}
+
+// Record appends e to the log inside tx. It must be called in the
+// transaction of the change it describes, so the two commit together.
+func Record(ctx context.Context, tx *db.Tx, a actor.Actor, e Entry) error {
+	if e.Status == "" {
+		e.Status = Success
+	}
+	userID := e.UserID
+	if userID == "" {
+		userID = a.UserID
+	}
+	orgID := e.OrganizationID
+	if orgID == "" {
+		orgID = a.OrganizationID
+	}
+	meta, err := json.Marshal(Redact(e.Metadata))
+	if err != nil {
+		return fmt.Errorf("audit %s: encode metadata: %w", e.Action, err)
+	}
+	r := Row{
+		ID: ids.New(ids.Audit), UserID: userID, OrganizationID: orgID,
+		ImpersonatorID: a.ImpersonatorID, Action: e.Action, Resource: e.Resource,
+		ResourceID: e.ResourceID, Status: e.Status, IPAddress: a.IP, UserAgent: a.UserAgent,
+		RequestID: a.RequestID, Metadata: meta, CreatedAt: db.Now(),
+	}
+	// Taking the head row's lock serializes appends on PostgreSQL; SQLite's
+	// writer lock already does.
+	if err := tx.QueryRowContext(ctx,
+		`UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash`,
+	).Scan(&r.Seq, &r.PrevHash); err != nil {
+		return fmt.Errorf("audit %s: advance chain: %w", e.Action, err)
+	}
+	r.Hash = r.computeHash()
+	if _, err := tx.ExecContext(ctx, `UPDATE audit_head SET hash = $1 WHERE id = 1`, r.Hash); err != nil {
+		return fmt.Errorf("audit %s: advance chain: %w", e.Action, err)
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO audit_logs
+		(id, seq, user_id, organization_id, impersonator_id, action, resource, resource_id,
+		 status, ip_address, user_agent, request_id, metadata, created_at, prev_hash, hash)
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16)`,
+		r.ID, r.Seq, nullable(r.UserID), nullable(r.OrganizationID), nullable(r.ImpersonatorID),
+		r.Action, r.Resource, nullable(r.ResourceID), r.Status, r.IPAddress, r.UserAgent,
+		r.RequestID, string(r.Metadata), r.CreatedAt, r.PrevHash, r.Hash)
+	if err != nil {
+		return fmt.Errorf("audit %s: insert: %w", e.Action, err)
+	}
+	return nil
+}
+
+// computeHash hashes the row's content and the previous hash. Fields are
+// length-prefixed so no two different rows encode alike.
+func (r Row) computeHash() string {
+	h := sha256.New()
+	for _, f := range []string{
+		r.PrevHash, fmt.Sprint(r.Seq), r.ID, r.UserID, r.OrganizationID, r.ImpersonatorID,
+		r.Action, r.Resource, r.ResourceID, r.Status, r.IPAddress, r.UserAgent, r.RequestID,
+		string(r.Metadata), r.CreatedAt.UTC().Format(time.RFC3339Nano),
+	} {
+		fmt.Fprintf(h, "%d:%s|", len(f), f)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+func nullable(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// sensitive key fragments: a metadata value under such a key is replaced.
+var sensitive = []string{"password", "token", "secret", "apikey", "api_key", "authorization",
+	"credential", "cookie", "hash", "privatekey", "private_key", "signature"}
+
+// Redacted replaces any value whose key looks like it holds a secret.
+const Redacted = "[REDACTED]"
+
+// Redact returns a copy of m with every value under a secret-looking key
+// replaced, at any depth. It is the last line of defence; callers should not
+// put secrets in metadata to begin with.
+func Redact(m map[string]any) map[string]any {
+	if m == nil {
+		return map[string]any{}
+	}
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		if isSensitive(k) {
+			out[k] = Redacted
+			continue
+		}
+		out[k] = redactValue(v)
+	}
+	return out
+}
+
+func redactValue(v any) any {
+	switch t := v.(type) {
+	case map[string]any:
+		return Redact(t)
+	case []any:
+		c := make([]any, len(t))
+		for i, e := range t {
+			c[i] = redactValue(e)
+		}
+		return c
+	}
+	return v
+}
+
+func isSensitive(k string) bool {
+	k = strings.ToLower(strings.ReplaceAll(k, "-", "_"))
+	for _, s := range sensitive {
+		if strings.Contains(k, s) || strings.Contains(strings.ReplaceAll(k, "_", ""), s) {
+			return true
+		}
+	}
+	return false
+}
