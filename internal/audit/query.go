@@ -55,6 +55,7 @@ func List(ctx context.Context, q db.Querier, f Filter) (Page, error) {
 	if f.UserID != "" {
 		add("user_id = $%d", f.UserID)
 	}
+
 	if f.OrganizationID != "" {
 		add("organization_id = $%d", f.OrganizationID)
 	}

@@ -1,0 +1,166 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"runtime/debug"
+	"time"
+
+	"github.com/switchboard/switchboard/internal/actor"
+	"github.com/switchboard/switchboard/internal/app"
+	"github.com/switchboard/switchboard/internal/audit"
+	"github.com/switchboard/switchboard/internal/config"
+)
+
+func version() string {
+	if app.Version != "dev" {
+		return app.Version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return app.Version
+}
+
+func loadConfig(name string, args []string, getenv func(string) string, stderr io.Writer, extra func(*flag.FlagSet)) (config.Config, error) {
+	fs := flag.NewFlagSet("switchboard "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	if extra != nil {
+		extra(fs)
+	}
+	c, err := config.Load(fs, args, getenv)
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		return c, exitError{code: 2, msg: "configuration: " + err.Error()}
+	}
+	return c, err
+}
+
+func cmdServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	c, err := loadConfig("serve", args, getenv, stderr, nil)
+	if err != nil {
+		return err
+	}
+	app.Version = version()
+	log := app.NewLogger(stderr, c)
+	start := time.Now()
+	ln, err := net.Listen("tcp", c.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", c.Listen, err)
+	}
+	a, err := app.New(ctx, c, log, app.Options{})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer a.Close()
+	created, generated, err := a.Auth.EnsureAdmin(ctx, c.AdminEmail, c.AdminPassword)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	if created {
+		email := c.AdminEmail
+		if email == "" {
+			email = "admin@switchboard.local"
+		}
+		if generated != "" {
+			fmt.Fprintf(stdout, "\nCreated the first SUPER_ADMIN.\n  email:    %s\n  password: %s\nThis password is shown once; change it after signing in.\n\n", email, generated)
+		} else {
+			log.Info("created the first SUPER_ADMIN", "email", email)
+		}
+	}
+	log.Info("serving", "listen", ln.Addr().String(), "publicUrl", c.PublicURL, "database", dbKind(c.DatabaseURL),
+		"version", app.Version, "startup", time.Since(start).String())
+	return a.Serve(ctx, ln)
+}
+
+func dbKind(u string) string {
+	if len(u) > 8 && (u[:9] == "postgres:" || u[:11] == "postgresql:") {
+		return "postgres"
+	}
+	return "sqlite:" + u
+}
+
+func cmdMigrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	sub := "up"
+	if len(args) > 0 && (args[0] == "up" || args[0] == "status") {
+		sub, args = args[0], args[1:]
+	}
+	c, err := loadConfig("migrate "+sub, args, getenv, stderr, nil)
+	if err != nil {
+		return err
+	}
+	if sub == "up" {
+		d, err := app.OpenDB(ctx, c)
+		if err != nil {
+			return err
+		}
+		defer d.Close()
+		fmt.Fprintln(stdout, "migrations applied")
+		return printStatus(ctx, d.MigrationStatus, stdout)
+	}
+	d, err := openNoMigrate(ctx, c)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return printStatus(ctx, d.MigrationStatus, stdout)
+}
+
+func cmdAdmin(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "create" {
+		return exitError{code: 2, msg: "usage: switchboard admin create --email E --password P [--name N]"}
+	}
+	var email, password, name string
+	c, err := loadConfig("admin create", args[1:], getenv, stderr, func(fs *flag.FlagSet) {
+		fs.StringVar(&email, "email", "", "the new SUPER_ADMIN's email (required)")
+		fs.StringVar(&password, "password", "", "the new SUPER_ADMIN's password, 8–128 characters (required)")
+		fs.StringVar(&name, "name", "Administrator", "display name")
+	})
+	if err != nil {
+		return err
+	}
+	if email == "" || password == "" {
+		return exitError{code: 2, msg: "admin create: --email and --password are required"}
+	}
+	a, err := app.New(ctx, c, app.NewLogger(stderr, c), app.Options{})
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	u, err := a.Auth.CreateAdmin(ctx, actor.Actor{System: true, UserAgent: "switchboard admin create"}, email, name, password)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "created SUPER_ADMIN %s (%s)\n", u.Email, u.ID)
+	return nil
+}
+
+func cmdAudit(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "verify" {
+		return exitError{code: 2, msg: "usage: switchboard audit verify"}
+	}
+	c, err := loadConfig("audit verify", args[1:], getenv, stderr, nil)
+	if err != nil {
+		return err
+	}
+	d, err := app.OpenDB(ctx, c)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	res, err := audit.Verify(ctx, d.Read())
+	if err != nil {
+		return err
+	}
+	if !res.OK {
+		return exitError{code: 1, msg: fmt.Sprintf("audit log TAMPERED: row %d (id %q): %s; %d rows before it verified",
+			res.BadSeq, res.BadID, res.Reason, res.Checked)}
+	}
+	fmt.Fprintf(stdout, "audit log intact: %d rows verified\n", res.Checked)
+	return nil
+}

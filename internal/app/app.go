@@ -1,0 +1,146 @@
+// Package app wires one Switchboard node: configuration → database →
+// services → HTTP server (and, later, background workers).
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"time"
+
+	"github.com/switchboard/switchboard/internal/audit"
+	"github.com/switchboard/switchboard/internal/auth"
+	"github.com/switchboard/switchboard/internal/config"
+	"github.com/switchboard/switchboard/internal/db"
+	"github.com/switchboard/switchboard/internal/httpapi"
+	"github.com/switchboard/switchboard/internal/mail"
+	"github.com/switchboard/switchboard/internal/ratelimit"
+)
+
+// Version is the build's version, set with -ldflags "-X …/app.Version=…".
+var Version = "dev"
+
+// App is a wired node.
+type App struct {
+	Config config.Config
+	Log    *slog.Logger
+	DB     *db.DB
+	Mail   mail.Sender
+	Auth   *auth.Service
+	Audit  *audit.Service
+	HTTP   *httpapi.Server
+}
+
+// Options adjust wiring for embedding (tests, benchmarks); production uses
+// the zero value.
+type Options struct {
+	// HashParams overrides the password hashing cost.
+	HashParams auth.HashParams
+}
+
+// NewLogger builds the process logger from the configuration.
+func NewLogger(w io.Writer, c config.Config) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(c.LogLevel))
+	opts := &slog.HandlerOptions{Level: level}
+	if c.LogFormat == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// OpenDB opens and migrates the configured database.
+func OpenDB(ctx context.Context, c config.Config) (*db.DB, error) {
+	d, err := db.Open(ctx, c.DatabaseURL, db.Options{Synchronous: c.SQLiteSynchronous})
+	if err != nil {
+		return nil, err
+	}
+	if _, err := d.Migrate(ctx); err != nil {
+		d.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+// New opens the database, applies migrations and builds every service.
+func New(ctx context.Context, c config.Config, log *slog.Logger, opt Options) (*App, error) {
+	tokenKey, err := config.LoadOrCreateKey(c.TokenKey, c.DataDir, "token.key", 32)
+	if err != nil {
+		return nil, fmt.Errorf("token signing key: %w", err)
+	}
+	if _, err := config.LoadOrCreateKey(c.SecretKey, c.DataDir, "secret.key", 32); err != nil {
+		return nil, fmt.Errorf("secret sealing key: %w", err)
+	}
+	if db.IsPostgresURL(c.DatabaseURL) && c.TokenKey == "" {
+		log.Warn("token key read from the data dir: every node of a cluster must share it; set SWITCHBOARD_TOKEN_KEY on all nodes")
+	}
+	d, err := OpenDB(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	var sender mail.Sender
+	if c.SMTPURL != "" {
+		if sender, err = mail.NewSMTP(c.SMTPURL, c.MailFrom); err != nil {
+			d.Close()
+			return nil, err
+		}
+	} else if sender, err = mail.NewOutbox(filepath.Join(c.DataDir, "mail"), c.MailFrom); err != nil {
+		d.Close()
+		return nil, err
+	}
+	authSvc, err := auth.New(d, sender, log, auth.Config{PublicURL: c.PublicURL, SigningKey: tokenKey, Hash: opt.HashParams})
+	if err != nil {
+		d.Close()
+		return nil, err
+	}
+	auditSvc := audit.NewService(d)
+	a := &App{Config: c, Log: log, DB: d, Mail: sender, Auth: authSvc, Audit: auditSvc}
+	a.HTTP = httpapi.New(httpapi.Deps{Log: log, Auth: authSvc, Audit: auditSvc, Limiter: ratelimit.New(d), Ready: d.Ping},
+		httpapi.Options{TrustProxy: c.TrustProxy, MaxBodyBytes: c.MaxBodyBytes, AuthRateLimit: c.AuthRateLimit, Version: Version})
+	return a, nil
+}
+
+// Serve serves HTTP on ln until ctx ends, then drains in-flight requests
+// for up to the configured shutdown timeout.
+func (a *App) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           a.HTTP,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      120 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(a.Log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	timeout := a.Config.ShutdownTimeout
+	if timeout <= 0 {
+		timeout = 15 * time.Second
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// Close waits for background mail and closes the database.
+func (a *App) Close() error {
+	a.Auth.Close()
+	return a.DB.Close()
+}

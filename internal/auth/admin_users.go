@@ -1,0 +1,348 @@
+package auth
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/switchboard/switchboard/internal/actor"
+	"github.com/switchboard/switchboard/internal/apperr"
+	"github.com/switchboard/switchboard/internal/audit"
+	"github.com/switchboard/switchboard/internal/db"
+)
+
+// UserFilter narrows the admin user listing.
+type UserFilter struct {
+	// Query matches a part of the email or name, case-insensitively.
+	Query string
+	Role  actor.Role
+	Plan  actor.Plan
+	// Active filters on is_active when set.
+	Active *bool
+	// Deleted is "exclude" (default), "include" or "only".
+	Deleted string
+	Cursor  string
+	Limit   int
+}
+
+// UserPage is one page of users, newest first.
+type UserPage struct {
+	Items      []User `json:"items"`
+	NextCursor string `json:"nextCursor,omitempty"`
+}
+
+func requirePerm(a actor.Actor, p actor.Permission) error {
+	if !a.Can(p) {
+		return apperr.New(apperr.Forbidden, "you lack the permission %s", p)
+	}
+	return nil
+}
+
+// ListUsers searches accounts (users:read).
+func (s *Service) ListUsers(ctx context.Context, a actor.Actor, f UserFilter) (UserPage, error) {
+	if err := requirePerm(a, actor.PermUsersRead); err != nil {
+		return UserPage{}, err
+	}
+	limit := f.Limit
+	if limit <= 0 {
+		limit = 50
+	}
+	if limit > 200 {
+		limit = 200
+	}
+	var where []string
+	var args []any
+	add := func(cond string, v any) {
+		args = append(args, v)
+		where = append(where, fmt.Sprintf(cond, len(args)))
+	}
+	if q := strings.ToLower(strings.TrimSpace(f.Query)); q != "" {
+		pat := "%" + strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(q) + "%"
+		args = append(args, pat)
+		where = append(where, fmt.Sprintf(`(lower(email) LIKE $%d ESCAPE '\' OR lower(name) LIKE $%d ESCAPE '\')`, len(args), len(args)))
+	}
+	if f.Role != "" {
+		if !f.Role.Valid() {
+			return UserPage{}, apperr.Invalid(apperr.FieldError{Field: "role", Message: "is not a platform role"})
+		}
+		add("role = $%d", f.Role)
+	}
+	if f.Plan != "" {
+		if !f.Plan.Valid() {
+			return UserPage{}, apperr.Invalid(apperr.FieldError{Field: "plan", Message: "is not a plan"})
+		}
+		add("plan = $%d", f.Plan)
+	}
+	if f.Active != nil {
+		add("is_active = $%d", *f.Active)
+	}
+	switch f.Deleted {
+	case "", "exclude":
+		where = append(where, "deleted_at IS NULL")
+	case "only":
+		where = append(where, "deleted_at IS NOT NULL")
+	case "include":
+	default:
+		return UserPage{}, apperr.Invalid(apperr.FieldError{Field: "deleted", Message: "must be exclude, include or only"})
+	}
+	if f.Cursor != "" {
+		add("id < $%d", f.Cursor)
+	}
+	q := `SELECT ` + userColumns + ` FROM users`
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += fmt.Sprintf(" ORDER BY id DESC LIMIT %d", limit+1)
+	rows, err := s.db.Read().QueryContext(ctx, q, args...)
+	if err != nil {
+		return UserPage{}, fmt.Errorf("list users: %w", err)
+	}
+	defer rows.Close()
+	page := UserPage{Items: []User{}}
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return UserPage{}, fmt.Errorf("scan user: %w", err)
+		}
+		page.Items = append(page.Items, u)
+	}
+	if err := rows.Err(); err != nil {
+		return UserPage{}, err
+	}
+	if len(page.Items) > limit {
+		page.Items = page.Items[:limit]
+		page.NextCursor = page.Items[limit-1].ID
+	}
+	return page, nil
+}
+
+// GetUser returns any account, deleted ones included (users:read).
+func (s *Service) GetUser(ctx context.Context, a actor.Actor, id string) (User, error) {
+	if err := requirePerm(a, actor.PermUsersRead); err != nil {
+		return User{}, err
+	}
+	return userByID(ctx, s.db.Read(), id)
+}
+
+// AdminUpdateInput changes an account's role, plan or active state.
+type AdminUpdateInput struct {
+	Role     *actor.Role `json:"role,omitempty"`
+	Plan     *actor.Plan `json:"plan,omitempty"`
+	IsActive *bool       `json:"isActive,omitempty"`
+}
+
+// canManage says whether the actor may change target: nobody changes
+// their own standing, and only a SUPER_ADMIN touches admins.
+func canManage(a actor.Actor, target User) error {
+	if target.ID == a.UserID {
+		return apperr.New(apperr.Forbidden, "you cannot change your own role, plan or status; ask another admin")
+	}
+	if (target.Role == actor.SuperAdmin || target.Role == actor.Admin) && a.Role != actor.SuperAdmin {
+		return apperr.New(apperr.Forbidden, "only a SUPER_ADMIN may change an admin account")
+	}
+	return nil
+}
+
+// UpdateUser applies an admin's changes (users:manage). Granting ADMIN or
+// SUPER_ADMIN takes a SUPER_ADMIN. Deactivating ends every session.
+func (s *Service) UpdateUser(ctx context.Context, a actor.Actor, id string, in AdminUpdateInput) (User, error) {
+	if err := requirePerm(a, actor.PermUsersManage); err != nil {
+		return User{}, err
+	}
+	if in.Role == nil && in.Plan == nil && in.IsActive == nil {
+		return User{}, apperr.New(apperr.Validation, "nothing to update: send role, plan or isActive")
+	}
+	if in.Role != nil && !in.Role.Valid() {
+		return User{}, apperr.Invalid(apperr.FieldError{Field: "role", Message: "must be one of SUPER_ADMIN, ADMIN, MODERATOR, DEVELOPER, USER"})
+	}
+	if in.Plan != nil && !in.Plan.Valid() {
+		return User{}, apperr.Invalid(apperr.FieldError{Field: "plan", Message: "must be one of FREE, STARTER, PRO, BUSINESS, ENTERPRISE"})
+	}
+	if in.Role != nil && (*in.Role == actor.Admin || *in.Role == actor.SuperAdmin) && a.Role != actor.SuperAdmin {
+		return User{}, apperr.New(apperr.Forbidden, "only a SUPER_ADMIN may grant %s", *in.Role)
+	}
+	var u User
+	err := s.db.Tx(ctx, func(tx *db.Tx) error {
+		cur, err := userByID(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if cur.DeletedAt != nil {
+			return apperr.New(apperr.Conflict, "the account is deleted; restore it first")
+		}
+		if err := canManage(a, cur); err != nil {
+			return err
+		}
+		now := db.Now()
+		if in.Role != nil && *in.Role != cur.Role {
+			if _, err := tx.ExecContext(ctx, `UPDATE users SET role = $1, updated_at = $2 WHERE id = $3`, *in.Role, now, id); err != nil {
+				return fmt.Errorf("set role: %w", err)
+			}
+			if err := audit.Record(ctx, tx, a, audit.Entry{Action: "admin.user_role_changed", Resource: "user", ResourceID: id,
+				Metadata: map[string]any{"from": cur.Role, "to": *in.Role}}); err != nil {
+				return err
+			}
+		}
+		if in.Plan != nil && *in.Plan != cur.Plan {
+			if _, err := tx.ExecContext(ctx, `UPDATE users SET plan = $1, updated_at = $2 WHERE id = $3`, *in.Plan, now, id); err != nil {
+				return fmt.Errorf("set plan: %w", err)
+			}
+			if err := audit.Record(ctx, tx, a, audit.Entry{Action: "admin.user_plan_changed", Resource: "user", ResourceID: id,
+				Metadata: map[string]any{"from": cur.Plan, "to": *in.Plan}}); err != nil {
+				return err
+			}
+		}
+		if in.IsActive != nil && *in.IsActive != cur.IsActive {
+			if _, err := tx.ExecContext(ctx, `UPDATE users SET is_active = $1, updated_at = $2 WHERE id = $3`, *in.IsActive, now, id); err != nil {
+				return fmt.Errorf("set active: %w", err)
+			}
+			action, meta := "admin.user_activated", map[string]any{}
+			if !*in.IsActive {
+				n, err := revokeSessions(ctx, tx, id, "", "deactivated")
+				if err != nil {
+					return err
+				}
+				action, meta = "admin.user_deactivated", map[string]any{"sessionsRevoked": n}
+			}
+			if err := audit.Record(ctx, tx, a, audit.Entry{Action: action, Resource: "user", ResourceID: id, Metadata: meta}); err != nil {
+				return err
+			}
+		}
+		u, err = userByID(ctx, tx, id)
+		return err
+	})
+	return u, err
+}
+
+// DeleteUser soft-deletes an account (users:delete, SUPER_ADMIN).
+func (s *Service) DeleteUser(ctx context.Context, a actor.Actor, id string) error {
+	if err := requirePerm(a, actor.PermUsersDelete); err != nil {
+		return err
+	}
+	return s.db.Tx(ctx, func(tx *db.Tx) error {
+		cur, err := userByID(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if cur.DeletedAt != nil {
+			return apperr.New(apperr.Conflict, "the account is already deleted")
+		}
+		if err := canManage(a, cur); err != nil {
+			return err
+		}
+		return softDelete(ctx, tx, a, id, "deleted_by_admin", "admin.user_deleted")
+	})
+}
+
+// RestoreUser undoes a soft delete (users:delete), unless a live account
+// has taken the email since.
+func (s *Service) RestoreUser(ctx context.Context, a actor.Actor, id string) (User, error) {
+	if err := requirePerm(a, actor.PermUsersDelete); err != nil {
+		return User{}, err
+	}
+	var u User
+	err := s.db.Tx(ctx, func(tx *db.Tx) error {
+		cur, err := userByID(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if cur.DeletedAt == nil {
+			return apperr.New(apperr.Conflict, "the account is not deleted")
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE users SET deleted_at = NULL, updated_at = $1 WHERE id = $2`, db.Now(), id)
+		if db.IsUniqueViolation(err) {
+			return apperr.New(apperr.Conflict, "another live account now uses %s; the account cannot be restored", cur.Email)
+		}
+		if err != nil {
+			return fmt.Errorf("restore user: %w", err)
+		}
+		if err := audit.Record(ctx, tx, a, audit.Entry{Action: "admin.user_restored", Resource: "user", ResourceID: id}); err != nil {
+			return err
+		}
+		u, err = userByID(ctx, tx, id)
+		return err
+	})
+	return u, err
+}
+
+// RevokeUserSessions signs an account out everywhere (users:manage).
+func (s *Service) RevokeUserSessions(ctx context.Context, a actor.Actor, id string) (int64, error) {
+	if err := requirePerm(a, actor.PermUsersManage); err != nil {
+		return 0, err
+	}
+	var n int64
+	err := s.db.Tx(ctx, func(tx *db.Tx) error {
+		cur, err := userByID(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if cur.ID != a.UserID {
+			if err := canManage(a, cur); err != nil {
+				return err
+			}
+		}
+		if n, err = revokeSessions(ctx, tx, id, "", "revoked_by_admin"); err != nil {
+			return err
+		}
+		return audit.Record(ctx, tx, a, audit.Entry{Action: "admin.user_sessions_revoked", Resource: "user", ResourceID: id,
+			Metadata: map[string]any{"sessionsRevoked": n}})
+	})
+	return n, err
+}
+
+// UnlockUser clears a lockout and the failure counters (users:manage).
+func (s *Service) UnlockUser(ctx context.Context, a actor.Actor, id string) (User, error) {
+	if err := requirePerm(a, actor.PermUsersManage); err != nil {
+		return User{}, err
+	}
+	var u User
+	err := s.db.Tx(ctx, func(tx *db.Tx) error {
+		if _, err := userByID(ctx, tx, id); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE users SET failed_login_count = 0, lockout_count = 0, locked_until = NULL,
+			updated_at = $1 WHERE id = $2`, db.Now(), id); err != nil {
+			return fmt.Errorf("unlock: %w", err)
+		}
+		if err := audit.Record(ctx, tx, a, audit.Entry{Action: "admin.user_unlocked", Resource: "user", ResourceID: id}); err != nil {
+			return err
+		}
+		var err error
+		u, err = userByID(ctx, tx, id)
+		return err
+	})
+	return u, err
+}
+
+// Impersonate gives a SUPER_ADMIN a short-lived access token acting as
+// another (non-SUPER_ADMIN) user. The token records the impersonator, who is
+// written into every audit row it causes; it cannot be refreshed.
+func (s *Service) Impersonate(ctx context.Context, a actor.Actor, id string) (Tokens, error) {
+	if err := requirePerm(a, actor.PermUsersImpersonate); err != nil {
+		return Tokens{}, err
+	}
+	if a.ImpersonatorID != "" {
+		return Tokens{}, apperr.New(apperr.Forbidden, "cannot impersonate from an impersonation session")
+	}
+	var t issued
+	err := s.db.Tx(ctx, func(tx *db.Tx) error {
+		target, err := userByID(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		switch {
+		case target.ID == a.UserID:
+			return apperr.New(apperr.Validation, "you cannot impersonate yourself")
+		case target.Role == actor.SuperAdmin:
+			return apperr.New(apperr.Forbidden, "a SUPER_ADMIN cannot be impersonated")
+		case !target.live():
+			return apperr.New(apperr.Conflict, "the account is deactivated or deleted")
+		}
+		if t, err = s.openSession(ctx, tx, a, target, a.UserID); err != nil {
+			return err
+		}
+		return audit.Record(ctx, tx, a, audit.Entry{Action: "admin.impersonation_started", Resource: "user", ResourceID: target.ID,
+			Metadata: map[string]any{"sessionId": t.sessionID, "expiresInSeconds": t.ExpiresIn}})
+	})
+	return t.Tokens, err
+}

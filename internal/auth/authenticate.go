@@ -1,0 +1,105 @@
+package auth
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/switchboard/switchboard/internal/actor"
+	"github.com/switchboard/switchboard/internal/apperr"
+	"github.com/switchboard/switchboard/internal/db"
+)
+
+var errNoCredential = apperr.New(apperr.Unauthorized, "sign in: send Authorization: Bearer <access token or API key>")
+
+// Authenticate turns a bearer credential — an access token or an API key —
+// into an Actor. The session (or key) and the account are read on every
+// call, so a revoked session, a deleted or deactivated account, or a changed
+// role takes effect on the next request on every node.
+func (s *Service) Authenticate(ctx context.Context, bearer string, req actor.Request) (actor.Actor, error) {
+	if bearer == "" {
+		return actor.Actor{}, errNoCredential
+	}
+	if strings.HasPrefix(bearer, apiKeyPrefix) {
+		return s.authenticateKey(ctx, bearer, req)
+	}
+	c, err := s.tokens.parse(bearer)
+	if err != nil {
+		return actor.Actor{}, err
+	}
+	row := s.db.Read().QueryRowContext(ctx, `SELECT s.revoked_at, s.expires_at, s.impersonator_id, `+prefixed("u", userColumns)+`
+		FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = $1 AND s.user_id = $2`, c.SessionID, c.UserID)
+	var revoked sql.NullTime
+	var expires time.Time
+	var imp sql.NullString
+	var u User
+	err = row.Scan(append([]any{&revoked, &expires, &imp}, userDest(&u)...)...)
+	if errors.Is(err, sql.ErrNoRows) {
+		return actor.Actor{}, errBadToken
+	}
+	if err != nil {
+		return actor.Actor{}, fmt.Errorf("authenticate: %w", err)
+	}
+	finishUser(&u)
+	if revoked.Valid || !expires.After(time.Now()) {
+		return actor.Actor{}, apperr.New(apperr.Unauthorized, "session has ended; sign in again")
+	}
+	if !u.live() {
+		return actor.Actor{}, apperr.New(apperr.Unauthorized, "account is deactivated or deleted")
+	}
+	if imp.String != c.ImpersonatorID {
+		return actor.Actor{}, errBadToken
+	}
+	return actorFor(u, c.SessionID, "", imp.String, req), nil
+}
+
+func actorFor(u User, sessionID, keyID, impersonatorID string, req actor.Request) actor.Actor {
+	return actor.Actor{UserID: u.ID, Email: u.Email, Role: u.Role, Plan: u.Plan,
+		SessionID: sessionID, APIKeyID: keyID, ImpersonatorID: impersonatorID,
+		IP: req.IP, UserAgent: req.UserAgent, RequestID: req.RequestID}
+}
+
+func (s *Service) authenticateKey(ctx context.Context, key string, req actor.Request) (actor.Actor, error) {
+	row := s.db.Read().QueryRowContext(ctx, `SELECT k.id, k.last_used_at, k.expires_at, k.revoked_at, `+prefixed("u", userColumns)+`
+		FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.key_hash = $1`, hashToken(key))
+	var keyID string
+	var lastUsed, expires, revoked sql.NullTime
+	var u User
+	err := row.Scan(append([]any{&keyID, &lastUsed, &expires, &revoked}, userDest(&u)...)...)
+	if errors.Is(err, sql.ErrNoRows) {
+		return actor.Actor{}, apperr.New(apperr.Unauthorized, "API key is invalid")
+	}
+	if err != nil {
+		return actor.Actor{}, fmt.Errorf("authenticate key: %w", err)
+	}
+	finishUser(&u)
+	now := time.Now()
+	if revoked.Valid || (expires.Valid && !expires.Time.After(now)) {
+		return actor.Actor{}, apperr.New(apperr.Unauthorized, "API key is revoked or expired")
+	}
+	if !u.live() {
+		return actor.Actor{}, apperr.New(apperr.Unauthorized, "account is deactivated or deleted")
+	}
+	// Recording every use would make every API call a write; a minute's
+	// precision is enough to tell a key is in use.
+	if !lastUsed.Valid || now.Sub(lastUsed.Time) > time.Minute {
+		if err := s.db.Tx(ctx, func(tx *db.Tx) error {
+			_, err := tx.ExecContext(ctx, `UPDATE api_keys SET last_used_at = $1 WHERE id = $2`, db.Now(), keyID)
+			return err
+		}); err != nil {
+			s.log.Warn("record API key use", "keyId", keyID, "error", err)
+		}
+	}
+	return actorFor(u, "", keyID, "", req), nil
+}
+
+func prefixed(alias, cols string) string {
+	parts := strings.Split(cols, ",")
+	for i, p := range parts {
+		parts[i] = alias + "." + strings.TrimSpace(p)
+	}
+	return strings.Join(parts, ", ")
+}

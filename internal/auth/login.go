@@ -1,0 +1,165 @@
+package auth
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/switchboard/switchboard/internal/actor"
+	"github.com/switchboard/switchboard/internal/apperr"
+	"github.com/switchboard/switchboard/internal/audit"
+	"github.com/switchboard/switchboard/internal/db"
+)
+
+// Tokens is what a successful login or refresh returns.
+type Tokens struct {
+	AccessToken  string `json:"accessToken"`
+	RefreshToken string `json:"refreshToken,omitempty"`
+	// ExpiresIn is the access token's lifetime in seconds.
+	ExpiresIn int  `json:"expiresIn"`
+	User      User `json:"user"`
+}
+
+// errBadCredentials is the one answer for a wrong password, an unknown
+// email, a locked, deactivated or deleted account: a caller cannot tell them
+// apart.
+var errBadCredentials = apperr.New(apperr.Unauthorized, "invalid email or password")
+
+// Login checks a password and opens a session.
+//
+// Lockout is enforced before the password is checked: each attempt first
+// reserves one of the LockoutThreshold tries with a single conditional
+// UPDATE, so however many attempts race, at most LockoutThreshold passwords
+// are ever verified before the account locks.
+func (s *Service) Login(ctx context.Context, a actor.Actor, email, password string) (Tokens, error) {
+	email = normalizeEmail(email)
+	if email == "" || password == "" {
+		return Tokens{}, apperr.Invalid(apperr.FieldError{Field: "email", Message: "email and password are required"})
+	}
+	u, found, err := liveUserByEmail(ctx, s.db.Read(), email)
+	if err != nil {
+		return Tokens{}, err
+	}
+	if !found || !u.IsActive {
+		_, _ = verifyPassword(password, s.dummyHash)
+		reason := "unknown_account"
+		if found {
+			reason = "inactive_account"
+		}
+		return Tokens{}, s.recordLoginFailure(ctx, a, u.ID, email, reason)
+	}
+
+	attempt, err := s.reserveAttempt(ctx, u.ID)
+	if err != nil {
+		return Tokens{}, err
+	}
+	if attempt == 0 {
+		_, _ = verifyPassword(password, s.dummyHash)
+		return Tokens{}, s.recordLoginFailure(ctx, a, u.ID, email, "locked")
+	}
+	ok, err := verifyPassword(password, u.passwordHash)
+	if err != nil {
+		return Tokens{}, fmt.Errorf("verify password of %s: %w", u.ID, err)
+	}
+	if !ok {
+		return Tokens{}, s.recordWrongPassword(ctx, a, u, attempt)
+	}
+
+	var t issued
+	err = s.db.Tx(ctx, func(tx *db.Tx) error {
+		now := db.Now()
+		if _, err := tx.ExecContext(ctx, `UPDATE users SET failed_login_count = 0, lockout_count = 0,
+			locked_until = NULL, last_login_at = $1, updated_at = $1 WHERE id = $2`, now, u.ID); err != nil {
+			return fmt.Errorf("record login: %w", err)
+		}
+		u.FailedLoginCount, u.lockoutCount, u.LockedUntil, u.LastLoginAt = 0, 0, nil, &now
+		a.UserID = u.ID
+		var err error
+		t, err = s.openSession(ctx, tx, a, u, "")
+		if err != nil {
+			return err
+		}
+		a.SessionID = t.sessionID
+		return audit.Record(ctx, tx, a, audit.Entry{Action: "auth.login", Resource: "session",
+			ResourceID: t.sessionID, Metadata: map[string]any{"method": "password"}})
+	})
+	if err != nil {
+		return Tokens{}, err
+	}
+	return t.Tokens, nil
+}
+
+// reserveAttempt takes one try for the account, or returns 0 if it is locked
+// or its tries are used up.
+func (s *Service) reserveAttempt(ctx context.Context, userID string) (int, error) {
+	var n int
+	err := s.db.Tx(ctx, func(tx *db.Tx) error {
+		now := db.Now()
+		return tx.QueryRowContext(ctx, `UPDATE users SET failed_login_count = failed_login_count + 1
+			WHERE id = $1 AND failed_login_count < $2 AND (locked_until IS NULL OR locked_until <= $3)
+			RETURNING failed_login_count`, userID, s.cfg.LockoutThreshold, now).Scan(&n)
+	})
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("reserve login attempt: %w", err)
+	}
+	return n, nil
+}
+
+// recordWrongPassword audits the failure and, on the last allowed try,
+// locks the account for a period that doubles with each lockout.
+func (s *Service) recordWrongPassword(ctx context.Context, a actor.Actor, u User, attempt int) error {
+	err := s.db.Tx(ctx, func(tx *db.Tx) error {
+		meta := map[string]any{"email": u.Email, "reason": "wrong_password", "attempt": attempt}
+		if attempt >= s.cfg.LockoutThreshold {
+			now := db.Now()
+			var lockouts int
+			if err := tx.QueryRowContext(ctx, `SELECT lockout_count FROM users WHERE id = $1`, u.ID).Scan(&lockouts); err != nil {
+				return fmt.Errorf("read lockout count: %w", err)
+			}
+			d := s.lockoutDuration(lockouts)
+			until := now.Add(d)
+			if _, err := tx.ExecContext(ctx, `UPDATE users SET locked_until = $1, lockout_count = lockout_count + 1,
+				failed_login_count = 0, updated_at = $2 WHERE id = $3`, until, now, u.ID); err != nil {
+				return fmt.Errorf("lock account: %w", err)
+			}
+			if err := audit.Record(ctx, tx, a, audit.Entry{Action: "auth.lockout", Resource: "user",
+				ResourceID: u.ID, UserID: u.ID, Status: audit.Failure,
+				Metadata: map[string]any{"lockedUntil": until, "lockoutNumber": lockouts + 1, "durationSeconds": int(d.Seconds())}}); err != nil {
+				return err
+			}
+		}
+		return audit.Record(ctx, tx, a, audit.Entry{Action: "auth.login", Resource: "user", ResourceID: u.ID,
+			UserID: u.ID, Status: audit.Failure, Metadata: meta})
+	})
+	if err != nil {
+		return err
+	}
+	return errBadCredentials
+}
+
+func (s *Service) lockoutDuration(previousLockouts int) time.Duration {
+	d := s.cfg.LockoutBase
+	for i := 0; i < previousLockouts && d < s.cfg.LockoutMax; i++ {
+		d *= 2
+	}
+	if d > s.cfg.LockoutMax {
+		d = s.cfg.LockoutMax
+	}
+	return d
+}
+
+func (s *Service) recordLoginFailure(ctx context.Context, a actor.Actor, userID, email, reason string) error {
+	err := s.db.Tx(ctx, func(tx *db.Tx) error {
+		return audit.Record(ctx, tx, a, audit.Entry{Action: "auth.login", Resource: "user", ResourceID: userID,
+			UserID: userID, Status: audit.Failure, Metadata: map[string]any{"email": email, "reason": reason}})
+	})
+	if err != nil {
+		return err
+	}
+	return errBadCredentials
+}

@@ -1,0 +1,115 @@
+package auth
+
+import (
+	"bufio"
+	"crypto/rand"
+	"crypto/subtle"
+	_ "embed"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"unicode/utf8"
+
+	"golang.org/x/crypto/argon2"
+
+	"github.com/switchboard/switchboard/internal/apperr"
+)
+
+// HashParams are argon2id's cost parameters.
+type HashParams struct {
+	MemoryKiB   uint32
+	Iterations  uint32
+	Parallelism uint8
+}
+
+// DefaultHashParams follow OWASP's argon2id recommendation: 19 MiB, two
+// passes, one lane.
+var DefaultHashParams = HashParams{MemoryKiB: 19 * 1024, Iterations: 2, Parallelism: 1}
+
+const (
+	saltLen        = 16
+	keyLen         = 32
+	minPasswordLen = 8
+	maxPasswordLen = 128
+)
+
+// hashPassword returns a PHC-formatted argon2id hash of pw.
+func hashPassword(pw string, p HashParams) (string, error) {
+	salt := make([]byte, saltLen)
+	if _, err := rand.Read(salt); err != nil {
+		return "", fmt.Errorf("password salt: %w", err)
+	}
+	key := argon2.IDKey([]byte(pw), salt, p.Iterations, p.MemoryKiB, p.Parallelism, keyLen)
+	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, p.MemoryKiB, p.Iterations,
+		p.Parallelism, base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(key)), nil
+}
+
+var errBadHash = errors.New("malformed password hash")
+
+// verifyPassword reports whether pw matches the PHC hash, comparing in
+// constant time with the parameters stored in the hash.
+func verifyPassword(pw, encoded string) (bool, error) {
+	parts := strings.Split(encoded, "$")
+	if len(parts) != 6 || parts[1] != "argon2id" {
+		return false, errBadHash
+	}
+	var version int
+	if _, err := fmt.Sscanf(parts[2], "v=%d", &version); err != nil || version != argon2.Version {
+		return false, errBadHash
+	}
+	var p HashParams
+	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &p.MemoryKiB, &p.Iterations, &p.Parallelism); err != nil {
+		return false, errBadHash
+	}
+	salt, err := base64.RawStdEncoding.DecodeString(parts[4])
+	if err != nil {
+		return false, errBadHash
+	}
+	want, err := base64.RawStdEncoding.DecodeString(parts[5])
+	if err != nil || len(want) == 0 {
+		return false, errBadHash
+	}
+	got := argon2.IDKey([]byte(pw), salt, p.Iterations, p.MemoryKiB, p.Parallelism, uint32(len(want)))
+	return subtle.ConstantTimeCompare(got, want) == 1, nil
+}
+
+//go:embed common_passwords.txt
+var commonPasswordsText string
+
+var (
+	commonOnce      sync.Once
+	commonPasswords map[string]struct{}
+)
+
+func isCommonPassword(pw string) bool {
+	commonOnce.Do(func() {
+		commonPasswords = make(map[string]struct{}, 8192)
+		sc := bufio.NewScanner(strings.NewReader(commonPasswordsText))
+		for sc.Scan() {
+			if w := strings.TrimSpace(sc.Text()); w != "" {
+				commonPasswords[strings.ToLower(w)] = struct{}{}
+			}
+		}
+	})
+	_, ok := commonPasswords[strings.ToLower(pw)]
+	return ok
+}
+
+// checkPassword applies the password policy: 8–128 characters, not one of
+// the most common passwords, no composition rules (NIST SP 800-63B).
+func checkPassword(field, pw string) error {
+	n := utf8.RuneCountInString(pw)
+	switch {
+	case !utf8.ValidString(pw):
+		return apperr.Invalid(apperr.FieldError{Field: field, Message: "must be valid UTF-8"})
+	case n < minPasswordLen:
+		return apperr.Invalid(apperr.FieldError{Field: field, Message: fmt.Sprintf("must be at least %d characters", minPasswordLen)})
+	case n > maxPasswordLen:
+		return apperr.Invalid(apperr.FieldError{Field: field, Message: fmt.Sprintf("must be at most %d characters", maxPasswordLen)})
+	case isCommonPassword(pw):
+		return apperr.Invalid(apperr.FieldError{Field: field, Message: "is one of the most commonly used passwords; choose another"})
+	}
+	return nil
+}

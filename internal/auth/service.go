@@ -1,0 +1,123 @@
+// Package auth owns accounts and everything that proves who a caller is:
+// passwords, sessions, access and refresh tokens, API keys, password reset,
+// email verification, lockout, and the admin operations on accounts.
+package auth
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/switchboard/switchboard/internal/db"
+	"github.com/switchboard/switchboard/internal/mail"
+)
+
+// Config tunes the service. Zero values take the documented defaults.
+type Config struct {
+	// PublicURL is the base of links in mails; the Host header is never used.
+	PublicURL string
+	// SigningKey signs access tokens (HS256); at least 32 bytes.
+	SigningKey []byte
+	Issuer     string
+	Audience   string
+	// AccessTTL is the access token lifetime (default and maximum 15 min).
+	AccessTTL time.Duration
+	// SessionTTL bounds a session's life without activity (default 30 days).
+	SessionTTL time.Duration
+	// ImpersonationTTL is the life of an impersonation token (default 15 min).
+	ImpersonationTTL time.Duration
+	Hash             HashParams
+	// LockoutThreshold consecutive failures lock an account (default 5) for
+	// LockoutBase (default 15 min), doubling with every further lockout up
+	// to LockoutMax (default 24 h).
+	LockoutThreshold int
+	LockoutBase      time.Duration
+	LockoutMax       time.Duration
+}
+
+func (c *Config) defaults() {
+	if c.Issuer == "" {
+		c.Issuer = "switchboard"
+	}
+	if c.Audience == "" {
+		c.Audience = "switchboard-api"
+	}
+	if c.AccessTTL <= 0 || c.AccessTTL > 15*time.Minute {
+		c.AccessTTL = 15 * time.Minute
+	}
+	if c.SessionTTL <= 0 {
+		c.SessionTTL = 30 * 24 * time.Hour
+	}
+	if c.ImpersonationTTL <= 0 || c.ImpersonationTTL > 15*time.Minute {
+		c.ImpersonationTTL = 15 * time.Minute
+	}
+	if c.Hash == (HashParams{}) {
+		c.Hash = DefaultHashParams
+	}
+	if c.LockoutThreshold <= 0 {
+		c.LockoutThreshold = 5
+	}
+	if c.LockoutBase <= 0 {
+		c.LockoutBase = 15 * time.Minute
+	}
+	if c.LockoutMax <= 0 {
+		c.LockoutMax = 24 * time.Hour
+	}
+	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
+}
+
+// Service implements the account and authentication flows.
+type Service struct {
+	db     *db.DB
+	mail   mail.Sender
+	log    *slog.Logger
+	cfg    Config
+	tokens tokenIssuer
+	// dummyHash is verified against when there is no account, so unknown
+	// and known emails cost the same time.
+	dummyHash string
+	pending   sync.WaitGroup
+}
+
+// New returns the service. It fails if the signing key is too short.
+func New(d *db.DB, m mail.Sender, log *slog.Logger, cfg Config) (*Service, error) {
+	cfg.defaults()
+	if len(cfg.SigningKey) < 32 {
+		return nil, errors.New("auth: token signing key must be at least 32 bytes")
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	dummy, err := hashPassword("switchboard-dummy-password", cfg.Hash)
+	if err != nil {
+		return nil, err
+	}
+	return &Service{db: d, mail: m, log: log, cfg: cfg, dummyHash: dummy,
+		tokens: tokenIssuer{key: cfg.SigningKey, issuer: cfg.Issuer, audience: cfg.Audience}}, nil
+}
+
+// AccessTTL is how long issued access tokens live.
+func (s *Service) AccessTTL() time.Duration { return s.cfg.AccessTTL }
+
+// sendLater mails m in the background once the surrounding transaction has
+// committed, so a slow mail server never slows or fails the request and
+// timing does not reveal whether an account exists.
+func (s *Service) sendLater(tx *db.Tx, m mail.Message) {
+	tx.AfterCommit(func() {
+		s.pending.Add(1)
+		go func() {
+			defer s.pending.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			if err := s.mail.Send(ctx, m); err != nil {
+				s.log.Error("send mail", "subject", m.Subject, "error", err)
+			}
+		}()
+	})
+}
+
+// Close waits for mail still being sent.
+func (s *Service) Close() { s.pending.Wait() }

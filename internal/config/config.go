@@ -1,0 +1,180 @@
+// Package config reads Switchboard's settings from flags and SWITCHBOARD_*
+// environment variables (a flag wins over its variable) and validates them
+// before anything starts.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/url"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/switchboard/switchboard/internal/db"
+)
+
+// Config is the validated configuration of one node.
+type Config struct {
+	Listen      string
+	DataDir     string
+	DatabaseURL string
+	PublicURL   string
+	// TokenKey signs access tokens; SecretKey seals third-party credentials.
+	// Empty means: read from, or generate into, the data dir.
+	TokenKey  string
+	SecretKey string
+
+	AdminEmail    string
+	AdminPassword string
+
+	SMTPURL  string
+	MailFrom string
+
+	LogLevel  string
+	LogFormat string
+
+	SQLiteSynchronous string
+	MaxBodyBytes      int64
+	AuthRateLimit     int
+	TrustProxy        bool
+	Workers           bool
+	ShutdownTimeout   time.Duration
+}
+
+// setting is one configurable value: its flag, its variable and its help.
+type setting struct {
+	name, env, def, help string
+	target               *string
+}
+
+// Settings returns the documented table of settings (used by the README and
+// `--help`).
+func settings(c *rawConfig) []setting {
+	return []setting{
+		{"listen", "SWITCHBOARD_LISTEN", "127.0.0.1:8080", "address to serve HTTP on", &c.listen},
+		{"data-dir", "SWITCHBOARD_DATA_DIR", "./data", "folder for the SQLite database, generated keys and the mail outbox", &c.dataDir},
+		{"database-url", "SWITCHBOARD_DATABASE_URL", "", "postgres://… for PostgreSQL; default: SQLite file <data-dir>/switchboard.db", &c.databaseURL},
+		{"public-url", "SWITCHBOARD_PUBLIC_URL", "", "base URL users reach this server at, used in mailed links; default http://<listen>", &c.publicURL},
+		{"token-key", "SWITCHBOARD_TOKEN_KEY", "", "access-token signing key (≥32 bytes, base64 or hex); default: generated into <data-dir>/token.key", &c.tokenKey},
+		{"secret-key", "SWITCHBOARD_SECRET_KEY", "", "credential sealing key (32 bytes, base64 or hex); default: generated into <data-dir>/secret.key", &c.secretKey},
+		{"admin-email", "SWITCHBOARD_ADMIN_EMAIL", "", "first SUPER_ADMIN's email, created on first start if there is none", &c.adminEmail},
+		{"admin-password", "SWITCHBOARD_ADMIN_PASSWORD", "", "first SUPER_ADMIN's password; default: a random one printed once", &c.adminPassword},
+		{"smtp-url", "SWITCHBOARD_SMTP_URL", "", "smtp://user:pass@host:587?from=… ; default: mail is written to <data-dir>/mail/*.eml", &c.smtpURL},
+		{"mail-from", "SWITCHBOARD_MAIL_FROM", "Switchboard <no-reply@switchboard.local>", "sender of outbound mail", &c.mailFrom},
+		{"log-level", "SWITCHBOARD_LOG_LEVEL", "info", "debug, info, warn or error", &c.logLevel},
+		{"log-format", "SWITCHBOARD_LOG_FORMAT", "json", "json or text", &c.logFormat},
+		{"sqlite-synchronous", "SWITCHBOARD_SQLITE_SYNCHRONOUS", "NORMAL", "NORMAL (survives process crashes) or FULL (also power loss)", &c.sqliteSync},
+		{"max-body-bytes", "SWITCHBOARD_MAX_BODY_BYTES", "1048576", "largest accepted request body", &c.maxBody},
+		{"auth-rate-limit", "SWITCHBOARD_AUTH_RATE_LIMIT", "30", "requests per minute one IP may make to the auth endpoints", &c.authRate},
+		{"trust-proxy", "SWITCHBOARD_TRUST_PROXY", "false", "take the client IP from X-Forwarded-For (only behind a proxy that sets it)", &c.trustProxy},
+		{"workers", "SWITCHBOARD_WORKERS", "true", "run background workers on this node (false for an API-only node)", &c.workers},
+		{"shutdown-timeout", "SWITCHBOARD_SHUTDOWN_TIMEOUT", "15s", "how long to drain requests on shutdown", &c.shutdown},
+	}
+}
+
+type rawConfig struct {
+	listen, dataDir, databaseURL, publicURL, tokenKey, secretKey string
+	adminEmail, adminPassword, smtpURL, mailFrom, logLevel       string
+	logFormat, sqliteSync, maxBody, authRate, trustProxy         string
+	workers, shutdown                                            string
+}
+
+// Setting is a documented setting, for help output and docs.
+type Setting struct{ Flag, Env, Default, Help string }
+
+// Documented lists every setting.
+func Documented() []Setting {
+	var out []Setting
+	for _, s := range settings(&rawConfig{}) {
+		out = append(out, Setting{Flag: "--" + s.name, Env: s.env, Default: s.def, Help: s.help})
+	}
+	return out
+}
+
+// Load parses args (without the program and command name) and the
+// environment, given as a lookup function.
+func Load(fs *flag.FlagSet, args []string, getenv func(string) string) (Config, error) {
+	var raw rawConfig
+	ss := settings(&raw)
+	for _, s := range ss {
+		def := s.def
+		if v := getenv(s.env); v != "" {
+			def = v
+		}
+		fs.StringVar(s.target, s.name, def, s.help+" ($"+s.env+")")
+	}
+	if err := fs.Parse(args); err != nil {
+		return Config{}, err
+	}
+	if fs.NArg() > 0 {
+		return Config{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	return raw.validate()
+}
+
+func (r rawConfig) validate() (Config, error) {
+	var errs []error
+	bad := func(name, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("--%s: %s", name, fmt.Sprintf(format, args...)))
+	}
+	c := Config{Listen: r.listen, DataDir: r.dataDir, DatabaseURL: r.databaseURL, PublicURL: strings.TrimRight(r.publicURL, "/"),
+		TokenKey: r.tokenKey, SecretKey: r.secretKey, AdminEmail: r.adminEmail, AdminPassword: r.adminPassword,
+		SMTPURL: r.smtpURL, MailFrom: r.mailFrom, LogLevel: strings.ToLower(r.logLevel), LogFormat: strings.ToLower(r.logFormat),
+		SQLiteSynchronous: strings.ToUpper(r.sqliteSync)}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		bad("listen", "%q is not host:port", c.Listen)
+	}
+	if c.DataDir == "" {
+		bad("data-dir", "must not be empty")
+	}
+	if c.DatabaseURL == "" {
+		c.DatabaseURL = filepath.Join(c.DataDir, "switchboard.db")
+	} else if !db.IsPostgresURL(c.DatabaseURL) && !strings.HasPrefix(c.DatabaseURL, "sqlite:") && !strings.HasPrefix(c.DatabaseURL, "file:") && strings.Contains(c.DatabaseURL, "://") {
+		bad("database-url", "must start with postgres://, postgresql://, sqlite: or be a file path")
+	}
+	if c.PublicURL == "" {
+		c.PublicURL = "http://" + c.Listen
+	} else if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		bad("public-url", "%q must be an absolute http(s) URL", c.PublicURL)
+	}
+	if c.SMTPURL != "" {
+		if u, err := url.Parse(c.SMTPURL); err != nil || (u.Scheme != "smtp" && u.Scheme != "smtps") || u.Host == "" {
+			bad("smtp-url", "must look like smtp://user:pass@host:587")
+		}
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log-level", "must be debug, info, warn or error, not %q", r.logLevel)
+	}
+	if c.LogFormat != "json" && c.LogFormat != "text" {
+		bad("log-format", "must be json or text, not %q", r.logFormat)
+	}
+	if c.SQLiteSynchronous != "NORMAL" && c.SQLiteSynchronous != "FULL" {
+		bad("sqlite-synchronous", "must be NORMAL or FULL, not %q", r.sqliteSync)
+	}
+	var err error
+	if c.MaxBodyBytes, err = strconv.ParseInt(r.maxBody, 10, 64); err != nil || c.MaxBodyBytes < 1024 || c.MaxBodyBytes > 1<<30 {
+		bad("max-body-bytes", "must be a number of bytes from 1024 to 1073741824")
+	}
+	if c.AuthRateLimit, err = strconv.Atoi(r.authRate); err != nil || c.AuthRateLimit < 1 {
+		bad("auth-rate-limit", "must be a positive whole number")
+	}
+	if c.TrustProxy, err = strconv.ParseBool(r.trustProxy); err != nil {
+		bad("trust-proxy", "must be true or false")
+	}
+	if c.Workers, err = strconv.ParseBool(r.workers); err != nil {
+		bad("workers", "must be true or false")
+	}
+	if c.ShutdownTimeout, err = time.ParseDuration(r.shutdown); err != nil || c.ShutdownTimeout <= 0 {
+		bad("shutdown-timeout", "must be a duration such as 15s")
+	}
+	if len(errs) > 0 {
+		return Config{}, errors.Join(errs...)
+	}
+	return c, nil
+}

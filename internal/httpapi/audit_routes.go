@@ -1,0 +1,75 @@
+package httpapi
+
+import (
+	"net/http"
+
+	"github.com/switchboard/switchboard/internal/audit"
+)
+
+func auditFilter(r *http.Request) (audit.Filter, error) {
+	q := r.URL.Query()
+	f := audit.Filter{Action: q.Get("action"), Resource: q.Get("resource"), ResourceID: q.Get("resourceId"),
+		Status: q.Get("status"), Cursor: q.Get("cursor"), UserID: q.Get("userId"), OrganizationID: q.Get("organizationId")}
+	var err error
+	if f.Limit, err = queryInt(r, "limit", 1, 200); err != nil {
+		return f, err
+	}
+	if f.From, err = queryTime(r, "from"); err != nil {
+		return f, err
+	}
+	if f.To, err = queryTime(r, "to"); err != nil {
+		return f, err
+	}
+	return f, nil
+}
+
+var auditParams = append([]param{
+	{"action", "Only this action, e.g. auth.login."},
+	{"resource", "Only this resource type, e.g. user."},
+	{"resourceId", "Only this resource id."},
+	{"status", "success or failure."},
+	{"from", "Earliest time (RFC 3339, inclusive)."},
+	{"to", "Latest time (RFC 3339, exclusive)."},
+}, pageParams...)
+
+func (s *Server) auditRoutes() {
+	s.handle(route{method: "GET", path: "/api/v1/audit", tag: "audit", access: signedIn,
+		summary: "Your own audit events, newest first.", response: audit.Page{}, query: auditParams,
+		handler: func(w http.ResponseWriter, r *http.Request) error {
+			f, err := auditFilter(r)
+			if err != nil {
+				return err
+			}
+			p, err := s.Audit.ListOwn(r.Context(), s.actorOf(r), f)
+			if err != nil {
+				return err
+			}
+			writeJSON(w, http.StatusOK, p)
+			return nil
+		}})
+	s.handle(route{method: "GET", path: "/api/v1/admin/audit", tag: "admin", access: signedIn,
+		summary: "Every audit event, newest first (ADMIN+).", response: audit.Page{},
+		query: append([]param{{"userId", "Only events of this user."}, {"organizationId", "Only events in this organization."}}, auditParams...),
+		handler: func(w http.ResponseWriter, r *http.Request) error {
+			f, err := auditFilter(r)
+			if err != nil {
+				return err
+			}
+			p, err := s.Audit.ListAll(r.Context(), s.actorOf(r), f)
+			if err != nil {
+				return err
+			}
+			writeJSON(w, http.StatusOK, p)
+			return nil
+		}})
+	s.handle(route{method: "GET", path: "/api/v1/admin/audit/verify", tag: "admin", access: signedIn,
+		summary: "Walk the hash chain and name the first tampered row (ADMIN+).", response: audit.VerifyResult{},
+		handler: func(w http.ResponseWriter, r *http.Request) error {
+			res, err := s.Audit.Verify(r.Context(), s.actorOf(r))
+			if err != nil {
+				return err
+			}
+			writeJSON(w, http.StatusOK, res)
+			return nil
+		}})
+}

@@ -1,0 +1,113 @@
+package httpapi
+
+import (
+	"net/http"
+
+	"github.com/switchboard/switchboard/internal/auth"
+)
+
+type changePasswordRequest struct {
+	CurrentPassword string `json:"currentPassword"`
+	NewPassword     string `json:"newPassword"`
+}
+
+func (s *Server) meRoutes() {
+	s.handle(route{method: "GET", path: "/api/v1/me", tag: "me", access: signedIn,
+		summary: "The signed-in account.", response: auth.User{},
+		handler: func(w http.ResponseWriter, r *http.Request) error {
+			u, err := s.Auth.Me(r.Context(), s.actorOf(r))
+			if err != nil {
+				return err
+			}
+			writeJSON(w, http.StatusOK, u)
+			return nil
+		}})
+	s.handle(route{method: "PATCH", path: "/api/v1/me", tag: "me", access: signedIn,
+		summary: "Change name or email (a new email must be verified again).", request: auth.UpdateMeInput{}, response: auth.User{},
+		handler: func(w http.ResponseWriter, r *http.Request) error {
+			var in auth.UpdateMeInput
+			if err := decode(r, &in); err != nil {
+				return err
+			}
+			u, err := s.Auth.UpdateMe(r.Context(), s.actorOf(r), in)
+			if err != nil {
+				return err
+			}
+			writeJSON(w, http.StatusOK, u)
+			return nil
+		}})
+	s.handle(route{method: "DELETE", path: "/api/v1/me", tag: "me", access: signedIn,
+		summary: "Delete the account (soft delete): sessions and keys stop working, the email is freed.", response: messageResponse{},
+		handler: func(w http.ResponseWriter, r *http.Request) error {
+			if err := s.Auth.DeleteMe(r.Context(), s.actorOf(r)); err != nil {
+				return err
+			}
+			writeJSON(w, http.StatusOK, messageResponse{Message: "account deleted"})
+			return nil
+		}})
+	s.handle(route{method: "POST", path: "/api/v1/me/password", tag: "me", access: signedIn, rateLimited: true,
+		summary: "Change the password; other sessions are signed out.", request: changePasswordRequest{}, response: messageResponse{},
+		handler: func(w http.ResponseWriter, r *http.Request) error {
+			var in changePasswordRequest
+			if err := decode(r, &in); err != nil {
+				return err
+			}
+			if err := s.Auth.ChangePassword(r.Context(), s.actorOf(r), in.CurrentPassword, in.NewPassword); err != nil {
+				return err
+			}
+			writeJSON(w, http.StatusOK, messageResponse{Message: "password changed"})
+			return nil
+		}})
+	s.handle(route{method: "GET", path: "/api/v1/me/sessions", tag: "me", access: signedIn,
+		summary: "The account's live sessions.", response: []auth.Session{},
+		handler: func(w http.ResponseWriter, r *http.Request) error {
+			list, err := s.Auth.ListSessions(r.Context(), s.actorOf(r))
+			if err != nil {
+				return err
+			}
+			writeJSON(w, http.StatusOK, list)
+			return nil
+		}})
+	s.handle(route{method: "DELETE", path: "/api/v1/me/sessions/{id}", tag: "me", access: signedIn,
+		summary: "End one of the account's sessions.", response: messageResponse{},
+		handler: func(w http.ResponseWriter, r *http.Request) error {
+			if err := s.Auth.RevokeSession(r.Context(), s.actorOf(r), r.PathValue("id")); err != nil {
+				return err
+			}
+			writeJSON(w, http.StatusOK, messageResponse{Message: "session ended"})
+			return nil
+		}})
+	s.handle(route{method: "GET", path: "/api/v1/me/api-keys", tag: "me", access: signedIn,
+		summary: "The account's API keys (never the keys themselves).", response: []auth.APIKey{},
+		handler: func(w http.ResponseWriter, r *http.Request) error {
+			list, err := s.Auth.ListAPIKeys(r.Context(), s.actorOf(r))
+			if err != nil {
+				return err
+			}
+			writeJSON(w, http.StatusOK, list)
+			return nil
+		}})
+	s.handle(route{method: "POST", path: "/api/v1/me/api-keys", tag: "me", access: signedIn, status: http.StatusCreated,
+		summary: "Create an API key; the key is in this response only.", request: auth.CreateAPIKeyInput{}, response: auth.CreatedAPIKey{},
+		handler: func(w http.ResponseWriter, r *http.Request) error {
+			var in auth.CreateAPIKeyInput
+			if err := decode(r, &in); err != nil {
+				return err
+			}
+			k, err := s.Auth.CreateAPIKey(r.Context(), s.actorOf(r), in)
+			if err != nil {
+				return err
+			}
+			writeJSON(w, http.StatusCreated, k)
+			return nil
+		}})
+	s.handle(route{method: "DELETE", path: "/api/v1/me/api-keys/{id}", tag: "me", access: signedIn,
+		summary: "Revoke an API key.", response: messageResponse{},
+		handler: func(w http.ResponseWriter, r *http.Request) error {
+			if err := s.Auth.RevokeAPIKey(r.Context(), s.actorOf(r), r.PathValue("id")); err != nil {
+				return err
+			}
+			writeJSON(w, http.StatusOK, messageResponse{Message: "API key revoked"})
+			return nil
+		}})
+}

@@ -1,0 +1,193 @@
+package httpapi
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/switchboard/switchboard/internal/actor"
+	"github.com/switchboard/switchboard/internal/apperr"
+)
+
+type requestIDKey struct{}
+
+func requestIDFrom(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey{}).(string)
+	return id
+}
+
+// requestID honours a sane X-Request-Id from the client or makes one, and
+// echoes it on the response so a user can quote it.
+func (s *Server) requestID(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get("X-Request-Id")
+		if !validRequestID(id) {
+			var b [12]byte
+			_, _ = rand.Read(b[:])
+			id = "req_" + hex.EncodeToString(b[:])
+		}
+		w.Header().Set("X-Request-Id", id)
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id)))
+	})
+}
+
+func validRequestID(id string) bool {
+	if id == "" || len(id) > 128 {
+		return false
+	}
+	for _, c := range id {
+		ok := c == '-' || c == '_' || c == '.' || c == ':' ||
+			(c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// recoverer turns a panic into a logged 500 envelope instead of a dropped
+// connection.
+func (s *Server) recoverer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				s.log().Error("panic serving request", "requestId", requestIDFrom(r.Context()),
+					"panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+				s.writeError(w, r, fmt.Errorf("panic: %v", p))
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (sr *statusRecorder) WriteHeader(code int) {
+	if sr.status == 0 {
+		sr.status = code
+	}
+	sr.ResponseWriter.WriteHeader(code)
+}
+
+func (sr *statusRecorder) Write(b []byte) (int, error) {
+	if sr.status == 0 {
+		sr.status = http.StatusOK
+	}
+	return sr.ResponseWriter.Write(b)
+}
+
+func (sr *statusRecorder) Unwrap() http.ResponseWriter { return sr.ResponseWriter }
+
+// observe records metrics and an access log line for every request.
+func (s *Server) observe(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sr := &statusRecorder{ResponseWriter: w}
+		next.ServeHTTP(sr, r)
+		if sr.status == 0 {
+			sr.status = http.StatusOK
+		}
+		route := r.Pattern
+		if route == "" {
+			route = "unmatched"
+		}
+		s.metrics.observe(route, sr.status, since(start))
+		level := slog.LevelDebug
+		if sr.status >= 500 {
+			level = slog.LevelError
+		} else if sr.status >= 400 {
+			level = slog.LevelInfo
+		}
+		s.log().LogAttrs(r.Context(), level, "request",
+			slog.String("requestId", requestIDFrom(r.Context())),
+			slog.String("method", r.Method), slog.String("route", route),
+			slog.Int("status", sr.status), slog.Duration("duration", time.Since(start)),
+			slog.String("ip", s.clientIP(r)))
+	})
+}
+
+// securityHeaders sets headers that make API responses inert in a browser.
+func (s *Server) securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+		h.Set("Cache-Control", "no-store")
+		h.Set("Cross-Origin-Resource-Policy", "same-origin")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// bodyLimit caps every request body; decode turns the overflow into 413.
+func (s *Server) bodyLimit(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > s.opt.MaxBodyBytes {
+			s.writeError(w, r, apperr.New(apperr.PayloadTooLarge, "request body exceeds %d bytes", s.opt.MaxBodyBytes))
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, s.opt.MaxBodyBytes)
+		next.ServeHTTP(w, r)
+	})
+}
+
+// clientIP is the peer address, or the first proxy-reported address when the
+// operator said a trusted proxy sits in front.
+func (s *Server) clientIP(r *http.Request) string {
+	if s.opt.TrustProxy {
+		if xff := r.Header.Get("X-Forwarded-For"); xff != "" {
+			first := strings.TrimSpace(strings.Split(xff, ",")[0])
+			if net.ParseIP(first) != nil {
+				return first
+			}
+		}
+		if xr := strings.TrimSpace(r.Header.Get("X-Real-Ip")); net.ParseIP(xr) != nil {
+			return xr
+		}
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+func (s *Server) log() *slog.Logger { return s.Log }
+
+// rateLimit applies the per-IP limit of a route group.
+func (s *Server) rateLimit(r *http.Request, group string) error {
+	if s.Limiter == nil {
+		return nil
+	}
+	res, err := s.Limiter.Allow(r.Context(), group+":"+s.clientIP(r), s.opt.AuthRateLimit, time.Minute)
+	if err != nil {
+		return apperr.Wrap(err, "rate limit")
+	}
+	if !res.Allowed {
+		secs := int(res.RetryAfter.Seconds() + 0.999)
+		if secs < 1 {
+			secs = 1
+		}
+		return apperr.New(apperr.RateLimited, "too many requests from this address; retry in %d seconds", secs).
+			WithDetails(map[string]any{"retryAfterSeconds": secs})
+	}
+	return nil
+}
+
+func errForbidden(p actor.Permission) error {
+	return apperr.New(apperr.Forbidden, "you lack the permission %s", p)
+}

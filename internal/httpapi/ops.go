@@ -1,0 +1,50 @@
+package httpapi
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/switchboard/switchboard/internal/apperr"
+)
+
+type healthResponse struct {
+	Status  string `json:"status"`
+	Version string `json:"version,omitempty"`
+}
+
+func (s *Server) opsRoutes() {
+	s.handle(route{method: "GET", path: "/healthz", tag: "operations",
+		summary: "Liveness: the process serves HTTP.", response: healthResponse{},
+		handler: func(w http.ResponseWriter, r *http.Request) error {
+			writeJSON(w, http.StatusOK, healthResponse{Status: "ok", Version: s.opt.Version})
+			return nil
+		}})
+	s.handle(route{method: "GET", path: "/readyz", tag: "operations",
+		summary: "Readiness: the database answers.", response: healthResponse{},
+		handler: func(w http.ResponseWriter, r *http.Request) error {
+			if s.Ready != nil {
+				ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+				defer cancel()
+				if err := s.Ready(ctx); err != nil {
+					s.Log.Warn("not ready", "error", err)
+					w.Header().Set("Content-Type", "application/json; charset=utf-8")
+					w.WriteHeader(http.StatusServiceUnavailable)
+					_, _ = w.Write([]byte(`{"success":false,"error":{"code":"UNAVAILABLE","message":"database unreachable"}}`))
+					return nil
+				}
+			}
+			writeJSON(w, http.StatusOK, healthResponse{Status: "ready", Version: s.opt.Version})
+			return nil
+		}})
+	s.handle(route{method: "GET", path: "/metrics", tag: "operations",
+		summary: "Prometheus metrics (text exposition format).",
+		handler: func(w http.ResponseWriter, r *http.Request) error {
+			s.metrics.handler().ServeHTTP(w, r)
+			return nil
+		}})
+	// Unknown paths under the API answer with the envelope, not a text 404.
+	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		s.writeError(w, r, apperr.New(apperr.NotFound, "no route %s %s", r.Method, r.URL.Path))
+	})
+}

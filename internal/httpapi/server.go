@@ -1,0 +1,200 @@
+// Package httpapi serves Switchboard's JSON API: routing, middleware, the
+// error envelope, the OpenAPI document, and one thin handler per flow.
+// Handlers decode and validate input, call one service method with the
+// request's Actor, and encode the result; they never touch SQL.
+package httpapi
+
+import (
+	"context"
+	"strings"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/switchboard/switchboard/internal/actor"
+	"github.com/switchboard/switchboard/internal/audit"
+	"github.com/switchboard/switchboard/internal/auth"
+	"github.com/switchboard/switchboard/internal/ratelimit"
+)
+
+// Options are the HTTP-layer settings.
+type Options struct {
+	// TrustProxy makes the client IP come from X-Forwarded-For / X-Real-IP;
+	// enable it only behind a proxy that sets them.
+	TrustProxy bool
+	// MaxBodyBytes caps request bodies (default 1 MiB).
+	MaxBodyBytes int64
+	// AuthRateLimit is how many requests one IP may make to the auth
+	// endpoints per minute (default 30).
+	AuthRateLimit int
+	Version       string
+}
+
+// Deps are the services the API calls.
+type Deps struct {
+	Log     *slog.Logger
+	Auth    *auth.Service
+	Audit   *audit.Service
+	Limiter *ratelimit.Limiter
+	// Ready reports whether the node can serve (database reachable).
+	Ready func(ctx context.Context) error
+}
+
+// Server is the HTTP API.
+type Server struct {
+	Deps
+	opt     Options
+	mux     *http.ServeMux
+	routes  []route
+	metrics *metrics
+	handler http.Handler
+}
+
+// New builds the API and its routes.
+func New(d Deps, opt Options) *Server {
+	if opt.MaxBodyBytes <= 0 {
+		opt.MaxBodyBytes = 1 << 20
+	}
+	if opt.AuthRateLimit <= 0 {
+		opt.AuthRateLimit = 30
+	}
+	if d.Log == nil {
+		d.Log = slog.Default()
+	}
+	s := &Server{Deps: d, opt: opt, mux: http.NewServeMux(), metrics: newMetrics()}
+	s.registerRoutes()
+	s.handler = s.requestID(s.recoverer(s.observe(s.securityHeaders(s.bodyLimit(s.mux)))))
+	return s
+}
+
+// ServeHTTP serves one request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// access says who may call a route.
+type access int
+
+const (
+	public access = iota
+	signedIn
+)
+
+// route is one API operation: how it is served and how it is documented.
+type route struct {
+	method, path string
+	summary      string
+	tag          string
+	access       access
+	// perm, when set, is checked with actor.Can after authentication.
+	perm actor.Permission
+	// rateLimited applies the per-IP auth rate limit.
+	rateLimited bool
+	request     any
+	response    any
+	status      int
+	query       []param
+	handler     func(w http.ResponseWriter, r *http.Request) error
+}
+
+type param struct {
+	name, description string
+}
+
+// handle registers a route: authentication, permission and rate-limit
+// checks are applied here, once, from the route's declaration.
+func (s *Server) handle(rt route) {
+	if rt.status == 0 {
+		rt.status = http.StatusOK
+	}
+	s.routes = append(s.routes, rt)
+	h := func(w http.ResponseWriter, r *http.Request) {
+		if rt.rateLimited {
+			if err := s.rateLimit(r, "auth"); err != nil {
+				s.writeError(w, r, err)
+				return
+			}
+		}
+		if rt.access != public {
+			a, err := s.authenticate(r)
+			if err != nil {
+				s.writeError(w, r, err)
+				return
+			}
+			if holder, ok := r.Context().Value(actorHolderKey{}).(*actorHolder); ok {
+				holder.a = a
+			}
+			if rt.perm != "" && !a.Can(rt.perm) {
+				s.writeError(w, r, errForbidden(rt.perm))
+				return
+			}
+			r = r.WithContext(actor.NewContext(r.Context(), a))
+		}
+		if err := rt.handler(w, r); err != nil {
+			s.writeError(w, r, err)
+		}
+	}
+	if strings.HasPrefix(rt.path, "/api/v1/admin/") || rt.path == "/api/v1/admin" {
+		h = s.auditAdmin(h)
+	}
+	s.mux.HandleFunc(rt.method+" "+rt.path, h)
+}
+
+// auditAdmin records every request to the admin API — who, what, how it
+// ended and how long it took — after it is served, whatever its outcome.
+func (s *Server) auditAdmin(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sr := &statusRecorder{ResponseWriter: w}
+		holder := &actorHolder{}
+		next(sr, r.WithContext(context.WithValue(r.Context(), actorHolderKey{}, holder)))
+		if sr.status == 0 {
+			sr.status = http.StatusOK
+		}
+		a := holder.a
+		if a.UserID == "" {
+			a = actor.Anonymous(s.requestMeta(r))
+		}
+		if err := s.Audit.RecordAdminRequest(context.WithoutCancel(r.Context()), a, audit.AdminRequest{
+			Method: r.Method, Path: r.URL.Path, Query: r.URL.Query(), Status: sr.status, Duration: time.Since(start),
+		}); err != nil {
+			s.Log.Error("record admin request", "requestId", requestIDFrom(r.Context()), "error", err)
+		}
+	}
+}
+
+// actorHolder lets auditAdmin learn the actor that authentication found
+// deeper in the chain.
+type actorHolder struct{ a actor.Actor }
+type actorHolderKey struct{}
+
+// actorOf returns the request's actor: the authenticated one on signed-in
+// routes, an anonymous one carrying request metadata elsewhere.
+func (s *Server) actorOf(r *http.Request) actor.Actor {
+	a := actor.FromContext(r.Context())
+	if a.UserID == "" {
+		a = actor.Anonymous(s.requestMeta(r))
+	}
+	return a
+}
+
+func (s *Server) requestMeta(r *http.Request) actor.Request {
+	return actor.Request{IP: s.clientIP(r), UserAgent: truncate(r.UserAgent(), 512), RequestID: requestIDFrom(r.Context())}
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+func (s *Server) registerRoutes() {
+	s.opsRoutes()
+	s.authRoutes()
+	s.meRoutes()
+	s.auditRoutes()
+	s.adminUserRoutes()
+	s.openAPIRoute()
+}
+
+// since reports the time elapsed since t, for latency metrics.
+func since(t time.Time) float64 { return time.Since(t).Seconds() }

@@ -1,0 +1,60 @@
+// Package mail sends Switchboard's outbound mail: through SMTP when an SMTP
+// URL is configured, otherwise into an outbox folder of .eml files that a
+// developer can open (and whose links work) without any mail server.
+package mail
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"mime"
+	"mime/quotedprintable"
+	"net/mail"
+	"strings"
+	"time"
+)
+
+// Message is one plain-text mail.
+type Message struct {
+	To      string
+	Subject string
+	Text    string
+}
+
+// Sender delivers messages.
+type Sender interface {
+	Send(ctx context.Context, m Message) error
+}
+
+// render builds an RFC 5322 message with a quoted-printable text body.
+func render(from string, m Message, now time.Time) ([]byte, error) {
+	if _, err := mail.ParseAddress(m.To); err != nil {
+		return nil, fmt.Errorf("mail: bad recipient: %w", err)
+	}
+	if strings.ContainsAny(m.To+m.Subject, "\r\n") {
+		return nil, fmt.Errorf("mail: header injection refused")
+	}
+	var id [12]byte
+	_, _ = rand.Read(id[:])
+	domain := "switchboard.local"
+	if at := strings.LastIndexByte(from, '@'); at >= 0 {
+		domain = strings.Trim(from[at+1:], "> ")
+	}
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "From: %s\r\n", from)
+	fmt.Fprintf(&b, "To: %s\r\n", m.To)
+	fmt.Fprintf(&b, "Subject: %s\r\n", mime.QEncoding.Encode("utf-8", m.Subject))
+	fmt.Fprintf(&b, "Date: %s\r\n", now.Format(time.RFC1123Z))
+	fmt.Fprintf(&b, "Message-ID: <%s@%s>\r\n", hex.EncodeToString(id[:]), domain)
+	b.WriteString("MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n")
+	qp := quotedprintable.NewWriter(&b)
+	if _, err := qp.Write([]byte(strings.ReplaceAll(m.Text, "\n", "\r\n"))); err != nil {
+		return nil, err
+	}
+	if err := qp.Close(); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
