@@ -125,4 +125,3 @@ func operationID(method, path string) string {
 	}
 	return b.String()
 }
-

@@ -6,9 +6,9 @@ package httpapi
 
 import (
 	"context"
-	"strings"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/switchboard/switchboard/internal/actor"
