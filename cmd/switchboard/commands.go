@@ -73,6 +73,9 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 			log.Info("created the first SUPER_ADMIN", "email", email)
 		}
 	}
+	// Start-up allocates once (migrations, the first admin's password hash);
+	// hand that memory back now rather than carry it while idle.
+	debug.FreeOSMemory()
 	log.Info("serving", "listen", ln.Addr().String(), "publicUrl", c.PublicURL, "database", dbKind(c.DatabaseURL),
 		"version", app.Version, "startup", time.Since(start).String())
 	return a.Serve(ctx, ln)

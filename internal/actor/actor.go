@@ -78,3 +78,11 @@ func FromContext(ctx context.Context) Actor {
 	a, _ := ctx.Value(ctxKey{}).(Actor)
 	return a
 }
+
+// InOrg returns the actor acting in an organization with the given role,
+// for checks on an organization other than the current context (managing
+// an organization from the personal workspace, say).
+func (a Actor) InOrg(orgID string, role OrgRole, departmentID string, plan Plan) Actor {
+	a.OrganizationID, a.OrgRole, a.DepartmentID, a.Plan = orgID, role, departmentID, plan
+	return a
+}

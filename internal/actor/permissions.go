@@ -39,7 +39,9 @@ const (
 // Organization permissions exist only in an organization context and are
 // granted by the org role in that organization, never by the platform role.
 const (
+	PermOrgRead          Permission = "org:read"
 	PermOrgManage        Permission = "org:manage"
+	PermOrgDelete        Permission = "org:delete"
 	PermOrgMembersInvite Permission = "org:members:invite"
 	PermOrgMembersManage Permission = "org:members:manage"
 	PermOrgDeptManage    Permission = "org:departments:manage"
@@ -97,7 +99,9 @@ var table = map[Permission]grant{
 	PermCreditsRead:      {scope: scopeWorkspace, platform: everyone, org: orgAll},
 	PermWorkspaceAuditRd: {scope: scopeWorkspace, platform: everyone, org: orgAdmins},
 
+	PermOrgRead:          {scope: scopeOrg, org: orgAll},
 	PermOrgManage:        {scope: scopeOrg, org: orgAdmins},
+	PermOrgDelete:        {scope: scopeOrg, org: []OrgRole{OrgOwner}},
 	PermOrgMembersInvite: {scope: scopeOrg, org: orgAdmins},
 	PermOrgMembersManage: {scope: scopeOrg, org: orgAdmins},
 	PermOrgDeptManage:    {scope: scopeOrg, org: orgAdmins},

@@ -17,8 +17,10 @@ import (
 	"github.com/switchboard/switchboard/internal/auth"
 	"github.com/switchboard/switchboard/internal/config"
 	"github.com/switchboard/switchboard/internal/db"
+	"github.com/switchboard/switchboard/internal/flag"
 	"github.com/switchboard/switchboard/internal/httpapi"
 	"github.com/switchboard/switchboard/internal/mail"
+	"github.com/switchboard/switchboard/internal/org"
 	"github.com/switchboard/switchboard/internal/ratelimit"
 )
 
@@ -33,6 +35,8 @@ type App struct {
 	Mail   mail.Sender
 	Auth   *auth.Service
 	Audit  *audit.Service
+	Flags  *flag.Service
+	Orgs   *org.Service
 	HTTP   *httpapi.Server
 }
 
@@ -99,8 +103,17 @@ func New(ctx context.Context, c config.Config, log *slog.Logger, opt Options) (*
 		return nil, err
 	}
 	auditSvc := audit.NewService(d)
-	a := &App{Config: c, Log: log, DB: d, Mail: sender, Auth: authSvc, Audit: auditSvc}
-	a.HTTP = httpapi.New(httpapi.Deps{Log: log, Auth: authSvc, Audit: auditSvc, Limiter: ratelimit.New(d), Ready: d.Ping},
+	// The flag refresher lives as long as the App: it starts here, loaded,
+	// and stops in Close. It does not end with ctx, which may be only the
+	// context of starting up.
+	flags := flag.NewService(d, log, flag.Options{})
+	if err := flags.Start(context.WithoutCancel(ctx)); err != nil {
+		d.Close()
+		return nil, err
+	}
+	orgs := org.New(d, sender, authSvc, log, c.PublicURL)
+	a := &App{Config: c, Log: log, DB: d, Mail: sender, Auth: authSvc, Audit: auditSvc, Flags: flags, Orgs: orgs}
+	a.HTTP = httpapi.New(httpapi.Deps{Log: log, Auth: authSvc, Audit: auditSvc, Flags: flags, Orgs: orgs, Limiter: ratelimit.New(d), Ready: d.Ping},
 		httpapi.Options{TrustProxy: c.TrustProxy, MaxBodyBytes: c.MaxBodyBytes, AuthRateLimit: c.AuthRateLimit, Version: Version})
 	return a, nil
 }
@@ -139,8 +152,11 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	return nil
 }
 
-// Close waits for background mail and closes the database.
+// Close stops the flag refresher, waits for background mail and closes the
+// database.
 func (a *App) Close() error {
+	a.Flags.Close()
+	a.Orgs.Close()
 	a.Auth.Close()
 	return a.DB.Close()
 }

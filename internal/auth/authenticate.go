@@ -30,13 +30,21 @@ func (s *Service) Authenticate(ctx context.Context, bearer string, req actor.Req
 	if err != nil {
 		return actor.Actor{}, err
 	}
-	row := s.db.Read().QueryRowContext(ctx, `SELECT s.revoked_at, s.expires_at, s.impersonator_id, `+prefixed("u", userColumns)+`
-		FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = $1 AND s.user_id = $2`, c.SessionID, c.UserID)
+	// One indexed query answers everything: the session is live, the
+	// account is live, and — in an organization context — the membership
+	// and the organization still exist. Membership is read here, not
+	// through the org service, because it is part of who the caller is and
+	// every request needs it.
+	row := s.db.Read().QueryRowContext(ctx, `SELECT s.revoked_at, s.expires_at, s.impersonator_id, m.org_role, m.department_id, o.plan, `+prefixed("u", userColumns)+`
+		FROM sessions s JOIN users u ON u.id = s.user_id
+		LEFT JOIN memberships m ON m.user_id = u.id AND m.organization_id = $3
+		LEFT JOIN organizations o ON o.id = m.organization_id AND o.deleted_at IS NULL
+		WHERE s.id = $1 AND s.user_id = $2`, c.SessionID, c.UserID, c.OrganizationID)
 	var revoked sql.NullTime
 	var expires time.Time
-	var imp sql.NullString
+	var imp, orgRole, dept, orgPlan sql.NullString
 	var u User
-	err = row.Scan(append([]any{&revoked, &expires, &imp}, userDest(&u)...)...)
+	err = row.Scan(append([]any{&revoked, &expires, &imp, &orgRole, &dept, &orgPlan}, userDest(&u)...)...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return actor.Actor{}, errBadToken
 	}
@@ -53,7 +61,15 @@ func (s *Service) Authenticate(ctx context.Context, bearer string, req actor.Req
 	if imp.String != c.ImpersonatorID {
 		return actor.Actor{}, errBadToken
 	}
-	return actorFor(u, c.SessionID, "", imp.String, req), nil
+	a := actorFor(u, c.SessionID, "", imp.String, req)
+	if c.OrganizationID != "" {
+		if !orgRole.Valid || !orgPlan.Valid {
+			return actor.Actor{}, apperr.New(apperr.Unauthorized,
+				"you are no longer a member of this organization, or it was deleted; switch to another workspace")
+		}
+		a = a.InOrg(c.OrganizationID, actor.OrgRole(orgRole.String), dept.String, actor.Plan(orgPlan.String))
+	}
+	return a, nil
 }
 
 func actorFor(u User, sessionID, keyID, impersonatorID string, req actor.Request) actor.Actor {

@@ -43,7 +43,7 @@ func (s *Service) Login(ctx context.Context, a actor.Actor, email, password stri
 		return Tokens{}, err
 	}
 	if !found || !u.IsActive {
-		_, _ = verifyPassword(password, s.dummyHash)
+		_, _ = verifyPassword(password, s.dummy())
 		reason := "unknown_account"
 		if found {
 			reason = "inactive_account"
@@ -56,7 +56,7 @@ func (s *Service) Login(ctx context.Context, a actor.Actor, email, password stri
 		return Tokens{}, err
 	}
 	if attempt == 0 {
-		_, _ = verifyPassword(password, s.dummyHash)
+		_, _ = verifyPassword(password, s.dummy())
 		return Tokens{}, s.recordLoginFailure(ctx, a, u.ID, email, "locked")
 	}
 	ok, err := verifyPassword(password, u.passwordHash)
@@ -156,7 +156,7 @@ func (s *Service) lockoutDuration(previousLockouts int) time.Duration {
 func (s *Service) recordLoginFailure(ctx context.Context, a actor.Actor, userID, email, reason string) error {
 	err := s.db.Tx(ctx, func(tx *db.Tx) error {
 		return audit.Record(ctx, tx, a, audit.Entry{Action: "auth.login", Resource: "user", ResourceID: userID,
-			UserID: userID, Status: audit.Failure, Metadata: map[string]any{"email": email, "reason": reason}})
+			UserID: userID, Status: audit.Failure, Metadata: typedEmail(email, map[string]any{"reason": reason})})
 	})
 	if err != nil {
 		return err

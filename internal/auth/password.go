@@ -33,6 +33,10 @@ const (
 	keyLen         = 32
 	minPasswordLen = 8
 	maxPasswordLen = 128
+	// Bounds on the cost a stored hash may ask for, far above any sane
+	// setting.
+	maxHashMemoryKiB  = 1 << 20 // 1 GiB
+	maxHashIterations = 64
 )
 
 // hashPassword returns a PHC-formatted argon2id hash of pw.
@@ -63,6 +67,11 @@ func verifyPassword(pw, encoded string) (bool, error) {
 	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &p.MemoryKiB, &p.Iterations, &p.Parallelism); err != nil {
 		return false, errBadHash
 	}
+	// argon2 panics on zero passes or lanes, and a stored hash must not be
+	// able to make a login allocate without bound.
+	if p.Iterations < 1 || p.Parallelism < 1 || p.Iterations > maxHashIterations || p.MemoryKiB > maxHashMemoryKiB {
+		return false, errBadHash
+	}
 	salt, err := base64.RawStdEncoding.DecodeString(parts[4])
 	if err != nil {
 		return false, errBadHash
@@ -75,6 +84,11 @@ func verifyPassword(pw, encoded string) (bool, error) {
 	return subtle.ConstantTimeCompare(got, want) == 1, nil
 }
 
+// commonPasswordsText holds, one a line and lower-cased, the passwords of 8
+// to 128 characters (shorter ones fail the length rule anyway) from Openwall's
+// John the Ripper password.lst (public domain; most common first), followed
+// by frequent entries of recent breach lists.
+//
 //go:embed common_passwords.txt
 var commonPasswordsText string
 

@@ -32,7 +32,7 @@ func (s *Service) ForgotPassword(ctx context.Context, a actor.Actor, email strin
 	return s.db.Tx(ctx, func(tx *db.Tx) error {
 		if !found || !u.IsActive {
 			return audit.Record(ctx, tx, a, audit.Entry{Action: "auth.password_reset_requested", Resource: "user",
-				Status: audit.Failure, Metadata: map[string]any{"email": email, "reason": "no_live_account"}})
+				Status: audit.Failure, Metadata: typedEmail(email, map[string]any{"reason": "no_live_account"})})
 		}
 		token, hash := newToken("")
 		now := db.Now()

@@ -78,6 +78,7 @@ type Service struct {
 	tokens tokenIssuer
 	// dummyHash is verified against when there is no account, so unknown
 	// and known emails cost the same time.
+	dummyOnce sync.Once
 	dummyHash string
 	pending   sync.WaitGroup
 }
@@ -91,11 +92,7 @@ func New(d *db.DB, m mail.Sender, log *slog.Logger, cfg Config) (*Service, error
 	if log == nil {
 		log = slog.Default()
 	}
-	dummy, err := hashPassword("switchboard-dummy-password", cfg.Hash)
-	if err != nil {
-		return nil, err
-	}
-	return &Service{db: d, mail: m, log: log, cfg: cfg, dummyHash: dummy,
+	return &Service{db: d, mail: m, log: log, cfg: cfg,
 		tokens: tokenIssuer{key: cfg.SigningKey, issuer: cfg.Issuer, audience: cfg.Audience}}, nil
 }
 
@@ -117,6 +114,20 @@ func (s *Service) sendLater(tx *db.Tx, m mail.Message) {
 			}
 		}()
 	})
+}
+
+// dummy returns a hash with the configured cost to verify against when
+// there is no real one. It is made on first use, not at start-up, to keep
+// start-up fast and idle memory low.
+func (s *Service) dummy() string {
+	s.dummyOnce.Do(func() {
+		h, err := hashPassword("switchboard-dummy-password", s.cfg.Hash)
+		if err != nil {
+			panic("auth: hash dummy password: " + err.Error())
+		}
+		s.dummyHash = h
+	})
+	return s.dummyHash
 }
 
 // Close waits for mail still being sent.

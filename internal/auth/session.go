@@ -107,8 +107,9 @@ func (s *Service) Refresh(ctx context.Context, a actor.Actor, refreshToken strin
 		var userID string
 		var revoked sql.NullTime
 		var expires time.Time
-		if err := tx.QueryRowContext(ctx, `SELECT user_id, revoked_at, expires_at FROM sessions WHERE id = $1`,
-			sessionID).Scan(&userID, &revoked, &expires); err != nil {
+		var orgID sql.NullString
+		if err := tx.QueryRowContext(ctx, `SELECT user_id, revoked_at, expires_at, organization_id FROM sessions WHERE id = $1`,
+			sessionID).Scan(&userID, &revoked, &expires, &orgID); err != nil {
 			return fmt.Errorf("load session: %w", err)
 		}
 		if revoked.Valid || !expires.After(now) {
@@ -130,7 +131,22 @@ func (s *Service) Refresh(ctx context.Context, a actor.Actor, refreshToken strin
 			now, now.Add(s.cfg.SessionTTL), sessionID); err != nil {
 			return fmt.Errorf("extend session: %w", err)
 		}
-		access, err := s.tokens.sign(Claims{UserID: u.ID, Email: u.Email, Plan: u.Plan, SessionID: sessionID, Role: u.Role}, now, s.cfg.AccessTTL)
+		// The session keeps acting where it last switched to, as long as the
+		// membership lasts; otherwise it falls back to the personal workspace.
+		var oc orgContext
+		if orgID.Valid {
+			ok := false
+			if oc, ok, err = membershipFor(ctx, tx, u.ID, orgID.String); err != nil {
+				return err
+			}
+			if !ok {
+				orgID = sql.NullString{}
+				if _, err := tx.ExecContext(ctx, `UPDATE sessions SET organization_id = NULL WHERE id = $1`, sessionID); err != nil {
+					return fmt.Errorf("reset session workspace: %w", err)
+				}
+			}
+		}
+		access, err := s.tokens.sign(claimsFor(u, sessionID, "", orgID.String, oc), now, s.cfg.AccessTTL)
 		if err != nil {
 			return err
 		}

@@ -157,6 +157,16 @@ func checkEmail(field, raw string) (string, error) {
 	return e, nil
 }
 
+// typedEmail adds to audit metadata the email a visitor typed, but only if
+// it is an email address: people type their password into the email field
+// by mistake, and a password must never be stored.
+func typedEmail(typed string, meta map[string]any) map[string]any {
+	if e, err := checkEmail("email", typed); err == nil {
+		meta["email"] = e
+	}
+	return meta
+}
+
 func checkName(field, raw string) (string, error) {
 	n := strings.TrimSpace(raw)
 	if utf8.RuneCountInString(n) > 100 {

@@ -41,7 +41,6 @@ type Config struct {
 	MaxBodyBytes      int64
 	AuthRateLimit     int
 	TrustProxy        bool
-	Workers           bool
 	ShutdownTimeout   time.Duration
 }
 
@@ -71,7 +70,6 @@ func settings(c *rawConfig) []setting {
 		{"max-body-bytes", "SWITCHBOARD_MAX_BODY_BYTES", "1048576", "largest accepted request body", &c.maxBody},
 		{"auth-rate-limit", "SWITCHBOARD_AUTH_RATE_LIMIT", "30", "requests per minute one IP may make to the auth endpoints", &c.authRate},
 		{"trust-proxy", "SWITCHBOARD_TRUST_PROXY", "false", "take the client IP from X-Forwarded-For (only behind a proxy that sets it)", &c.trustProxy},
-		{"workers", "SWITCHBOARD_WORKERS", "true", "run background workers on this node (false for an API-only node)", &c.workers},
 		{"shutdown-timeout", "SWITCHBOARD_SHUTDOWN_TIMEOUT", "15s", "how long to drain requests on shutdown", &c.shutdown},
 	}
 }
@@ -80,7 +78,7 @@ type rawConfig struct {
 	listen, dataDir, databaseURL, publicURL, tokenKey, secretKey string
 	adminEmail, adminPassword, smtpURL, mailFrom, logLevel       string
 	logFormat, sqliteSync, maxBody, authRate, trustProxy         string
-	workers, shutdown                                            string
+	shutdown                                                     string
 }
 
 // Setting is a documented setting, for help output and docs.
@@ -101,14 +99,19 @@ func Load(fs *flag.FlagSet, args []string, getenv func(string) string) (Config, 
 	var raw rawConfig
 	ss := settings(&raw)
 	for _, s := range ss {
-		def := s.def
-		if v := getenv(s.env); v != "" {
-			def = v
-		}
-		fs.StringVar(s.target, s.name, def, s.help+" ($"+s.env+")")
+		// The environment is applied after parsing, not as the flag's
+		// default, so `-h` never prints a password or key taken from it.
+		fs.StringVar(s.target, s.name, s.def, s.help+" ($"+s.env+")")
 	}
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	for _, s := range ss {
+		if v := getenv(s.env); v != "" && !set[s.name] {
+			*s.target = v
+		}
 	}
 	if fs.NArg() > 0 {
 		return Config{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
@@ -166,9 +169,6 @@ func (r rawConfig) validate() (Config, error) {
 	}
 	if c.TrustProxy, err = strconv.ParseBool(r.trustProxy); err != nil {
 		bad("trust-proxy", "must be true or false")
-	}
-	if c.Workers, err = strconv.ParseBool(r.workers); err != nil {
-		bad("workers", "must be true or false")
 	}
 	if c.ShutdownTimeout, err = time.ParseDuration(r.shutdown); err != nil || c.ShutdownTimeout <= 0 {
 		bad("shutdown-timeout", "must be a duration such as 15s")

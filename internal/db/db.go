@@ -53,6 +53,9 @@ type DB struct {
 	Pool *pgxpool.Pool
 	// Path is the SQLite file (empty on PostgreSQL).
 	Path string
+	// readStmts and writeStmts cache prepared statements on SQLite; pgx
+	// already caches them per connection on PostgreSQL.
+	readStmts, writeStmts *stmtCache
 }
 
 // Options tune how a database is opened.
@@ -129,7 +132,7 @@ func openSQLite(ctx context.Context, path string, opt Options) (*DB, error) {
 	r.SetMaxOpenConns(4)
 	r.SetMaxIdleConns(4)
 	r.SetConnMaxIdleTime(5 * time.Minute)
-	return &DB{Dialect: SQLite, write: w, read: r, Path: path}, nil
+	return &DB{Dialect: SQLite, write: w, read: r, Path: path, readStmts: newStmtCache(r), writeStmts: newStmtCache(w)}, nil
 }
 
 func openPostgres(ctx context.Context, rawURL string, opt Options) (*DB, error) {
@@ -164,7 +167,12 @@ func redactErr(err error) error {
 }
 
 // Read returns the pool for queries that need no transaction.
-func (d *DB) Read() Querier { return d.read }
+func (d *DB) Read() Querier {
+	if d.readStmts != nil {
+		return cachedQuerier{db: d.read, cache: d.readStmts}
+	}
+	return d.read
+}
 
 // SQL returns the writer pool, for tools (migrations, job drivers) that need
 // a *sql.DB.
@@ -182,6 +190,10 @@ func (d *DB) Ping(ctx context.Context) error {
 // Close closes every pool.
 func (d *DB) Close() error {
 	var errs []error
+	if d.readStmts != nil {
+		d.readStmts.close()
+		d.writeStmts.close()
+	}
 	errs = append(errs, d.write.Close())
 	if d.read != d.write {
 		errs = append(errs, d.read.Close())

@@ -13,6 +13,45 @@ type Tx struct {
 	*sql.Tx
 	Dialect     Dialect
 	afterCommit []func()
+	stmts       *stmtCache
+}
+
+// ExecContext runs a statement in the transaction, prepared once per query
+// text where the engine benefits.
+func (tx *Tx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if s := tx.stmt(ctx, query); s != nil {
+		return s.ExecContext(ctx, args...)
+	}
+	return tx.Tx.ExecContext(ctx, query, args...)
+}
+
+// QueryContext runs a query in the transaction.
+func (tx *Tx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if s := tx.stmt(ctx, query); s != nil {
+		return s.QueryContext(ctx, args...)
+	}
+	return tx.Tx.QueryContext(ctx, query, args...)
+}
+
+// QueryRowContext runs a single-row query in the transaction.
+func (tx *Tx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	if s := tx.stmt(ctx, query); s != nil {
+		return s.QueryRowContext(ctx, args...)
+	}
+	return tx.Tx.QueryRowContext(ctx, query, args...)
+}
+
+func (tx *Tx) stmt(ctx context.Context, query string) *sql.Stmt {
+	if tx.stmts == nil {
+		return nil
+	}
+	s := tx.stmts.lookup(query)
+	if s == nil {
+		tx.stmts.prepareLater(query)
+		return nil
+	}
+	// The transaction-bound copy is closed with the transaction.
+	return tx.Tx.StmtContext(ctx, s)
 }
 
 // AfterCommit registers f to run once the transaction has committed (for
@@ -27,7 +66,7 @@ func (d *DB) Tx(ctx context.Context, fn func(tx *Tx) error) (err error) {
 	if err != nil {
 		return fmt.Errorf("begin transaction: %w", err)
 	}
-	tx := &Tx{Tx: stx, Dialect: d.Dialect}
+	tx := &Tx{Tx: stx, Dialect: d.Dialect, stmts: d.writeStmts}
 	defer func() {
 		if p := recover(); p != nil {
 			_ = stx.Rollback()

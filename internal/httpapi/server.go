@@ -14,6 +14,8 @@ import (
 	"github.com/switchboard/switchboard/internal/actor"
 	"github.com/switchboard/switchboard/internal/audit"
 	"github.com/switchboard/switchboard/internal/auth"
+	"github.com/switchboard/switchboard/internal/flag"
+	"github.com/switchboard/switchboard/internal/org"
 	"github.com/switchboard/switchboard/internal/ratelimit"
 )
 
@@ -35,6 +37,8 @@ type Deps struct {
 	Log     *slog.Logger
 	Auth    *auth.Service
 	Audit   *audit.Service
+	Flags   *flag.Service
+	Orgs    *org.Service
 	Limiter *ratelimit.Limiter
 	// Ready reports whether the node can serve (database reachable).
 	Ready func(ctx context.Context) error
@@ -193,8 +197,19 @@ func (s *Server) registerRoutes() {
 	s.meRoutes()
 	s.auditRoutes()
 	s.adminUserRoutes()
+	s.flagRoutes()
+	s.orgRoutes()
 	s.openAPIRoute()
 }
 
 // since reports the time elapsed since t, for latency metrics.
 func since(t time.Time) float64 { return time.Since(t).Seconds() }
+
+// Routes lists every served operation as "METHOD /path".
+func (s *Server) Routes() []string {
+	out := make([]string, len(s.routes))
+	for i, rt := range s.routes {
+		out[i] = rt.method + " " + rt.path
+	}
+	return out
+}

@@ -42,8 +42,19 @@ type Harness struct {
 // Option adjusts the node's configuration before it starts.
 type Option func(*config.Config)
 
+// FastHashing makes password hashing cheap so tests run quickly; the
+// production cost is tested in the auth package.
+var FastHashing = app.Options{HashParams: auth.HashParams{MemoryKiB: 64, Iterations: 1, Parallelism: 1}}
+
 // Start runs a node on the database at dbURL and stops it at cleanup.
 func Start(t testing.TB, dbURL string, opts ...Option) *Harness {
+	t.Helper()
+	return StartWith(t, dbURL, FastHashing, opts...)
+}
+
+// StartWith is Start with explicit wiring options (app.Options{} for the
+// production password hashing cost).
+func StartWith(t testing.TB, dbURL string, appOpt app.Options, opts ...Option) *Harness {
 	t.Helper()
 	dir := t.TempDir()
 	c := config.Config{
@@ -56,8 +67,7 @@ func Start(t testing.TB, dbURL string, opts ...Option) *Harness {
 	}
 	logs := &syncBuffer{}
 	log := app.NewLogger(logs, c)
-	// Cheap hashing keeps tests fast; the production cost is tested in auth.
-	a, err := app.New(context.Background(), c, log, app.Options{HashParams: auth.HashParams{MemoryKiB: 64, Iterations: 1, Parallelism: 1}})
+	a, err := app.New(context.Background(), c, log, appOpt)
 	if err != nil {
 		t.Fatalf("start node: %v", err)
 	}
@@ -210,9 +220,20 @@ type Mail struct {
 // WaitMail waits up to 5 s for the n-th (1-based) mail to `to` and returns it.
 func (h *Harness) WaitMail(to string, n int) Mail {
 	h.t.Helper()
+	return h.WaitMailAbout(to, "", n)
+}
+
+// WaitMailAbout is WaitMail counting only mails whose subject contains about.
+func (h *Harness) WaitMailAbout(to, about string, n int) Mail {
+	h.t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		mails := h.Mails(to)
+		var mails []Mail
+		for _, m := range h.Mails(to) {
+			if strings.Contains(m.Subject, about) {
+				mails = append(mails, m)
+			}
+		}
 		if len(mails) >= n {
 			return mails[n-1]
 		}

@@ -1,0 +1,114 @@
+package httpapi_test
+
+import (
+	"net/http"
+	"testing"
+
+	"github.com/switchboard/switchboard/internal/app/apptest"
+	"github.com/switchboard/switchboard/internal/db/dbtest"
+)
+
+// orgOf returns an organization the workspace's user owns: the workspace's
+// own, or a fresh one for a personal workspace.
+func orgOf(t *testing.T, h *apptest.Harness, ws apptest.Workspace) string {
+	if ws.OrgID != "" {
+		return ws.OrgID
+	}
+	var o struct{ ID string }
+	h.Call(http.StatusCreated, "POST", "/api/v1/orgs", ws.User.AccessToken, map[string]string{"name": "extra of " + ws.Name}).Data(t, &o)
+	return o.ID
+}
+
+// ownedKinds lists every owned endpoint that exists; later features add
+// their resources here.
+func ownedKinds() []apptest.Owned {
+	return []apptest.Owned{
+		{
+			Name: "organization",
+			Create: func(t *testing.T, h *apptest.Harness, ws apptest.Workspace) map[string]string {
+				return map[string]string{"id": orgOf(t, h, ws)}
+			},
+			Read: "/api/v1/orgs/{id}",
+			List: "/api/v1/orgs",
+			Writes: []apptest.Probe{
+				{Method: "PATCH", Path: "/api/v1/orgs/{id}", Body: map[string]string{"name": "pwned"}},
+				{Method: "DELETE", Path: "/api/v1/orgs/{id}"},
+				{Method: "POST", Path: "/api/v1/orgs/{id}/leave"},
+				{Method: "GET", Path: "/api/v1/orgs/{id}/members"},
+				{Method: "GET", Path: "/api/v1/orgs/{id}/audit"},
+				{Method: "POST", Path: "/api/v1/orgs/{id}/departments", Body: map[string]string{"name": "pwned"}},
+				{Method: "POST", Path: "/api/v1/orgs/{id}/invitations", Body: map[string]string{"email": "spy@example.com"}},
+			},
+		},
+		{
+			Name: "member",
+			Create: func(t *testing.T, h *apptest.Harness, ws apptest.Workspace) map[string]string {
+				return map[string]string{"id": orgOf(t, h, ws), "user": ws.User.UserID}
+			},
+			Snapshot: "/api/v1/orgs/{id}/members",
+			Writes: []apptest.Probe{
+				{Method: "PATCH", Path: "/api/v1/orgs/{id}/members/{user}", Body: map[string]string{"orgRole": "ORG_MEMBER"}},
+				{Method: "DELETE", Path: "/api/v1/orgs/{id}/members/{user}"},
+				{Method: "PUT", Path: "/api/v1/orgs/{id}/members/{user}/department", Body: map[string]any{"departmentId": nil}},
+			},
+		},
+		{
+			Name: "department",
+			Create: func(t *testing.T, h *apptest.Harness, ws apptest.Workspace) map[string]string {
+				id := orgOf(t, h, ws)
+				var d struct{ ID string }
+				h.Call(http.StatusCreated, "POST", "/api/v1/orgs/"+id+"/departments", ws.User.AccessToken, map[string]string{"name": "Sales"}).Data(t, &d)
+				return map[string]string{"id": id, "dept": d.ID}
+			},
+			Snapshot: "/api/v1/orgs/{id}/departments",
+			List:     "/api/v1/orgs/{id}/departments",
+			Writes: []apptest.Probe{
+				{Method: "PATCH", Path: "/api/v1/orgs/{id}/departments/{dept}", Body: map[string]string{"name": "pwned"}},
+				{Method: "DELETE", Path: "/api/v1/orgs/{id}/departments/{dept}"},
+			},
+		},
+		{
+			Name: "invitation",
+			Create: func(t *testing.T, h *apptest.Harness, ws apptest.Workspace) map[string]string {
+				id := orgOf(t, h, ws)
+				var inv struct{ ID string }
+				h.Call(http.StatusCreated, "POST", "/api/v1/orgs/"+id+"/invitations", ws.User.AccessToken,
+					map[string]string{"email": "guest-" + ws.User.UserID + "@example.com"}).Data(t, &inv)
+				return map[string]string{"id": id, "inv": inv.ID}
+			},
+			Snapshot: "/api/v1/orgs/{id}/invitations",
+			List:     "/api/v1/orgs/{id}/invitations",
+			Writes:   []apptest.Probe{{Method: "DELETE", Path: "/api/v1/orgs/{id}/invitations/{inv}"}},
+		},
+		{
+			Name: "API key",
+			Create: func(t *testing.T, h *apptest.Harness, ws apptest.Workspace) map[string]string {
+				var k struct{ ID string }
+				h.Call(http.StatusCreated, "POST", "/api/v1/me/api-keys", ws.User.AccessToken, map[string]string{"name": "ci"}).Data(t, &k)
+				return map[string]string{"id": k.ID}
+			},
+			Snapshot: "/api/v1/me/api-keys",
+			List:     "/api/v1/me/api-keys",
+			Writes:   []apptest.Probe{{Method: "DELETE", Path: "/api/v1/me/api-keys/{id}"}},
+		},
+		{
+			Name: "session",
+			Create: func(t *testing.T, h *apptest.Harness, ws apptest.Workspace) map[string]string {
+				var list []struct{ ID string }
+				h.Call(http.StatusOK, "GET", "/api/v1/me/sessions", ws.User.AccessToken, nil).Data(t, &list)
+				return map[string]string{"id": list[0].ID}
+			},
+			Snapshot: "/api/v1/me/sessions",
+			List:     "/api/v1/me/sessions",
+			Writes:   []apptest.Probe{{Method: "DELETE", Path: "/api/v1/me/sessions/{id}"}},
+		},
+	}
+}
+
+func TestIsolationMatrix(t *testing.T) {
+	t.Parallel()
+	dbtest.EachURL(t, func(t *testing.T, url string) {
+		h := apptest.Start(t, url)
+		h.IsolationMatrix(t, ownedKinds())
+	})
+}

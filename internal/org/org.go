@@ -1,0 +1,308 @@
+// Package org owns organizations: shared workspaces with members, org
+// roles, departments and invitations. Every check on an organization uses
+// the actor's role in *that* organization, read fresh from the database, so
+// a membership change takes effect on the next request.
+package org
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/switchboard/switchboard/internal/actor"
+	"github.com/switchboard/switchboard/internal/apperr"
+	"github.com/switchboard/switchboard/internal/audit"
+	"github.com/switchboard/switchboard/internal/db"
+	"github.com/switchboard/switchboard/internal/ids"
+	"github.com/switchboard/switchboard/internal/mail"
+)
+
+// Accounts is what this package needs from the accounts service.
+type Accounts interface {
+	// LiveUserIDByEmail returns the id of the live account using email, if any.
+	LiveUserIDByEmail(ctx context.Context, email string) (string, bool, error)
+	// PreparePassword validates a new password and hashes it.
+	PreparePassword(field, password string) (string, error)
+	// CreateVerifiedUserTx creates an account whose email is already proven
+	// (the invitee received the mail), inside tx, from a prepared hash.
+	CreateVerifiedUserTx(ctx context.Context, tx *db.Tx, a actor.Actor, email, name, passwordHash string) (string, error)
+}
+
+// Service implements organizations.
+type Service struct {
+	db        *db.DB
+	mail      mail.Sender
+	accounts  Accounts
+	log       *slog.Logger
+	publicURL string
+	pending   sync.WaitGroup
+}
+
+// New returns the service.
+func New(d *db.DB, m mail.Sender, accounts Accounts, log *slog.Logger, publicURL string) *Service {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Service{db: d, mail: m, accounts: accounts, log: log, publicURL: strings.TrimRight(publicURL, "/")}
+}
+
+// Close waits for mail still being sent.
+func (s *Service) Close() { s.pending.Wait() }
+
+// Org is an organization as its members see it.
+type Org struct {
+	ID        string     `json:"id"`
+	Name      string     `json:"name"`
+	Plan      actor.Plan `json:"plan"`
+	CreatedBy string     `json:"createdBy"`
+	CreatedAt time.Time  `json:"createdAt"`
+	UpdatedAt time.Time  `json:"updatedAt"`
+	// MyRole is the caller's role in the organization.
+	MyRole actor.OrgRole `json:"myRole,omitempty"`
+	// MyDepartmentID is the caller's department, if any.
+	MyDepartmentID string `json:"myDepartmentId,omitempty"`
+}
+
+func checkOrgName(raw string) (string, error) {
+	n := strings.TrimSpace(raw)
+	switch {
+	case n == "":
+		return "", apperr.Invalid(apperr.FieldError{Field: "name", Message: "is required"})
+	case utf8.RuneCountInString(n) > 100:
+		return "", apperr.Invalid(apperr.FieldError{Field: "name", Message: "must be at most 100 characters"})
+	}
+	for _, r := range n {
+		if r < 0x20 || r == 0x7f {
+			return "", apperr.Invalid(apperr.FieldError{Field: "name", Message: "must not contain control characters"})
+		}
+	}
+	return n, nil
+}
+
+var errOrgNotFound = apperr.New(apperr.NotFound, "organization not found")
+
+// member loads the actor's membership in orgID and returns the actor acting
+// in that organization. Not a member, or a deleted organization, answers
+// NOT_FOUND: an outsider cannot tell it exists.
+func member(ctx context.Context, q db.Querier, a actor.Actor, orgID string) (actor.Actor, Org, error) {
+	var o Org
+	var dept sql.NullString
+	err := q.QueryRowContext(ctx, `SELECT o.id, o.name, o.plan, o.created_by, o.created_at, o.updated_at, m.org_role, m.department_id
+		FROM organizations o JOIN memberships m ON m.organization_id = o.id
+		WHERE o.id = $1 AND m.user_id = $2 AND o.deleted_at IS NULL`, orgID, a.UserID).
+		Scan(&o.ID, &o.Name, &o.Plan, &o.CreatedBy, &o.CreatedAt, &o.UpdatedAt, &o.MyRole, &dept)
+	if errors.Is(err, sql.ErrNoRows) {
+		return actor.Actor{}, Org{}, errOrgNotFound
+	}
+	if err != nil {
+		return actor.Actor{}, Org{}, fmt.Errorf("load membership: %w", err)
+	}
+	o.CreatedAt, o.UpdatedAt, o.MyDepartmentID = o.CreatedAt.UTC(), o.UpdatedAt.UTC(), dept.String
+	return a.InOrg(o.ID, o.MyRole, dept.String, o.Plan), o, nil
+}
+
+// require returns the actor in orgID if it holds p there.
+func require(ctx context.Context, q db.Querier, a actor.Actor, orgID string, p actor.Permission) (actor.Actor, Org, error) {
+	in, o, err := member(ctx, q, a, orgID)
+	if err != nil {
+		return actor.Actor{}, Org{}, err
+	}
+	if !in.Can(p) {
+		return actor.Actor{}, Org{}, apperr.New(apperr.Forbidden, "your role %s in this organization lacks %s", in.OrgRole, p)
+	}
+	return in, o, nil
+}
+
+// Create makes an organization with the actor as its ORG_OWNER.
+func (s *Service) Create(ctx context.Context, a actor.Actor, name string) (Org, error) {
+	n, err := checkOrgName(name)
+	if err != nil {
+		return Org{}, err
+	}
+	if a.ImpersonatorID != "" {
+		return Org{}, apperr.New(apperr.Forbidden, "an impersonation session cannot create organizations")
+	}
+	now := db.Now()
+	o := Org{ID: ids.New(ids.Organization), Name: n, Plan: actor.Free, CreatedBy: a.UserID, CreatedAt: now, UpdatedAt: now, MyRole: actor.OrgOwner}
+	err = s.db.Tx(ctx, func(tx *db.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO organizations (id, name, plan, created_by, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $5)`, o.ID, o.Name, o.Plan, a.UserID, now); err != nil {
+			return fmt.Errorf("insert organization: %w", err)
+		}
+		if err := addMember(ctx, tx, o.ID, a.UserID, actor.OrgOwner, ""); err != nil {
+			return err
+		}
+		return audit.Record(ctx, tx, a, audit.Entry{Action: "org.created", Resource: "organization", ResourceID: o.ID,
+			OrganizationID: o.ID, Metadata: map[string]any{"name": n}})
+	})
+	return o, err
+}
+
+// addMember inserts a membership and makes it the user's primary one if
+// they have none.
+func addMember(ctx context.Context, tx *db.Tx, orgID, userID string, role actor.OrgRole, deptID string) error {
+	now := db.Now()
+	_, err := tx.ExecContext(ctx, `INSERT INTO memberships (organization_id, user_id, org_role, department_id, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $5)`, orgID, userID, role, nullable(deptID), now)
+	if db.IsUniqueViolation(err) {
+		return apperr.New(apperr.Conflict, "the user is already a member of this organization")
+	}
+	if err != nil {
+		return fmt.Errorf("insert membership: %w", err)
+	}
+	return syncPrimary(ctx, tx, userID)
+}
+
+// syncPrimary points users.organization_id / org_role / department_id at
+// the user's oldest live membership (or clears them), keeping the
+// single-membership columns true as memberships come and go.
+func syncPrimary(ctx context.Context, tx *db.Tx, userID string) error {
+	var orgID, role, dept sql.NullString
+	err := tx.QueryRowContext(ctx, `SELECT m.organization_id, m.org_role, m.department_id FROM memberships m
+		JOIN organizations o ON o.id = m.organization_id
+		WHERE m.user_id = $1 AND o.deleted_at IS NULL ORDER BY m.created_at, m.organization_id LIMIT 1`, userID).Scan(&orgID, &role, &dept)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("find primary membership: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE users SET organization_id = $1, org_role = $2, department_id = $3 WHERE id = $4`,
+		orgID, role, dept, userID); err != nil {
+		return fmt.Errorf("set primary membership: %w", err)
+	}
+	return nil
+}
+
+func nullable(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// Get returns an organization the actor belongs to.
+func (s *Service) Get(ctx context.Context, a actor.Actor, id string) (Org, error) {
+	_, o, err := member(ctx, s.db.Read(), a, id)
+	return o, err
+}
+
+// ListMine lists the organizations the actor belongs to, oldest membership
+// first.
+func (s *Service) ListMine(ctx context.Context, a actor.Actor) ([]Org, error) {
+	rows, err := s.db.Read().QueryContext(ctx, `SELECT o.id, o.name, o.plan, o.created_by, o.created_at, o.updated_at, m.org_role, m.department_id
+		FROM organizations o JOIN memberships m ON m.organization_id = o.id
+		WHERE m.user_id = $1 AND o.deleted_at IS NULL ORDER BY m.created_at, o.id LIMIT 500`, a.UserID)
+	if err != nil {
+		return nil, fmt.Errorf("list organizations: %w", err)
+	}
+	defer rows.Close()
+	out := []Org{}
+	for rows.Next() {
+		var o Org
+		var dept sql.NullString
+		if err := rows.Scan(&o.ID, &o.Name, &o.Plan, &o.CreatedBy, &o.CreatedAt, &o.UpdatedAt, &o.MyRole, &dept); err != nil {
+			return nil, fmt.Errorf("scan organization: %w", err)
+		}
+		o.CreatedAt, o.UpdatedAt, o.MyDepartmentID = o.CreatedAt.UTC(), o.UpdatedAt.UTC(), dept.String
+		out = append(out, o)
+	}
+	return out, rows.Err()
+}
+
+// Rename changes an organization's name (org:manage).
+func (s *Service) Rename(ctx context.Context, a actor.Actor, id, name string) (Org, error) {
+	n, err := checkOrgName(name)
+	if err != nil {
+		return Org{}, err
+	}
+	var o Org
+	err = s.db.Tx(ctx, func(tx *db.Tx) error {
+		in, cur, err := require(ctx, tx, a, id, actor.PermOrgManage)
+		if err != nil {
+			return err
+		}
+		o = cur
+		if cur.Name == n {
+			return nil
+		}
+		now := db.Now()
+		if _, err := tx.ExecContext(ctx, `UPDATE organizations SET name = $1, updated_at = $2 WHERE id = $3`, n, now, id); err != nil {
+			return fmt.Errorf("rename organization: %w", err)
+		}
+		o.Name, o.UpdatedAt = n, now
+		return audit.Record(ctx, tx, in, audit.Entry{Action: "org.renamed", Resource: "organization", ResourceID: id,
+			Metadata: map[string]any{"from": cur.Name, "to": n}})
+	})
+	return o, err
+}
+
+// Delete soft-deletes an organization (ORG_OWNER only). Its members keep
+// their personal workspaces; sessions acting in it stop working at once.
+func (s *Service) Delete(ctx context.Context, a actor.Actor, id string) error {
+	return s.db.Tx(ctx, func(tx *db.Tx) error {
+		in, o, err := require(ctx, tx, a, id, actor.PermOrgDelete)
+		if err != nil {
+			return err
+		}
+		now := db.Now()
+		if _, err := tx.ExecContext(ctx, `UPDATE organizations SET deleted_at = $1, updated_at = $1 WHERE id = $2`, now, id); err != nil {
+			return fmt.Errorf("delete organization: %w", err)
+		}
+		// Pending invitations die with the organization.
+		if _, err := tx.ExecContext(ctx, `UPDATE invitations SET revoked_at = $1 WHERE organization_id = $2
+			AND accepted_at IS NULL AND revoked_at IS NULL`, now, id); err != nil {
+			return fmt.Errorf("revoke invitations: %w", err)
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT user_id FROM memberships WHERE organization_id = $1`, id)
+		if err != nil {
+			return fmt.Errorf("list members: %w", err)
+		}
+		var users []string
+		for rows.Next() {
+			var u string
+			if err := rows.Scan(&u); err != nil {
+				rows.Close()
+				return err
+			}
+			users = append(users, u)
+		}
+		rows.Close()
+		for _, u := range users {
+			if err := syncPrimary(ctx, tx, u); err != nil {
+				return err
+			}
+		}
+		return audit.Record(ctx, tx, in, audit.Entry{Action: "org.deleted", Resource: "organization", ResourceID: id,
+			Metadata: map[string]any{"name": o.Name, "members": len(users)}})
+	})
+}
+
+// sendLater mails m after the transaction commits, without holding up the
+// request.
+func (s *Service) sendLater(tx *db.Tx, m mail.Message) {
+	tx.AfterCommit(func() {
+		s.pending.Add(1)
+		go func() {
+			defer s.pending.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			if err := s.mail.Send(ctx, m); err != nil {
+				s.log.Error("send mail", "subject", m.Subject, "error", err)
+			}
+		}()
+	})
+}
+
+// AuditLog lists the organization's audit events (org:audit:read: owners
+// and admins).
+func (s *Service) AuditLog(ctx context.Context, a actor.Actor, orgID string, f audit.Filter) (audit.Page, error) {
+	if _, _, err := require(ctx, s.db.Read(), a, orgID, actor.PermOrgAuditRead); err != nil {
+		return audit.Page{}, err
+	}
+	f.OrganizationID = orgID
+	return audit.List(ctx, s.db.Read(), f)
+}
