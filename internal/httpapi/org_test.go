@@ -243,7 +243,9 @@ func TestOrgs_SwitchCarriesOrgRoleAndPlan(t *testing.T) {
 		h.Call(http.StatusCreated, "POST", "/api/v1/me/api-keys", owner.AccessToken, map[string]string{"name": "k"}).Data(t, &key)
 		h.Call(http.StatusBadRequest, "POST", "/api/v1/auth/switch", key.Key, map[string]any{"organizationId": o.ID})
 
-		var log struct{ Items []struct{ Action, OrganizationID string } }
+		var log struct {
+			Items []struct{ Action, OrganizationID string }
+		}
 		h.Call(http.StatusOK, "GET", "/api/v1/orgs/"+o.ID+"/audit?action=auth.workspace_switched", owner.AccessToken, nil).Data(t, &log)
 		if len(log.Items) != 1 {
 			t.Fatalf("switch not audited with the org: %+v", log.Items)
@@ -375,4 +377,3 @@ func TestOrgs_PermissionsByOrgRole(t *testing.T) {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
-
