@@ -1,0 +1,70 @@
+package db
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Workspace scoping: every query on data a workspace owns goes through a
+// Scoped querier. It binds the workspace id as $1 and refuses any query
+// whose text does not filter on it, so a query that forgets the scope fails
+// in its first test instead of leaking another tenant's rows.
+
+// ScopeMarker must appear in every scoped query.
+const ScopeMarker = "workspace_id = $1"
+
+// ErrUnscoped is returned for a query that does not filter on $1.
+var ErrUnscoped = errors.New("db: query on owned data lacks " + ScopeMarker)
+
+// Scoped runs queries on owned tables within one workspace.
+type Scoped struct {
+	q         Querier
+	workspace string
+}
+
+// Scope returns a querier bound to workspaceID. An empty id is refused on
+// use: there is no "all workspaces" scope.
+func Scope(q Querier, workspaceID string) Scoped { return Scoped{q: q, workspace: workspaceID} }
+
+// WorkspaceID is the scope's workspace.
+func (s Scoped) WorkspaceID() string { return s.workspace }
+
+func (s Scoped) check(query string) error {
+	if s.workspace == "" {
+		return errors.New("db: scoped query without a workspace")
+	}
+	if !strings.Contains(query, ScopeMarker) {
+		return fmt.Errorf("%w: %s", ErrUnscoped, strings.Join(strings.Fields(query), " "))
+	}
+	return nil
+}
+
+// ExecContext runs a statement; the workspace id is $1.
+func (s Scoped) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if err := s.check(query); err != nil {
+		return nil, err
+	}
+	return s.q.ExecContext(ctx, query, append([]any{s.workspace}, args...)...)
+}
+
+// QueryContext runs a query; the workspace id is $1.
+func (s Scoped) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if err := s.check(query); err != nil {
+		return nil, err
+	}
+	return s.q.QueryContext(ctx, query, append([]any{s.workspace}, args...)...)
+}
+
+// QueryRowContext runs a single-row query; the workspace id is $1. An
+// unscoped query yields a row whose Scan reports ErrUnscoped.
+func (s Scoped) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	if err := s.check(query); err != nil {
+		// A row cannot be built with an error from outside database/sql;
+		// running a query that fails the same way keeps the signature.
+		return s.q.QueryRowContext(ctx, "SELECT unscoped_query_refused_see_db_Scope FROM (SELECT 1) WHERE 1 = 0 AND $1 = $1", s.workspace)
+	}
+	return s.q.QueryRowContext(ctx, query, append([]any{s.workspace}, args...)...)
+}
