@@ -19,6 +19,7 @@ import (
 	"github.com/switchboard/switchboard/internal/db"
 	"github.com/switchboard/switchboard/internal/flag"
 	"github.com/switchboard/switchboard/internal/httpapi"
+	"github.com/switchboard/switchboard/internal/jobs"
 	"github.com/switchboard/switchboard/internal/mail"
 	"github.com/switchboard/switchboard/internal/org"
 	"github.com/switchboard/switchboard/internal/ratelimit"
@@ -37,6 +38,7 @@ type App struct {
 	Audit  *audit.Service
 	Flags  *flag.Service
 	Orgs   *org.Service
+	Jobs   *jobs.Runner
 	HTTP   *httpapi.Server
 }
 
@@ -65,6 +67,10 @@ func OpenDB(ctx context.Context, c config.Config) (*db.DB, error) {
 		return nil, err
 	}
 	if _, err := d.Migrate(ctx); err != nil {
+		d.Close()
+		return nil, err
+	}
+	if err := jobs.Migrate(ctx, d); err != nil {
 		d.Close()
 		return nil, err
 	}
@@ -111,16 +117,36 @@ func New(ctx context.Context, c config.Config, log *slog.Logger, opt Options) (*
 		d.Close()
 		return nil, err
 	}
+	runner := jobs.NewRunner(d, jobs.Config{Work: c.Workers, Log: log})
 	orgs := org.New(d, sender, authSvc, log, c.PublicURL)
-	a := &App{Config: c, Log: log, DB: d, Mail: sender, Auth: authSvc, Audit: auditSvc, Flags: flags, Orgs: orgs}
+	authSvc.RegisterJobs(runner)
+	// Every service has registered its workers by now.
+	if err := runner.Open(); err != nil {
+		flags.Close()
+		d.Close()
+		return nil, err
+	}
+	a := &App{Config: c, Log: log, DB: d, Mail: sender, Auth: authSvc, Audit: auditSvc, Flags: flags, Orgs: orgs, Jobs: runner}
 	a.HTTP = httpapi.New(httpapi.Deps{Log: log, Auth: authSvc, Audit: auditSvc, Flags: flags, Orgs: orgs, Limiter: ratelimit.New(d), Ready: d.Ping},
 		httpapi.Options{TrustProxy: c.TrustProxy, MaxBodyBytes: c.MaxBodyBytes, AuthRateLimit: c.AuthRateLimit, Version: Version})
 	return a, nil
 }
 
-// Serve serves HTTP on ln until ctx ends, then drains in-flight requests
-// for up to the configured shutdown timeout.
+// Start starts the node's background work (job workers).
+func (a *App) Start(ctx context.Context) error {
+	if err := a.Jobs.Start(context.WithoutCancel(ctx)); err != nil {
+		return fmt.Errorf("start jobs: %w", err)
+	}
+	return nil
+}
+
+// Serve starts background work, serves HTTP on ln until ctx ends, then
+// drains in-flight requests and running jobs for up to the configured
+// shutdown timeout.
 func (a *App) Serve(ctx context.Context, ln net.Listener) error {
+	if err := a.Start(ctx); err != nil {
+		return err
+	}
 	srv := &http.Server{
 		Handler:           a.HTTP,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -146,15 +172,21 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	if err := srv.Shutdown(sctx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
+	if err := a.Jobs.Stop(sctx); err != nil {
+		a.Log.Warn("stop jobs", "error", err)
+	}
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	return nil
 }
 
-// Close stops the flag refresher, waits for background mail and closes the
-// database.
+// Close stops the jobs and the flag refresher, waits for background mail
+// and closes the database.
 func (a *App) Close() error {
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = a.Jobs.Stop(sctx)
 	a.Flags.Close()
 	a.Orgs.Close()
 	a.Auth.Close()

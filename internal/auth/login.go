@@ -51,6 +51,11 @@ func (s *Service) Login(ctx context.Context, a actor.Actor, email, password stri
 		return Tokens{}, s.recordLoginFailure(ctx, a, u.ID, email, reason)
 	}
 
+	// From here on the attempt runs to its end even if the caller hangs up:
+	// a try reserved (or a commit whose answer was lost) but never settled
+	// would leak, until the account sat at the limit with no lockout to
+	// expire. The remaining work is bounded: one hash and two short writes.
+	ctx = context.WithoutCancel(ctx)
 	attempt, err := s.reserveAttempt(ctx, u.ID)
 	if err != nil {
 		return Tokens{}, err

@@ -84,11 +84,6 @@ func verifyPassword(pw, encoded string) (bool, error) {
 	return subtle.ConstantTimeCompare(got, want) == 1, nil
 }
 
-// commonPasswordsText holds, one a line and lower-cased, the passwords of 8
-// to 128 characters (shorter ones fail the length rule anyway) from Openwall's
-// John the Ripper password.lst (public domain; most common first), followed
-// by frequent entries of recent breach lists.
-//
 //go:embed common_passwords.txt
 var commonPasswordsText string
 

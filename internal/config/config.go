@@ -41,6 +41,7 @@ type Config struct {
 	MaxBodyBytes      int64
 	AuthRateLimit     int
 	TrustProxy        bool
+	Workers           bool
 	ShutdownTimeout   time.Duration
 }
 
@@ -70,6 +71,7 @@ func settings(c *rawConfig) []setting {
 		{"max-body-bytes", "SWITCHBOARD_MAX_BODY_BYTES", "1048576", "largest accepted request body", &c.maxBody},
 		{"auth-rate-limit", "SWITCHBOARD_AUTH_RATE_LIMIT", "30", "requests per minute one IP may make to the auth endpoints", &c.authRate},
 		{"trust-proxy", "SWITCHBOARD_TRUST_PROXY", "false", "take the client IP from X-Forwarded-For (only behind a proxy that sets it)", &c.trustProxy},
+		{"workers", "SWITCHBOARD_WORKERS", "true", "run background jobs on this node (false for an API-only node)", &c.workers},
 		{"shutdown-timeout", "SWITCHBOARD_SHUTDOWN_TIMEOUT", "15s", "how long to drain requests on shutdown", &c.shutdown},
 	}
 }
@@ -78,7 +80,7 @@ type rawConfig struct {
 	listen, dataDir, databaseURL, publicURL, tokenKey, secretKey string
 	adminEmail, adminPassword, smtpURL, mailFrom, logLevel       string
 	logFormat, sqliteSync, maxBody, authRate, trustProxy         string
-	shutdown                                                     string
+	workers, shutdown                                            string
 }
 
 // Setting is a documented setting, for help output and docs.
@@ -169,6 +171,9 @@ func (r rawConfig) validate() (Config, error) {
 	}
 	if c.TrustProxy, err = strconv.ParseBool(r.trustProxy); err != nil {
 		bad("trust-proxy", "must be true or false")
+	}
+	if c.Workers, err = strconv.ParseBool(r.workers); err != nil {
+		bad("workers", "must be true or false")
 	}
 	if c.ShutdownTimeout, err = time.ParseDuration(r.shutdown); err != nil || c.ShutdownTimeout <= 0 {
 		bad("shutdown-timeout", "must be a duration such as 15s")

@@ -20,6 +20,7 @@ type snapshot struct {
 func newSnapshot(version int64, flags []Flag) *snapshot {
 	s := &snapshot{version: version, flags: flags, byKey: make(map[string]*Flag, len(flags))}
 	for i := range flags {
+		flags[i].index()
 		s.byKey[flags[i].Key] = &flags[i]
 	}
 	return s
@@ -112,7 +113,11 @@ func (s *Service) Version() int64 {
 
 // EvaluateKey evaluates one flag for the actor from the node's snapshot. An
 // unknown (or deleted) key is off with ReasonUnknown. It allocates nothing.
+// A nil Service has no flags, so a route gated on one stays closed.
 func (s *Service) EvaluateKey(a actor.Actor, key string) Result {
+	if s == nil {
+		return Result{Reason: ReasonUnknown}
+	}
 	cur := s.snap.Load()
 	if cur == nil {
 		return Result{Reason: ReasonUnknown}

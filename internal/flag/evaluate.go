@@ -41,6 +41,39 @@ type Flag struct {
 	UpdatedBy string    `json:"updatedBy,omitempty"`
 	CreatedAt time.Time `json:"createdAt"`
 	UpdatedAt time.Time `json:"updatedAt"`
+
+	// userIndex and orgIndex are set on flags in a Service's snapshot
+	// whose lists are long enough that a map beats a scan. They are an
+	// optimization only: without them Evaluate scans the lists.
+	userIndex, orgIndex map[string]struct{}
+}
+
+// indexThreshold is the list length from which a map lookup beats a linear
+// scan of ids of ~30 bytes sharing a time-sorted prefix.
+const indexThreshold = 16
+
+// index builds the lookup maps for long lists. The flag must not change
+// afterwards.
+func (f *Flag) index() {
+	build := func(list []string) map[string]struct{} {
+		if len(list) < indexThreshold {
+			return nil
+		}
+		m := make(map[string]struct{}, len(list))
+		for _, id := range list {
+			m[id] = struct{}{}
+		}
+		return m
+	}
+	f.userIndex, f.orgIndex = build(f.UserIDs), build(f.OrganizationIDs)
+}
+
+func contains(list []string, index map[string]struct{}, id string) bool {
+	if index != nil {
+		_, ok := index[id]
+		return ok
+	}
+	return slices.Contains(list, id)
 }
 
 // Variant is one arm of a multivariate flag.
@@ -120,9 +153,9 @@ func Evaluate(f *Flag, s Subject) Result {
 	var h uint64 // computed at most once: it is most of the cost
 	hashed := false
 	switch {
-	case s.UserID != "" && slices.Contains(f.UserIDs, s.UserID):
+	case s.UserID != "" && contains(f.UserIDs, f.userIndex, s.UserID):
 		reason = ReasonUser
-	case s.OrganizationID != "" && slices.Contains(f.OrganizationIDs, s.OrganizationID):
+	case s.OrganizationID != "" && contains(f.OrganizationIDs, f.orgIndex, s.OrganizationID):
 		reason = ReasonOrganization
 	case s.Role != "" && slices.Contains(f.Roles, s.Role):
 		reason = ReasonRole

@@ -75,9 +75,9 @@ var (
 	variantKeyPattern = regexp.MustCompile(`^[a-z][a-z0-9_]{0,63}$`)
 )
 
-// Limits on one flag. Evaluation scans the lists linearly, which stays well
-// under a microsecond at these sizes; audiences larger than this belong in a
-// percentage rollout or an organization, plan or role rule.
+// Limits on one flag. Audiences larger than maxTargets belong in a
+// percentage rollout or an organization, plan or role rule; the limit keeps
+// flag rows, audit rows and the snapshot small.
 const (
 	maxTargets     = 1000
 	maxVariants    = 20

@@ -87,11 +87,13 @@ func (s *Service) Create(ctx context.Context, a actor.Actor, in CreateInput) (Fl
 	if err := requireManage(a); err != nil {
 		return Flag{}, err
 	}
+	// Validate before normalizing, so a field error's index points into
+	// the list as sent.
 	f := in.toFlag()
-	f.normalize()
 	if err := f.validate(); err != nil {
 		return Flag{}, err
 	}
+	f.normalize()
 	now := db.Now()
 	f.ID, f.CreatedBy, f.UpdatedBy, f.CreatedAt, f.UpdatedAt = ids.New(ids.Flag), a.UserID, a.UserID, now, now
 	err := s.db.Tx(ctx, func(tx *db.Tx) error {
@@ -134,10 +136,10 @@ func (s *Service) Update(ctx context.Context, a actor.Actor, key string, in Upda
 			return err
 		}
 		after = in.apply(before)
-		after.normalize()
 		if err := after.validate(); err != nil {
 			return err
 		}
+		after.normalize()
 		changed := changedFields(before, after)
 		if len(changed) == 0 {
 			after = before

@@ -59,7 +59,7 @@ func StartWith(t testing.TB, dbURL string, appOpt app.Options, opts ...Option) *
 	dir := t.TempDir()
 	c := config.Config{
 		Listen: "127.0.0.1:0", DataDir: dir, DatabaseURL: dbURL, PublicURL: "https://switchboard.test",
-		MailFrom: "Switchboard <no-reply@switchboard.test>", LogLevel: "debug", LogFormat: "json",
+		MailFrom: "Switchboard <no-reply@switchboard.test>", LogLevel: "debug", LogFormat: "json", Workers: true,
 		SQLiteSynchronous: "NORMAL", MaxBodyBytes: 1 << 20, AuthRateLimit: 100000, ShutdownTimeout: time.Second,
 	}
 	for _, o := range opts {
@@ -73,6 +73,9 @@ func StartWith(t testing.TB, dbURL string, appOpt app.Options, opts ...Option) *
 	}
 	if _, _, err := a.Auth.EnsureAdmin(context.Background(), AdminEmail, AdminPassword); err != nil {
 		t.Fatalf("bootstrap admin: %v", err)
+	}
+	if err := a.Start(context.Background()); err != nil {
+		t.Fatalf("start background work: %v", err)
 	}
 	srv := httptest.NewServer(a.HTTP)
 	t.Cleanup(func() {

@@ -1,0 +1,67 @@
+package auth
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/switchboard/switchboard/internal/actor"
+	"github.com/switchboard/switchboard/internal/db"
+	"github.com/switchboard/switchboard/internal/db/dbtest"
+	"github.com/switchboard/switchboard/internal/mail"
+)
+
+type discardMail struct{}
+
+func (discardMail) Send(context.Context, mail.Message) error { return nil }
+
+func TestCleanup_RemovesOnlyLongDeadCredentials(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		s, err := New(d, discardMail{}, nil, Config{SigningKey: make([]byte, 32), Hash: HashParams{MemoryKiB: 64, Iterations: 1, Parallelism: 1}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		if _, err := s.Signup(ctx, actor.Anonymous(actor.Request{}), SignupInput{Email: "c@example.com", Password: "correct horse battery"}); err != nil {
+			t.Fatal(err)
+		}
+		old, err := s.Login(ctx, actor.Anonymous(actor.Request{}), "c@example.com", "correct horse battery")
+		if err != nil {
+			t.Fatal(err)
+		}
+		live, err := s.Login(ctx, actor.Anonymous(actor.Request{}), "c@example.com", "correct horse battery")
+		if err != nil {
+			t.Fatal(err)
+		}
+		oldSession := jwtSession(t, s, old.AccessToken)
+		longAgo := db.Now().Add(-60 * 24 * time.Hour)
+		if _, err := d.SQL().ExecContext(ctx, `UPDATE sessions SET expires_at = $1 WHERE id = $2`, longAgo, oldSession); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := d.SQL().ExecContext(ctx, `UPDATE email_verification_tokens SET expires_at = $1`, longAgo); err != nil {
+			t.Fatal(err)
+		}
+		n, err := s.Cleanup(ctx, time.Now().Add(-30*24*time.Hour))
+		if err != nil || n < 3 { // session, its refresh token, the verification token
+			t.Fatalf("cleanup removed %d rows: %v", n, err)
+		}
+		var sessions int
+		if err := d.Read().QueryRowContext(ctx, `SELECT count(*) FROM sessions`).Scan(&sessions); err != nil || sessions != 1 {
+			t.Fatalf("%d sessions left, want the live one (%v)", sessions, err)
+		}
+		if _, err := s.Authenticate(ctx, live.AccessToken, actor.Request{}); err != nil {
+			t.Fatalf("live session broken by cleanup: %v", err)
+		}
+	})
+}
+
+func jwtSession(t *testing.T, s *Service, tok string) string {
+	t.Helper()
+	c, err := s.tokens.parse(tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c.SessionID
+}

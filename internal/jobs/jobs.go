@@ -1,0 +1,174 @@
+// Package jobs runs Switchboard's background work on River: durable jobs in
+// the same database as everything else, inserted in the transaction of the
+// change that causes them, so work and its follow-up commit or roll back
+// together. The same code runs on SQLite (riversqlite) and on a PostgreSQL
+// cluster (riverdatabasesql with a pgx listener for LISTEN/NOTIFY).
+//
+// Both drivers speak database/sql transactions (*sql.Tx), which is what
+// db.Tx wraps; that is why PostgreSQL uses riverdatabasesql rather than
+// riverpgxv5: a job can then join any service transaction.
+package jobs
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver"
+	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
+	"github.com/riverqueue/river/riverdriver/riversqlite"
+	"github.com/riverqueue/river/rivermigrate"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/switchboard/switchboard/internal/actor"
+	"github.com/switchboard/switchboard/internal/db"
+)
+
+// Queues, one per plan tier plus a paid priority lane. Routing picks the
+// queue from the workspace's plan, so a flood on the free tier never sits in
+// front of a paying workspace's job.
+const (
+	QueueDefault  = river.QueueDefault
+	QueuePriority = "priority"
+)
+
+// QueueFor returns the queue for work of a workspace on plan p.
+func QueueFor(p actor.Plan) string {
+	switch p {
+	case actor.Starter:
+		return "starter"
+	case actor.Pro:
+		return "pro"
+	case actor.Business:
+		return "business"
+	case actor.Enterprise:
+		return "enterprise"
+	}
+	return "free"
+}
+
+// queueWorkers is each queue's share of one node's worker slots.
+var queueWorkers = map[string]int{
+	QueueDefault: 10, "free": 10, "starter": 10, "pro": 15, "business": 20, "enterprise": 20, QueuePriority: 15,
+}
+
+func driver(d *db.DB) riverdriver.Driver[*sql.Tx] {
+	if d.Dialect == db.Postgres {
+		return riverdatabasesql.NewWithPgxListener(d.SQL(), d.Pool)
+	}
+	return riversqlite.New(d.SQL())
+}
+
+// Migrate applies River's own migrations.
+func Migrate(ctx context.Context, d *db.DB) error {
+	m, err := rivermigrate.New(driver(d), nil)
+	if err != nil {
+		return fmt.Errorf("job migrations: %w", err)
+	}
+	if _, err := m.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
+		return fmt.Errorf("job migrations: %w", err)
+	}
+	return nil
+}
+
+// Config tunes the runner.
+type Config struct {
+	// Work makes this node run jobs; an API-only node only inserts them.
+	Work bool
+	Log  *slog.Logger
+	// FetchPollInterval is how often idle workers look for jobs where no
+	// notification arrives (SQLite). Default 100 ms.
+	FetchPollInterval time.Duration
+}
+
+// Runner owns the River client of one node. Build it with NewRunner, let
+// every domain service register its workers on Workers(), then Open it.
+type Runner struct {
+	Client  *river.Client[*sql.Tx]
+	d       *db.DB
+	cfg      Config
+	workers  *river.Workers
+	periodic []*river.PeriodicJob
+}
+
+// AddPeriodic schedules a job kind to be enqueued on an interval (by the
+// elected leader only, so once per cluster). Call before Open.
+func (r *Runner) AddPeriodic(every time.Duration, args func() river.JobArgs) {
+	r.periodic = append(r.periodic, river.NewPeriodicJob(river.PeriodicInterval(every),
+		func() (river.JobArgs, *river.InsertOpts) { return args(), &river.InsertOpts{Queue: QueueDefault} },
+		&river.PeriodicJobOpts{RunOnStart: true}))
+}
+
+// NewRunner returns a runner whose client is not built yet.
+func NewRunner(d *db.DB, cfg Config) *Runner {
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.FetchPollInterval <= 0 {
+		cfg.FetchPollInterval = 100 * time.Millisecond
+	}
+	return &Runner{d: d, cfg: cfg, workers: river.NewWorkers()}
+}
+
+// Workers is the registry domain packages add their workers to
+// (river.AddWorker) before Open.
+func (r *Runner) Workers() *river.Workers { return r.workers }
+
+// Open builds the River client with every registered worker.
+func (r *Runner) Open() error {
+	poll := r.cfg.FetchPollInterval
+	rc := &river.Config{
+		Logger:            r.cfg.Log,
+		FetchCooldown:     poll / 2,
+		FetchPollInterval: poll,
+		JobTimeout:        5 * time.Minute,
+		// Completed jobs are history we do not need; failed ones stay a
+		// week for inspection.
+		CompletedJobRetentionPeriod: time.Hour,
+		DiscardedJobRetentionPeriod: 7 * 24 * time.Hour,
+	}
+	if r.cfg.Work {
+		rc.Workers = r.workers
+		rc.PeriodicJobs = r.periodic
+		rc.Queues = map[string]river.QueueConfig{}
+		for q, n := range queueWorkers {
+			rc.Queues[q] = river.QueueConfig{MaxWorkers: n}
+		}
+	}
+	c, err := river.NewClient(driver(r.d), rc)
+	if err != nil {
+		return fmt.Errorf("job client: %w", err)
+	}
+	r.Client = c
+	return nil
+}
+
+// Start begins working jobs (no-op on an insert-only node).
+func (r *Runner) Start(ctx context.Context) error {
+	if !r.cfg.Work {
+		return nil
+	}
+	return r.Client.Start(ctx)
+}
+
+// Stop lets running jobs finish, up to ctx's deadline, then cancels them;
+// a cancelled job is retried later, on this node or another.
+func (r *Runner) Stop(ctx context.Context) error {
+	if !r.cfg.Work || r.Client == nil {
+		return nil
+	}
+	return r.Client.StopAndCancel(ctx)
+}
+
+// InsertTx enqueues a job in the caller's transaction: it exists only if
+// the transaction commits.
+func (r *Runner) InsertTx(ctx context.Context, tx *db.Tx, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error) {
+	res, err := r.Client.InsertTx(ctx, tx.Tx, args, opts)
+	if err != nil {
+		return nil, fmt.Errorf("enqueue %s: %w", args.Kind(), err)
+	}
+	return res, nil
+}
