@@ -87,8 +87,8 @@ type Config struct {
 // Runner owns the River client of one node. Build it with NewRunner, let
 // every domain service register its workers on Workers(), then Open it.
 type Runner struct {
-	Client  *river.Client[*sql.Tx]
-	d       *db.DB
+	Client   *river.Client[*sql.Tx]
+	d        *db.DB
 	cfg      Config
 	workers  *river.Workers
 	periodic []*river.PeriodicJob
