@@ -68,3 +68,18 @@ func (s Scoped) QueryRowContext(ctx context.Context, query string, args ...any) 
 	}
 	return s.q.QueryRowContext(ctx, query, append([]any{s.workspace}, args...)...)
 }
+
+// LockWorkspace serializes, until tx ends, every transaction that locks the
+// same workspace. Use it around check-then-write steps (count, then insert
+// under a plan limit) so two parallel requests cannot both take the last
+// slot.
+func LockWorkspace(ctx context.Context, tx *Tx, workspaceID string) error {
+	if workspaceID == "" {
+		return errors.New("db: lock without a workspace")
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO workspace_locks (workspace_id, n) VALUES ($1, 1)
+		ON CONFLICT (workspace_id) DO UPDATE SET n = workspace_locks.n + 1`, workspaceID); err != nil {
+		return fmt.Errorf("lock workspace %s: %w", workspaceID, err)
+	}
+	return nil
+}

@@ -3,6 +3,7 @@ package db_test
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
 
 	"github.com/switchboard/switchboard/internal/db"
@@ -28,6 +29,40 @@ func TestScoped_RefusesQueriesThatForgetTheWorkspace(t *testing.T) {
 		var got string
 		if err := s.QueryRowContext(ctx, `SELECT workspace_id FROM (SELECT CAST($1 AS TEXT) AS workspace_id) w WHERE workspace_id = $1`).Scan(&got); err != nil || got != "org_a" {
 			t.Fatalf("scoped query: %q %v", got, err)
+		}
+	})
+}
+
+func TestLockWorkspace_SerializesCheckThenInsert(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		const limit = 3
+		var wg sync.WaitGroup
+		for i := 0; i < 20; i++ {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				_ = d.Tx(ctx, func(tx *db.Tx) error {
+					if err := db.LockWorkspace(ctx, tx, "org_x"); err != nil {
+						return err
+					}
+					var n int
+					if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM rate_limits WHERE key = 'slot'`).Scan(&n); err != nil {
+						return err
+					}
+					if n >= limit {
+						return nil
+					}
+					_, err := tx.ExecContext(ctx, `INSERT INTO rate_limits (key, window_start, count) VALUES ('slot', $1, 1)`, i)
+					return err
+				})
+			}(i)
+		}
+		wg.Wait()
+		var n int
+		if err := d.Read().QueryRowContext(ctx, `SELECT count(*) FROM rate_limits WHERE key = 'slot'`).Scan(&n); err != nil || n != limit {
+			t.Fatalf("%d slots taken, limit %d (%v)", n, limit, err)
 		}
 	})
 }

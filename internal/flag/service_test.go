@@ -303,7 +303,8 @@ func TestService_StopsPollingOnClose(t *testing.T) {
 }
 
 // BenchmarkIsEnabled is what a gated request pays: an atomic load, a map
-// lookup and Evaluate.
+// lookup and Evaluate, for a seeded flag and for one whose user list is at
+// the 1,000-entry limit (looked up through the snapshot's index).
 func BenchmarkIsEnabled(b *testing.B) {
 	d := dbtest.Open(b, dbtest.Engines()[0].URL(b))
 	s := flag.NewService(d, nil, flag.Options{})
@@ -311,13 +312,55 @@ func BenchmarkIsEnabled(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Cleanup(s.Close)
-	a := actor.Actor{UserID: ids.New(ids.User), Role: actor.User, Plan: actor.Pro, Email: "u@example.com", SessionID: "ses_x"}
-	b.ReportAllocs()
-	for b.Loop() {
-		if !s.IsEnabled(a, "workflow_builder") {
-			b.Fatal("off")
-		}
+	if _, err := s.Create(context.Background(), admin, flag.CreateInput{Key: "big_list", Enabled: true,
+		UserIDs: userIDs(1000), Percentage: pct(100)}); err != nil {
+		b.Fatal(err)
 	}
+	a := actor.Actor{UserID: ids.New(ids.User), Role: actor.User, Plan: actor.Pro, Email: "u@example.com", SessionID: "ses_x"}
+	for _, key := range []string{"workflow_builder", "big_list"} {
+		b.Run(key, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if !s.IsEnabled(a, key) {
+					b.Fatal("off")
+				}
+			}
+		})
+	}
+}
+
+func userIDs(n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = ids.New(ids.User)
+	}
+	return out
+}
+
+func TestService_LongTargetListsMatchThroughTheSnapshot(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		s := started(t, d)
+		list := append(userIDs(40), user.UserID)
+		orgs := []string{ids.New(ids.Organization)}
+		for range 30 {
+			orgs = append(orgs, ids.New(ids.Organization))
+		}
+		if _, err := s.Create(context.Background(), admin, flag.CreateInput{Key: "long_lists", Enabled: true,
+			UserIDs: list, OrganizationIDs: orgs}); err != nil {
+			t.Fatal(err)
+		}
+		inOrg := actor.Actor{UserID: ids.New(ids.User), OrganizationID: orgs[17], Role: actor.User}
+		if r := s.EvaluateKey(user, "long_lists"); r.Reason != flag.ReasonUser {
+			t.Errorf("listed user: %+v", r)
+		}
+		if r := s.EvaluateKey(inOrg, "long_lists"); r.Reason != flag.ReasonOrganization {
+			t.Errorf("member of a listed organization: %+v", r)
+		}
+		if s.IsEnabled(admin, "long_lists") {
+			t.Error("an unlisted user got a list-only flag")
+		}
+	})
 }
 
 func ptr[T any](v T) *T { return &v }
