@@ -20,15 +20,23 @@ var errNoCredential = apperr.New(apperr.Unauthorized, "sign in: send Authorizati
 // call, so a revoked session, a deleted or deactivated account, or a changed
 // role takes effect on the next request on every node.
 func (s *Service) Authenticate(ctx context.Context, bearer string, req actor.Request) (actor.Actor, error) {
+	a, _, err := s.AuthenticateUser(ctx, bearer, req)
+	return a, err
+}
+
+// AuthenticateUser is Authenticate that also returns the account it read,
+// which a caller may keep for the rest of the request (see WithUser) instead
+// of reading it again.
+func (s *Service) AuthenticateUser(ctx context.Context, bearer string, req actor.Request) (actor.Actor, User, error) {
 	if bearer == "" {
-		return actor.Actor{}, errNoCredential
+		return actor.Actor{}, User{}, errNoCredential
 	}
 	if strings.HasPrefix(bearer, apiKeyPrefix) {
 		return s.authenticateKey(ctx, bearer, req)
 	}
 	c, err := s.tokens.parse(bearer)
 	if err != nil {
-		return actor.Actor{}, err
+		return actor.Actor{}, User{}, err
 	}
 	// One indexed query answers everything: the session is live, the
 	// account is live, and — in an organization context — the membership
@@ -46,30 +54,30 @@ func (s *Service) Authenticate(ctx context.Context, bearer string, req actor.Req
 	var u User
 	err = row.Scan(append([]any{&revoked, &expires, &imp, &orgRole, &dept, &orgPlan}, userDest(&u)...)...)
 	if errors.Is(err, sql.ErrNoRows) {
-		return actor.Actor{}, errBadToken
+		return actor.Actor{}, User{}, errBadToken
 	}
 	if err != nil {
-		return actor.Actor{}, fmt.Errorf("authenticate: %w", err)
+		return actor.Actor{}, User{}, fmt.Errorf("authenticate: %w", err)
 	}
 	finishUser(&u)
 	if revoked.Valid || !expires.After(time.Now()) {
-		return actor.Actor{}, apperr.New(apperr.Unauthorized, "session has ended; sign in again")
+		return actor.Actor{}, User{}, apperr.New(apperr.Unauthorized, "session has ended; sign in again")
 	}
 	if !u.live() {
-		return actor.Actor{}, apperr.New(apperr.Unauthorized, "account is deactivated or deleted")
+		return actor.Actor{}, User{}, apperr.New(apperr.Unauthorized, "account is deactivated or deleted")
 	}
 	if imp.String != c.ImpersonatorID {
-		return actor.Actor{}, errBadToken
+		return actor.Actor{}, User{}, errBadToken
 	}
 	a := actorFor(u, c.SessionID, "", imp.String, req)
 	if c.OrganizationID != "" {
 		if !orgRole.Valid || !orgPlan.Valid {
-			return actor.Actor{}, apperr.New(apperr.Unauthorized,
+			return actor.Actor{}, User{}, apperr.New(apperr.Unauthorized,
 				"you are no longer a member of this organization, or it was deleted; switch to another workspace")
 		}
 		a = a.InOrg(c.OrganizationID, actor.OrgRole(orgRole.String), dept.String, actor.Plan(orgPlan.String))
 	}
-	return a, nil
+	return a, u, nil
 }
 
 func actorFor(u User, sessionID, keyID, impersonatorID string, req actor.Request) actor.Actor {
@@ -78,7 +86,7 @@ func actorFor(u User, sessionID, keyID, impersonatorID string, req actor.Request
 		IP: req.IP, UserAgent: req.UserAgent, RequestID: req.RequestID}
 }
 
-func (s *Service) authenticateKey(ctx context.Context, key string, req actor.Request) (actor.Actor, error) {
+func (s *Service) authenticateKey(ctx context.Context, key string, req actor.Request) (actor.Actor, User, error) {
 	row := s.db.Read().QueryRowContext(ctx, `SELECT k.id, k.last_used_at, k.expires_at, k.revoked_at, `+prefixed("u", userColumns)+`
 		FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.key_hash = $1`, hashToken(key))
 	var keyID string
@@ -86,18 +94,18 @@ func (s *Service) authenticateKey(ctx context.Context, key string, req actor.Req
 	var u User
 	err := row.Scan(append([]any{&keyID, &lastUsed, &expires, &revoked}, userDest(&u)...)...)
 	if errors.Is(err, sql.ErrNoRows) {
-		return actor.Actor{}, apperr.New(apperr.Unauthorized, "API key is invalid")
+		return actor.Actor{}, User{}, apperr.New(apperr.Unauthorized, "API key is invalid")
 	}
 	if err != nil {
-		return actor.Actor{}, fmt.Errorf("authenticate key: %w", err)
+		return actor.Actor{}, User{}, fmt.Errorf("authenticate key: %w", err)
 	}
 	finishUser(&u)
 	now := time.Now()
 	if revoked.Valid || (expires.Valid && !expires.Time.After(now)) {
-		return actor.Actor{}, apperr.New(apperr.Unauthorized, "API key is revoked or expired")
+		return actor.Actor{}, User{}, apperr.New(apperr.Unauthorized, "API key is revoked or expired")
 	}
 	if !u.live() {
-		return actor.Actor{}, apperr.New(apperr.Unauthorized, "account is deactivated or deleted")
+		return actor.Actor{}, User{}, apperr.New(apperr.Unauthorized, "account is deactivated or deleted")
 	}
 	// Recording every use would make every API call a write; a minute's
 	// precision is enough to tell a key is in use.
@@ -109,7 +117,7 @@ func (s *Service) authenticateKey(ctx context.Context, key string, req actor.Req
 			s.log.Warn("record API key use", "keyId", keyID, "error", err)
 		}
 	}
-	return actorFor(u, "", keyID, "", req), nil
+	return actorFor(u, "", keyID, "", req), u, nil
 }
 
 func prefixed(alias, cols string) string {
@@ -118,4 +126,12 @@ func prefixed(alias, cols string) string {
 		parts[i] = alias + "." + strings.TrimSpace(p)
 	}
 	return strings.Join(parts, ", ")
+}
+
+type userKey struct{}
+
+// WithUser keeps the account AuthenticateUser read for the rest of the
+// request, so Me does not read it again.
+func WithUser(ctx context.Context, u User) context.Context {
+	return context.WithValue(ctx, userKey{}, u)
 }

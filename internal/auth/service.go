@@ -93,7 +93,8 @@ func New(d *db.DB, m mail.Sender, log *slog.Logger, cfg Config) (*Service, error
 		log = slog.Default()
 	}
 	return &Service{db: d, mail: m, log: log, cfg: cfg,
-		tokens: tokenIssuer{key: cfg.SigningKey, issuer: cfg.Issuer, audience: cfg.Audience}}, nil
+		tokens: tokenIssuer{key: cfg.SigningKey, issuer: cfg.Issuer, audience: cfg.Audience,
+			verified: &verifiedCache{m: map[string]Claims{}}}}, nil
 }
 
 // AccessTTL is how long issued access tokens live.

@@ -3,6 +3,7 @@ package auth
 import (
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -34,6 +35,42 @@ type tokenIssuer struct {
 	key      []byte
 	issuer   string
 	audience string
+	// verified remembers tokens whose signature and claims already checked
+	// out, so a client making many calls with one token pays for the HMAC
+	// and JSON decoding once. Expiry is still checked on every use, and the
+	// session behind the token is read on every request regardless.
+	verified *verifiedCache
+}
+
+type verifiedCache struct {
+	mu sync.RWMutex
+	m  map[string]Claims
+}
+
+// maxVerified bounds the cache; when full it starts over, which costs only
+// a re-verification per live token.
+const maxVerified = 10000
+
+func (v *verifiedCache) get(tok string) (Claims, bool) {
+	if v == nil {
+		return Claims{}, false
+	}
+	v.mu.RLock()
+	c, ok := v.m[tok]
+	v.mu.RUnlock()
+	return c, ok
+}
+
+func (v *verifiedCache) put(tok string, c Claims) {
+	if v == nil {
+		return
+	}
+	v.mu.Lock()
+	if len(v.m) >= maxVerified {
+		v.m = make(map[string]Claims, 1024)
+	}
+	v.m[tok] = c
+	v.mu.Unlock()
 }
 
 func (ti tokenIssuer) sign(c Claims, now time.Time, ttl time.Duration) (string, error) {
@@ -53,6 +90,13 @@ func (ti tokenIssuer) sign(c Claims, now time.Time, ttl time.Duration) (string, 
 var errBadToken = apperr.New(apperr.Unauthorized, "access token is invalid or expired")
 
 func (ti tokenIssuer) parse(raw string) (Claims, error) {
+	if c, ok := ti.verified.get(raw); ok {
+		now := time.Now()
+		if c.ExpiresAt == nil || !now.Before(c.ExpiresAt.Time.Add(5*time.Second)) {
+			return Claims{}, apperr.New(apperr.Unauthorized, "access token has expired; refresh it")
+		}
+		return c, nil
+	}
 	var c Claims
 	_, err := jwt.ParseWithClaims(raw, &c, func(*jwt.Token) (any, error) { return ti.key, nil },
 		jwt.WithValidMethods([]string{signingMethod.Alg()}),
@@ -71,5 +115,6 @@ func (ti tokenIssuer) parse(raw string) (Claims, error) {
 	if c.UserID == "" || c.SessionID == "" || c.Subject != c.UserID {
 		return Claims{}, errBadToken
 	}
+	ti.verified.put(raw, c)
 	return c, nil
 }

@@ -118,11 +118,12 @@ func (s *Server) handle(rt route) {
 			}
 		}
 		if rt.access != public {
-			a, err := s.authenticate(r)
+			a, ctx, err := s.authenticate(r)
 			if err != nil {
 				s.writeError(w, r, err)
 				return
 			}
+			r = r.WithContext(ctx)
 			if holder, ok := r.Context().Value(actorHolderKey{}).(*actorHolder); ok {
 				holder.a = a
 			}
