@@ -8,7 +8,7 @@ import (
 )
 
 func (s *Server) adminUserRoutes() {
-	s.handle(route{method: "GET", path: "/api/v1/admin/users", tag: "admin", access: signedIn,
+	s.handle(route{method: "GET", path: "/api/v1/admin/users", tag: "admin", access: signedIn, perm: actor.PermUsersRead,
 		summary: "Search accounts (ADMIN, MODERATOR, SUPER_ADMIN).", response: auth.UserPage{},
 		query: append([]param{
 			{"q", "Part of the email or name."}, {"role", "Platform role."}, {"plan", "Plan."},
@@ -32,7 +32,7 @@ func (s *Server) adminUserRoutes() {
 			writeJSON(w, http.StatusOK, p)
 			return nil
 		}})
-	s.handle(route{method: "GET", path: "/api/v1/admin/users/{id}", tag: "admin", access: signedIn,
+	s.handle(route{method: "GET", path: "/api/v1/admin/users/{id}", tag: "admin", access: signedIn, perm: actor.PermUsersRead,
 		summary: "One account, deleted ones included.", response: auth.User{},
 		handler: func(w http.ResponseWriter, r *http.Request) error {
 			u, err := s.Auth.GetUser(r.Context(), s.actorOf(r), r.PathValue("id"))
@@ -96,6 +96,7 @@ func (s *Server) adminUserRoutes() {
 			return nil
 		}})
 	s.handle(route{method: "POST", path: "/api/v1/admin/users/{id}/impersonate", tag: "admin", access: signedIn,
+		roles: []actor.Role{actor.SuperAdmin},
 		summary: "A short-lived token acting as the user (SUPER_ADMIN; never another SUPER_ADMIN).", response: auth.Tokens{},
 		handler: func(w http.ResponseWriter, r *http.Request) error {
 			t, err := s.Auth.Impersonate(r.Context(), s.actorOf(r), r.PathValue("id"))

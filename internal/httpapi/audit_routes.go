@@ -3,6 +3,8 @@ package httpapi
 import (
 	"net/http"
 
+	"github.com/switchboard/switchboard/internal/actor"
+
 	"github.com/switchboard/switchboard/internal/audit"
 )
 
@@ -47,7 +49,7 @@ func (s *Server) auditRoutes() {
 			writeJSON(w, http.StatusOK, p)
 			return nil
 		}})
-	s.handle(route{method: "GET", path: "/api/v1/admin/audit", tag: "admin", access: signedIn,
+	s.handle(route{method: "GET", path: "/api/v1/admin/audit", tag: "admin", access: signedIn, perm: actor.PermAuditReadAll,
 		summary: "Every audit event, newest first (ADMIN+).", response: audit.Page{},
 		query: append([]param{{"userId", "Only events of this user."}, {"organizationId", "Only events in this organization."}}, auditParams...),
 		handler: func(w http.ResponseWriter, r *http.Request) error {
@@ -62,7 +64,7 @@ func (s *Server) auditRoutes() {
 			writeJSON(w, http.StatusOK, p)
 			return nil
 		}})
-	s.handle(route{method: "GET", path: "/api/v1/admin/audit/verify", tag: "admin", access: signedIn,
+	s.handle(route{method: "GET", path: "/api/v1/admin/audit/verify", tag: "admin", access: signedIn, perm: actor.PermAuditReadAll,
 		summary: "Walk the hash chain and name the first tampered row (ADMIN+).", response: audit.VerifyResult{},
 		handler: func(w http.ResponseWriter, r *http.Request) error {
 			res, err := s.Audit.Verify(r.Context(), s.actorOf(r))

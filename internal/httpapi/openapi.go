@@ -54,6 +54,12 @@ func (s *Server) OpenAPI() map[string]any {
 			"summary":     rt.summary,
 			"tags":        []string{rt.tag},
 		}
+		if rt.perm != "" {
+			op["x-required-permission"] = rt.perm
+		}
+		if len(rt.roles) > 0 {
+			op["x-required-roles"] = rt.roles
+		}
 		var params []any
 		for _, m := range pathParam.FindAllStringSubmatch(rt.path, -1) {
 			params = append(params, map[string]any{"name": m[1], "in": "path", "required": true, "schema": map[string]any{"type": "string"}})

@@ -8,10 +8,12 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/switchboard/switchboard/internal/actor"
+	"github.com/switchboard/switchboard/internal/apperr"
 	"github.com/switchboard/switchboard/internal/audit"
 	"github.com/switchboard/switchboard/internal/auth"
 	"github.com/switchboard/switchboard/internal/flag"
@@ -88,8 +90,11 @@ type route struct {
 	summary      string
 	tag          string
 	access       access
-	// perm, when set, is checked with actor.Can after authentication.
+	// perm, when set, is checked with actor.Can after authentication
+	// (requirePermission).
 	perm actor.Permission
+	// roles, when set, admits only these platform roles (requireRole).
+	roles []actor.Role
 	// rateLimited applies the per-IP auth rate limit.
 	rateLimited bool
 	request     any
@@ -126,6 +131,10 @@ func (s *Server) handle(rt route) {
 			r = r.WithContext(ctx)
 			if holder, ok := r.Context().Value(actorHolderKey{}).(*actorHolder); ok {
 				holder.a = a
+			}
+			if len(rt.roles) > 0 && !slices.Contains(rt.roles, a.Role) {
+				s.writeError(w, r, apperr.New(apperr.Forbidden, "this needs one of the roles %v", rt.roles))
+				return
 			}
 			if rt.perm != "" && !a.Can(rt.perm) {
 				s.writeError(w, r, errForbidden(rt.perm))
