@@ -161,7 +161,12 @@ func TestCLI_ServeBootstrapsAdminServesAndStops(t *testing.T) {
 		t.Fatal("serve did not stop on cancel")
 	}
 	// Keys and the database live in the data dir.
-	for _, f := range []string{"token.key", "secret.key", "switchboard.db"} {
+	if _, err1 := os.Stat(filepath.Join(dir, "secret.keys")); err1 != nil {
+		if _, err2 := os.Stat(filepath.Join(dir, "secret.key")); err2 != nil {
+			t.Errorf("no secret sealing key in the data dir: %v", err1)
+		}
+	}
+	for _, f := range []string{"token.key", "switchboard.db"} {
 		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
 			t.Errorf("%s: %v", f, err)
 		}

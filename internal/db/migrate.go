@@ -4,6 +4,7 @@ import (
 	"context"
 	"embed"
 	"fmt"
+	"hash/fnv"
 	"io/fs"
 
 	"github.com/pressly/goose/v3"
@@ -19,8 +20,16 @@ func (d *DB) provider() (*goose.Provider, error) {
 	if d.Dialect == Postgres {
 		dir, dialect = "migrations/postgres", goose.DialectPostgres
 		// Several nodes may start at once; a session lock lets one migrate
-		// while the others wait.
-		locker, err := lock.NewPostgresSessionLocker()
+		// while the others wait. The lock is per schema, so databases that
+		// hold several Switchboard schemas (tests do) do not queue behind
+		// each other, and a waiter checks every second.
+		var schema string
+		if err := d.write.QueryRow(`SELECT current_schema()`).Scan(&schema); err != nil {
+			return nil, fmt.Errorf("read schema: %w", err)
+		}
+		h := fnv.New64a()
+		h.Write([]byte("switchboard-migrations:" + schema))
+		locker, err := lock.NewPostgresSessionLocker(lock.WithLockID(int64(h.Sum64()>>1)), lock.WithLockTimeout(1, 600))
 		if err != nil {
 			return nil, err
 		}

@@ -29,20 +29,23 @@ func newStmtCache(d *sql.DB) *stmtCache {
 
 func (c *stmtCache) get(ctx context.Context, q string) *sql.Stmt {
 	c.mu.RLock()
-	s := c.m[q]
+	s, full := c.m[q], len(c.m) >= maxCachedStmts
 	c.mu.RUnlock()
-	if s != nil {
+	if s != nil || full {
 		return s
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if s = c.m[q]; s != nil || len(c.m) >= maxCachedStmts {
-		return s
-	}
+	// Prepare without holding the lock: preparing waits for a connection,
+	// and a goroutine holding one may need the lock for its next query.
 	s, err := c.db.PrepareContext(ctx, q)
 	if err != nil {
 		// Let the unprepared path report the error in its usual place.
 		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if prev := c.m[q]; prev != nil || c.closed {
+		s.Close()
+		return prev
 	}
 	c.m[q] = s
 	return s

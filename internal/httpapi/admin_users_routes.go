@@ -96,7 +96,7 @@ func (s *Server) adminUserRoutes() {
 			return nil
 		}})
 	s.handle(route{method: "POST", path: "/api/v1/admin/users/{id}/impersonate", tag: "admin", access: signedIn,
-		roles: []actor.Role{actor.SuperAdmin},
+		roles:   []actor.Role{actor.SuperAdmin},
 		summary: "A short-lived token acting as the user (SUPER_ADMIN; never another SUPER_ADMIN).", response: auth.Tokens{},
 		handler: func(w http.ResponseWriter, r *http.Request) error {
 			t, err := s.Auth.Impersonate(r.Context(), s.actorOf(r), r.PathValue("id"))

@@ -96,6 +96,7 @@ func (s *Server) OpenAPI() map[string]any {
 		if rt.rateLimited {
 			responses["429"] = errResp("Too many requests from this address (RATE_LIMITED); see Retry-After.")
 		}
+		op["responses"] = responses
 		item, _ := paths[rt.path].(map[string]any)
 		if item == nil {
 			item = map[string]any{}

@@ -50,6 +50,9 @@ func TestOpenAPI_DescribesEveryRoute(t *testing.T) {
 		if s, _ := op["summary"].(string); s == "" {
 			t.Errorf("%s has no summary", rt)
 		}
+		if resp, _ := op["responses"].(map[string]any); len(resp) == 0 {
+			t.Errorf("%s documents no responses", rt)
+		}
 	}
 	n := 0
 	for _, ops := range doc.Paths {
