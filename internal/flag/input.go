@@ -37,7 +37,7 @@ type UpdateInput struct {
 	Roles           *[]actor.Role `json:"roles,omitempty"`
 	Plans           *[]actor.Plan `json:"plans,omitempty"`
 	// Percentage: absent leaves it, null removes the rollout, 0–100 sets it.
-	Percentage NullableInt `json:"percentage"`
+	Percentage NullableInt `json:"percentage,omitempty"`
 	Variants   *[]Variant  `json:"variants,omitempty"`
 }
 
