@@ -35,8 +35,15 @@ var errBadCredentials = apperr.New(apperr.Unauthorized, "invalid email or passwo
 // are ever verified before the account locks.
 func (s *Service) Login(ctx context.Context, a actor.Actor, email, password string) (Tokens, error) {
 	email = normalizeEmail(email)
-	if email == "" || password == "" {
-		return Tokens{}, apperr.Invalid(apperr.FieldError{Field: "email", Message: "email and password are required"})
+	var missing []apperr.FieldError
+	if email == "" {
+		missing = append(missing, apperr.FieldError{Field: "email", Message: "is required"})
+	}
+	if password == "" {
+		missing = append(missing, apperr.FieldError{Field: "password", Message: "is required"})
+	}
+	if len(missing) > 0 {
+		return Tokens{}, apperr.Invalid(missing...)
 	}
 	u, found, err := liveUserByEmail(ctx, s.db.Read(), email)
 	if err != nil {

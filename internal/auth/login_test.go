@@ -34,9 +34,9 @@ func TestLogin_TryIsSettledEvenIfTheCallerGoesAway(t *testing.T) {
 	t.Parallel()
 	dbtest.Each(t, func(t *testing.T, d *db.DB) {
 		t.Parallel()
-		// The production cost makes the check slow enough for a deadline
-		// to fall inside it.
-		s := newTestService(t, d, DefaultHashParams)
+		// A cost high enough that the check takes milliseconds, so that
+		// some deadline falls inside it.
+		s := newTestService(t, d, HashParams{MemoryKiB: 8 * 1024, Iterations: 1, Parallelism: 1})
 		ctx := context.Background()
 		u, err := s.Signup(ctx, actor.Anonymous(actor.Request{}), SignupInput{Email: "hangup@example.com", Password: "correct horse battery"})
 		if err != nil {

@@ -28,10 +28,13 @@ type authFlow struct {
 	*apptest.Harness
 }
 
-// runAuth runs fn in parallel on every engine, each with its own node.
+// runAuth runs fn in parallel on every engine, each with its own node. The
+// account flows use no background jobs, so the nodes run no job workers:
+// idle workers polling the database would only slow the suite down.
 func runAuth(t *testing.T, fn func(f authFlow), opts ...apptest.Option) {
 	t.Helper()
 	t.Parallel()
+	opts = append([]apptest.Option{func(c *config.Config) { c.Workers = false }}, opts...)
 	dbtest.EachURL(t, func(t *testing.T, url string) {
 		t.Parallel()
 		fn(authFlow{t: t, Harness: apptest.Start(t, url, opts...)})

@@ -98,7 +98,9 @@ func TestBadInput_GetsAPreciseEnvelopeAndChangesNothing(t *testing.T) {
 			{"key without name", "POST", "/api/v1/me/api-keys", "", `{"name": " "}`, true, 400, v, "name: is required"},
 			{"negative expiry", "POST", "/api/v1/me/api-keys", "", `{"name": "ci", "expiresInDays": -1}`, true, 400, v,
 				"expiresInDays: must be between 1 and 3650, or omitted for no expiry"},
-			{"empty login", "POST", "/api/v1/auth/login", "", `{"email": "", "password": ""}`, false, 400, v, "email: email and password are required"},
+			{"empty login", "POST", "/api/v1/auth/login", "", `{"email": "", "password": ""}`, false, 400, v, "2 fields are invalid"},
+			{"login without password", "POST", "/api/v1/auth/login", "", `{"email": "input@example.com"}`, false, 400, v, "password: is required"},
+			{"login without email", "POST", "/api/v1/auth/login", "", `{"password": "correct horse battery"}`, false, 400, v, "email: is required"},
 			{"empty token", "POST", "/api/v1/auth/email/verify", "", `{"token": ""}`, false, 400, v, "token: is required"},
 		}
 		before := f.storedState()

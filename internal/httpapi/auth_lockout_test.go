@@ -73,6 +73,12 @@ func TestLogin_LocksAfterFiveFailuresAndAnswersLikeAWrongPassword(t *testing.T) 
 		}
 		// An existing session is not a way around the lock, nor is it ended.
 		f.Call(http.StatusOK, "GET", "/api/v1/me", s.AccessToken, nil)
+
+		// A password reset proves the owner and lifts the lock at once.
+		f.Call(http.StatusAccepted, "POST", "/api/v1/auth/password/forgot", "", map[string]string{"email": email})
+		token := apptest.TokenIn(f.t, f.mailWith(email, resetSubject))
+		f.Call(http.StatusOK, "POST", "/api/v1/auth/password/reset", "", map[string]string{"token": token, "password": "a brand new passphrase"})
+		f.Login(email, "a brand new passphrase")
 	})
 }
 
@@ -170,7 +176,7 @@ func TestAuthRateLimit_FourthRequestFromOneAddressIs429(t *testing.T) {
 		// Every try comes from an address of its own, so a try that
 		// straddles the limiter's minute window can be repeated cleanly.
 		for try := 1; ; try++ {
-			ip := "203.0.113." + string(rune('0'+try))
+			ip := "203.0.113." + strconv.Itoa(try)
 			from := map[string]string{"X-Forwarded-For": ip}
 			window := time.Now().Truncate(time.Minute)
 			calls := []apptest.Request{

@@ -17,7 +17,7 @@ func TestSignup_ReturnsUserWithoutSecretsAndVerifiesEmailOnce(t *testing.T) {
 		var fields map[string]any
 		r.Data(f.t, &fields)
 		for k := range fields {
-			if l := strings.ToLower(k); strings.Contains(l, "hash") || strings.Contains(l, "password") && k != "lastPasswordChange" {
+			if l := strings.ToLower(k); strings.Contains(l, "hash") || (strings.Contains(l, "password") && k != "lastPasswordChange") {
 				f.t.Errorf("signup answer has field %q: %s", k, r.Raw)
 			}
 		}

@@ -80,7 +80,9 @@ type Config struct {
 	Work bool
 	Log  *slog.Logger
 	// FetchPollInterval is how often idle workers look for jobs where no
-	// notification arrives (SQLite). Default 100 ms.
+	// notification arrives (SQLite always; PostgreSQL when LISTEN drops).
+	// Default 500 ms: every queue polls the single SQLite writer, so a
+	// shorter interval costs idle CPU and write-lock time.
 	FetchPollInterval time.Duration
 }
 
@@ -108,7 +110,7 @@ func NewRunner(d *db.DB, cfg Config) *Runner {
 		cfg.Log = slog.Default()
 	}
 	if cfg.FetchPollInterval <= 0 {
-		cfg.FetchPollInterval = 100 * time.Millisecond
+		cfg.FetchPollInterval = 500 * time.Millisecond
 	}
 	return &Runner{d: d, cfg: cfg, workers: river.NewWorkers()}
 }
