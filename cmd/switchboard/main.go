@@ -55,6 +55,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = cmdAdmin(ctx, args[1:], getenv, stdout, stderr)
 	case "audit":
 		err = cmdAudit(ctx, args[1:], getenv, stdout, stderr)
+	case "keys":
+		err = cmdKeys(ctx, args[1:], getenv, stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "switchboard", version())
 		return 0

@@ -36,6 +36,10 @@ const (
 	PermWorkspaceAuditRd Permission = "workspace:audit:read"
 )
 
+// PermCreditsManage changes a workspace's credit settings and buys credits
+// and plans for it.
+const PermCreditsManage Permission = "credits:manage"
+
 // Organization permissions exist only in an organization context and are
 // granted by the org role in that organization, never by the platform role.
 const (
@@ -108,6 +112,11 @@ var table = map[Permission]grant{
 	PermOrgDeptMembers:   {scope: scopeOrg, org: orgEditors},
 	PermOrgBilling:       {scope: scopeOrg, org: []OrgRole{OrgOwner}},
 	PermOrgAuditRead:     {scope: scopeOrg, org: orgAdmins},
+
+	// Changing a workspace's credit settings or buying credits and plans:
+	// the owner of a personal workspace; in an organization its ORG_OWNER
+	// (the holder of org:billing). Every member can read (credits:read).
+	PermCreditsManage: {scope: scopeWorkspace, platform: everyone, org: []OrgRole{OrgOwner}},
 }
 
 // Can reports whether the actor holds permission p in the workspace it acts

@@ -15,14 +15,18 @@ import (
 
 	"github.com/switchboard/switchboard/internal/audit"
 	"github.com/switchboard/switchboard/internal/auth"
+	"github.com/switchboard/switchboard/internal/billing"
 	"github.com/switchboard/switchboard/internal/config"
+	"github.com/switchboard/switchboard/internal/credit"
 	"github.com/switchboard/switchboard/internal/db"
 	"github.com/switchboard/switchboard/internal/flag"
+	"github.com/switchboard/switchboard/internal/gateway"
 	"github.com/switchboard/switchboard/internal/httpapi"
 	"github.com/switchboard/switchboard/internal/jobs"
 	"github.com/switchboard/switchboard/internal/mail"
 	"github.com/switchboard/switchboard/internal/org"
 	"github.com/switchboard/switchboard/internal/ratelimit"
+	"github.com/switchboard/switchboard/internal/secret"
 )
 
 // Version is the build's version, set with -ldflags "-X …/app.Version=…".
@@ -40,6 +44,14 @@ type App struct {
 	Orgs   *org.Service
 	Jobs   *jobs.Runner
 	HTTP   *httpapi.Server
+	// Gateways owns gateways; Secrets is the credential-sealing keyring.
+	Gateways *gateway.Service
+	Secrets  *secret.Keyring
+	// Credits owns balances and the ledger, Limits usage against plans,
+	// Billing Stripe.
+	Credits *credit.Service
+	Limits  *credit.Limits
+	Billing *billing.Service
 }
 
 // Options adjust wiring for embedding (tests, benchmarks); production uses
@@ -47,6 +59,8 @@ type App struct {
 type Options struct {
 	// HashParams overrides the password hashing cost.
 	HashParams auth.HashParams
+	// Gateway tunes the gateway service (retry timing in tests).
+	Gateway gateway.Options
 }
 
 // NewLogger builds the process logger from the configuration.
@@ -83,8 +97,9 @@ func New(ctx context.Context, c config.Config, log *slog.Logger, opt Options) (*
 	if err != nil {
 		return nil, fmt.Errorf("token signing key: %w", err)
 	}
-	if _, err := config.LoadOrCreateKey(c.SecretKey, c.DataDir, "secret.key", 32); err != nil {
-		return nil, fmt.Errorf("secret sealing key: %w", err)
+	keys, err := secret.Load(c.SecretKey, c.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("secret sealing keys: %w", err)
 	}
 	if db.IsPostgresURL(c.DatabaseURL) && c.TokenKey == "" {
 		log.Warn("token key read from the data dir: every node of a cluster must share it; set SWITCHBOARD_TOKEN_KEY on all nodes")
@@ -120,6 +135,13 @@ func New(ctx context.Context, c config.Config, log *slog.Logger, opt Options) (*
 	runner := jobs.NewRunner(d, jobs.Config{Work: c.Workers, Log: log})
 	orgs := org.New(d, sender, authSvc, log, c.PublicURL)
 	authSvc.RegisterJobs(runner)
+	gateways, err := newGateways(ctx, c, d, keys, runner, log, opt.Gateway)
+	if err != nil {
+		flags.Close()
+		d.Close()
+		return nil, err
+	}
+	credits, limits, billingSvc := newBilling(c, d, authSvc, orgs, runner, log)
 	// Every service has registered its workers by now.
 	if err := runner.Open(); err != nil {
 		flags.Close()
@@ -127,8 +149,11 @@ func New(ctx context.Context, c config.Config, log *slog.Logger, opt Options) (*
 		return nil, err
 	}
 	a := &App{Config: c, Log: log, DB: d, Mail: sender, Auth: authSvc, Audit: auditSvc, Flags: flags, Orgs: orgs, Jobs: runner}
-	a.HTTP = httpapi.New(httpapi.Deps{Log: log, Auth: authSvc, Audit: auditSvc, Flags: flags, Orgs: orgs, Limiter: ratelimit.New(d), Ready: d.Ping},
+	a.HTTP = httpapi.New(httpapi.Deps{Log: log, Auth: authSvc, Audit: auditSvc, Flags: flags, Orgs: orgs, Gateways: gateways, Limiter: ratelimit.New(d), Ready: d.Ping,
+		Credits: credits, Limits: limits, Billing: billingSvc},
 		httpapi.Options{TrustProxy: c.TrustProxy, MaxBodyBytes: c.MaxBodyBytes, AuthRateLimit: c.AuthRateLimit, Version: Version})
+	a.Gateways, a.Secrets = gateways, keys
+	a.Credits, a.Limits, a.Billing = credits, limits, billingSvc
 	return a, nil
 }
 

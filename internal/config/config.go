@@ -43,6 +43,10 @@ type Config struct {
 	TrustProxy        bool
 	Workers           bool
 	ShutdownTimeout   time.Duration
+	// Gateway holds the gateway settings (gateway.go).
+	Gateway GatewayConfig
+	// Stripe holds the billing settings (stripe.go).
+	Stripe StripeConfig
 }
 
 // setting is one configurable value: its flag, its variable and its help.
@@ -54,7 +58,7 @@ type setting struct {
 // Settings returns the documented table of settings (used by the README and
 // `--help`).
 func settings(c *rawConfig) []setting {
-	return []setting{
+	return append([]setting{
 		{"listen", "SWITCHBOARD_LISTEN", "127.0.0.1:8080", "address to serve HTTP on", &c.listen},
 		{"data-dir", "SWITCHBOARD_DATA_DIR", "./data", "folder for the SQLite database, generated keys and the mail outbox", &c.dataDir},
 		{"database-url", "SWITCHBOARD_DATABASE_URL", "", "postgres://… for PostgreSQL; default: SQLite file <data-dir>/switchboard.db", &c.databaseURL},
@@ -73,7 +77,7 @@ func settings(c *rawConfig) []setting {
 		{"trust-proxy", "SWITCHBOARD_TRUST_PROXY", "false", "take the client IP from X-Forwarded-For (only behind a proxy that sets it)", &c.trustProxy},
 		{"workers", "SWITCHBOARD_WORKERS", "true", "run background jobs on this node (false for an API-only node)", &c.workers},
 		{"shutdown-timeout", "SWITCHBOARD_SHUTDOWN_TIMEOUT", "15s", "how long to drain requests on shutdown", &c.shutdown},
-	}
+	}, append(gatewaySettings(c), stripeSettings(c)...)...)
 }
 
 type rawConfig struct {
@@ -81,6 +85,8 @@ type rawConfig struct {
 	adminEmail, adminPassword, smtpURL, mailFrom, logLevel       string
 	logFormat, sqliteSync, maxBody, authRate, trustProxy         string
 	workers, shutdown                                            string
+	gateway                                                      rawGatewayConfig
+	stripe                                                       rawStripeConfig
 }
 
 // Setting is a documented setting, for help output and docs.
@@ -178,6 +184,8 @@ func (r rawConfig) validate() (Config, error) {
 	if c.ShutdownTimeout, err = time.ParseDuration(r.shutdown); err != nil || c.ShutdownTimeout <= 0 {
 		bad("shutdown-timeout", "must be a duration such as 15s")
 	}
+	c.Gateway = r.gateway.validate(bad)
+	c.Stripe = r.stripe.validate(bad)
 	if len(errs) > 0 {
 		return Config{}, errors.Join(errs...)
 	}

@@ -102,6 +102,45 @@ func ownedKinds() []apptest.Owned {
 			List:     "/api/v1/me/sessions",
 			Writes:   []apptest.Probe{{Method: "DELETE", Path: "/api/v1/me/sessions/{id}"}},
 		},
+		{
+			// A workspace's ledger: an admin credits it; no other workspace,
+			// not even its owner acting elsewhere, sees the row.
+			Name: "credit transaction",
+			Create: func(t *testing.T, h *apptest.Harness, ws apptest.Workspace) map[string]string {
+				target := ws.OrgID
+				if target == "" {
+					target = ws.User.UserID
+				}
+				var res struct{ Transaction struct{ ID string } }
+				h.Call(http.StatusCreated, "POST", "/api/v1/admin/workspaces/"+target+"/credits", h.Admin().AccessToken,
+					map[string]any{"amount": 1000, "type": "bonus", "reason": "isolation"}).Data(t, &res)
+				return map[string]string{"id": res.Transaction.ID}
+			},
+			Snapshot:      "/api/v1/credits/transactions",
+			List:          "/api/v1/credits/transactions",
+			ContextScoped: true,
+		},
+		{
+			Name: "gateway",
+			Create: func(t *testing.T, h *apptest.Harness, ws apptest.Workspace) map[string]string {
+				var g struct{ ID string }
+				h.Call(http.StatusCreated, "POST", "/api/v1/gateways", ws.Token, map[string]any{"type": "WEBHOOK", "name": "hook of " + ws.Name,
+					"credentials": map[string]string{"signingSecret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}}).Data(t, &g)
+				return map[string]string{"id": g.ID}
+			},
+			Read:          "/api/v1/gateways/{id}",
+			List:          "/api/v1/gateways",
+			ContextScoped: true,
+			Writes: []apptest.Probe{
+				{Method: "PATCH", Path: "/api/v1/gateways/{id}", Body: map[string]string{"name": "pwned"}},
+				{Method: "POST", Path: "/api/v1/gateways/{id}/connect"},
+				{Method: "POST", Path: "/api/v1/gateways/{id}/disconnect"},
+				{Method: "POST", Path: "/api/v1/gateways/{id}/test", Body: map[string]string{"chatId": "1"}},
+				{Method: "POST", Path: "/api/v1/gateways/{id}/send", Body: map[string]string{"chatId": "1", "text": "pwned"}},
+				{Method: "GET", Path: "/api/v1/gateways/{id}/events"},
+				{Method: "DELETE", Path: "/api/v1/gateways/{id}"},
+			},
+		},
 	}
 }
 

@@ -16,7 +16,10 @@ import (
 	"github.com/switchboard/switchboard/internal/apperr"
 	"github.com/switchboard/switchboard/internal/audit"
 	"github.com/switchboard/switchboard/internal/auth"
+	"github.com/switchboard/switchboard/internal/billing"
+	"github.com/switchboard/switchboard/internal/credit"
 	"github.com/switchboard/switchboard/internal/flag"
+	"github.com/switchboard/switchboard/internal/gateway"
 	"github.com/switchboard/switchboard/internal/org"
 	"github.com/switchboard/switchboard/internal/ratelimit"
 )
@@ -44,6 +47,15 @@ type Deps struct {
 	Limiter *ratelimit.Limiter
 	// Ready reports whether the node can serve (database reachable).
 	Ready func(ctx context.Context) error
+
+	// Gateways serves /api/v1/gateways and the inbound /hooks/gateways.
+	Gateways *gateway.Service
+
+	// Credits, Limits and Billing serve /api/v1/credits, /api/v1/usage,
+	// /api/v1/billing and the Stripe webhook /hooks/stripe.
+	Credits *credit.Service
+	Limits  *credit.Limits
+	Billing *billing.Service
 }
 
 // Server is the HTTP API.
@@ -209,6 +221,8 @@ func (s *Server) registerRoutes() {
 	s.adminUserRoutes()
 	s.flagRoutes()
 	s.orgRoutes()
+	s.gatewayRoutes()
+	s.creditRoutes()
 	s.openAPIRoute()
 }
 

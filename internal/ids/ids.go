@@ -20,6 +20,13 @@ const (
 	Invitation   = "inv"
 	Flag         = "flg"
 	Token        = "tok"
+	Gateway      = "gw"
+	GatewayEvent = "gwevt"
+	GatewaySend  = "gwmsg"
+	// CreditTransaction names a ledger row, CreditReservation a hold on a
+	// balance.
+	CreditTransaction = "ctr"
+	CreditReservation = "rsv"
 )
 
 // New returns a fresh id with the given prefix.

@@ -1,0 +1,147 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"sort"
+	"time"
+
+	"github.com/switchboard/switchboard/internal/app"
+	"github.com/switchboard/switchboard/internal/gateway"
+	"github.com/switchboard/switchboard/internal/secret"
+)
+
+const keysUsage = `usage:
+  switchboard keys status            count sealed values per key; mark the primary and missing keys
+  switchboard keys rotate [--batch N] add a new primary key and re-seal every stored secret under it
+  switchboard keys generate          print a fresh key (for SWITCHBOARD_SECRET_KEY)
+  switchboard keys prune KEY_ID      drop an old key from <data-dir>/secret.keys once nothing uses it
+
+With keys in <data-dir>/secret.keys (the default), "rotate" writes the new key
+there first; running servers re-read the file within a second, so rotation
+needs no restart. With SWITCHBOARD_SECRET_KEY, put the new key (from
+"generate") first in the list on every node, then run "rotate", which
+re-seals under the list's first key; drop the old key once "status" shows
+nothing under it.`
+
+// cmdKeys manages the credential-sealing keyring. It runs beside a serving
+// node: re-sealing happens in small transactions, each a compare-and-swap.
+func cmdKeys(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return exitError{code: 2, msg: keysUsage}
+	}
+	sub := args[0]
+	var batch int
+	var pruneID string
+	extra := func(fs *flag.FlagSet) {
+		if sub == "rotate" {
+			fs.IntVar(&batch, "batch", 100, "values re-sealed per transaction")
+		}
+	}
+	rest := args[1:]
+	switch sub {
+	case "generate":
+		k, err := secret.GenerateKey()
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, k.Encode())
+		return nil
+	case "prune":
+		if len(rest) == 0 {
+			return exitError{code: 2, msg: keysUsage}
+		}
+		pruneID, rest = rest[0], rest[1:]
+	case "status", "rotate":
+	default:
+		return exitError{code: 2, msg: keysUsage}
+	}
+	c, err := loadConfig("keys "+sub, rest, getenv, stderr, extra)
+	if err != nil {
+		return err
+	}
+	d, err := app.OpenDB(ctx, c)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	store := gateway.CredentialStore(d)
+	switch sub {
+	case "status":
+		kr, err := secret.Load(c.SecretKey, c.DataDir)
+		if err != nil {
+			return err
+		}
+		return printKeyStatus(ctx, kr, store, stdout)
+	case "prune":
+		if c.SecretKey != "" {
+			return exitError{code: 2, msg: "keys come from SWITCHBOARD_SECRET_KEY: remove the key from that list instead"}
+		}
+		counts, err := store.CountByKey(ctx)
+		if err != nil {
+			return err
+		}
+		if counts[pruneID] > 0 {
+			return exitError{code: 1, msg: fmt.Sprintf("%d values are still sealed under %s; run keys rotate first", counts[pruneID], pruneID)}
+		}
+		if err := secret.RemoveFromFile(c.DataDir, pruneID); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "removed key %s\n", pruneID)
+		return nil
+	}
+	if c.SecretKey == "" {
+		k, err := secret.AddPrimaryToFile(c.DataDir)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "new primary key %s written to %s/%s\n", k.ID, c.DataDir, secret.KeysFile)
+	}
+	kr, err := secret.Load(c.SecretKey, c.DataDir)
+	if err != nil {
+		return err
+	}
+	if err := secret.CheckKeys(ctx, kr, store); err != nil {
+		return err
+	}
+	start := time.Now()
+	n, err := secret.Reseal(ctx, kr, secret.RotateOptions{Batch: batch, Progress: func(name string, k int) {
+		fmt.Fprintf(stdout, "  re-sealed %d %s\n", k, name)
+	}}, store)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "re-sealed %d values under key %s in %s\n", n, kr.PrimaryID(), time.Since(start).Round(time.Millisecond))
+	return printKeyStatus(ctx, kr, store, stdout)
+}
+
+func printKeyStatus(ctx context.Context, kr *secret.Keyring, store secret.Store, stdout io.Writer) error {
+	counts, err := store.CountByKey(ctx)
+	if err != nil {
+		return err
+	}
+	ids := kr.IDs()
+	known := map[string]bool{}
+	for _, id := range ids {
+		known[id] = true
+	}
+	for id := range counts {
+		if !known[id] {
+			ids = append(ids, id)
+		}
+	}
+	sort.SliceStable(ids[1:], func(i, j int) bool { return ids[1+i] < ids[1+j] })
+	for i, id := range ids {
+		mark := ""
+		switch {
+		case i == 0:
+			mark = " (primary)"
+		case !known[id]:
+			mark = " (MISSING from the keyring)"
+		}
+		fmt.Fprintf(stdout, "%s%s: %d %s\n", id, mark, counts[id], store.Name())
+	}
+	return nil
+}

@@ -1,0 +1,97 @@
+package credit
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/switchboard/switchboard/internal/actor"
+	"github.com/switchboard/switchboard/internal/apperr"
+	"github.com/switchboard/switchboard/internal/db"
+)
+
+// UsageItem is one metric against its limit. Limit is -1 for unlimited;
+// Used is null for a counted resource whose package has not registered a
+// counter yet.
+type UsageItem struct {
+	Metric   string     `json:"metric"`
+	Unit     string     `json:"unit"`
+	Used     *int64     `json:"used"`
+	Limit    int64      `json:"limit"`
+	Overage  int64      `json:"overage"`
+	Period   string     `json:"period,omitempty"`
+	ResetsAt *time.Time `json:"resetsAt,omitempty"`
+}
+
+// UsageReport is GET /api/v1/usage.
+type UsageReport struct {
+	WorkspaceID    string       `json:"workspaceId"`
+	Plan           actor.Plan   `json:"plan"`
+	Limits         actor.Limits `json:"limits"`
+	OverageEnabled bool         `json:"overageEnabled"`
+	Items          []UsageItem  `json:"items"`
+}
+
+// Usage reports the actor's workspace usage against its plan (credits:read).
+func (l *Limits) Usage(ctx context.Context, a actor.Actor) (UsageReport, error) {
+	if !a.System && !a.Can(actor.PermCreditsRead) {
+		return UsageReport{}, apperr.New(apperr.Forbidden, "you lack %s", actor.PermCreditsRead)
+	}
+	ws := a.WorkspaceID()
+	q := l.db.Read()
+	lim, ok := actor.PlanLimits[a.Plan]
+	if !ok {
+		lim = actor.PlanLimits[actor.Free]
+	}
+	b, err := l.credits.balanceOf(ctx, q, ws)
+	if err != nil {
+		return UsageReport{}, err
+	}
+	rep := UsageReport{WorkspaceID: ws, Plan: a.Plan, Limits: lim, OverageEnabled: b.Settings.OverageEnabled, Items: []UsageItem{}}
+	now := l.now()
+	for _, item := range []struct {
+		action actor.Action
+		unit   string
+	}{{actor.ActionExecute, "executions per UTC day"}, {actor.ActionAITokens, "AI tokens per calendar month"}, {actor.ActionStorage, "bytes"}} {
+		m := meteredActions[item.action]
+		period, resets := m.period(now)
+		var used, over int64
+		err := db.Scope(q, ws).QueryRowContext(ctx, `SELECT used, overage FROM usage_counters WHERE workspace_id = $1 AND metric = $2 AND period = $3`,
+			m.metric, period).Scan(&used, &over)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return UsageReport{}, fmt.Errorf("read %s: %w", m.metric, err)
+		}
+		limit := a.Plan.Limit(item.action)
+		if limit != actor.Unlimited {
+			limit *= m.scale
+		}
+		ui := UsageItem{Metric: m.metric, Unit: item.unit, Used: &used, Limit: limit, Overage: over}
+		if !resets.IsZero() {
+			ui.Period, ui.ResetsAt = period, &resets
+		}
+		rep.Items = append(rep.Items, ui)
+	}
+	l.mu.RLock()
+	counters := map[actor.Action]CountFunc{}
+	for k, v := range l.counters {
+		counters[k] = v
+	}
+	l.mu.RUnlock()
+	for _, item := range []struct {
+		action actor.Action
+		metric string
+	}{{actor.ActionCreateGateway, "gateways"}, {actor.ActionInstallPlugin, "plugins"}} {
+		ui := UsageItem{Metric: item.metric, Unit: item.metric, Limit: a.Plan.Limit(item.action)}
+		if f := counters[item.action]; f != nil {
+			n, err := f(ctx, q, ws)
+			if err != nil {
+				return UsageReport{}, fmt.Errorf("count %s: %w", item.metric, err)
+			}
+			ui.Used = &n
+		}
+		rep.Items = append(rep.Items, ui)
+	}
+	return rep, nil
+}

@@ -1,0 +1,289 @@
+package gateway
+
+import (
+	"context"
+	"crypto/subtle"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/switchboard/switchboard/internal/actor"
+	"github.com/switchboard/switchboard/internal/apperr"
+	"github.com/switchboard/switchboard/internal/db"
+	"github.com/switchboard/switchboard/internal/gateway/channel"
+	"github.com/switchboard/switchboard/internal/ids"
+	"github.com/switchboard/switchboard/internal/jobs"
+)
+
+// WorkspaceJob is an inbound event in the seed's WorkspaceJob shape, the
+// unit plugins and workflows consume: whose it is, what happened, and the
+// normalized payload.
+type WorkspaceJob struct {
+	ID             string       `json:"id"`
+	WorkspaceID    string       `json:"workspaceId"`
+	UserID         string       `json:"userId,omitempty"`
+	OrganizationID string       `json:"organizationId,omitempty"`
+	Type           string       `json:"type"`
+	Payload        EventPayload `json:"payload"`
+	Status         string       `json:"status"`
+	CreatedAt      time.Time    `json:"createdAt"`
+	ProcessedAt    *time.Time   `json:"processedAt,omitempty"`
+}
+
+// EventPayload is the normalized content of an inbound event.
+type EventPayload struct {
+	GatewayID       string          `json:"gatewayId"`
+	GatewayType     channel.Type    `json:"gatewayType"`
+	ProviderEventID string          `json:"providerEventId"`
+	ChatID          string          `json:"chatId,omitempty"`
+	UserID          string          `json:"userId,omitempty"`
+	Username        string          `json:"username,omitempty"`
+	Text            string          `json:"text,omitempty"`
+	Command         string          `json:"command,omitempty"`
+	Args            string          `json:"args,omitempty"`
+	Raw             json.RawMessage `json:"raw,omitempty"`
+}
+
+// InboundResult is what the inbound endpoint answers.
+type InboundResult struct {
+	// Reply is the provider-specific answer (a challenge); nil for a plain
+	// acknowledgement.
+	Reply *channel.Reply
+	// Stored counts new events; Duplicates counts repeated deliveries.
+	Stored, Duplicates int
+}
+
+// Inbound authenticates and stores one delivery to a gateway's inbound URL.
+// An unknown gateway or a wrong path token answers NOT_FOUND; a missing or
+// forged signature UNAUTHORIZED; a stale timestamp or malformed body
+// VALIDATION_ERROR — and nothing is stored. Events are stored, with a job
+// to process each, in one transaction; a delivery whose provider id was
+// seen before is acknowledged and not stored again.
+func (s *Service) Inbound(ctx context.Context, id, token string, req channel.Request) (InboundResult, error) {
+	if !ids.Valid(ids.Gateway, id) || token == "" {
+		return InboundResult{}, errNotFound
+	}
+	ws, err := hookWorkspace(ctx, s.db.Read(), id)
+	if err != nil {
+		return InboundResult{}, apperr.Wrap(err, "inbound")
+	}
+	r, err := getRow(ctx, s.db.Read(), ws, id)
+	if err != nil {
+		return InboundResult{}, apperr.Wrap(err, "inbound")
+	}
+	if subtle.ConstantTimeCompare([]byte(token), []byte(r.hookToken)) != 1 {
+		return InboundResult{}, errNotFound
+	}
+	creds, err := s.open(r)
+	if err != nil {
+		return InboundResult{}, err
+	}
+	ad, err := s.adapter(r.Type)
+	if err != nil {
+		return InboundResult{}, apperr.Wrap(err, "inbound")
+	}
+	if req.Now.IsZero() {
+		req.Now = time.Now()
+	}
+	in, err := ad.Parse(ctx, target(r, creds), req)
+	if err != nil {
+		s.log.Info("inbound refused", "gatewayId", r.ID, "type", r.Type, "reason", err.Error())
+		switch {
+		case errors.Is(err, channel.ErrUnauthorized):
+			return InboundResult{}, apperr.New(apperr.Unauthorized, "inbound request: %s", err.Error())
+		case errors.Is(err, channel.ErrStale), errors.Is(err, channel.ErrMalformed):
+			return InboundResult{}, apperr.New(apperr.Validation, "inbound request: %s", err.Error())
+		}
+		return InboundResult{}, apperr.Wrap(err, "parse inbound")
+	}
+	res := InboundResult{Reply: in.Reply}
+	if len(in.Events) == 0 {
+		return res, nil
+	}
+	if r.Status == Disconnected {
+		return InboundResult{}, apperr.New(apperr.NotFound, "gateway is disconnected and accepts no events")
+	}
+	err = s.db.Tx(ctx, func(tx *db.Tx) error {
+		res.Stored, res.Duplicates = 0, 0
+		for _, e := range in.Events {
+			stored, err := s.storeEvent(ctx, tx, r, e)
+			if err != nil {
+				return err
+			}
+			if stored {
+				res.Stored++
+			} else {
+				res.Duplicates++
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return InboundResult{}, apperr.Wrap(err, "store inbound events")
+	}
+	return res, nil
+}
+
+// storeEvent inserts one event unless its provider id is known, and
+// enqueues its processing in the same transaction.
+func (s *Service) storeEvent(ctx context.Context, tx *db.Tx, r *row, e channel.Event) (bool, error) {
+	job := WorkspaceJob{ID: ids.New(ids.GatewayEvent), WorkspaceID: r.workspaceID, UserID: r.UserID,
+		OrganizationID: r.OrganizationID, Type: e.Type, CreatedAt: db.Now(),
+		Payload: EventPayload{GatewayID: r.ID, GatewayType: r.Type, ProviderEventID: e.ProviderID, ChatID: e.ChatID,
+			UserID: e.UserID, Username: e.Username, Text: e.Text, Command: e.Command, Args: e.Args, Raw: e.Raw}}
+	if len(e.ProviderID) > 200 {
+		return false, apperr.New(apperr.Validation, "inbound request: provider event id too long")
+	}
+	raw, err := json.Marshal(job)
+	if err != nil {
+		return false, fmt.Errorf("encode event: %w", err)
+	}
+	var got string
+	err = db.Scope(tx, r.workspaceID).QueryRowContext(ctx, `INSERT INTO gateway_events
+		(workspace_id, id, gateway_id, type, provider_event_id, payload, status, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, 'RECEIVED', $7)
+		ON CONFLICT (gateway_id, provider_event_id) DO NOTHING RETURNING id /* workspace_id = $1 */`,
+		job.ID, r.ID, e.Type, e.ProviderID, string(raw), job.CreatedAt).Scan(&got)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("insert event: %w", err)
+	}
+	if _, err := s.jobs.InsertTx(ctx, tx, eventArgs{EventID: job.ID, WorkspaceID: r.workspaceID},
+		&river.InsertOpts{Queue: jobs.QueueFor(r.plan), MaxAttempts: 10}); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// eventArgs is the processing job of one stored event.
+type eventArgs struct {
+	EventID     string `json:"eventId"`
+	WorkspaceID string `json:"workspaceId"`
+}
+
+func (eventArgs) Kind() string { return "gateway.event" }
+
+type eventWorker struct {
+	river.WorkerDefaults[eventArgs]
+	s *Service
+}
+
+// Work hands the event to every consumer and marks it PROCESSED. It runs
+// at least once per event; consumers must tolerate a repeat after a crash.
+func (w *eventWorker) Work(ctx context.Context, job *river.Job[eventArgs]) error {
+	ev, err := w.s.loadEvent(ctx, job.Args.WorkspaceID, job.Args.EventID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return river.JobCancel(fmt.Errorf("event %s no longer exists", job.Args.EventID))
+	}
+	if err != nil {
+		return err
+	}
+	if ev.Status == "PROCESSED" {
+		return nil
+	}
+	a := actor.Actor{System: true, UserID: ev.UserID, OrganizationID: ev.OrganizationID}
+	if ev.OrganizationID != "" {
+		a.UserID = ""
+	}
+	for _, c := range w.s.consumers {
+		if err := c(ctx, a, ev); err != nil {
+			return fmt.Errorf("consume event %s: %w", ev.ID, err)
+		}
+	}
+	return w.s.db.Tx(ctx, func(tx *db.Tx) error {
+		_, err := db.Scope(tx, ev.WorkspaceID).ExecContext(ctx, `UPDATE gateway_events SET status = 'PROCESSED', processed_at = $3
+			WHERE workspace_id = $1 AND id = $2`, ev.ID, db.Now())
+		if err != nil {
+			return fmt.Errorf("mark event %s processed: %w", ev.ID, err)
+		}
+		return nil
+	})
+}
+
+func (s *Service) loadEvent(ctx context.Context, ws, id string) (WorkspaceJob, error) {
+	return scanEvent(db.Scope(s.db.Read(), ws).QueryRowContext(ctx,
+		`SELECT payload, status, processed_at FROM gateway_events WHERE workspace_id = $1 AND id = $2`, id))
+}
+
+func scanEvent(sc scanner) (WorkspaceJob, error) {
+	var raw, status string
+	var processed sql.NullTime
+	if err := sc.Scan(&raw, &status, &processed); err != nil {
+		return WorkspaceJob{}, err
+	}
+	var ev WorkspaceJob
+	if err := json.Unmarshal([]byte(raw), &ev); err != nil {
+		return WorkspaceJob{}, fmt.Errorf("decode event: %w", err)
+	}
+	ev.Status, ev.ProcessedAt = status, ptrTime(processed.Time)
+	return ev, nil
+}
+
+// EventPage is a page of events, newest first.
+type EventPage struct {
+	Items      []WorkspaceJob `json:"items"`
+	NextCursor string         `json:"nextCursor,omitempty"`
+}
+
+// Events lists a gateway's inbound events, newest first.
+func (s *Service) Events(ctx context.Context, a actor.Actor, gatewayID, cursor string, limit int) (EventPage, error) {
+	if err := allow(a, actor.PermGatewayRead); err != nil {
+		return EventPage{}, err
+	}
+	if _, err := s.Get(ctx, a, gatewayID); err != nil {
+		return EventPage{}, err
+	}
+	if limit <= 0 {
+		limit = 50
+	}
+	if limit > 200 {
+		limit = 200
+	}
+	if cursor == "" {
+		cursor = "~"
+	}
+	rows, err := db.Scope(s.db.Read(), a.WorkspaceID()).QueryContext(ctx, `SELECT payload, status, processed_at, id FROM gateway_events
+		WHERE workspace_id = $1 AND gateway_id = $2 AND id < $3 ORDER BY id DESC LIMIT $4`, gatewayID, cursor, limit+1)
+	if err != nil {
+		return EventPage{}, apperr.Wrap(err, "list events")
+	}
+	defer rows.Close()
+	p := EventPage{Items: []WorkspaceJob{}}
+	for rows.Next() {
+		var raw, status, id string
+		var processed sql.NullTime
+		if err := rows.Scan(&raw, &status, &processed, &id); err != nil {
+			return EventPage{}, apperr.Wrap(err, "list events")
+		}
+		ev, err := scanEvent(fixed{raw, status, processed})
+		if err != nil {
+			return EventPage{}, apperr.Wrap(err, "list events")
+		}
+		p.Items = append(p.Items, ev)
+	}
+	if err := rows.Err(); err != nil {
+		return EventPage{}, apperr.Wrap(err, "list events")
+	}
+	if len(p.Items) > limit {
+		p.Items = p.Items[:limit]
+		p.NextCursor = p.Items[limit-1].ID
+	}
+	return p, nil
+}
+
+// fixed replays already scanned values into scanEvent.
+type fixed struct {
+	raw, status string
+	processed   sql.NullTime
+}
+
+func (f fixed) Scan(dest ...any) error {
+	*dest[0].(*string), *dest[1].(*string), *dest[2].(*sql.NullTime) = f.raw, f.status, f.processed
+	return nil
+}

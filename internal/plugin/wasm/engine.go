@@ -1,0 +1,248 @@
+// Package wasm runs third-party plugins as WebAssembly modules in wazero,
+// sandboxed: no filesystem, no network, no environment, no arguments, a
+// deterministic clock and random source, and only the host functions the
+// plugin's manifest asks for and its installer granted. Every execution is
+// a fresh instance of the module, bounded by a memory limit (the plan's
+// ramMb), a wall-time limit and an output size cap.
+//
+// The ABI is WASI preview 1 command modules (what `GOOS=wasip1 go build`
+// produces): the request is JSON on stdin, the output is JSON on stdout,
+// a non-zero exit status fails the execution with stderr as the reason.
+// docs/plugins.md is the author's guide.
+package wasm
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+
+	"github.com/switchboard/switchboard/internal/apperr"
+)
+
+// Options tune an Engine.
+type Options struct {
+	// Timeout is the wall-time limit of one execution (default 5 s).
+	Timeout time.Duration
+	// MaxOutputBytes caps stdout (default 1 MiB); stderr is kept to 4 KiB.
+	MaxOutputBytes int
+	// MaxModuleBytes caps a module (default 16 MiB).
+	MaxModuleBytes int
+	// CacheDir, when set, keeps compiled machine code across restarts.
+	CacheDir string
+}
+
+// Engine compiles and runs modules. It is safe for concurrent use; one per
+// process is enough.
+type Engine struct {
+	opt   Options
+	cache wazero.CompilationCache
+
+	mu       sync.Mutex
+	runtimes map[uint32]wazero.Runtime
+	compiled map[compiledKey]wazero.CompiledModule
+}
+
+type compiledKey struct {
+	pages uint32
+	hash  string
+}
+
+// maxCompiled bounds the compiled modules kept per node; beyond it a module
+// is compiled for the call and released after it (from the compilation
+// cache, so that costs a decode, not a compilation).
+const maxCompiled = 256
+
+// processCache is shared by every Engine of the process: compiled machine
+// code depends only on the module's bytes, and tests start many nodes.
+var processCache = wazero.NewCompilationCache()
+
+// NewEngine returns an engine.
+func NewEngine(opt Options) (*Engine, error) {
+	if opt.Timeout <= 0 {
+		opt.Timeout = 5 * time.Second
+	}
+	if opt.MaxOutputBytes <= 0 {
+		opt.MaxOutputBytes = 1 << 20
+	}
+	if opt.MaxModuleBytes <= 0 {
+		opt.MaxModuleBytes = 16 << 20
+	}
+	cache := processCache
+	if opt.CacheDir != "" {
+		c, err := wazero.NewCompilationCacheWithDir(opt.CacheDir)
+		if err != nil {
+			return nil, fmt.Errorf("wasm compilation cache: %w", err)
+		}
+		cache = c
+	}
+	return &Engine{opt: opt, cache: cache, runtimes: map[uint32]wazero.Runtime{}, compiled: map[compiledKey]wazero.CompiledModule{}}, nil
+}
+
+// Options returns the engine's effective options.
+func (e *Engine) Options() Options { return e.opt }
+
+// Close releases every runtime and compiled module.
+func (e *Engine) Close(ctx context.Context) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, rt := range e.runtimes {
+		if err := rt.Close(ctx); err != nil {
+			return err
+		}
+	}
+	e.runtimes, e.compiled = map[uint32]wazero.Runtime{}, map[compiledKey]wazero.CompiledModule{}
+	return nil
+}
+
+// Hash names a module by its content.
+func Hash(wasm []byte) string {
+	h := sha256.Sum256(wasm)
+	return hex.EncodeToString(h[:])
+}
+
+const pageSize = 64 << 10
+
+func pagesFor(memoryMB int64) uint32 {
+	if memoryMB <= 0 || memoryMB > 4096 {
+		memoryMB = 4096
+	}
+	p := memoryMB << 20 / pageSize
+	if p > 65536 {
+		p = 65536
+	}
+	return uint32(p)
+}
+
+// runtime returns the runtime for a memory limit, creating it with the
+// WASI and switchboard host modules on first use. Memory limits are a
+// runtime setting in wazero, so there is one runtime per distinct limit (one
+// per plan in practice); they share the compilation cache.
+func (e *Engine) runtime(ctx context.Context, pages uint32) (wazero.Runtime, error) {
+	if rt, ok := e.runtimes[pages]; ok {
+		return rt, nil
+	}
+	cfg := wazero.NewRuntimeConfig().
+		WithCloseOnContextDone(true).
+		WithMemoryLimitPages(pages).
+		WithCompilationCache(e.cache)
+	rt := wazero.NewRuntimeWithConfig(ctx, cfg)
+	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
+		rt.Close(ctx)
+		return nil, fmt.Errorf("wasi: %w", err)
+	}
+	if err := instantiateHost(ctx, rt); err != nil {
+		rt.Close(ctx)
+		return nil, err
+	}
+	e.runtimes[pages] = rt
+	return rt, nil
+}
+
+// module returns the compiled module for wasm under a memory limit. The
+// release func must be called when the caller is done with it.
+func (e *Engine) module(ctx context.Context, pages uint32, hash string, wasm []byte) (wazero.CompiledModule, wazero.Runtime, func(), error) {
+	k := compiledKey{pages, hash}
+	e.mu.Lock()
+	rt, err := e.runtime(ctx, pages)
+	m, ok := e.compiled[k]
+	e.mu.Unlock()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if ok {
+		return m, rt, func() {}, nil
+	}
+	// Compile outside the lock: a large module takes a while the first
+	// time, and other executions must not wait for it.
+	m, err = rt.CompileModule(ctx, wasm)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("compile: %w", err)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if prev, ok := e.compiled[k]; ok {
+		m.Close(ctx)
+		return prev, rt, func() {}, nil
+	}
+	if len(e.compiled) >= maxCompiled {
+		return m, rt, func() { m.Close(context.Background()) }, nil
+	}
+	e.compiled[k] = m
+	return m, rt, func() {}, nil
+}
+
+// Check validates a module for a manifest asking for perms: it must be a
+// WASI command (export _start and memory), import nothing but WASI and the
+// switchboard host functions its permissions unlock, and compile. It
+// returns the host functions the module imports.
+func (e *Engine) Check(ctx context.Context, wasm []byte, perms []string) ([]string, error) {
+	if len(wasm) > e.opt.MaxModuleBytes {
+		return nil, apperr.Invalid(apperr.FieldError{Field: "wasm", Message: fmt.Sprintf("module is %d bytes; the limit is %d", len(wasm), e.opt.MaxModuleBytes)})
+	}
+	if len(wasm) < 8 || string(wasm[:4]) != "\x00asm" {
+		return nil, apperr.Invalid(apperr.FieldError{Field: "wasm", Message: "is not a WebAssembly binary (no \\0asm header)"})
+	}
+	// Compile without a memory limit of its own: limits apply per run.
+	m, _, release, err := e.module(ctx, pagesFor(0), Hash(wasm), wasm)
+	if err != nil {
+		return nil, apperr.Invalid(apperr.FieldError{Field: "wasm", Message: "does not compile: " + trimWazero(err.Error())})
+	}
+	defer release()
+	if _, ok := m.ExportedFunctions()["_start"]; !ok {
+		return nil, apperr.Invalid(apperr.FieldError{Field: "wasm", Message: "must export _start (a WASI command module; GOOS=wasip1 builds are)"})
+	}
+	if _, ok := m.ExportedMemories()["memory"]; !ok {
+		return nil, apperr.Invalid(apperr.FieldError{Field: "wasm", Message: "must export its memory as \"memory\""})
+	}
+	if len(m.ImportedMemories()) > 0 {
+		return nil, apperr.Invalid(apperr.FieldError{Field: "wasm", Message: "must not import memory"})
+	}
+	var used []string
+	for _, f := range m.ImportedFunctions() {
+		mod, name, _ := f.Import()
+		switch mod {
+		case wasi_snapshot_preview1.ModuleName:
+		case hostModule:
+			c, ok := hostFunctions[name]
+			if !ok {
+				return nil, apperr.Invalid(apperr.FieldError{Field: "wasm", Message: fmt.Sprintf("imports unknown host function %s.%s", mod, name)})
+			}
+			if !contains(perms, c) {
+				return nil, apperr.Invalid(apperr.FieldError{Field: "wasm", Message: fmt.Sprintf("imports %s.%s, which needs permission %q the manifest does not ask for", mod, name, c)})
+			}
+			used = append(used, name)
+		default:
+			return nil, apperr.Invalid(apperr.FieldError{Field: "wasm", Message: fmt.Sprintf("imports %s.%s; only %s and %s are available", mod, name, wasi_snapshot_preview1.ModuleName, hostModule)})
+		}
+	}
+	return used, nil
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// trimWazero keeps the first line of a wazero error and drops its wasm
+// stack trace.
+func trimWazero(s string) string {
+	if i := strings.Index(s, "\nwasm stack trace"); i >= 0 {
+		s = s[:i]
+	}
+	s = strings.TrimSpace(s)
+	if len(s) > 500 {
+		s = s[:500] + "…"
+	}
+	return s
+}

@@ -1,0 +1,213 @@
+package wasm
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/sys"
+
+	"github.com/switchboard/switchboard/internal/actor"
+	"github.com/switchboard/switchboard/internal/plugin"
+)
+
+// Runner is an approved plugin version as a plugin.Runner.
+type Runner struct {
+	engine *Engine
+	m      Compiled
+	wasm   []byte
+	hash   string
+}
+
+// NewRunner makes a runner of a module whose manifest has been parsed. The
+// module is compiled lazily, on first execution, and cached by the engine.
+func (e *Engine) NewRunner(m Compiled, wasm []byte) *Runner {
+	return &Runner{engine: e, m: m, wasm: wasm, hash: Hash(wasm)}
+}
+
+func (r *Runner) Slug() string                 { return r.m.Slug }
+func (r *Runner) Version() string              { return r.m.Version }
+func (r *Runner) InputSchema() *plugin.Schema  { return r.m.Input }
+func (r *Runner) OutputSchema() *plugin.Schema { return r.m.Output }
+func (r *Runner) ConfigSchema() *plugin.Schema { return r.m.Config }
+func (r *Runner) CanBeWorkflowStep() bool      { return r.m.CanBeWorkflowStep }
+
+// Manifest returns the runner's manifest.
+func (r *Runner) Manifest() Manifest { return r.m.Manifest }
+
+// ValidateConfig has nothing to add to the config schema: a module's own
+// checks run when it executes.
+func (r *Runner) ValidateConfig(json.RawMessage) error { return nil }
+
+// request is what a module reads on stdin.
+type request struct {
+	Input   json.RawMessage         `json:"input"`
+	Config  json.RawMessage         `json:"config"`
+	Context plugin.ExecutionContext `json:"context"`
+}
+
+// Execute runs the module once in a fresh instance, within the memory limit
+// of the actor's plan, the engine's time limit and output cap.
+func (r *Runner) Execute(ctx context.Context, ec plugin.ExecutionContext, input json.RawMessage) plugin.ExecutionResult {
+	cfg := ec.Config
+	if len(cfg) == 0 {
+		cfg = json.RawMessage("{}")
+	}
+	ctxCopy := ec
+	ctxCopy.Config = nil
+	stdin, err := json.Marshal(request{Input: input, Config: cfg, Context: ctxCopy})
+	if err != nil {
+		return plugin.Failed("encode request: " + err.Error())
+	}
+	mem := actor.PlanLimits[ec.Actor.Plan].RAMMB
+	if mem <= 0 {
+		mem = actor.PlanLimits[actor.Free].RAMMB
+	}
+	return r.engine.run(ctx, r.hash, r.wasm, mem, stdin, ec)
+}
+
+var (
+	errTimeLimit   = errors.New("time limit exceeded")
+	errOutputLimit = errors.New("output limit exceeded")
+)
+
+// capWriter keeps at most max bytes; the first write past it calls over
+// (which stops the module) and fails.
+type capWriter struct {
+	mu   sync.Mutex
+	buf  bytes.Buffer
+	max  int
+	over func()
+}
+
+func (w *capWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.buf.Len()+len(p) > w.max {
+		if w.over != nil {
+			w.over()
+			w.over = nil
+		}
+		room := w.max - w.buf.Len()
+		w.buf.Write(p[:room])
+		return room, errOutputLimit
+	}
+	return w.buf.Write(p)
+}
+
+func (w *capWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
+}
+
+const maxStderr = 4 << 10
+
+func (e *Engine) run(parent context.Context, hash string, wasm []byte, memoryMB int64, stdin []byte, ec plugin.ExecutionContext) plugin.ExecutionResult {
+	pages := pagesFor(memoryMB)
+	compiled, rt, release, err := e.module(parent, pages, hash, wasm)
+	if err != nil {
+		return plugin.Failed("module cannot be loaded: " + trimWazero(err.Error()))
+	}
+	defer release()
+
+	env := &hostEnv{ec: ec}
+	cctx, cancel := context.WithCancelCause(context.WithValue(parent, envKey{}, env))
+	defer cancel(nil)
+	ctx, stop := context.WithTimeoutCause(cctx, e.opt.Timeout, errTimeLimit)
+	defer stop()
+	stdout := &capWriter{max: e.opt.MaxOutputBytes, over: func() { cancel(errOutputLimit) }}
+	stderr := &capWriter{max: maxStderr}
+	// No WithFS, WithEnv, WithArgs or WithSys*: no filesystem, no
+	// environment, and wazero's deterministic clock and random source.
+	cfg := wazero.NewModuleConfig().WithName("").
+		WithStdin(bytes.NewReader(stdin)).WithStdout(stdout).WithStderr(stderr)
+	mod, runErr := rt.InstantiateModule(ctx, compiled, cfg)
+	if mod != nil {
+		mod.Close(context.WithoutCancel(ctx))
+	}
+
+	env.mu.Lock()
+	res := plugin.ExecutionResult{Logs: env.logs, Metrics: plugin.Metrics{APICalls: env.apiCalls}}
+	fault := env.fault
+	env.mu.Unlock()
+
+	if reason := failure(ctx, runErr, fault, stderr.String(), memoryMB, e.opt); reason != "" {
+		res.Error = reason
+		return res
+	}
+	out := bytes.TrimSpace(stdout.buf.Bytes())
+	if len(out) == 0 {
+		out = []byte("null")
+	}
+	if !json.Valid(out) {
+		res.Error = "the plugin's stdout is not one JSON value"
+		return res
+	}
+	res.Success, res.Output = true, append(json.RawMessage(nil), out...)
+	return res
+}
+
+// failure explains why a run failed, or returns "" if it succeeded.
+func failure(ctx context.Context, runErr error, fault, stderr string, memoryMB int64, opt Options) string {
+	switch cause := context.Cause(ctx); {
+	case errors.Is(cause, errOutputLimit):
+		return fmt.Sprintf("output exceeds the limit of %d bytes", opt.MaxOutputBytes)
+	case errors.Is(cause, errTimeLimit):
+		return fmt.Sprintf("time limit of %s exceeded", opt.Timeout)
+	case cause != nil && runErr != nil:
+		return "cancelled: " + cause.Error()
+	}
+	if fault != "" {
+		return fault
+	}
+	if runErr == nil {
+		return ""
+	}
+	tail := stderrReason(stderr)
+	var exit *sys.ExitError
+	if errors.As(runErr, &exit) {
+		if exit.ExitCode() == 0 {
+			return ""
+		}
+		if strings.Contains(stderr, "out of memory") {
+			return fmt.Sprintf("memory limit of %d MiB exceeded: %s", memoryMB, tail)
+		}
+		if tail == "" {
+			return fmt.Sprintf("the plugin exited with status %d", exit.ExitCode())
+		}
+		return fmt.Sprintf("the plugin exited with status %d: %s", exit.ExitCode(), tail)
+	}
+	msg := trimWazero(runErr.Error())
+	if strings.Contains(msg, "memory") && (strings.Contains(msg, "limit") || strings.Contains(msg, "exceeds")) {
+		return fmt.Sprintf("memory limit of %d MiB exceeded: %s", memoryMB, msg)
+	}
+	if tail != "" {
+		return "the plugin crashed: " + msg + ": " + tail
+	}
+	return "the plugin crashed: " + msg
+}
+
+// stderrReason keeps the first few lines of stderr: a Go panic's message
+// and location, or the line a plugin wrote before exiting.
+func stderrReason(s string) string {
+	var lines []string
+	for _, l := range strings.Split(s, "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			lines = append(lines, l)
+		}
+		if len(lines) == 3 {
+			break
+		}
+	}
+	out := strings.Join(lines, " | ")
+	if len(out) > 500 {
+		out = out[:500] + "…"
+	}
+	return out
+}
