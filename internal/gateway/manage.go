@@ -11,6 +11,7 @@ import (
 
 	"github.com/switchboard/switchboard/internal/actor"
 	"github.com/switchboard/switchboard/internal/apperr"
+	"github.com/switchboard/switchboard/internal/credit"
 	"github.com/switchboard/switchboard/internal/audit"
 	"github.com/switchboard/switchboard/internal/db"
 	"github.com/switchboard/switchboard/internal/gateway/channel"
@@ -122,20 +123,14 @@ func (s *Service) Create(ctx context.Context, a actor.Actor, in CreateInput) (Ga
 // both take the last slot. It is the one place the limit is checked; when
 // the credits issue's limits service lands, this function delegates to it.
 func checkGatewayLimit(ctx context.Context, tx *db.Tx, a actor.Actor) error {
-	ws := a.WorkspaceID()
-	if err := db.LockWorkspace(ctx, tx, ws); err != nil {
-		return err
-	}
-	used, err := countGateways(ctx, tx, ws)
-	if err != nil {
-		return err
-	}
-	if !actor.CanDoAction(a.Plan, actor.ActionCreateGateway, used, 1) {
-		limit := a.Plan.Limit(actor.ActionCreateGateway)
-		return apperr.New(apperr.PlanLimitExceeded, "your plan allows %d gateways; delete one or upgrade", limit).
-			WithDetails(map[string]any{"limit": limit, "used": used, "resource": "gateways"})
-	}
-	return nil
+	return credit.CheckCountTx(ctx, tx, a, actor.ActionCreateGateway, func(ctx context.Context, tx *db.Tx) (int64, error) {
+		return countGateways(ctx, tx, a.WorkspaceID())
+	})
+}
+
+// Count reports a workspace's gateways, for the usage report.
+func Count(ctx context.Context, q db.Querier, workspaceID string) (int64, error) {
+	return countGateways(ctx, q, workspaceID)
 }
 
 // Get returns one gateway of the actor's workspace.

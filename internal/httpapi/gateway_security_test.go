@@ -274,6 +274,24 @@ func TestGateway_BadInput(t *testing.T) {
 		if got[http.StatusCreated] != 1 || got[http.StatusPaymentRequired] != 5 {
 			t.Errorf("6 parallel creations on FREE: %v, want 1×201 and 5×402", got)
 		}
+		// The usage report counts gateways against the plan.
+		var rep struct {
+			Items []struct {
+				Metric string
+				Used   *int64
+				Limit  int64
+			}
+		}
+		h.Call(http.StatusOK, "GET", "/api/v1/usage", u.AccessToken, nil).Data(t, &rep)
+		counted := false
+		for _, it := range rep.Items {
+			if it.Metric == "gateways" {
+				counted = it.Used != nil && *it.Used == 1 && it.Limit == 1
+			}
+		}
+		if !counted {
+			t.Errorf("usage does not count the gateway: %+v", rep.Items)
+		}
 		// Oversized inbound bodies are refused before anything is parsed.
 		var list struct{ Items []gw }
 		h.Call(http.StatusOK, "GET", "/api/v1/gateways", u.AccessToken, nil).Data(t, &list)
