@@ -4,6 +4,7 @@
 //	switchboard migrate [up|status]   apply or list database migrations
 //	switchboard admin create --email … --password …
 //	switchboard audit verify          check the audit log's hash chain
+//	switchboard keys rotate           re-seal stored credentials under a new key
 //	switchboard version
 package main
 
@@ -33,6 +34,8 @@ Usage:
   switchboard admin create --email E --password P [--name N] [flags]
                                             create a SUPER_ADMIN account
   switchboard audit verify [flags]          check the audit log's hash chain
+  switchboard keys status|rotate|generate|prune
+                                            manage the keys that seal stored credentials
   switchboard version                       print the version
 
 Every command takes the configuration flags; run "switchboard serve -h" to list them.
