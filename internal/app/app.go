@@ -26,6 +26,9 @@ import (
 	"github.com/switchboard/switchboard/internal/jobs"
 	"github.com/switchboard/switchboard/internal/mail"
 	"github.com/switchboard/switchboard/internal/org"
+	"github.com/switchboard/switchboard/internal/plugin/install"
+	"github.com/switchboard/switchboard/internal/plugin/market"
+	"github.com/switchboard/switchboard/internal/plugin/wasm"
 	"github.com/switchboard/switchboard/internal/ratelimit"
 	"github.com/switchboard/switchboard/internal/secret"
 )
@@ -53,6 +56,11 @@ type App struct {
 	Credits *credit.Service
 	Limits  *credit.Limits
 	Billing *billing.Service
+	// Market is the plugin marketplace, Installs the workspaces' installed
+	// plugins, Wasm the sandbox engine.
+	Market   *market.Service
+	Installs *install.Service
+	Wasm     *wasm.Engine
 }
 
 // Options adjust wiring for embedding (tests, benchmarks); production uses
@@ -143,6 +151,12 @@ func New(ctx context.Context, c config.Config, log *slog.Logger, opt Options) (*
 		return nil, err
 	}
 	credits, limits, billingSvc := newBilling(c, d, authSvc, orgs, runner, log)
+	wasmEngine, marketSvc, installs, err := newPlugins(d, runner, gateways, log)
+	if err != nil {
+		flags.Close()
+		d.Close()
+		return nil, err
+	}
 	limits.RegisterCounter(actor.ActionCreateGateway, gateway.Count)
 	// Every service has registered its workers by now.
 	if err := runner.Open(); err != nil {
@@ -152,10 +166,11 @@ func New(ctx context.Context, c config.Config, log *slog.Logger, opt Options) (*
 	}
 	a := &App{Config: c, Log: log, DB: d, Mail: sender, Auth: authSvc, Audit: auditSvc, Flags: flags, Orgs: orgs, Jobs: runner}
 	a.HTTP = httpapi.New(httpapi.Deps{Log: log, Auth: authSvc, Audit: auditSvc, Flags: flags, Orgs: orgs, Gateways: gateways, Limiter: ratelimit.New(d), Ready: d.Ping,
-		Credits: credits, Limits: limits, Billing: billingSvc},
+		Credits: credits, Limits: limits, Billing: billingSvc, Market: marketSvc, Installs: installs},
 		httpapi.Options{TrustProxy: c.TrustProxy, MaxBodyBytes: c.MaxBodyBytes, AuthRateLimit: c.AuthRateLimit, Version: Version})
 	a.Gateways, a.Secrets = gateways, keys
 	a.Credits, a.Limits, a.Billing = credits, limits, billingSvc
+	a.Market, a.Installs, a.Wasm = marketSvc, installs, wasmEngine
 	return a, nil
 }
 
@@ -217,5 +232,8 @@ func (a *App) Close() error {
 	a.Flags.Close()
 	a.Orgs.Close()
 	a.Auth.Close()
+	if a.Wasm != nil {
+		_ = a.Wasm.Close(sctx)
+	}
 	return a.DB.Close()
 }

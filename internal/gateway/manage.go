@@ -11,8 +11,8 @@ import (
 
 	"github.com/switchboard/switchboard/internal/actor"
 	"github.com/switchboard/switchboard/internal/apperr"
-	"github.com/switchboard/switchboard/internal/credit"
 	"github.com/switchboard/switchboard/internal/audit"
+	"github.com/switchboard/switchboard/internal/credit"
 	"github.com/switchboard/switchboard/internal/db"
 	"github.com/switchboard/switchboard/internal/gateway/channel"
 	"github.com/switchboard/switchboard/internal/ids"

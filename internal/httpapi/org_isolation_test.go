@@ -141,6 +141,29 @@ func ownedKinds() []apptest.Owned {
 				{Method: "DELETE", Path: "/api/v1/gateways/{id}"},
 			},
 		},
+		{
+			Name: "installation",
+			Create: func(t *testing.T, h *apptest.Harness, ws apptest.Workspace) map[string]string {
+				var in struct{ ID string }
+				h.Call(http.StatusCreated, "POST", "/api/v1/installations", ws.Token, map[string]any{"plugin": "template",
+					"config": map[string]string{"template": "hi {{.}}"}}).Data(t, &in)
+				var e struct{ ID string }
+				h.Call(http.StatusOK, "POST", "/api/v1/installations/"+in.ID+"/execute", ws.Token, map[string]any{"input": map[string]string{"data": "x"}}).Data(t, &e)
+				return map[string]string{"id": in.ID, "exec": e.ID}
+			},
+			Read:          "/api/v1/installations/{id}",
+			List:          "/api/v1/installations",
+			ContextScoped: true,
+			Writes: []apptest.Probe{
+				{Method: "PATCH", Path: "/api/v1/installations/{id}", Body: map[string]any{"config": map[string]string{"template": "pwned"}}},
+				{Method: "POST", Path: "/api/v1/installations/{id}/disable"},
+				{Method: "POST", Path: "/api/v1/installations/{id}/enable"},
+				{Method: "POST", Path: "/api/v1/installations/{id}/execute", Body: map[string]any{"input": map[string]string{"data": "x"}}},
+				{Method: "GET", Path: "/api/v1/installations/{id}/executions"},
+				{Method: "GET", Path: "/api/v1/installations/{id}/executions/{exec}"},
+				{Method: "DELETE", Path: "/api/v1/installations/{id}"},
+			},
+		},
 	}
 }
 

@@ -21,6 +21,8 @@ import (
 	"github.com/switchboard/switchboard/internal/flag"
 	"github.com/switchboard/switchboard/internal/gateway"
 	"github.com/switchboard/switchboard/internal/org"
+	"github.com/switchboard/switchboard/internal/plugin/install"
+	"github.com/switchboard/switchboard/internal/plugin/market"
 	"github.com/switchboard/switchboard/internal/ratelimit"
 )
 
@@ -56,6 +58,11 @@ type Deps struct {
 	Credits *credit.Service
 	Limits  *credit.Limits
 	Billing *billing.Service
+
+	// Market and Installs serve /api/v1/plugins, /api/v1/marketplace,
+	// /api/v1/admin/marketplace and /api/v1/installations.
+	Market   *market.Service
+	Installs *install.Service
 }
 
 // Server is the HTTP API.
@@ -223,6 +230,7 @@ func (s *Server) registerRoutes() {
 	s.orgRoutes()
 	s.gatewayRoutes()
 	s.creditRoutes()
+	s.pluginRoutes()
 	s.openAPIRoute()
 }
 

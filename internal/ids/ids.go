@@ -27,6 +27,13 @@ const (
 	// balance.
 	CreditTransaction = "ctr"
 	CreditReservation = "rsv"
+	// Plugin names a marketplace listing, PluginVersion one submitted
+	// version of it, Installation a workspace's installed plugin and
+	// PluginExecution one run of an installation.
+	Plugin          = "plg"
+	PluginVersion   = "plv"
+	Installation    = "ins"
+	PluginExecution = "pex"
 )
 
 // New returns a fresh id with the given prefix.

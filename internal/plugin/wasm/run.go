@@ -170,13 +170,13 @@ func failure(ctx context.Context, runErr error, fault, stderr string, memoryMB i
 		return ""
 	}
 	tail := stderrReason(stderr)
+	if strings.Contains(stderr, "out of memory") {
+		return fmt.Sprintf("memory limit of %d MiB exceeded: %s", memoryMB, tail)
+	}
 	var exit *sys.ExitError
 	if errors.As(runErr, &exit) {
 		if exit.ExitCode() == 0 {
 			return ""
-		}
-		if strings.Contains(stderr, "out of memory") {
-			return fmt.Sprintf("memory limit of %d MiB exceeded: %s", memoryMB, tail)
 		}
 		if tail == "" {
 			return fmt.Sprintf("the plugin exited with status %d", exit.ExitCode())

@@ -32,7 +32,7 @@ func main() {
 		}
 	case "alloc":
 		for {
-			sink = append(sink, make([]byte, 8<<20))
+			sink = append(sink, make([]byte, 48<<20))
 		}
 	case "output":
 		chunk := make([]byte, 64<<10)
