@@ -39,6 +39,7 @@ type Config struct {
 
 	SQLiteSynchronous string
 	MaxBodyBytes      int64
+	MaxUploadBytes    int64
 	AuthRateLimit     int
 	TrustProxy        bool
 	Workers           bool
@@ -73,6 +74,7 @@ func settings(c *rawConfig) []setting {
 		{"log-format", "SWITCHBOARD_LOG_FORMAT", "json", "json or text", &c.logFormat},
 		{"sqlite-synchronous", "SWITCHBOARD_SQLITE_SYNCHRONOUS", "NORMAL", "NORMAL (survives process crashes) or FULL (also power loss)", &c.sqliteSync},
 		{"max-body-bytes", "SWITCHBOARD_MAX_BODY_BYTES", "1048576", "largest accepted request body", &c.maxBody},
+		{"max-upload-bytes", "SWITCHBOARD_MAX_UPLOAD_BYTES", "16777216", "largest accepted upload (plugin submissions)", &c.maxUpload},
 		{"auth-rate-limit", "SWITCHBOARD_AUTH_RATE_LIMIT", "30", "requests per minute one IP may make to the auth endpoints", &c.authRate},
 		{"trust-proxy", "SWITCHBOARD_TRUST_PROXY", "false", "take the client IP from X-Forwarded-For (only behind a proxy that sets it)", &c.trustProxy},
 		{"workers", "SWITCHBOARD_WORKERS", "true", "run background jobs on this node (false for an API-only node)", &c.workers},
@@ -84,6 +86,7 @@ type rawConfig struct {
 	listen, dataDir, databaseURL, publicURL, tokenKey, secretKey string
 	adminEmail, adminPassword, smtpURL, mailFrom, logLevel       string
 	logFormat, sqliteSync, maxBody, authRate, trustProxy         string
+	maxUpload                                                    string
 	workers, shutdown                                            string
 	gateway                                                      rawGatewayConfig
 	stripe                                                       rawStripeConfig
@@ -171,6 +174,9 @@ func (r rawConfig) validate() (Config, error) {
 	var err error
 	if c.MaxBodyBytes, err = strconv.ParseInt(r.maxBody, 10, 64); err != nil || c.MaxBodyBytes < 1024 || c.MaxBodyBytes > 1<<30 {
 		bad("max-body-bytes", "must be a number of bytes from 1024 to 1073741824")
+	}
+	if c.MaxUploadBytes, err = strconv.ParseInt(r.maxUpload, 10, 64); err != nil || c.MaxUploadBytes < 1024 || c.MaxUploadBytes > 1<<30 {
+		bad("max-upload-bytes", "must be a number of bytes from 1024 to 1073741824")
 	}
 	if c.AuthRateLimit, err = strconv.Atoi(r.authRate); err != nil || c.AuthRateLimit < 1 {
 		bad("auth-rate-limit", "must be a positive whole number")

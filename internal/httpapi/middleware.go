@@ -133,14 +133,17 @@ func (s *Server) securityHeaders(next http.Handler) http.Handler {
 	})
 }
 
-// bodyLimit caps every request body; decode turns the overflow into 413.
+// bodyLimit caps every request body at the largest any route takes; each
+// route then applies its own, smaller cap (see handle). decode turns the
+// overflow into 413.
 func (s *Server) bodyLimit(next http.Handler) http.Handler {
+	outer := max(s.opt.MaxBodyBytes, s.opt.MaxUploadBytes)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.ContentLength > s.opt.MaxBodyBytes {
-			s.writeError(w, r, apperr.New(apperr.PayloadTooLarge, "request body exceeds %d bytes", s.opt.MaxBodyBytes))
+		if r.ContentLength > outer {
+			s.writeError(w, r, apperr.New(apperr.PayloadTooLarge, "request body exceeds %d bytes", outer))
 			return
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, s.opt.MaxBodyBytes)
+		r.Body = http.MaxBytesReader(w, r.Body, outer)
 		next.ServeHTTP(w, r)
 	})
 }

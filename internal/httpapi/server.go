@@ -33,6 +33,9 @@ type Options struct {
 	TrustProxy bool
 	// MaxBodyBytes caps request bodies (default 1 MiB).
 	MaxBodyBytes int64
+	// MaxUploadBytes caps the bodies of upload routes such as plugin
+	// submissions (default 16 MiB).
+	MaxUploadBytes int64
 	// AuthRateLimit is how many requests one IP may make to the auth
 	// endpoints per minute (default 30).
 	AuthRateLimit int
@@ -80,6 +83,9 @@ func New(d Deps, opt Options) *Server {
 	if opt.MaxBodyBytes <= 0 {
 		opt.MaxBodyBytes = 1 << 20
 	}
+	if opt.MaxUploadBytes <= 0 {
+		opt.MaxUploadBytes = 16 << 20
+	}
 	if opt.AuthRateLimit <= 0 {
 		opt.AuthRateLimit = 30
 	}
@@ -116,6 +122,9 @@ type route struct {
 	roles []actor.Role
 	// rateLimited applies the per-IP auth rate limit.
 	rateLimited bool
+	// upload lets the route take bodies up to MaxUploadBytes instead of
+	// MaxBodyBytes.
+	upload bool
 	request     any
 	response    any
 	status      int
@@ -134,7 +143,16 @@ func (s *Server) handle(rt route) {
 		rt.status = http.StatusOK
 	}
 	s.routes = append(s.routes, rt)
+	limit := s.opt.MaxBodyBytes
+	if rt.upload {
+		limit = max(s.opt.MaxUploadBytes, s.opt.MaxBodyBytes)
+	}
 	h := func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > limit {
+			s.writeError(w, r, apperr.New(apperr.PayloadTooLarge, "request body exceeds %d bytes", limit))
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, limit)
 		if rt.rateLimited {
 			if err := s.rateLimit(r, "auth"); err != nil {
 				s.writeError(w, r, err)

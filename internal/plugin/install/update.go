@@ -1,0 +1,161 @@
+package install
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/switchboard/switchboard/internal/actor"
+	"github.com/switchboard/switchboard/internal/apperr"
+	"github.com/switchboard/switchboard/internal/audit"
+	"github.com/switchboard/switchboard/internal/db"
+	"github.com/switchboard/switchboard/internal/plugin/market"
+	"github.com/switchboard/switchboard/internal/plugin/wasm"
+)
+
+// UpdateInput changes an installation; absent fields stay. Version
+// upgrades (or moves) to another approved version: config and grants are
+// checked against that version's manifest.
+type UpdateInput struct {
+	Version    *string          `json:"version,omitempty"`
+	Config     *json.RawMessage `json:"config,omitempty"`
+	Grants     *[]string        `json:"grants,omitempty"`
+	GatewayIDs *[]string        `json:"gatewayIds,omitempty"`
+}
+
+// resolved returns the runner an installation runs.
+func (s *Service) resolved(ctx context.Context, in Installation) (market.Resolved, error) {
+	if in.versionID == "" {
+		return s.market.ResolveInstallable(ctx, in.Plugin, "")
+	}
+	return s.market.Load(ctx, in.versionID)
+}
+
+// Update reconfigures or upgrades an installation. Changing the version or
+// the grants needs plugin:install; config and gateways need
+// plugin:configure.
+func (s *Service) Update(ctx context.Context, a actor.Actor, id string, up UpdateInput) (Installation, error) {
+	perm := actor.PermPluginConfigure
+	if up.Version != nil || up.Grants != nil {
+		perm = actor.PermPluginInstall
+	}
+	if err := allow(a, perm); err != nil {
+		return Installation{}, err
+	}
+	ws := a.WorkspaceID()
+	cur, err := get(ctx, s.db.Read(), ws, id)
+	if err != nil {
+		return Installation{}, apperr.Wrap(err, "update installation")
+	}
+	res, err := s.resolved(ctx, cur)
+	if err != nil {
+		return Installation{}, err
+	}
+	next := cur
+	if up.Version != nil && *up.Version != cur.Version {
+		if !wasm.ValidVersion(*up.Version) {
+			return Installation{}, apperr.Invalid(apperr.FieldError{Field: "version", Message: "must be a semantic version such as 1.2.3"})
+		}
+		if res, err = s.market.ResolveInstallable(ctx, cur.Plugin, *up.Version); err != nil {
+			return Installation{}, err
+		}
+		next.Version, next.versionID = res.Runner.Version(), res.VersionID
+	}
+	if up.Config != nil {
+		next.Config = *up.Config
+	}
+	if up.Grants != nil {
+		next.Grants = *up.Grants
+	}
+	if up.GatewayIDs != nil {
+		next.GatewayIDs = *up.GatewayIDs
+	}
+	if next.Config, next.Grants, next.GatewayIDs, err = s.checkSettings(ctx, a, res, next.Config, next.Grants, next.GatewayIDs); err != nil {
+		return Installation{}, err
+	}
+	next.UpdatedAt = db.Now()
+	err = s.db.Tx(ctx, func(tx *db.Tx) error {
+		g, _ := json.Marshal(next.Grants)
+		gw, _ := json.Marshal(next.GatewayIDs)
+		r, err := db.Scope(tx, ws).ExecContext(ctx, `UPDATE plugin_installations SET version = $3, version_id = $4, config = $5,
+			grants = $6, gateway_ids = $7, updated_at = $8 WHERE workspace_id = $1 AND id = $2 AND version = $9`,
+			id, next.Version, nullable(next.versionID), string(next.Config), string(g), string(gw), next.UpdatedAt, cur.Version)
+		if err != nil {
+			return fmt.Errorf("update installation: %w", err)
+		}
+		if n, _ := r.RowsAffected(); n == 0 {
+			return apperr.New(apperr.Conflict, "the installation changed meanwhile; try again")
+		}
+		meta := map[string]any{"plugin": cur.Plugin, "configChanged": up.Config != nil}
+		action := "plugin.configured"
+		if next.Version != cur.Version {
+			action = "plugin.upgraded"
+			meta["from"], meta["to"] = cur.Version, next.Version
+		}
+		if up.Grants != nil {
+			meta["grants"] = next.Grants
+		}
+		return audit.Record(ctx, tx, a, audit.Entry{Action: action, Resource: "installation", ResourceID: id, Metadata: meta})
+	})
+	if err != nil {
+		return Installation{}, apperr.Wrap(err, "update installation")
+	}
+	return next, nil
+}
+
+// SetEnabled enables or disables an installation; a disabled installation
+// does not execute.
+func (s *Service) SetEnabled(ctx context.Context, a actor.Actor, id string, enabled bool) (Installation, error) {
+	if err := allow(a, actor.PermPluginConfigure); err != nil {
+		return Installation{}, err
+	}
+	ws := a.WorkspaceID()
+	var out Installation
+	err := s.db.Tx(ctx, func(tx *db.Tx) error {
+		if _, err := get(ctx, tx, ws, id); err != nil {
+			return err
+		}
+		if _, err := db.Scope(tx, ws).ExecContext(ctx, `UPDATE plugin_installations SET enabled = $3, updated_at = $4 WHERE workspace_id = $1 AND id = $2`,
+			id, enabled, db.Now()); err != nil {
+			return fmt.Errorf("enable installation: %w", err)
+		}
+		var err error
+		if out, err = get(ctx, tx, ws, id); err != nil {
+			return err
+		}
+		action := "plugin.disabled"
+		if enabled {
+			action = "plugin.enabled"
+		}
+		return audit.Record(ctx, tx, a, audit.Entry{Action: action, Resource: "installation", ResourceID: id, Metadata: map[string]any{"plugin": out.Plugin}})
+	})
+	return out, apperr.Wrap(err, "enable installation")
+}
+
+// Uninstall removes an installation with its key-value data and execution
+// history.
+func (s *Service) Uninstall(ctx context.Context, a actor.Actor, id string) error {
+	if err := allow(a, actor.PermPluginInstall); err != nil {
+		return err
+	}
+	ws := a.WorkspaceID()
+	err := s.db.Tx(ctx, func(tx *db.Tx) error {
+		in, err := get(ctx, tx, ws, id)
+		if err != nil {
+			return err
+		}
+		q := db.Scope(tx, ws)
+		for _, stmt := range []string{
+			`DELETE FROM plugin_kv WHERE workspace_id = $1 AND installation_id = $2`,
+			`DELETE FROM plugin_executions WHERE workspace_id = $1 AND installation_id = $2`,
+			`DELETE FROM plugin_installations WHERE workspace_id = $1 AND id = $2`,
+		} {
+			if _, err := q.ExecContext(ctx, stmt, id); err != nil {
+				return fmt.Errorf("uninstall: %w", err)
+			}
+		}
+		return audit.Record(ctx, tx, a, audit.Entry{Action: "plugin.uninstalled", Resource: "installation", ResourceID: id,
+			Metadata: map[string]any{"plugin": in.Plugin, "version": in.Version}})
+	})
+	return apperr.Wrap(err, "uninstall plugin")
+}
