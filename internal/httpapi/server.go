@@ -124,12 +124,12 @@ type route struct {
 	rateLimited bool
 	// upload lets the route take bodies up to MaxUploadBytes instead of
 	// MaxBodyBytes.
-	upload bool
-	request     any
-	response    any
-	status      int
-	query       []param
-	handler     func(w http.ResponseWriter, r *http.Request) error
+	upload   bool
+	request  any
+	response any
+	status   int
+	query    []param
+	handler  func(w http.ResponseWriter, r *http.Request) error
 }
 
 type param struct {
