@@ -288,6 +288,19 @@ func TestInstallations_BuiltinConfigFlagAndPlanLimit(t *testing.T) {
 		if r.Code() != "PLAN_LIMIT_EXCEEDED" {
 			t.Fatalf("limit: %s", r.Raw)
 		}
+		var usage struct {
+			Items []struct {
+				Metric string
+				Used   *int64
+				Limit  int64
+			}
+		}
+		h.Call(http.StatusOK, "GET", "/api/v1/usage", user.AccessToken, nil).Data(t, &usage)
+		for _, it := range usage.Items {
+			if it.Metric == "plugins" && (it.Used == nil || *it.Used != it.Limit) {
+				t.Errorf("usage report for plugins: %+v", it)
+			}
+		}
 		h.Call(http.StatusOK, "DELETE", "/api/v1/installations/"+inst.ID, user.AccessToken, nil)
 		h.Call(http.StatusCreated, "POST", "/api/v1/installations", user.AccessToken, map[string]any{"plugin": "tiny-3"})
 		var list []struct{ Plugin string }

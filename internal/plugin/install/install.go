@@ -18,6 +18,7 @@ import (
 	"github.com/switchboard/switchboard/internal/actor"
 	"github.com/switchboard/switchboard/internal/apperr"
 	"github.com/switchboard/switchboard/internal/audit"
+	"github.com/switchboard/switchboard/internal/credit"
 	"github.com/switchboard/switchboard/internal/db"
 	"github.com/switchboard/switchboard/internal/ids"
 	"github.com/switchboard/switchboard/internal/jobs"
@@ -195,17 +196,10 @@ func (s *Service) Install(ctx context.Context, a actor.Actor, in InstallInput) (
 	}
 	ws := a.WorkspaceID()
 	err = s.db.Tx(ctx, func(tx *db.Tx) error {
-		if err := db.LockWorkspace(ctx, tx, ws); err != nil {
+		if err := credit.CheckCountTx(ctx, tx, a, actor.ActionInstallPlugin, func(ctx context.Context, tx *db.Tx) (int64, error) {
+			return Count(ctx, tx, ws)
+		}); err != nil {
 			return err
-		}
-		used, err := Count(ctx, tx, ws)
-		if err != nil {
-			return err
-		}
-		if !actor.CanDoAction(a.Plan, actor.ActionInstallPlugin, used, 1) {
-			limit := a.Plan.Limit(actor.ActionInstallPlugin)
-			return apperr.New(apperr.PlanLimitExceeded, "your plan allows %d plugins; uninstall one or upgrade", limit).
-				WithDetails(map[string]any{"limit": limit, "used": used, "resource": "plugins"})
 		}
 		g, _ := json.Marshal(grants)
 		gw, _ := json.Marshal(gws)
