@@ -119,7 +119,7 @@ func TestCLI_ServeBootstrapsAdminServesAndStops(t *testing.T) {
 
 	addrRe := regexp.MustCompile(`"listen":"([^"]+)"`)
 	var addr string
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for addr == "" {
 		if m := addrRe.FindStringSubmatch(errb.String()); m != nil {
 			addr = m[1]
@@ -157,7 +157,7 @@ func TestCLI_ServeBootstrapsAdminServesAndStops(t *testing.T) {
 		if code != 0 {
 			t.Fatalf("serve exited %d: %s", code, errb.String())
 		}
-	case <-time.After(10 * time.Second):
+	case <-time.After(60 * time.Second):
 		t.Fatal("serve did not stop on cancel")
 	}
 	// Keys and the database live in the data dir.

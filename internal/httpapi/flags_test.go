@@ -269,7 +269,7 @@ func TestFlags_ChangeOnOneNodeReachesAnotherWithinASecond(t *testing.T) {
 
 		awaitOnB := func(what string, ok func(evaluated) bool) {
 			t.Helper()
-			deadline := time.Now().Add(time.Second)
+			deadline := time.Now().Add(raceSlowdown * time.Second)
 			for {
 				e := myFlags(t, b, tokenB)
 				if ok(e) {
