@@ -94,6 +94,10 @@ type Runner struct {
 	cfg      Config
 	workers  *river.Workers
 	periodic []*river.PeriodicJob
+	charge   PriorityCharger
+	backlog  *backlogMiddleware
+	stopBg   context.CancelFunc
+	bgDone   chan struct{}
 }
 
 // AddPeriodic schedules a job kind to be enqueued on an interval (by the
@@ -112,7 +116,10 @@ func NewRunner(d *db.DB, cfg Config) *Runner {
 	if cfg.FetchPollInterval <= 0 {
 		cfg.FetchPollInterval = 500 * time.Millisecond
 	}
-	return &Runner{d: d, cfg: cfg, workers: river.NewWorkers()}
+	r := &Runner{d: d, cfg: cfg, workers: river.NewWorkers(), backlog: &backlogMiddleware{d: d, pending: map[string]int64{}}}
+	river.AddWorker(r.workers, &backlogSweepWorker{d: d})
+	r.AddPeriodic(10*time.Minute, func() river.JobArgs { return backlogSweepArgs{} })
+	return r
 }
 
 // Workers is the registry domain packages add their workers to
@@ -127,6 +134,7 @@ func (r *Runner) Open() error {
 		FetchCooldown:     poll / 2,
 		FetchPollInterval: poll,
 		JobTimeout:        5 * time.Minute,
+		Middleware:        []rivertype.Middleware{r.backlog},
 		// Completed jobs are history we do not need; failed ones stay a
 		// week for inspection.
 		CompletedJobRetentionPeriod: time.Hour,
@@ -153,7 +161,16 @@ func (r *Runner) Start(ctx context.Context) error {
 	if !r.cfg.Work {
 		return nil
 	}
-	return r.Client.Start(ctx)
+	if err := r.Client.Start(ctx); err != nil {
+		return err
+	}
+	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	r.stopBg, r.bgDone = cancel, make(chan struct{})
+	go func() {
+		defer close(r.bgDone)
+		r.backlog.run(bg, 200*time.Millisecond)
+	}()
+	return nil
 }
 
 // Stop lets running jobs finish, up to ctx's deadline, then cancels them;
@@ -162,7 +179,13 @@ func (r *Runner) Stop(ctx context.Context) error {
 	if !r.cfg.Work || r.Client == nil {
 		return nil
 	}
-	return r.Client.StopAndCancel(ctx)
+	err := r.Client.StopAndCancel(ctx)
+	if r.stopBg != nil {
+		r.stopBg()
+		<-r.bgDone
+		r.stopBg = nil
+	}
+	return err
 }
 
 // InsertTx enqueues a job in the caller's transaction: it exists only if
