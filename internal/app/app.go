@@ -158,6 +158,7 @@ func New(ctx context.Context, c config.Config, log *slog.Logger, opt Options) (*
 		return nil, err
 	}
 	limits.RegisterCounter(actor.ActionCreateGateway, gateway.Count)
+	runner.SetPriorityCharger(credits.ChargePriorityTx)
 	limits.RegisterCounter(actor.ActionInstallPlugin, install.Count)
 	// Every service has registered its workers by now.
 	if err := runner.Open(); err != nil {

@@ -154,8 +154,8 @@ func (s *Service) storeEvent(ctx context.Context, tx *db.Tx, r *row, e channel.E
 	if err != nil {
 		return false, fmt.Errorf("insert event: %w", err)
 	}
-	if _, err := s.jobs.InsertTx(ctx, tx, eventArgs{EventID: job.ID, WorkspaceID: r.workspaceID},
-		&river.InsertOpts{Queue: jobs.QueueFor(r.plan), MaxAttempts: 10}); err != nil {
+	if _, err := s.jobs.InsertRouted(ctx, tx, jobs.Route{WorkspaceID: r.workspaceID, Plan: r.plan},
+		eventArgs{EventID: job.ID, WorkspaceID: r.workspaceID}, &river.InsertOpts{MaxAttempts: 10}); err != nil {
 		return false, err
 	}
 	return true, nil

@@ -89,8 +89,8 @@ func (s *Service) Send(ctx context.Context, a actor.Actor, gatewayID string, in 
 			rec.ID, r.ID, rec.ChatID, rec.Text, now); err != nil {
 			return fmt.Errorf("insert send: %w", err)
 		}
-		_, err = s.jobs.InsertTx(ctx, tx, sendArgs{SendID: rec.ID, WorkspaceID: r.workspaceID},
-			&river.InsertOpts{Queue: jobs.QueueFor(r.plan), MaxAttempts: s.opt.SendAttempts})
+		_, err = s.jobs.InsertRouted(ctx, tx, jobs.Route{WorkspaceID: r.workspaceID, Plan: r.plan},
+			sendArgs{SendID: rec.ID, WorkspaceID: r.workspaceID}, &river.InsertOpts{MaxAttempts: s.opt.SendAttempts})
 		return err
 	})
 	if err != nil {

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/riverqueue/river"
 
 	"github.com/switchboard/switchboard/internal/actor"
 	"github.com/switchboard/switchboard/internal/apperr"
@@ -168,8 +167,8 @@ func (s *Service) Execute(ctx context.Context, a actor.Actor, id string, in Exec
 			if err := insertExecution(ctx, tx, ws, a.UserID, e); err != nil {
 				return err
 			}
-			_, err := s.runner.InsertTx(ctx, tx, ExecuteArgs{ExecutionID: e.ID, WorkspaceID: ws, UserID: a.UserID,
-				OrganizationID: a.OrganizationID, Plan: a.Plan}, &river.InsertOpts{Queue: jobs.QueueFor(a.Plan)})
+			_, err := s.runner.InsertRouted(ctx, tx, jobs.Route{WorkspaceID: ws, Plan: a.Plan}, ExecuteArgs{ExecutionID: e.ID,
+				WorkspaceID: ws, UserID: a.UserID, OrganizationID: a.OrganizationID, Plan: a.Plan}, nil)
 			return err
 		})
 		if err != nil {
