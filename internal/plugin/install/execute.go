@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-
 	"github.com/switchboard/switchboard/internal/actor"
 	"github.com/switchboard/switchboard/internal/apperr"
 	"github.com/switchboard/switchboard/internal/db"
