@@ -157,6 +157,17 @@ func New(ctx context.Context, c config.Config, log *slog.Logger, opt Options) (*
 		d.Close()
 		return nil, err
 	}
+	if err := registerAIReply(marketSvc.Registry(), c, credits, limits, log); err != nil {
+		flags.Close()
+		d.Close()
+		return nil, err
+	}
+	registerScheduler(marketSvc.Registry(), d, runner, gateways, log)
+	if err := registerHTTPRequest(marketSvc.Registry(), c); err != nil {
+		flags.Close()
+		d.Close()
+		return nil, err
+	}
 	limits.RegisterCounter(actor.ActionCreateGateway, gateway.Count)
 	runner.SetPriorityCharger(credits.ChargePriorityTx)
 	limits.RegisterCounter(actor.ActionInstallPlugin, install.Count)

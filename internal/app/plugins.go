@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 
@@ -25,6 +26,16 @@ func newPlugins(d *db.DB, runner *jobs.Runner, gateways *gateway.Service, log *s
 		return nil, nil, nil, fmt.Errorf("wasm engine: %w", err)
 	}
 	registry := plugin.NewRegistry(builtin.NewTemplate())
+	// Reacting built-ins reply through the gateway send path (a retried job).
+	var send builtin.GatewaySender
+	if gateways != nil {
+		send = func(ctx context.Context, a actor.Actor, gatewayID, chatID, text string) (string, error) {
+			rec, err := gateways.Send(ctx, a, gatewayID, gateway.SendInput{ChatID: chatID, Text: text})
+			return rec.ID, err
+		}
+	}
+	registry.Register(builtin.NewAutoReply(send))
+	registry.Register(builtin.NewWelcome(send))
 	m := market.New(d, engine, registry)
 	var check install.GatewayCheck
 	if gateways != nil {
@@ -35,5 +46,17 @@ func newPlugins(d *db.DB, runner *jobs.Runner, gateways *gateway.Service, log *s
 	}
 	installs := install.New(d, m, runner, check, log)
 	installs.RegisterJobs(runner)
+	// Event subscriptions: an installation with gatewayIds gets each new
+	// event of those gateways as a plugin.execute job, queued in the
+	// transaction that stores the event.
+	if gateways != nil {
+		gateways.OnStore(func(ctx context.Context, tx *db.Tx, a actor.Actor, ev gateway.WorkspaceJob) error {
+			raw, err := json.Marshal(ev)
+			if err != nil {
+				return fmt.Errorf("encode event: %w", err)
+			}
+			return installs.EnqueueEventTx(ctx, tx, a, ev.Payload.GatewayID, ev.ID, raw)
+		})
+	}
 	return engine, m, installs, nil
 }

@@ -48,6 +48,8 @@ type Config struct {
 	Gateway GatewayConfig
 	// Stripe holds the billing settings (stripe.go).
 	Stripe StripeConfig
+	// AI holds the LLM provider settings of ai-reply (ai.go).
+	AI AIConfig
 }
 
 // setting is one configurable value: its flag, its variable and its help.
@@ -79,7 +81,7 @@ func settings(c *rawConfig) []setting {
 		{"trust-proxy", "SWITCHBOARD_TRUST_PROXY", "false", "take the client IP from X-Forwarded-For (only behind a proxy that sets it)", &c.trustProxy},
 		{"workers", "SWITCHBOARD_WORKERS", "true", "run background jobs on this node (false for an API-only node)", &c.workers},
 		{"shutdown-timeout", "SWITCHBOARD_SHUTDOWN_TIMEOUT", "15s", "how long to drain requests on shutdown", &c.shutdown},
-	}, append(gatewaySettings(c), stripeSettings(c)...)...)
+	}, append(append(gatewaySettings(c), stripeSettings(c)...), aiSettings(c)...)...)
 }
 
 type rawConfig struct {
@@ -90,6 +92,7 @@ type rawConfig struct {
 	workers, shutdown                                            string
 	gateway                                                      rawGatewayConfig
 	stripe                                                       rawStripeConfig
+	ai                                                           rawAIConfig
 }
 
 // Setting is a documented setting, for help output and docs.
@@ -192,6 +195,7 @@ func (r rawConfig) validate() (Config, error) {
 	}
 	c.Gateway = r.gateway.validate(bad)
 	c.Stripe = r.stripe.validate(bad)
+	c.AI = r.ai.validate(bad)
 	if len(errs) > 0 {
 		return Config{}, errors.Join(errs...)
 	}

@@ -93,6 +93,7 @@ type Service struct {
 	publicURL string
 	opt       Options
 	consumers []Consumer
+	onStore   []StoreHook
 }
 
 // New returns the service. publicURL is the base of inbound URLs
@@ -112,6 +113,16 @@ func New(d *db.DB, keys *secret.Keyring, runner *jobs.Runner, adapters []channel
 
 // Subscribe adds a consumer of inbound events. Call before jobs start.
 func (s *Service) Subscribe(c Consumer) { s.consumers = append(s.consumers, c) }
+
+// StoreHook runs inside the transaction that stores a new inbound event
+// (never for a duplicate delivery), after its processing job is enqueued:
+// work enqueued here exists if and only if the event does. a is a system
+// actor of the gateway's workspace carrying its plan. An error rolls the
+// delivery back, and the provider is answered with an error (it retries).
+type StoreHook func(ctx context.Context, tx *db.Tx, a actor.Actor, ev WorkspaceJob) error
+
+// OnStore adds a StoreHook. Call while wiring, before serving.
+func (s *Service) OnStore(h StoreHook) { s.onStore = append(s.onStore, h) }
 
 // Keys is the keyring credentials are sealed with.
 func (s *Service) Keys() *secret.Keyring { return s.keys }

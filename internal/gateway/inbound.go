@@ -158,6 +158,12 @@ func (s *Service) storeEvent(ctx context.Context, tx *db.Tx, r *row, e channel.E
 		eventArgs{EventID: job.ID, WorkspaceID: r.workspaceID}, &river.InsertOpts{MaxAttempts: 10}); err != nil {
 		return false, err
 	}
+	job.Status = "RECEIVED"
+	for _, h := range s.onStore {
+		if err := h(ctx, tx, systemActor(r), job); err != nil {
+			return false, fmt.Errorf("event subscribers: %w", err)
+		}
+	}
 	return true, nil
 }
 

@@ -1,0 +1,435 @@
+package builtin
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/switchboard/switchboard/internal/actor"
+	"github.com/switchboard/switchboard/internal/apperr"
+	"github.com/switchboard/switchboard/internal/credit"
+	"github.com/switchboard/switchboard/internal/plugin"
+)
+
+// AI providers the ai-reply built-in speaks.
+const (
+	ProviderOpenAI    = "openai"    // OpenAI Chat Completions and compatible APIs
+	ProviderAnthropic = "anthropic" // Anthropic Messages API
+)
+
+// Default public API base URLs.
+const (
+	DefaultOpenAIBaseURL    = "https://api.openai.com/v1"
+	DefaultAnthropicBaseURL = "https://api.anthropic.com"
+)
+
+// AIEndpoint is where one provider's API is and the operator's key for it.
+// Keys live in the operator's configuration, not in installations:
+// installation configs are stored and returned in clear, so a key there
+// would leak to every reader of the installation.
+type AIEndpoint struct {
+	BaseURL string
+	APIKey  string
+}
+
+// AIReplyOptions wires the ai-reply built-in.
+type AIReplyOptions struct {
+	// Client makes the outbound calls; production passes a safehttp client.
+	Client    *http.Client
+	OpenAI    AIEndpoint
+	Anthropic AIEndpoint
+	Credits   *credit.Service
+	Limits    *credit.Limits
+	Log       *slog.Logger
+}
+
+// AIReply answers a message with an LLM. Before the call it reserves the
+// estimated cost (prompt estimate + maxTokens, priced from CREDIT_COSTS),
+// after it settles the cost of the tokens the provider reports (or
+// releases the hold on failure) and counts them toward the plan's
+// aiTokensPerMonth.
+type AIReply struct{ opt AIReplyOptions }
+
+const aiMaxPrompt = 32000
+
+var (
+	aiInput = plugin.MustSchema(`{
+		"type": "object",
+		"properties": {"text": {"type": "string", "minLength": 1, "maxLength": 32000}},
+		"required": ["text"],
+		"additionalProperties": false
+	}`)
+	aiOutput = plugin.MustSchema(`{
+		"type": "object",
+		"properties": {
+			"text": {"type": "string"},
+			"provider": {"type": "string"},
+			"model": {"type": "string"},
+			"usage": {"type": "object", "properties": {
+				"inputTokens": {"type": "integer"}, "outputTokens": {"type": "integer"}, "totalTokens": {"type": "integer"}}},
+			"costMillicredits": {"type": "integer"}
+		},
+		"required": ["text", "usage", "costMillicredits"]
+	}`)
+	aiConfig = plugin.MustSchema(`{
+		"type": "object",
+		"properties": {
+			"provider": {"enum": ["openai", "anthropic"]},
+			"model": {"type": "string", "minLength": 1, "maxLength": 200},
+			"systemPrompt": {"type": "string", "maxLength": 16000},
+			"maxTokens": {"type": "integer", "minimum": 1, "maximum": 8192},
+			"temperature": {"type": "number", "minimum": 0, "maximum": 2},
+			"billAs": {"type": "string", "pattern": "^ai\\."}
+		},
+		"required": ["provider", "model"],
+		"additionalProperties": false
+	}`)
+)
+
+// NewAIReply returns the catalog entry of the ai-reply built-in.
+func NewAIReply(opt AIReplyOptions) plugin.Builtin {
+	if opt.Client == nil {
+		opt.Client = http.DefaultClient
+	}
+	if opt.Log == nil {
+		opt.Log = slog.Default()
+	}
+	return plugin.Builtin{Runner: AIReply{opt: opt}, Name: "AI reply",
+		Description: "Answers a message with an LLM (OpenAI-compatible Chat Completions or Anthropic Messages), paid with credits per token."}
+}
+
+func (AIReply) Slug() string                 { return "ai-reply" }
+func (AIReply) Version() string              { return "1.0.0" }
+func (AIReply) InputSchema() *plugin.Schema  { return aiInput }
+func (AIReply) OutputSchema() *plugin.Schema { return aiOutput }
+func (AIReply) ConfigSchema() *plugin.Schema { return aiConfig }
+func (AIReply) CanBeWorkflowStep() bool      { return true }
+
+type aiConf struct {
+	Provider     string   `json:"provider"`
+	Model        string   `json:"model"`
+	SystemPrompt string   `json:"systemPrompt"`
+	MaxTokens    int64    `json:"maxTokens"`
+	Temperature  *float64 `json:"temperature"`
+	BillAs       string   `json:"billAs"`
+}
+
+func parseAIConf(raw json.RawMessage) (aiConf, error) {
+	var c aiConf
+	if len(raw) == 0 {
+		return c, errors.New("config: provider and model are required")
+	}
+	if err := json.Unmarshal(raw, &c); err != nil {
+		return c, fmt.Errorf("config: %w", err)
+	}
+	if c.MaxTokens == 0 {
+		c.MaxTokens = 512
+	}
+	return c, nil
+}
+
+// PriceAction returns the CREDIT_COSTS action a model is billed as: billAs
+// when set, otherwise derived from the model's name.
+func PriceAction(model, billAs string) (string, error) {
+	if billAs != "" {
+		if _, err := credit.EstimateCost(billAs, 0); err != nil || !strings.HasPrefix(billAs, "ai.") {
+			return "", fmt.Errorf("billAs: %q is not an AI price in the costs table", billAs)
+		}
+		return billAs, nil
+	}
+	m := strings.ToLower(model)
+	switch {
+	case strings.HasPrefix(m, "gpt-4o-mini"):
+		return "ai.gpt-4o-mini", nil
+	case strings.HasPrefix(m, "gpt-4o"):
+		return "ai.gpt-4o", nil
+	case strings.HasPrefix(m, "claude") && strings.Contains(m, "haiku"):
+		return "ai.claude-haiku", nil
+	case strings.HasPrefix(m, "claude") && strings.Contains(m, "sonnet"):
+		return "ai.claude-sonnet", nil
+	}
+	return "", fmt.Errorf("model %q has no price; set billAs to one of the ai.* costs", model)
+}
+
+// ValidateConfig checks that the model can be priced.
+func (AIReply) ValidateConfig(raw json.RawMessage) error {
+	c, err := parseAIConf(raw)
+	if err != nil {
+		return err
+	}
+	_, err = PriceAction(c.Model, c.BillAs)
+	return err
+}
+
+// estimateTokens over-estimates a prompt's tokens (about 4 bytes a token
+// in English; 3 keeps a margin) plus per-message overhead.
+func estimateTokens(parts ...string) int64 {
+	n := int64(16)
+	for _, p := range parts {
+		n += int64(len(p))/3 + 4
+	}
+	return n
+}
+
+type aiUsage struct {
+	InputTokens  int64 `json:"inputTokens"`
+	OutputTokens int64 `json:"outputTokens"`
+	TotalTokens  int64 `json:"totalTokens"`
+}
+
+// Execute reserves, calls the provider, settles and meters.
+func (r AIReply) Execute(ctx context.Context, ec plugin.ExecutionContext, input json.RawMessage) plugin.ExecutionResult {
+	var in struct {
+		Text string `json:"text"`
+	}
+	if err := json.Unmarshal(input, &in); err != nil {
+		return plugin.Failed("input: " + err.Error())
+	}
+	c, err := parseAIConf(ec.Config)
+	if err != nil {
+		return plugin.Failed(err.Error())
+	}
+	action, err := PriceAction(c.Model, c.BillAs)
+	if err != nil {
+		return plugin.Failed(err.Error())
+	}
+	var ep AIEndpoint
+	switch c.Provider {
+	case ProviderOpenAI:
+		ep = r.opt.OpenAI
+		if ep.BaseURL == "" {
+			ep.BaseURL = DefaultOpenAIBaseURL
+		}
+	case ProviderAnthropic:
+		ep = r.opt.Anthropic
+		if ep.BaseURL == "" {
+			ep.BaseURL = DefaultAnthropicBaseURL
+		}
+	default:
+		return plugin.Failed(fmt.Sprintf("unknown provider %q", c.Provider))
+	}
+	if ep.APIKey == "" {
+		return plugin.Failed(fmt.Sprintf("this server has no API key for provider %s; ask the operator to configure one", c.Provider))
+	}
+	if r.opt.Credits == nil || r.opt.Limits == nil {
+		return plugin.Failed("AI replies are not available on this server (no credits service)")
+	}
+	a := ec.Actor
+	estTokens := estimateTokens(c.SystemPrompt, in.Text) + c.MaxTokens
+
+	// The plan's monthly token allowance, checked before anything is
+	// spent; the real count is taken after the call.
+	if err := r.checkAllowance(ctx, a, estTokens); err != nil {
+		return plugin.Failed(err.Error())
+	}
+	estimate, err := credit.EstimateCost(action, estTokens)
+	if err != nil {
+		return plugin.Failed(err.Error())
+	}
+	key := "ai-reply:" + ec.IdempotencyKey
+	if ec.IdempotencyKey == "" {
+		key = ""
+	}
+	res, err := r.opt.Credits.Reserve(ctx, a, estimate, key, "ai-reply "+c.Model, 0)
+	if err != nil {
+		return plugin.Failed(err.Error())
+	}
+	text, usage, callErr := r.call(ctx, ep, c, in.Text)
+	if callErr != nil {
+		if err := r.opt.Credits.Release(context.WithoutCancel(ctx), a, res.ID); err != nil && !apperr.Is(err, apperr.Conflict) {
+			r.opt.Log.Error("ai-reply: release reservation", "reservation", res.ID, "error", err)
+		}
+		out := plugin.Failed(callErr.Error())
+		out.Metrics.APICalls = 1
+		return out
+	}
+	if usage.TotalTokens == 0 {
+		usage.TotalTokens = usage.InputTokens + usage.OutputTokens
+	}
+	cost, err := credit.EstimateCost(action, usage.TotalTokens)
+	if err != nil {
+		cost = estimate
+	}
+	sctx := context.WithoutCancel(ctx)
+	result := plugin.ExecutionResult{Metrics: plugin.Metrics{TokensUsed: usage.TotalTokens, APICalls: 1}}
+	if _, err := r.opt.Credits.Settle(sctx, a, res.ID, cost, fmt.Sprintf("ai-reply %s: %d tokens", c.Model, usage.TotalTokens)); err != nil {
+		r.opt.Log.Error("ai-reply: settle reservation", "reservation", res.ID, "error", err)
+		result.Error = "could not settle the AI call's cost: " + err.Error()
+		return result
+	}
+	if usage.TotalTokens > 0 {
+		if _, err := r.opt.Limits.Consume(sctx, a, actor.ActionAITokens, usage.TotalTokens, key); err != nil {
+			// Only a race with another call gets here (the allowance was
+			// checked first); the tokens were spent and are paid for.
+			result.Error = err.Error()
+			return result
+		}
+	}
+	out, err := json.Marshal(map[string]any{"text": text, "provider": c.Provider, "model": c.Model, "usage": usage, "costMillicredits": cost})
+	if err != nil {
+		result.Error = "encode output: " + err.Error()
+		return result
+	}
+	result.Success, result.Output = true, out
+	return result
+}
+
+// checkAllowance refuses a call whose estimate would pass the plan's
+// monthly AI tokens when the workspace cannot pay overage.
+func (r AIReply) checkAllowance(ctx context.Context, a actor.Actor, tokens int64) error {
+	limit := a.Plan.Limit(actor.ActionAITokens)
+	if limit == actor.Unlimited {
+		return nil
+	}
+	sys := a
+	sys.System = true // the usage read is the plugin's, not the user's
+	rep, err := r.opt.Limits.Usage(ctx, sys)
+	if err != nil {
+		return err
+	}
+	var used int64
+	for _, it := range rep.Items {
+		if it.Metric == "aiTokens" && it.Used != nil {
+			used = *it.Used
+		}
+	}
+	if used+tokens <= limit || rep.OverageEnabled {
+		return nil
+	}
+	return apperr.New(apperr.PlanLimitExceeded, "plan %s allows %d aiTokens a month; %d are used and this call may need %d; enable overage or upgrade the plan",
+		a.Plan, limit, used, tokens)
+}
+
+// call sends one request to the provider and returns the reply's text and
+// the provider's token counts. Errors never contain the API key.
+func (r AIReply) call(ctx context.Context, ep AIEndpoint, c aiConf, text string) (string, aiUsage, error) {
+	base := strings.TrimRight(ep.BaseURL, "/")
+	var body map[string]any
+	var url string
+	hdr := http.Header{"Content-Type": {"application/json"}}
+	switch c.Provider {
+	case ProviderOpenAI:
+		url = base + "/chat/completions"
+		hdr.Set("Authorization", "Bearer "+ep.APIKey)
+		msgs := []map[string]string{}
+		if c.SystemPrompt != "" {
+			msgs = append(msgs, map[string]string{"role": "system", "content": c.SystemPrompt})
+		}
+		msgs = append(msgs, map[string]string{"role": "user", "content": text})
+		body = map[string]any{"model": c.Model, "messages": msgs, "max_tokens": c.MaxTokens}
+	default:
+		url = base + "/v1/messages"
+		hdr.Set("x-api-key", ep.APIKey)
+		hdr.Set("anthropic-version", "2023-06-01")
+		body = map[string]any{"model": c.Model, "max_tokens": c.MaxTokens,
+			"messages": []map[string]string{{"role": "user", "content": text}}}
+		if c.SystemPrompt != "" {
+			body["system"] = c.SystemPrompt
+		}
+	}
+	if c.Temperature != nil {
+		body["temperature"] = *c.Temperature
+	}
+	b, err := json.Marshal(body)
+	if err != nil {
+		return "", aiUsage{}, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(b))
+	if err != nil {
+		return "", aiUsage{}, fmt.Errorf("%s: bad base URL", c.Provider)
+	}
+	req.Header = hdr
+	resp, err := r.opt.Client.Do(req)
+	if err != nil {
+		return "", aiUsage{}, fmt.Errorf("%s API unreachable: %s", c.Provider, redact(err.Error(), ep.APIKey))
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	if err != nil {
+		return "", aiUsage{}, fmt.Errorf("%s API: read answer: %s", c.Provider, redact(err.Error(), ep.APIKey))
+	}
+	if resp.StatusCode/100 != 2 {
+		return "", aiUsage{}, providerError(c.Provider, resp.StatusCode, raw, ep.APIKey)
+	}
+	if c.Provider == ProviderOpenAI {
+		var out struct {
+			Choices []struct {
+				Message struct {
+					Content string `json:"content"`
+				} `json:"message"`
+			} `json:"choices"`
+			Usage struct {
+				PromptTokens     int64 `json:"prompt_tokens"`
+				CompletionTokens int64 `json:"completion_tokens"`
+				TotalTokens      int64 `json:"total_tokens"`
+			} `json:"usage"`
+		}
+		if err := json.Unmarshal(raw, &out); err != nil || len(out.Choices) == 0 {
+			return "", aiUsage{}, fmt.Errorf("openai API: unexpected answer")
+		}
+		return out.Choices[0].Message.Content, aiUsage{out.Usage.PromptTokens, out.Usage.CompletionTokens, out.Usage.TotalTokens}, nil
+	}
+	var out struct {
+		Content []struct {
+			Type string `json:"type"`
+			Text string `json:"text"`
+		} `json:"content"`
+		Usage struct {
+			InputTokens  int64 `json:"input_tokens"`
+			OutputTokens int64 `json:"output_tokens"`
+		} `json:"usage"`
+	}
+	if err := json.Unmarshal(raw, &out); err != nil {
+		return "", aiUsage{}, fmt.Errorf("anthropic API: unexpected answer")
+	}
+	var sb strings.Builder
+	for _, p := range out.Content {
+		if p.Type == "text" {
+			sb.WriteString(p.Text)
+		}
+	}
+	u := aiUsage{InputTokens: out.Usage.InputTokens, OutputTokens: out.Usage.OutputTokens}
+	u.TotalTokens = u.InputTokens + u.OutputTokens
+	return sb.String(), u, nil
+}
+
+// providerError turns an error answer of either API ({"error": {"message",
+// "type"}}) into a reason for the user.
+func providerError(provider string, status int, raw []byte, key string) error {
+	var e struct {
+		Error struct {
+			Message string `json:"message"`
+			Type    string `json:"type"`
+		} `json:"error"`
+	}
+	_ = json.Unmarshal(raw, &e)
+	msg := e.Error.Message
+	if len(msg) > 300 {
+		msg = msg[:300]
+	}
+	msg = redact(msg, key)
+	what := "error"
+	switch status {
+	case http.StatusUnauthorized, http.StatusForbidden:
+		what = "refused the server's API key"
+	case http.StatusTooManyRequests:
+		what = "rate limit or quota exceeded"
+	}
+	if msg == "" {
+		return fmt.Errorf("%s API %s (HTTP %d)", provider, what, status)
+	}
+	return fmt.Errorf("%s API %s (HTTP %d): %s", provider, what, status, msg)
+}
+
+func redact(s, key string) string {
+	if key == "" {
+		return s
+	}
+	return strings.ReplaceAll(s, key, "[redacted]")
+}

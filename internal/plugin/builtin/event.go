@@ -1,0 +1,108 @@
+package builtin
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/switchboard/switchboard/internal/actor"
+	"github.com/switchboard/switchboard/internal/plugin"
+)
+
+// GatewaySender queues a message through a gateway of the actor's
+// workspace — the gateway send path, a retried job — and returns the
+// send's id. The app wires it to gateway.Service.Send.
+type GatewaySender func(ctx context.Context, a actor.Actor, gatewayID, chatID, text string) (sendID string, err error)
+
+// eventInputSchema accepts a gateway event in the WorkspaceJob shape, as
+// event subscriptions deliver it (extra fields allowed).
+const eventInputSchema = `{
+	"type": "object",
+	"properties": {
+		"id": {"type": "string"},
+		"type": {"type": "string", "minLength": 1},
+		"payload": {
+			"type": "object",
+			"properties": {
+				"gatewayId": {"type": "string", "minLength": 1},
+				"chatId": {"type": "string"},
+				"userId": {"type": "string"},
+				"username": {"type": "string"},
+				"text": {"type": "string"}
+			},
+			"required": ["gatewayId"]
+		}
+	},
+	"required": ["type", "payload"]
+}`
+
+// gatewayEvent is the part of a WorkspaceJob the reacting built-ins read.
+type gatewayEvent struct {
+	ID      string `json:"id"`
+	Type    string `json:"type"`
+	Payload struct {
+		GatewayID string `json:"gatewayId"`
+		ChatID    string `json:"chatId"`
+		UserID    string `json:"userId"`
+		Username  string `json:"username"`
+		Text      string `json:"text"`
+		Command   string `json:"command"`
+		Args      string `json:"args"`
+	} `json:"payload"`
+}
+
+// templateData is what reply and greeting templates see:
+// {{.username}}, {{.name}} (the username, or "there" without one),
+// {{.userId}}, {{.chatId}}, {{.text}}, {{.command}}, {{.args}}.
+func (e gatewayEvent) templateData() map[string]string {
+	name := e.Payload.Username
+	if name == "" {
+		name = "there"
+	}
+	return map[string]string{"username": e.Payload.Username, "name": name, "userId": e.Payload.UserID,
+		"chatId": e.Payload.ChatID, "text": e.Payload.Text, "command": e.Payload.Command, "args": e.Payload.Args}
+}
+
+// render executes a reply template over the event.
+func render(src string, data map[string]string) (string, error) {
+	t, err := parseTemplate(src)
+	if err != nil {
+		return "", err
+	}
+	w := &capWriter{max: 4000 * 4}
+	if err := t.Execute(w, data); err != nil {
+		return "", fmt.Errorf("render: %w", err)
+	}
+	return w.buf.String(), nil
+}
+
+// reply sends text to the event's chat through the gateway it came from
+// and builds the execution's result.
+func reply(ctx context.Context, send GatewaySender, ec plugin.ExecutionContext, ev gatewayEvent, text string, out map[string]any) plugin.ExecutionResult {
+	if send == nil {
+		return plugin.Failed("this node cannot send through gateways")
+	}
+	if ec.Trigger == plugin.TriggerStandalone && ec.Actor.System {
+		// A queued standalone run acts as the system, without the caller's
+		// gateway permissions; only a synchronous run (checked as the
+		// caller) or a subscribed event may send.
+		return plugin.Failed("a standalone run sends only when run synchronously")
+	}
+	if ev.Payload.ChatID == "" {
+		return plugin.Failed("the event has no chat to answer in")
+	}
+	id, err := send(ctx, ec.Actor, ev.Payload.GatewayID, ev.Payload.ChatID, text)
+	if err != nil {
+		return plugin.ExecutionResult{Error: "send: " + err.Error(), Metrics: plugin.Metrics{APICalls: 1}}
+	}
+	out["sendId"] = id
+	return encode(out, 1)
+}
+
+func encode(out map[string]any, apiCalls int64) plugin.ExecutionResult {
+	raw, err := json.Marshal(out)
+	if err != nil {
+		return plugin.Failed("encode output: " + err.Error())
+	}
+	return plugin.ExecutionResult{Success: true, Output: raw, Metrics: plugin.Metrics{APICalls: apiCalls}}
+}
