@@ -44,7 +44,6 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
-	app.Version = version()
 	log := app.NewLogger(stderr, c)
 	start := time.Now()
 	ln, err := net.Listen("tcp", c.Listen)

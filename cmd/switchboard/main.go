@@ -17,9 +17,13 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/switchboard/switchboard/internal/app"
 )
 
 func main() {
+	// Resolved once, before anything runs concurrently.
+	app.Version = version()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
 	stop()
