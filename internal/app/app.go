@@ -157,6 +157,7 @@ func New(ctx context.Context, c config.Config, log *slog.Logger, opt Options) (*
 		d.Close()
 		return nil, err
 	}
+	installs.SetMeter(limits)
 	if err := registerAIReply(marketSvc.Registry(), c, credits, limits, log); err != nil {
 		flags.Close()
 		d.Close()

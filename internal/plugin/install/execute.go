@@ -163,6 +163,9 @@ func (s *Service) Execute(ctx context.Context, a actor.Actor, id string, in Exec
 		}
 		e.Status = Queued
 		err := s.db.Tx(ctx, func(tx *db.Tx) error {
+			if err := s.countExecution(ctx, tx, a, e.ID); err != nil {
+				return err
+			}
 			if err := insertExecution(ctx, tx, ws, a.UserID, e); err != nil {
 				return err
 			}
@@ -174,6 +177,10 @@ func (s *Service) Execute(ctx context.Context, a actor.Actor, id string, in Exec
 			return s.replayOnConflict(ctx, ws, id, in.IdempotencyKey, err)
 		}
 		return e, true, nil
+	}
+	// A run counts when it starts, whatever its outcome.
+	if err := s.db.Tx(ctx, func(tx *db.Tx) error { return s.countExecution(ctx, tx, a, e.ID) }); err != nil {
+		return Execution{}, false, err
 	}
 	started := db.Now()
 	result := s.run(ctx, a, inst, res, e)

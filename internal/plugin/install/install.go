@@ -55,6 +55,7 @@ type Service struct {
 	runner   *jobs.Runner
 	log      *slog.Logger
 	gateways GatewayCheck
+	meter    Meter
 }
 
 // New returns the installation service. runner may be nil (no async
