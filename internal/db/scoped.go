@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 )
 
@@ -19,7 +20,9 @@ const ScopeMarker = "workspace_id = $1"
 // ErrUnscoped is returned for a query that does not filter on $1.
 var ErrUnscoped = errors.New("db: query on owned data lacks " + ScopeMarker)
 
-// Scoped runs queries on owned tables within one workspace.
+// Scoped runs queries on owned tables within one workspace. A query must
+// filter on `workspace_id = $1`, or be an INSERT whose first column is
+// workspace_id with the value $1.
 type Scoped struct {
 	q         Querier
 	workspace string
@@ -32,11 +35,15 @@ func Scope(q Querier, workspaceID string) Scoped { return Scoped{q: q, workspace
 // WorkspaceID is the scope's workspace.
 func (s Scoped) WorkspaceID() string { return s.workspace }
 
+// ownedInsert matches an INSERT whose first column is workspace_id bound to
+// $1: the other form a scoped statement may take.
+var ownedInsert = regexp.MustCompile(`(?is)^\s*INSERT\s+INTO\s+\w+\s*\(\s*workspace_id\s*,.*?\)\s*VALUES\s*\(\s*\$1\s*,`)
+
 func (s Scoped) check(query string) error {
 	if s.workspace == "" {
 		return errors.New("db: scoped query without a workspace")
 	}
-	if !strings.Contains(query, ScopeMarker) {
+	if !strings.Contains(query, ScopeMarker) && !ownedInsert.MatchString(query) {
 		return fmt.Errorf("%w: %s", ErrUnscoped, strings.Join(strings.Fields(query), " "))
 	}
 	return nil

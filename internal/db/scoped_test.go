@@ -25,6 +25,20 @@ func TestScoped_RefusesQueriesThatForgetTheWorkspace(t *testing.T) {
 		if _, err := db.Scope(d.Read(), "").QueryContext(ctx, `SELECT 1 WHERE 'x' <> $1 OR workspace_id = $1`); err == nil {
 			t.Fatal("empty workspace accepted")
 		}
+		// An insert into the workspace is scoped when its first column is
+		// workspace_id = $1; the same insert with the id anywhere else is not.
+		if err := d.Tx(ctx, func(tx *db.Tx) error {
+			w := db.Scope(tx, "org_a")
+			if _, err := w.ExecContext(ctx, `INSERT INTO workspace_locks (workspace_id, n) VALUES ($1, 5)`); err != nil {
+				t.Errorf("owned insert refused: %v", err)
+			}
+			if _, err := w.ExecContext(ctx, `INSERT INTO workspace_locks (n, workspace_id) VALUES (5, $1)`); !errors.Is(err, db.ErrUnscoped) {
+				t.Errorf("insert without workspace_id first ran: %v", err)
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
 		// A scoped query gets the workspace as $1.
 		var got string
 		if err := s.QueryRowContext(ctx, `SELECT workspace_id FROM (SELECT CAST($1 AS TEXT) AS workspace_id) w WHERE workspace_id = $1`).Scan(&got); err != nil || got != "org_a" {

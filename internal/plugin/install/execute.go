@@ -244,10 +244,10 @@ func insertExecution(ctx context.Context, tx *db.Tx, ws, userID string, e Execut
 	if e.Output != nil {
 		output = string(e.Output)
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO plugin_executions (workspace_id, id, installation_id, plugin_slug, version, trigger_kind,
+	_, err = db.Scope(tx, ws).ExecContext(ctx, `INSERT INTO plugin_executions (workspace_id, id, installation_id, plugin_slug, version, trigger_kind,
 		status, input, output, error, logs, duration_ms, tokens_used, api_calls, idempotency_key, created_by, created_at, started_at, finished_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)`,
-		ws, e.ID, e.InstallationID, e.Plugin, e.Version, string(e.Trigger), e.Status, string(e.Input), output, nullable(e.Error),
+		e.ID, e.InstallationID, e.Plugin, e.Version, string(e.Trigger), e.Status, string(e.Input), output, nullable(e.Error),
 		string(logs), e.Metrics.DurationMs, e.Metrics.TokensUsed, e.Metrics.APICalls, nullable(e.IdempotencyKey), nullable(userID),
 		e.CreatedAt, e.StartedAt, e.FinishedAt)
 	if err != nil {

@@ -204,10 +204,10 @@ func (s *Service) Install(ctx context.Context, a actor.Actor, in InstallInput) (
 		}
 		g, _ := json.Marshal(grants)
 		gw, _ := json.Marshal(gws)
-		if _, err := tx.ExecContext(ctx, `INSERT INTO plugin_installations (workspace_id, id, plugin_slug, version, version_id,
+		if _, err := db.Scope(tx, ws).ExecContext(ctx, `INSERT INTO plugin_installations (workspace_id, id, plugin_slug, version, version_id,
 			config, grants, gateway_ids, enabled, user_id, organization_id, created_at, updated_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)`,
-			ws, out.ID, out.Plugin, out.Version, nullable(out.versionID), string(cfg), string(g), string(gw), true, a.UserID,
+			out.ID, out.Plugin, out.Version, nullable(out.versionID), string(cfg), string(g), string(gw), true, a.UserID,
 			nullable(a.OrganizationID), now); err != nil {
 			if db.IsUniqueViolation(err) {
 				return apperr.New(apperr.Conflict, "%s is installed in this workspace already; upgrade or configure it", in.Plugin)

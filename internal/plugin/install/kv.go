@@ -58,10 +58,10 @@ func (k *kvStore) Set(ctx context.Context, key string, value []byte) error {
 		if value == nil {
 			value = []byte{}
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO plugin_kv (workspace_id, installation_id, kv_key, value, size, updated_at)
+		if _, err := db.Scope(tx, k.workspace).ExecContext(ctx, `INSERT INTO plugin_kv (workspace_id, installation_id, kv_key, value, size, updated_at)
 			VALUES ($1, $2, $3, $4, $5, $6)
 			ON CONFLICT (installation_id, kv_key) DO UPDATE SET value = excluded.value, size = excluded.size, updated_at = excluded.updated_at`,
-			k.workspace, k.installation, key, value, size, db.Now()); err != nil {
+			k.installation, key, value, size, db.Now()); err != nil {
 			return fmt.Errorf("kv set: %w", err)
 		}
 		return nil
