@@ -2,76 +2,32 @@ package org
 
 import (
 	"context"
-	"database/sql"
-	"errors"
-	"fmt"
 
 	"github.com/switchboard/switchboard/internal/actor"
-	"github.com/switchboard/switchboard/internal/audit"
 	"github.com/switchboard/switchboard/internal/db"
+	"github.com/switchboard/switchboard/internal/planaccount"
 )
 
-// The methods below let billing read and change an organization's plan
-// and Stripe customer without touching the organizations table itself.
+// billingColumns lets billing read and change the plan and Stripe customer
+// of an organization without touching the table itself.
+var billingColumns = planaccount.Table{Name: "organizations", Resource: "organization", OrgOwned: true}
 
-// BillingAccount returns a live organization's plan and Stripe customer id.
+// BillingAccount returns the plan and Stripe customer id of a live owner.
 func (s *Service) BillingAccount(ctx context.Context, q db.Querier, orgID string) (actor.Plan, string, bool, error) {
-	var plan actor.Plan
-	var cust sql.NullString
-	err := q.QueryRowContext(ctx, `SELECT plan, stripe_customer_id FROM organizations WHERE id = $1 AND deleted_at IS NULL`, orgID).Scan(&plan, &cust)
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", "", false, nil
-	}
-	if err != nil {
-		return "", "", false, fmt.Errorf("read billing account: %w", err)
-	}
-	return plan, cust.String, true, nil
+	return billingColumns.BillingAccount(ctx, q, orgID)
 }
 
-// AccountByStripeCustomer returns the live organization a Stripe customer belongs to.
+// AccountByStripeCustomer returns the live owner a Stripe customer belongs to.
 func (s *Service) AccountByStripeCustomer(ctx context.Context, q db.Querier, customerID string) (string, bool, error) {
-	var id string
-	err := q.QueryRowContext(ctx, `SELECT id FROM organizations WHERE stripe_customer_id = $1 AND deleted_at IS NULL`, customerID).Scan(&id)
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", false, nil
-	}
-	if err != nil {
-		return "", false, fmt.Errorf("find organization by customer: %w", err)
-	}
-	return id, true, nil
+	return billingColumns.AccountByStripeCustomer(ctx, q, customerID)
 }
 
-// SetStripeCustomerTx records the organization's Stripe customer unless one is
-// recorded already, and returns the one that is.
+// SetStripeCustomerTx records the Stripe customer unless one is recorded.
 func (s *Service) SetStripeCustomerTx(ctx context.Context, tx *db.Tx, orgID, customerID string) (string, error) {
-	if _, err := tx.ExecContext(ctx, `UPDATE organizations SET stripe_customer_id = $1, updated_at = $2
-		WHERE id = $3 AND stripe_customer_id IS NULL`, customerID, db.Now(), orgID); err != nil {
-		return "", fmt.Errorf("set stripe customer: %w", err)
-	}
-	var cur sql.NullString
-	if err := tx.QueryRowContext(ctx, `SELECT stripe_customer_id FROM organizations WHERE id = $1`, orgID).Scan(&cur); err != nil {
-		return "", fmt.Errorf("read stripe customer: %w", err)
-	}
-	return cur.String, nil
+	return billingColumns.SetStripeCustomerTx(ctx, tx, orgID, customerID)
 }
 
-// SetPlanTx moves an organization to plan inside tx, audited
-// with meta (billing puts the Stripe event id there). It returns the plan
-// before; an unchanged plan writes nothing.
+// SetPlanTx changes the plan inside tx, audited; it returns the plan before.
 func (s *Service) SetPlanTx(ctx context.Context, tx *db.Tx, a actor.Actor, orgID string, plan actor.Plan, meta map[string]any) (actor.Plan, error) {
-	var cur actor.Plan
-	if err := tx.QueryRowContext(ctx, `SELECT plan FROM organizations WHERE id = $1`, orgID).Scan(&cur); err != nil {
-		return "", fmt.Errorf("read plan: %w", err)
-	}
-	if cur == plan {
-		return cur, nil
-	}
-	if _, err := tx.ExecContext(ctx, `UPDATE organizations SET plan = $1, updated_at = $2 WHERE id = $3`, plan, db.Now(), orgID); err != nil {
-		return "", fmt.Errorf("set plan: %w", err)
-	}
-	m := map[string]any{"from": cur, "to": plan}
-	for k, v := range meta {
-		m[k] = v
-	}
-	return cur, audit.Record(ctx, tx, a, audit.Entry{Action: "billing.plan_changed", Resource: "organization", ResourceID: orgID, OrganizationID: orgID, Metadata: m})
+	return billingColumns.SetPlanTx(ctx, tx, a, orgID, plan, meta)
 }
