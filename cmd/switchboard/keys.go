@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/switchboard/switchboard/internal/app"
 	"github.com/switchboard/switchboard/internal/gateway"
+	"github.com/switchboard/switchboard/internal/jobs"
 	"github.com/switchboard/switchboard/internal/secret"
 )
 
@@ -67,19 +69,21 @@ func cmdKeys(ctx context.Context, args []string, getenv func(string) string, std
 		return err
 	}
 	defer d.Close()
-	store := gateway.CredentialStore(d)
+	// Every store of sealed values: gateway credentials and the sealed
+	// arguments of jobs still waiting to run (mail).
+	stores := []secret.Store{gateway.CredentialStore(d), jobs.SealedArgsStore(d)}
 	switch sub {
 	case "status":
 		kr, err := secret.Load(c.SecretKey, c.DataDir)
 		if err != nil {
 			return err
 		}
-		return printKeyStatus(ctx, kr, store, stdout)
+		return printKeyStatus(ctx, kr, stores, stdout)
 	case "prune":
 		if c.SecretKey != "" {
 			return exitError{code: 2, msg: "keys come from SWITCHBOARD_SECRET_KEY: remove the key from that list instead"}
 		}
-		counts, err := store.CountByKey(ctx)
+		counts, err := countByKey(ctx, stores)
 		if err != nil {
 			return err
 		}
@@ -103,22 +107,45 @@ func cmdKeys(ctx context.Context, args []string, getenv func(string) string, std
 	if err != nil {
 		return err
 	}
-	if err := secret.CheckKeys(ctx, kr, store); err != nil {
+	if err := secret.CheckKeys(ctx, kr, stores...); err != nil {
 		return err
 	}
 	start := time.Now()
 	n, err := secret.Reseal(ctx, kr, secret.RotateOptions{Batch: batch, Progress: func(name string, k int) {
 		fmt.Fprintf(stdout, "  re-sealed %d %s\n", k, name)
-	}}, store)
+	}}, stores...)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "re-sealed %d values under key %s in %s\n", n, kr.PrimaryID(), time.Since(start).Round(time.Millisecond))
-	return printKeyStatus(ctx, kr, store, stdout)
+	return printKeyStatus(ctx, kr, stores, stdout)
 }
 
-func printKeyStatus(ctx context.Context, kr *secret.Keyring, store secret.Store, stdout io.Writer) error {
-	counts, err := store.CountByKey(ctx)
+func storeNames(stores []secret.Store) string {
+	names := make([]string, len(stores))
+	for i, st := range stores {
+		names[i] = st.Name()
+	}
+	return strings.Join(names, ", ")
+}
+
+// countByKey sums how many values each key seals across stores.
+func countByKey(ctx context.Context, stores []secret.Store) (map[string]int64, error) {
+	counts := map[string]int64{}
+	for _, st := range stores {
+		c, err := st.CountByKey(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for id, n := range c {
+			counts[id] += n
+		}
+	}
+	return counts, nil
+}
+
+func printKeyStatus(ctx context.Context, kr *secret.Keyring, stores []secret.Store, stdout io.Writer) error {
+	counts, err := countByKey(ctx, stores)
 	if err != nil {
 		return err
 	}
@@ -141,7 +168,7 @@ func printKeyStatus(ctx context.Context, kr *secret.Keyring, store secret.Store,
 		case !known[id]:
 			mark = " (MISSING from the keyring)"
 		}
-		fmt.Fprintf(stdout, "%s%s: %d %s\n", id, mark, counts[id], store.Name())
+		fmt.Fprintf(stdout, "%s%s: %d sealed values (%s)\n", id, mark, counts[id], storeNames(stores))
 	}
 	return nil
 }

@@ -26,11 +26,13 @@ import (
 	"github.com/switchboard/switchboard/internal/jobs"
 	"github.com/switchboard/switchboard/internal/mail"
 	"github.com/switchboard/switchboard/internal/org"
+	"github.com/switchboard/switchboard/internal/plugin/analytics"
 	"github.com/switchboard/switchboard/internal/plugin/install"
 	"github.com/switchboard/switchboard/internal/plugin/market"
 	"github.com/switchboard/switchboard/internal/plugin/wasm"
 	"github.com/switchboard/switchboard/internal/ratelimit"
 	"github.com/switchboard/switchboard/internal/secret"
+	"github.com/switchboard/switchboard/internal/workflow"
 )
 
 // Version is the build's version, set with -ldflags "-X …/app.Version=…".
@@ -61,6 +63,10 @@ type App struct {
 	Market   *market.Service
 	Installs *install.Service
 	Wasm     *wasm.Engine
+	// Analytics keeps the analytics built-in's counters.
+	Analytics *analytics.Service
+	// Workflows is the workflow engine.
+	Workflows *workflow.Service
 }
 
 // Options adjust wiring for embedding (tests, benchmarks); production uses
@@ -127,7 +133,10 @@ func New(ctx context.Context, c config.Config, log *slog.Logger, opt Options) (*
 		d.Close()
 		return nil, err
 	}
-	authSvc, err := auth.New(d, sender, log, auth.Config{PublicURL: c.PublicURL, SigningKey: tokenKey, Hash: opt.HashParams})
+	runner := jobs.NewRunner(d, jobs.Config{Work: c.Workers, Log: log})
+	// Mail leaves through sealed jobs inserted with the change that causes it.
+	mailQueue := mail.NewQueue(runner, keys, sender, log)
+	authSvc, err := auth.New(d, mailQueue, log, auth.Config{PublicURL: c.PublicURL, SigningKey: tokenKey, Hash: opt.HashParams})
 	if err != nil {
 		d.Close()
 		return nil, err
@@ -141,8 +150,7 @@ func New(ctx context.Context, c config.Config, log *slog.Logger, opt Options) (*
 		d.Close()
 		return nil, err
 	}
-	runner := jobs.NewRunner(d, jobs.Config{Work: c.Workers, Log: log})
-	orgs := org.New(d, sender, authSvc, log, c.PublicURL)
+	orgs := org.New(d, mailQueue, authSvc, log, c.PublicURL)
 	authSvc.RegisterJobs(runner)
 	gateways, err := newGateways(ctx, c, d, keys, runner, log, opt.Gateway)
 	if err != nil {
@@ -158,6 +166,7 @@ func New(ctx context.Context, c config.Config, log *slog.Logger, opt Options) (*
 		return nil, err
 	}
 	installs.SetMeter(limits)
+	analyticsSvc := registerAnalytics(marketSvc.Registry(), d, installs, log)
 	if err := registerAIReply(marketSvc.Registry(), c, credits, limits, log); err != nil {
 		flags.Close()
 		d.Close()
@@ -172,6 +181,7 @@ func New(ctx context.Context, c config.Config, log *slog.Logger, opt Options) (*
 	limits.RegisterCounter(actor.ActionCreateGateway, gateway.Count)
 	runner.SetPriorityCharger(credits.ChargePriorityTx)
 	limits.RegisterCounter(actor.ActionInstallPlugin, install.Count)
+	workflows := newWorkflows(c, d, runner, installs, gateways, limits, log)
 	// Every service has registered its workers by now.
 	if err := runner.Open(); err != nil {
 		flags.Close()
@@ -180,11 +190,13 @@ func New(ctx context.Context, c config.Config, log *slog.Logger, opt Options) (*
 	}
 	a := &App{Config: c, Log: log, DB: d, Mail: sender, Auth: authSvc, Audit: auditSvc, Flags: flags, Orgs: orgs, Jobs: runner}
 	a.HTTP = httpapi.New(httpapi.Deps{Log: log, Auth: authSvc, Audit: auditSvc, Flags: flags, Orgs: orgs, Gateways: gateways, Limiter: ratelimit.New(d), Ready: d.Ping,
-		Credits: credits, Limits: limits, Billing: billingSvc, Market: marketSvc, Installs: installs},
+		Credits: credits, Limits: limits, Billing: billingSvc, Market: marketSvc, Installs: installs, Analytics: analyticsSvc, Workflows: workflows},
 		httpapi.Options{TrustProxy: c.TrustProxy, MaxBodyBytes: c.MaxBodyBytes, MaxUploadBytes: c.MaxUploadBytes, AuthRateLimit: c.AuthRateLimit, Version: Version})
 	a.Gateways, a.Secrets = gateways, keys
 	a.Credits, a.Limits, a.Billing = credits, limits, billingSvc
 	a.Market, a.Installs, a.Wasm = marketSvc, installs, wasmEngine
+	a.Workflows = workflows
+	a.Analytics = analyticsSvc
 	return a, nil
 }
 
@@ -192,6 +204,9 @@ func New(ctx context.Context, c config.Config, log *slog.Logger, opt Options) (*
 func (a *App) Start(ctx context.Context) error {
 	if err := a.Jobs.Start(context.WithoutCancel(ctx)); err != nil {
 		return fmt.Errorf("start jobs: %w", err)
+	}
+	if a.Config.Workers {
+		a.Workflows.Start(ctx)
 	}
 	return nil
 }
@@ -237,15 +252,13 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	return nil
 }
 
-// Close stops the jobs and the flag refresher, waits for background mail
-// and closes the database.
+// Close stops the jobs and the flag refresher and closes the database.
 func (a *App) Close() error {
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	a.Workflows.Stop()
 	_ = a.Jobs.Stop(sctx)
 	a.Flags.Close()
-	a.Orgs.Close()
-	a.Auth.Close()
 	if a.Wasm != nil {
 		_ = a.Wasm.Close(sctx)
 	}

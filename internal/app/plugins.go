@@ -15,18 +15,15 @@ import (
 	"github.com/switchboard/switchboard/internal/plugin/install"
 	"github.com/switchboard/switchboard/internal/plugin/market"
 	"github.com/switchboard/switchboard/internal/plugin/wasm"
+	"github.com/switchboard/switchboard/internal/safehttp"
 )
 
 // newPlugins builds the plugin registry (built-ins), the WebAssembly
 // engine, the marketplace and the installation service, and registers the
 // plugin.execute worker.
 func newPlugins(d *db.DB, runner *jobs.Runner, gateways *gateway.Service, log *slog.Logger) (*wasm.Engine, *market.Service, *install.Service, error) {
-	engine, err := wasm.NewEngine(wasm.Options{})
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("wasm engine: %w", err)
-	}
-	registry := plugin.NewRegistry(builtin.NewTemplate())
-	// Reacting built-ins reply through the gateway send path (a retried job).
+	// Reacting built-ins and sandboxed plugins granted "gateway.send" reply
+	// through the gateway send path (a retried job).
 	var send builtin.GatewaySender
 	if gateways != nil {
 		send = func(ctx context.Context, a actor.Actor, gatewayID, chatID, text string) (string, error) {
@@ -34,6 +31,18 @@ func newPlugins(d *db.DB, runner *jobs.Runner, gateways *gateway.Service, log *s
 			return rec.ID, err
 		}
 	}
+	// Sandboxed plugins granted "http" reach public addresses only: the
+	// operator's --outbound-allow is for built-ins and gateways the
+	// operator trusts, not for third-party code.
+	pluginHTTP, err := safehttp.New(safehttp.Options{Timeout: wasm.HTTPCallTimeout, MaxResponseBytes: wasm.MaxHTTPBodyBytes})
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("plugin http client: %w", err)
+	}
+	engine, err := wasm.NewEngine(wasm.Options{HTTP: pluginHTTP, Send: wasm.GatewaySender(send)})
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("wasm engine: %w", err)
+	}
+	registry := plugin.NewRegistry(builtin.NewTemplate())
 	registry.Register(builtin.NewAutoReply(send))
 	registry.Register(builtin.NewWelcome(send))
 	m := market.New(d, engine, registry)

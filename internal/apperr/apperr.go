@@ -22,7 +22,9 @@ const (
 	InsufficientCredits Code = "INSUFFICIENT_CREDITS"
 	RateLimited         Code = "RATE_LIMITED"
 	PayloadTooLarge     Code = "PAYLOAD_TOO_LARGE"
-	Internal            Code = "INTERNAL"
+	// WorkflowFailed answers a synchronous webhook whose run failed.
+	WorkflowFailed Code = "WORKFLOW_FAILED"
+	Internal       Code = "INTERNAL"
 )
 
 // Error is a domain error with a code a client can branch on.

@@ -8,22 +8,13 @@ import (
 	"github.com/switchboard/switchboard/internal/actor"
 	"github.com/switchboard/switchboard/internal/db"
 	"github.com/switchboard/switchboard/internal/db/dbtest"
-	"github.com/switchboard/switchboard/internal/mail"
 )
-
-type discardMail struct{}
-
-func (discardMail) Send(context.Context, mail.Message) error { return nil }
 
 func TestCleanup_RemovesOnlyLongDeadCredentials(t *testing.T) {
 	t.Parallel()
 	dbtest.Each(t, func(t *testing.T, d *db.DB) {
 		ctx := context.Background()
-		s, err := New(d, discardMail{}, nil, Config{SigningKey: make([]byte, 32), Hash: HashParams{MemoryKiB: 64, Iterations: 1, Parallelism: 1}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer s.Close()
+		s := newTestService(t, d, HashParams{MemoryKiB: 64, Iterations: 1, Parallelism: 1})
 		if _, err := s.Signup(ctx, actor.Anonymous(actor.Request{}), SignupInput{Email: "c@example.com", Password: "correct horse battery"}); err != nil {
 			t.Fatal(err)
 		}

@@ -9,21 +9,21 @@ import (
 	"github.com/switchboard/switchboard/internal/actor"
 	"github.com/switchboard/switchboard/internal/db"
 	"github.com/switchboard/switchboard/internal/db/dbtest"
-	"github.com/switchboard/switchboard/internal/mail"
 )
 
 func newTestService(t *testing.T, d *db.DB, hash HashParams) *Service {
 	t.Helper()
-	out, err := mail.NewOutbox(t.TempDir(), "Switchboard <no-reply@switchboard.test>")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := New(d, out, nil, Config{PublicURL: "https://switchboard.test",
+	return newTestServiceMailing(t, d, hash, newTestMailer(t, d, false))
+}
+
+// newTestServiceMailing is newTestService mailing through m.
+func newTestServiceMailing(t *testing.T, d *db.DB, hash HashParams, m testMailer) *Service {
+	t.Helper()
+	s, err := New(d, m.queue, nil, Config{PublicURL: "https://switchboard.test",
 		SigningKey: []byte("a signing key of at least thirty-two bytes"), Hash: hash})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(s.Close)
 	return s
 }
 

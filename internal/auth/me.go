@@ -127,8 +127,7 @@ func (s *Service) ChangePassword(ctx context.Context, a actor.Actor, current, ne
 			ResourceID: a.UserID, Metadata: map[string]any{"otherSessionsRevoked": n}}); err != nil {
 			return err
 		}
-		s.sendPasswordChangedNotice(tx, u)
-		return nil
+		return s.sendPasswordChangedNotice(ctx, tx, u)
 	})
 }
 

@@ -18,7 +18,7 @@ const resetTTL = time.Hour
 
 // ForgotPassword mails a reset link if the address belongs to a live
 // account. It returns the same result, after the same kind of work (one
-// lookup, one audited transaction, mail sent in the background), whether or
+// lookup, one audited transaction, mail queued as a job), whether or
 // not the account exists, so the answer reveals nothing.
 func (s *Service) ForgotPassword(ctx context.Context, a actor.Actor, email string) error {
 	email = normalizeEmail(email)
@@ -50,12 +50,11 @@ func (s *Service) ForgotPassword(ctx context.Context, a actor.Actor, email strin
 			return err
 		}
 		link := s.cfg.PublicURL + "/reset-password?token=" + url.QueryEscape(token)
-		s.sendLater(tx, mail.Message{To: u.Email, Subject: "Reset your Switchboard password",
+		return s.mailTx(ctx, tx, mail.Message{To: u.Email, Subject: "Reset your Switchboard password",
 			Text: fmt.Sprintf("Hello %s,\n\nsomeone asked to reset the password of your Switchboard account. "+
 				"If it was you, open this link within one hour:\n\n%s\n\nOr send the token with a new password "+
 				"to POST /api/v1/auth/password/reset:\n\n%s\n\nIf it was not you, ignore this mail; your password is unchanged.\n",
 				displayName(u), link, token)})
-		return nil
 	})
 }
 
@@ -100,13 +99,12 @@ func (s *Service) ResetPassword(ctx context.Context, a actor.Actor, token, passw
 			ResourceID: userID, UserID: userID, Metadata: map[string]any{"sessionsRevoked": n}}); err != nil {
 			return err
 		}
-		s.sendPasswordChangedNotice(tx, u)
-		return nil
+		return s.sendPasswordChangedNotice(ctx, tx, u)
 	})
 }
 
-func (s *Service) sendPasswordChangedNotice(tx *db.Tx, u User) {
-	s.sendLater(tx, mail.Message{To: u.Email, Subject: "Your Switchboard password was changed",
+func (s *Service) sendPasswordChangedNotice(ctx context.Context, tx *db.Tx, u User) error {
+	return s.mailTx(ctx, tx, mail.Message{To: u.Email, Subject: "Your Switchboard password was changed",
 		Text: fmt.Sprintf("Hello %s,\n\nthe password of your Switchboard account was just changed and other "+
 			"sessions were signed out. If this was not you, reset your password at once:\n\n%s/forgot-password\n",
 			displayName(u), s.cfg.PublicURL)})

@@ -72,7 +72,7 @@ func (c *Config) defaults() {
 // Service implements the account and authentication flows.
 type Service struct {
 	db     *db.DB
-	mail   mail.Sender
+	mail   *mail.Queue
 	log    *slog.Logger
 	cfg    Config
 	tokens tokenIssuer
@@ -80,11 +80,11 @@ type Service struct {
 	// and known emails cost the same time.
 	dummyOnce sync.Once
 	dummyHash string
-	pending   sync.WaitGroup
 }
 
-// New returns the service. It fails if the signing key is too short.
-func New(d *db.DB, m mail.Sender, log *slog.Logger, cfg Config) (*Service, error) {
+// New returns the service, which mails through m. It fails if the signing
+// key is too short.
+func New(d *db.DB, m *mail.Queue, log *slog.Logger, cfg Config) (*Service, error) {
 	cfg.defaults()
 	if len(cfg.SigningKey) < 32 {
 		return nil, errors.New("auth: token signing key must be at least 32 bytes")
@@ -100,21 +100,12 @@ func New(d *db.DB, m mail.Sender, log *slog.Logger, cfg Config) (*Service, error
 // AccessTTL is how long issued access tokens live.
 func (s *Service) AccessTTL() time.Duration { return s.cfg.AccessTTL }
 
-// sendLater mails m in the background once the surrounding transaction has
-// committed, so a slow mail server never slows or fails the request and
-// timing does not reveal whether an account exists.
-func (s *Service) sendLater(tx *db.Tx, m mail.Message) {
-	tx.AfterCommit(func() {
-		s.pending.Add(1)
-		go func() {
-			defer s.pending.Done()
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			defer cancel()
-			if err := s.mail.Send(ctx, m); err != nil {
-				s.log.Error("send mail", "subject", m.Subject, "error", err)
-			}
-		}()
-	})
+// mailTx queues m in tx: it is sent (by a job worker) only if tx commits,
+// and is not lost if the node dies right after. Sending never slows or
+// fails the request, and its timing does not reveal whether an account
+// exists.
+func (s *Service) mailTx(ctx context.Context, tx *db.Tx, m mail.Message) error {
+	return s.mail.Enqueue(ctx, tx, m)
 }
 
 // dummy returns a hash with the configured cost to verify against when
@@ -130,6 +121,3 @@ func (s *Service) dummy() string {
 	})
 	return s.dummyHash
 }
-
-// Close waits for mail still being sent.
-func (s *Service) Close() { s.pending.Wait() }

@@ -86,11 +86,10 @@ func (s *Service) startVerification(ctx context.Context, tx *db.Tx, u User) erro
 		return fmt.Errorf("store verification token: %w", err)
 	}
 	link := s.cfg.PublicURL + "/verify-email?token=" + url.QueryEscape(token)
-	s.sendLater(tx, mail.Message{To: u.Email, Subject: "Confirm your email for Switchboard",
+	return s.mailTx(ctx, tx, mail.Message{To: u.Email, Subject: "Confirm your email for Switchboard",
 		Text: fmt.Sprintf("Hello %s,\n\nconfirm this address for your Switchboard account by opening:\n\n%s\n\n"+
 			"Or send the token to POST /api/v1/auth/email/verify:\n\n%s\n\nThe link expires in 48 hours.\n",
 			displayName(u), link, token)})
-	return nil
 }
 
 func displayName(u User) string {

@@ -87,3 +87,23 @@ func (d *DB) Tx(ctx context.Context, fn func(tx *Tx) error) (err error) {
 	}
 	return nil
 }
+
+// Savepoint runs fn under a savepoint of tx: when fn fails, what it wrote
+// is undone and tx goes on (on PostgreSQL also after a failed statement).
+// name must be a fixed SQL identifier.
+func (tx *Tx) Savepoint(ctx context.Context, name string, fn func() error) error {
+	// Savepoint statements are never prepared or cached.
+	if _, err := tx.Tx.ExecContext(ctx, `SAVEPOINT `+name); err != nil {
+		return fmt.Errorf("savepoint: %w", err)
+	}
+	if err := fn(); err != nil {
+		if _, rerr := tx.Tx.ExecContext(ctx, `ROLLBACK TO SAVEPOINT `+name); rerr != nil {
+			return fmt.Errorf("rollback to savepoint: %w", rerr)
+		}
+		return err
+	}
+	if _, err := tx.Tx.ExecContext(ctx, `RELEASE SAVEPOINT `+name); err != nil {
+		return fmt.Errorf("release savepoint: %w", err)
+	}
+	return nil
+}

@@ -58,9 +58,31 @@ func (s *Service) Send(ctx context.Context, a actor.Actor, gatewayID string, in 
 	if !ids.Valid(ids.Gateway, gatewayID) {
 		return SendRecord{}, errNotFound
 	}
-	in.ChatID = strings.TrimSpace(in.ChatID)
 	var rec SendRecord
 	err := s.db.Tx(ctx, func(tx *db.Tx) error {
+		var err error
+		rec, err = s.SendTx(ctx, tx, a, gatewayID, in)
+		return err
+	})
+	if err != nil {
+		return SendRecord{}, apperr.Wrap(err, "send")
+	}
+	return rec, nil
+}
+
+// SendTx queues a message inside tx, so it commits — or not — with the
+// caller's change (a workflow step's checkpoint). Refusals (unknown or
+// unconnected gateway, bad text) come before anything is written.
+func (s *Service) SendTx(ctx context.Context, tx *db.Tx, a actor.Actor, gatewayID string, in SendInput) (SendRecord, error) {
+	if err := allow(a, actor.PermGatewayUpdate); err != nil {
+		return SendRecord{}, err
+	}
+	if !ids.Valid(ids.Gateway, gatewayID) {
+		return SendRecord{}, errNotFound
+	}
+	in.ChatID = strings.TrimSpace(in.ChatID)
+	var rec SendRecord
+	err := func() error {
 		r, err := getRow(ctx, tx, a.WorkspaceID(), gatewayID)
 		if err != nil {
 			return err
@@ -92,9 +114,9 @@ func (s *Service) Send(ctx context.Context, a actor.Actor, gatewayID string, in 
 		_, err = s.jobs.InsertRouted(ctx, tx, jobs.Route{WorkspaceID: r.workspaceID, Plan: r.plan},
 			sendArgs{SendID: rec.ID, WorkspaceID: r.workspaceID}, &river.InsertOpts{MaxAttempts: s.opt.SendAttempts})
 		return err
-	})
+	}()
 	if err != nil {
-		return SendRecord{}, apperr.Wrap(err, "send")
+		return SendRecord{}, err
 	}
 	return rec, nil
 }

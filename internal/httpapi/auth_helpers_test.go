@@ -28,9 +28,10 @@ type authFlow struct {
 	*apptest.Harness
 }
 
-// runAuth runs fn in parallel on every engine, each with its own node. The
-// account flows use no background jobs, so the nodes run no job workers:
-// idle workers polling the database would only slow the suite down.
+// runAuth runs fn in parallel on every engine, each with its own node. Most
+// account flows need no background jobs, so the nodes run no job workers
+// (idle workers polling the database would only slow the suite down);
+// a test that reads mail passes withMail, since mail leaves through jobs.
 func runAuth(t *testing.T, fn func(f authFlow), opts ...apptest.Option) {
 	t.Helper()
 	t.Parallel()
@@ -40,6 +41,9 @@ func runAuth(t *testing.T, fn func(f authFlow), opts ...apptest.Option) {
 		fn(authFlow{t: t, Harness: apptest.Start(t, url, opts...)})
 	})
 }
+
+// withMail runs the node's job workers, which deliver its mail.
+func withMail(c *config.Config) { c.Workers = true }
 
 // wantErr fails unless r is the error envelope with this status and code,
 // and, when msg is not empty, this exact message.
@@ -143,10 +147,14 @@ func (f authFlow) signingKey() []byte {
 	return k
 }
 
-// mailWith waits for a mail to `to` whose subject contains subject.
+// mailWith waits up to 10 s for a mail to `to` whose subject contains
+// subject (mail leaves through a job; the test needs withMail).
 func (f authFlow) mailWith(to, subject string) apptest.Mail {
 	f.t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	if !f.App.Config.Workers {
+		f.t.Fatal("mail leaves through jobs and this node runs no job workers: pass withMail to runAuth")
+	}
+	deadline := time.Now().Add(10 * time.Second)
 	for {
 		for _, m := range f.Mails(to) {
 			if strings.Contains(m.Subject, subject) {

@@ -79,7 +79,7 @@ func TestLogin_LocksAfterFiveFailuresAndAnswersLikeAWrongPassword(t *testing.T) 
 		token := apptest.TokenIn(f.t, f.mailWith(email, resetSubject))
 		f.Call(http.StatusOK, "POST", "/api/v1/auth/password/reset", "", map[string]string{"token": token, "password": "a brand new passphrase"})
 		f.Login(email, "a brand new passphrase")
-	})
+	}, withMail)
 }
 
 func TestLogin_FiftyParallelWrongPasswordsVerifyAtMostFive(t *testing.T) {

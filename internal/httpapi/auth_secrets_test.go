@@ -8,11 +8,13 @@ import (
 	"testing"
 
 	"github.com/switchboard/switchboard/internal/app/apptest"
+	"github.com/switchboard/switchboard/internal/db"
 )
 
 // TestSecrets_NeverReachLogsAuditOrListings drives every flow that handles a
 // secret, then looks for each secret everywhere it must never be: the
-// node's logs, every audit row, and every listing a user or admin can read.
+// node's logs, every audit row, the job table (mail jobs carry reset and
+// verification links, sealed), and every listing a user or admin can read.
 func TestSecrets_NeverReachLogsAuditOrListings(t *testing.T) {
 	runAuth(t, func(f authFlow) {
 		const (
@@ -113,6 +115,10 @@ func TestSecrets_NeverReachLogsAuditOrListings(t *testing.T) {
 			f.t.Fatalf("only %d audit rows: the flow did not run", n)
 		}
 		places["audit_logs table"] = stored.String()
+		places["river_job table"] = f.jobTable()
+		if !strings.Contains(places["river_job table"], "sb1:") {
+			f.t.Fatalf("no sealed mail job in river_job, so the job check proves nothing:\n%s", places["river_job table"])
+		}
 		places["logs"] = f.Logs()
 		if !strings.Contains(places["logs"], "/api/v1/auth/login") {
 			f.t.Fatalf("the node logged no requests, so the log check proves nothing:\n%s", places["logs"])
@@ -125,5 +131,34 @@ func TestSecrets_NeverReachLogsAuditOrListings(t *testing.T) {
 				}
 			}
 		}
-	})
+	}, withMail)
+}
+
+// jobTable returns every row of river_job as text: args, metadata and
+// recorded errors, each as stored and as JSON text.
+func (f authFlow) jobTable() string {
+	f.t.Helper()
+	q := `SELECT CAST(args AS BLOB), json(args), json(metadata), coalesce(json(errors), '') FROM river_job`
+	if f.App.DB.Dialect == db.Postgres {
+		q = `SELECT convert_to(args::text, 'UTF8'), args::text, metadata::text, coalesce(errors::text, '') FROM river_job`
+	}
+	rows, err := f.App.DB.Read().QueryContext(context.Background(), q)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	defer rows.Close()
+	var b strings.Builder
+	for rows.Next() {
+		var raw []byte
+		var args, meta, errs string
+		if err := rows.Scan(&raw, &args, &meta, &errs); err != nil {
+			f.t.Fatal(err)
+		}
+		b.Write(raw)
+		b.WriteString("\n" + args + "\n" + meta + "\n" + errs + "\n")
+	}
+	if err := rows.Err(); err != nil {
+		f.t.Fatal(err)
+	}
+	return b.String()
 }

@@ -58,7 +58,7 @@ func TestSignup_ReturnsUserWithoutSecretsAndVerifiesEmailOnce(t *testing.T) {
 		if n := f.count(`SELECT count(*) FROM audit_logs WHERE action = 'auth.email_verified' AND user_id = $1`, u.ID); n != 1 {
 			f.t.Fatalf("%d auth.email_verified audit rows, want 1", n)
 		}
-	})
+	}, withMail)
 }
 
 func TestSignup_DuplicateEmailConflictsWhateverItsCase(t *testing.T) {

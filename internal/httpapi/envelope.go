@@ -41,6 +41,8 @@ func statusOf(c apperr.Code) int {
 		return http.StatusTooManyRequests
 	case apperr.PayloadTooLarge:
 		return http.StatusRequestEntityTooLarge
+	case apperr.WorkflowFailed:
+		return http.StatusUnprocessableEntity
 	}
 	return http.StatusInternalServerError
 }

@@ -44,7 +44,7 @@ func TestMe_GetAndPatchTheOwnAccount(t *testing.T) {
 		f.wantErr(f.login("me@example.com", authPassword), http.StatusUnauthorized, "UNAUTHORIZED", "invalid email or password")
 		f.Login("new@example.com", authPassword)
 		f.Call(http.StatusUnauthorized, "GET", "/api/v1/me", "", nil)
-	})
+	}, withMail)
 }
 
 func TestMe_DeleteIsSoftFreesTheEmailAndKillsCredentials(t *testing.T) {
@@ -86,7 +86,7 @@ func TestMe_DeleteIsSoftFreesTheEmailAndKillsCredentials(t *testing.T) {
 				f.t.Fatalf("reset mail sent for a deleted account: %+v", m)
 			}
 		}
-	})
+	}, withMail)
 }
 
 func TestMe_ChangePasswordRevokesOtherSessionsOnly(t *testing.T) {
@@ -116,7 +116,7 @@ func TestMe_ChangePasswordRevokesOtherSessionsOnly(t *testing.T) {
 		f.wantErr(f.login(email, authPassword), http.StatusUnauthorized, "UNAUTHORIZED", "invalid email or password")
 		f.Login(email, next)
 		f.mailWith(email, "password was changed")
-	})
+	}, withMail)
 }
 
 func TestMe_SessionsListsAndRevokesOwnSessions(t *testing.T) {

@@ -164,6 +164,59 @@ func ownedKinds() []apptest.Owned {
 				{Method: "DELETE", Path: "/api/v1/installations/{id}"},
 			},
 		},
+		{
+			// The analytics report reads counters of one installation.
+			Name: "analytics installation",
+			Create: func(t *testing.T, h *apptest.Harness, ws apptest.Workspace) map[string]string {
+				var in struct{ ID string }
+				h.Call(http.StatusCreated, "POST", "/api/v1/installations", ws.Token, map[string]any{"plugin": "analytics"}).Data(t, &in)
+				return map[string]string{"id": in.ID}
+			},
+			Read:          "/api/v1/installations/{id}/analytics",
+			Snapshot:      "/api/v1/installations/{id}/analytics?from=2026-01-01&to=2026-01-31",
+			ContextScoped: true,
+			Writes: []apptest.Probe{
+				{Method: "GET", Path: "/api/v1/installations/{id}/analytics?groupBy=user"},
+				{Method: "GET", Path: "/api/v1/installations/{id}/analytics?groupBy=chat&from=2026-01-01&to=2026-01-31"},
+			},
+		},
+		{
+			Name: "workflow",
+			Create: func(t *testing.T, h *apptest.Harness, ws apptest.Workspace) map[string]string {
+				return map[string]string{"id": isolatedWorkflow(t, h, ws)}
+			},
+			Read:          "/api/v1/workflows/{id}",
+			List:          "/api/v1/workflows",
+			ContextScoped: true,
+			Writes: []apptest.Probe{
+				{Method: "PUT", Path: "/api/v1/workflows/{id}", Body: map[string]any{"name": "pwned"}},
+				{Method: "POST", Path: "/api/v1/workflows/{id}/disable"},
+				{Method: "POST", Path: "/api/v1/workflows/{id}/enable"},
+				{Method: "GET", Path: "/api/v1/workflows/{id}/versions"},
+				{Method: "GET", Path: "/api/v1/workflows/{id}/versions/1"},
+				{Method: "POST", Path: "/api/v1/workflows/{id}/runs", Body: map[string]any{"input": map[string]any{"n": 1}}},
+				{Method: "DELETE", Path: "/api/v1/workflows/{id}"},
+			},
+		},
+		{
+			Name: "workflow run",
+			Create: func(t *testing.T, h *apptest.Harness, ws apptest.Workspace) map[string]string {
+				wf := isolatedWorkflow(t, h, ws)
+				var r struct{ ID, Status string }
+				h.Call(http.StatusCreated, "POST", "/api/v1/workflows/"+wf+"/runs", ws.Token, map[string]any{"input": map[string]any{"n": 2}}).Data(t, &r)
+				if r.Status != "completed" {
+					t.Fatalf("run: %+v", r)
+				}
+				return map[string]string{"id": r.ID, "wf": wf}
+			},
+			Read:          "/api/v1/runs/{id}",
+			List:          "/api/v1/runs?workflowId={wf}",
+			ContextScoped: true,
+			Writes: []apptest.Probe{
+				{Method: "POST", Path: "/api/v1/runs/{id}/cancel"},
+				{Method: "POST", Path: "/api/v1/runs/{id}/retry"},
+			},
+		},
 	}
 }
 
@@ -173,4 +226,13 @@ func TestIsolationMatrix(t *testing.T) {
 		h := apptest.Start(t, url)
 		h.IsolationMatrix(t, ownedKinds())
 	})
+}
+
+// isolatedWorkflow creates a manual workflow of pure steps in ws.
+func isolatedWorkflow(t *testing.T, h *apptest.Harness, ws apptest.Workspace) string {
+	var w struct{ ID string }
+	h.Call(http.StatusCreated, "POST", "/api/v1/workflows", ws.Token, map[string]any{"name": "wf of " + ws.Name,
+		"definition": map[string]any{"trigger": map[string]any{"type": "manual"}, "startStepId": "a",
+			"steps": []any{map[string]any{"id": "a", "type": "transform", "config": map[string]any{"expression": "{n: trigger.n}"}}}}}).Data(t, &w)
+	return w.ID
 }

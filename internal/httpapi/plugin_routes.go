@@ -39,6 +39,7 @@ func (s *Server) pluginRoutes() {
 		}})
 	s.marketRoutes()
 	s.installationRoutes()
+	s.analyticsRoutes()
 }
 
 func (s *Server) marketRoutes() {

@@ -21,9 +21,11 @@ import (
 	"github.com/switchboard/switchboard/internal/flag"
 	"github.com/switchboard/switchboard/internal/gateway"
 	"github.com/switchboard/switchboard/internal/org"
+	"github.com/switchboard/switchboard/internal/plugin/analytics"
 	"github.com/switchboard/switchboard/internal/plugin/install"
 	"github.com/switchboard/switchboard/internal/plugin/market"
 	"github.com/switchboard/switchboard/internal/ratelimit"
+	"github.com/switchboard/switchboard/internal/workflow"
 )
 
 // Options are the HTTP-layer settings.
@@ -66,6 +68,11 @@ type Deps struct {
 	// /api/v1/admin/marketplace and /api/v1/installations.
 	Market   *market.Service
 	Installs *install.Service
+	// Workflows serves /api/v1/workflows, /api/v1/runs and the workflow
+	// webhooks /hooks/workflows.
+	Workflows *workflow.Service
+	// Analytics serves /api/v1/installations/{id}/analytics.
+	Analytics *analytics.Service
 }
 
 // Server is the HTTP API.
@@ -249,6 +256,9 @@ func (s *Server) registerRoutes() {
 	s.gatewayRoutes()
 	s.creditRoutes()
 	s.pluginRoutes()
+	if s.Workflows != nil {
+		s.workflowRoutes()
+	}
 	s.openAPIRoute()
 }
 

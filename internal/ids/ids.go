@@ -34,6 +34,11 @@ const (
 	PluginVersion   = "plv"
 	Installation    = "ins"
 	PluginExecution = "pex"
+	// Workflow names a workflow, WorkflowVersion one immutable version of
+	// its definition and WorkflowRun one run.
+	Workflow        = "wf"
+	WorkflowVersion = "wfv"
+	WorkflowRun     = "run"
 )
 
 // New returns a fresh id with the given prefix.

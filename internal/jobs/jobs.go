@@ -98,6 +98,7 @@ type Runner struct {
 	backlog  *backlogMiddleware
 	stopBg   context.CancelFunc
 	bgDone   chan struct{}
+	lock     *workerLock // SQLite: this process's claim to work jobs (orphans.go)
 }
 
 // AddPeriodic schedules a job kind to be enqueued on an interval (by the
@@ -139,6 +140,9 @@ func (r *Runner) Open() error {
 		// week for inspection.
 		CompletedJobRetentionPeriod: time.Hour,
 		DiscardedJobRetentionPeriod: 7 * 24 * time.Hour,
+
+		// How a dead node's jobs come back: orphans.go.
+		RescueStuckJobsAfter: RescueStuckAfter,
 	}
 	if r.cfg.Work {
 		rc.Workers = r.workers
@@ -161,7 +165,13 @@ func (r *Runner) Start(ctx context.Context) error {
 	if !r.cfg.Work {
 		return nil
 	}
+	// On SQLite: one worker process per file, and its dead predecessor's
+	// jobs back at once (orphans.go).
+	if ok, err := r.claimWorkers(ctx); !ok || err != nil {
+		return err
+	}
 	if err := r.Client.Start(ctx); err != nil {
+		r.releaseWorkers(nil)
 		return err
 	}
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -185,6 +195,7 @@ func (r *Runner) Stop(ctx context.Context) error {
 		<-r.bgDone
 		r.stopBg = nil
 	}
+	r.releaseWorkers(err)
 	return err
 }
 

@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"mime"
 	"mime/quotedprintable"
@@ -18,23 +19,47 @@ import (
 
 // Message is one plain-text mail.
 type Message struct {
-	To      string
-	Subject string
-	Text    string
+	To      string `json:"to"`
+	Subject string `json:"subject"`
+	Text    string `json:"text"`
 }
 
-// Sender delivers messages.
+// Sender delivers messages. An error for which IsPermanent holds means that
+// sending the same message again cannot succeed; any other error may be
+// temporary.
 type Sender interface {
 	Send(ctx context.Context, m Message) error
 }
 
-// render builds an RFC 5322 message with a quoted-printable text body.
-func render(from string, m Message, now time.Time) ([]byte, error) {
+// PermanentError marks a failure that retrying cannot fix: the message is
+// malformed, or the mail server refused it with a 5xx reply.
+type PermanentError struct{ Err error }
+
+func (e *PermanentError) Error() string { return e.Err.Error() }
+func (e *PermanentError) Unwrap() error { return e.Err }
+
+// IsPermanent reports whether err, or an error it wraps, is a
+// PermanentError.
+func IsPermanent(err error) bool {
+	var p *PermanentError
+	return errors.As(err, &p)
+}
+
+// check refuses, for good (PermanentError), a message no sender can send.
+func (m Message) check() error {
 	if _, err := mail.ParseAddress(m.To); err != nil {
-		return nil, fmt.Errorf("mail: bad recipient: %w", err)
+		return &PermanentError{fmt.Errorf("mail: bad recipient: %w", err)}
 	}
 	if strings.ContainsAny(m.To+m.Subject, "\r\n") {
-		return nil, fmt.Errorf("mail: header injection refused")
+		return &PermanentError{errors.New("mail: header injection refused")}
+	}
+	return nil
+}
+
+// render builds an RFC 5322 message with a quoted-printable text body.
+func render(from string, m Message, now time.Time) ([]byte, error) {
+	if err := m.check(); err != nil {
+		return nil, err
 	}
 	var id [12]byte
 	_, _ = rand.Read(id[:])

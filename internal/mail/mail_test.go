@@ -17,21 +17,28 @@ import (
 // fakeSMTP is a minimal SMTP server speaking RFC 5321 with AUTH PLAIN, enough
 // to receive what net/smtp sends.
 type fakeSMTP struct {
-	ln   net.Listener
-	mu   sync.Mutex
-	auth string
-	from string
-	rcpt []string
-	data string
+	ln net.Listener
+	// rcptReply, when set, answers RCPT TO instead of "250 ok".
+	rcptReply string
+	mu        sync.Mutex
+	auth      string
+	from      string
+	rcpt      []string
+	data      string
 }
 
 func startFakeSMTP(t *testing.T) *fakeSMTP {
+	t.Helper()
+	return startFakeSMTPWith(t, &fakeSMTP{})
+}
+
+func startFakeSMTPWith(t *testing.T, f *fakeSMTP) *fakeSMTP {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fakeSMTP{ln: ln}
+	f.ln = ln
 	t.Cleanup(func() { ln.Close() })
 	go func() {
 		for {
@@ -77,6 +84,10 @@ func (f *fakeSMTP) serve(c net.Conn) {
 			f.mu.Lock()
 			f.rcpt = append(f.rcpt, line[len("RCPT TO:"):])
 			f.mu.Unlock()
+			if f.rcptReply != "" {
+				say(f.rcptReply)
+				continue
+			}
 			say("250 ok")
 		case cmd == "DATA":
 			say("354 go on")
@@ -129,6 +140,51 @@ func TestSMTP_DeliversWithAuth(t *testing.T) {
 	dec, _ := readQP(body)
 	if !strings.Contains(dec, "lien deux — é") {
 		t.Errorf("body: %q", dec)
+	}
+}
+
+func TestSMTP_RefusalsAreFinalOnlyWhenTheServerSaysSo(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		reply     string
+		permanent bool
+	}{
+		{"550 5.1.1 no such mailbox", true},
+		{"554 5.7.1 refused by policy", true},
+		{"451 4.7.1 greylisted, try again later", false},
+		{"452 4.2.2 mailbox full", false},
+	} {
+		f := &fakeSMTP{rcptReply: c.reply}
+		startFakeSMTPWith(t, f)
+		s, err := NewSMTP("smtp://"+f.ln.Addr().String(), "no-reply@switchboard.test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = s.Send(context.Background(), Message{To: "ann@example.com", Subject: "Hello", Text: "secret body"})
+		if err == nil {
+			t.Fatalf("%s: sent", c.reply)
+		}
+		if IsPermanent(err) != c.permanent {
+			t.Errorf("%s: permanent %v, want %v (%v)", c.reply, IsPermanent(err), c.permanent, err)
+		}
+		if strings.Contains(err.Error(), "secret body") {
+			t.Errorf("error carries the body: %v", err)
+		}
+	}
+	// A server that cannot be reached may be back later.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	s, _ := NewSMTP("smtp://"+addr, "no-reply@switchboard.test")
+	if err := s.Send(context.Background(), Message{To: "ann@example.com", Subject: "x", Text: "x"}); err == nil || IsPermanent(err) {
+		t.Errorf("unreachable server: %v, want a temporary error", err)
+	}
+	// A message that cannot be written is refused for good.
+	if err := s.Send(context.Background(), Message{To: "not an address", Subject: "x", Text: "x"}); !IsPermanent(err) {
+		t.Errorf("bad recipient: %v, want a permanent error", err)
 	}
 }
 

@@ -3,9 +3,11 @@ package mail
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
 	"net/smtp"
+	"net/textproto"
 	"net/url"
 	"strings"
 	"time"
@@ -90,22 +92,38 @@ func (s *SMTP) Send(ctx context.Context, m Message) error {
 		}
 	}
 	if err := c.Mail(bareAddress(s.from)); err != nil {
+		// A refused sender is this node's configuration, not the message.
 		return fmt.Errorf("smtp MAIL FROM: %w", err)
 	}
 	if err := c.Rcpt(bareAddress(m.To)); err != nil {
-		return fmt.Errorf("smtp RCPT TO: %w", err)
+		return fmt.Errorf("smtp RCPT TO: %w", refused(err))
 	}
 	w, err := c.Data()
 	if err != nil {
-		return fmt.Errorf("smtp DATA: %w", err)
+		return fmt.Errorf("smtp DATA: %w", refused(err))
 	}
 	if _, err := w.Write(raw); err != nil {
 		return fmt.Errorf("smtp write: %w", err)
 	}
 	if err := w.Close(); err != nil {
-		return fmt.Errorf("smtp end of data: %w", err)
+		return fmt.Errorf("smtp end of data: %w", refused(err))
 	}
-	return c.Quit()
+	// The server has taken the message; a failed goodbye must not make the
+	// caller send it again.
+	_ = c.Quit()
+	return nil
+}
+
+// refused marks a 5xx reply to the message's own commands (recipient, data)
+// as permanent: the server will refuse this message again (unknown mailbox,
+// policy). A 4xx reply, a broken connection, a failed AUTH or a refused
+// sender (configuration an operator can fix) stays temporary.
+func refused(err error) error {
+	var reply *textproto.Error
+	if errors.As(err, &reply) && reply.Code >= 500 && reply.Code < 600 {
+		return &PermanentError{err}
+	}
+	return err
 }
 
 func bareAddress(a string) string {

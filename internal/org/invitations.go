@@ -122,12 +122,12 @@ func (s *Service) Invite(ctx context.Context, a actor.Actor, orgID string, in In
 			return err
 		}
 		link := s.publicURL + "/invitations/accept?token=" + url.QueryEscape(token)
-		s.sendLater(tx, mailer.Message{To: email, Subject: fmt.Sprintf("You are invited to %s on Switchboard", o.Name),
+		// The mail is a job in this transaction, its token sealed.
+		return s.mail.Enqueue(ctx, tx, mailer.Message{To: email, Subject: fmt.Sprintf("You are invited to %s on Switchboard", o.Name),
 			Text: fmt.Sprintf("Hello,\n\n%s invited you to join the organization %q on Switchboard as %s.\n\n"+
 				"Accept within 7 days by opening:\n\n%s\n\nOr send the token to POST /api/v1/invitations/accept "+
 				"(signed in with this address) or POST /api/v1/invitations/accept-signup (to create an account):\n\n%s\n",
 				a.Email, o.Name, in.OrgRole, link, token)})
-		return nil
 	})
 	if err != nil {
 		return Invitation{}, err

@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -37,23 +36,19 @@ type Accounts interface {
 // Service implements organizations.
 type Service struct {
 	db        *db.DB
-	mail      mail.Sender
+	mail      *mail.Queue
 	accounts  Accounts
 	log       *slog.Logger
 	publicURL string
-	pending   sync.WaitGroup
 }
 
-// New returns the service.
-func New(d *db.DB, m mail.Sender, accounts Accounts, log *slog.Logger, publicURL string) *Service {
+// New returns the service, which mails invitations through m.
+func New(d *db.DB, m *mail.Queue, accounts Accounts, log *slog.Logger, publicURL string) *Service {
 	if log == nil {
 		log = slog.Default()
 	}
 	return &Service{db: d, mail: m, accounts: accounts, log: log, publicURL: strings.TrimRight(publicURL, "/")}
 }
-
-// Close waits for mail still being sent.
-func (s *Service) Close() { s.pending.Wait() }
 
 // Org is an organization as its members see it.
 type Org struct {
@@ -278,22 +273,6 @@ func (s *Service) Delete(ctx context.Context, a actor.Actor, id string) error {
 		}
 		return audit.Record(ctx, tx, in, audit.Entry{Action: "org.deleted", Resource: "organization", ResourceID: id,
 			Metadata: map[string]any{"name": o.Name, "members": len(users)}})
-	})
-}
-
-// sendLater mails m after the transaction commits, without holding up the
-// request.
-func (s *Service) sendLater(tx *db.Tx, m mail.Message) {
-	tx.AfterCommit(func() {
-		s.pending.Add(1)
-		go func() {
-			defer s.pending.Done()
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			defer cancel()
-			if err := s.mail.Send(ctx, m); err != nil {
-				s.log.Error("send mail", "subject", m.Subject, "error", err)
-			}
-		}()
 	})
 }
 

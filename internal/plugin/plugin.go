@@ -56,6 +56,9 @@ type ExecutionContext struct {
 	// Now is the host's clock at the start of the execution; sandboxed
 	// plugins have no other source of the current time.
 	Now time.Time `json:"now"`
+	// GatewayIDs are the gateways the installation subscribes to; a
+	// sandboxed plugin may send messages through these only.
+	GatewayIDs []string `json:"gatewayIds,omitempty"`
 
 	// Actor acts for the installation's workspace.
 	Actor actor.Actor `json:"-"`

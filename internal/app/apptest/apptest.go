@@ -220,7 +220,9 @@ type Mail struct {
 	To, Subject, Body string
 }
 
-// WaitMail waits up to 5 s for the n-th (1-based) mail to `to` and returns it.
+// WaitMail waits up to 10 s for the n-th (1-based) mail to `to` and returns
+// it. Mail leaves through jobs, so the node must run job workers (the
+// default).
 func (h *Harness) WaitMail(to string, n int) Mail {
 	h.t.Helper()
 	return h.WaitMailAbout(to, "", n)
@@ -229,7 +231,7 @@ func (h *Harness) WaitMail(to string, n int) Mail {
 // WaitMailAbout is WaitMail counting only mails whose subject contains about.
 func (h *Harness) WaitMailAbout(to, about string, n int) Mail {
 	h.t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(10 * time.Second)
 	for {
 		var mails []Mail
 		for _, m := range h.Mails(to) {

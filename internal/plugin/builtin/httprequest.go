@@ -24,8 +24,9 @@ import (
 // them, redirects re-checked, responses capped. The URL, method and
 // headers come from the input or, failing that, the installation's config.
 // A response with status ≥ 400 fails the execution unless the config sets
-// allowErrorStatus. Config values are stored and shown in clear: do not
-// put credentials in them.
+// allowErrorStatus. The execution's idempotency key is sent as the
+// Idempotency-Key header. Config values are stored and shown in clear: do
+// not put credentials in them.
 type HTTPRequest struct{ client *safehttp.Client }
 
 const (
@@ -179,6 +180,13 @@ func (r HTTPRequest) Execute(ctx context.Context, ec plugin.ExecutionContext, in
 		req.Header.Set("Content-Type", contentType)
 	}
 	req.Header.Set("User-Agent", "Switchboard-http-request/1.0")
+	// The execution's idempotency key — the same when a crashed or retried
+	// execution repeats this request, new for the next attempt of a failed
+	// step — lets APIs that honour Idempotency-Key (Stripe-style) apply a
+	// call once. A header of that name in the input or config wins.
+	if ec.IdempotencyKey != "" {
+		req.Header.Set("Idempotency-Key", ec.IdempotencyKey)
+	}
 	for k, v := range headers {
 		req.Header.Set(k, v)
 	}

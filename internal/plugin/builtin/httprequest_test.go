@@ -1,6 +1,7 @@
 package builtin
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -105,5 +106,42 @@ func TestHTTPRequest_RefusesWhatSafeHTTPRefuses(t *testing.T) {
 	}
 	if res := runReply(t, b, `{}`, json.RawMessage(`{"url":"`+other.URL+`","headers":{"content-length":"1"}}`)); res.Success {
 		t.Errorf("forbidden header: %+v", res)
+	}
+}
+
+// TestHTTPRequest_SendsIdempotencyKey: the execution's idempotency key goes
+// out as Idempotency-Key (so a repeated execution is deduplicated by APIs
+// that honour it); an explicit header wins; no key, no header.
+func TestHTTPRequest_SendsIdempotencyKey(t *testing.T) {
+	t.Parallel()
+	got := make(chan []string, 3)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got <- r.Header.Values("Idempotency-Key")
+	}))
+	t.Cleanup(srv.Close)
+	u, _ := url.Parse(srv.URL)
+	client, err := safehttp.New(safehttp.Options{Allow: []string{u.Host}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := NewHTTPRequest(client)
+	run := func(key, headers string) []string {
+		t.Helper()
+		in := json.RawMessage(`{"url":"` + srv.URL + `","method":"POST","body":{"n":1}` + headers + `}`)
+		res := plugin.Run(context.Background(), b.Runner, plugin.ExecutionContext{Trigger: plugin.TriggerWorkflowStep,
+			Config: json.RawMessage(`{}`), IdempotencyKey: key}, in)
+		if !res.Success {
+			t.Fatalf("request failed: %+v", res)
+		}
+		return <-got
+	}
+	if h := run("run_1/call/0/1", ""); len(h) != 1 || h[0] != "run_1/call/0/1" {
+		t.Errorf("Idempotency-Key %q, want the execution's key", h)
+	}
+	if h := run("run_1/call/0/1", `,"headers":{"idempotency-key":"mine"}`); len(h) != 1 || h[0] != "mine" {
+		t.Errorf("Idempotency-Key %q, want the explicit one", h)
+	}
+	if h := run("", ""); len(h) != 0 {
+		t.Errorf("Idempotency-Key %q without an idempotency key", h)
 	}
 }

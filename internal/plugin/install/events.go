@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/switchboard/switchboard/internal/actor"
+	"github.com/switchboard/switchboard/internal/apperr"
 	"github.com/switchboard/switchboard/internal/db"
 	"github.com/switchboard/switchboard/internal/ids"
 	"github.com/switchboard/switchboard/internal/jobs"
@@ -24,6 +25,11 @@ const EventKeyPrefix = "event:"
 // gatewayID. a is the system actor of the gateway's workspace, carrying its
 // plan. Installations whose plugin rejects the event's shape get a FAILED
 // execution saying why, like any other bad input.
+//
+// Each execution counts against the plan's executionsPerDay (with paid
+// overage where the workspace enabled it). One the plan refuses is recorded
+// SKIPPED, with no job, and the event is stored all the same: failing the
+// inbound transaction would only make the provider deliver it again.
 func (s *Service) EnqueueEventTx(ctx context.Context, tx *db.Tx, a actor.Actor, gatewayID, eventID string, event json.RawMessage) error {
 	if s.runner == nil {
 		return nil
@@ -61,8 +67,19 @@ func (s *Service) EnqueueEventTx(ctx context.Context, tx *db.Tx, a actor.Actor, 
 		e := Execution{ID: ids.New(ids.PluginExecution), InstallationID: inst.ID, Plugin: inst.Plugin, Version: inst.Version,
 			Trigger: plugin.TriggerEvent, Status: Queued, Input: event, IdempotencyKey: EventKeyPrefix + eventID,
 			CreatedAt: db.Now(), Logs: []plugin.LogLine{}}
+		reason, err := s.countEventExecution(ctx, tx, a, e.ID)
+		if err != nil {
+			return err
+		}
+		if reason != "" {
+			now := db.Now()
+			e.Status, e.Error, e.FinishedAt = Skipped, reason, &now
+		}
 		if err := insertExecution(ctx, tx, ws, a.UserID, e); err != nil {
 			return err
+		}
+		if e.Status == Skipped {
+			continue
 		}
 		if _, err := s.runner.InsertRouted(ctx, tx, jobs.Route{WorkspaceID: ws, Plan: a.Plan}, ExecuteArgs{ExecutionID: e.ID,
 			WorkspaceID: ws, UserID: a.UserID, OrganizationID: a.OrganizationID, Plan: a.Plan}, nil); err != nil {
@@ -70,4 +87,41 @@ func (s *Service) EnqueueEventTx(ctx context.Context, tx *db.Tx, a actor.Actor, 
 		}
 	}
 	return nil
+}
+
+// countEventExecution counts one event-triggered execution in tx. When the
+// plan refuses it, reason says why and nothing the attempt wrote (an
+// overage it could not pay for) survives: the attempt runs under a
+// savepoint that is rolled back. Other errors fail the transaction.
+func (s *Service) countEventExecution(ctx context.Context, tx *db.Tx, a actor.Actor, executionID string) (reason string, err error) {
+	if s.meter == nil {
+		return "", nil
+	}
+	// Savepoints are statements of the transaction, never prepared or
+	// cached: tx.Tx bypasses the statement cache.
+	if _, err := tx.Tx.ExecContext(ctx, `SAVEPOINT count_event_execution`); err != nil {
+		return "", fmt.Errorf("count event execution: %w", err)
+	}
+	err = s.countExecution(ctx, tx, a, executionID)
+	if apperr.Is(err, apperr.PlanLimitExceeded) {
+		if _, err := tx.Tx.ExecContext(ctx, `ROLLBACK TO SAVEPOINT count_event_execution`); err != nil {
+			return "", fmt.Errorf("count event execution: %w", err)
+		}
+		return fmt.Sprintf("skipped: the daily execution limit of the %s plan (%d executions a day) was reached",
+			planName(a.Plan), a.Plan.Limit(actor.ActionExecute)), nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("count event execution: %w", err)
+	}
+	if _, err := tx.Tx.ExecContext(ctx, `RELEASE SAVEPOINT count_event_execution`); err != nil {
+		return "", fmt.Errorf("count event execution: %w", err)
+	}
+	return "", nil
+}
+
+func planName(p actor.Plan) string {
+	if _, ok := actor.PlanLimits[p]; !ok {
+		return string(actor.Free)
+	}
+	return string(p)
 }

@@ -18,12 +18,15 @@ import (
 	"github.com/switchboard/switchboard/internal/plugin/market"
 )
 
-// Execution statuses.
+// Execution statuses. SKIPPED is an event-triggered execution that never
+// ran because the plan's daily execution limit was reached; its error says
+// so.
 const (
 	Queued    = "QUEUED"
 	Running   = "RUNNING"
 	Succeeded = "SUCCEEDED"
 	Failed    = "FAILED"
+	Skipped   = "SKIPPED"
 )
 
 // Execution is one run of an installation.
@@ -224,7 +227,7 @@ func (s *Service) run(ctx context.Context, a actor.Actor, inst Installation, res
 		key = e.ID
 	}
 	ec := plugin.ExecutionContext{Trigger: e.Trigger, ExecutionID: e.ID, InstallationID: inst.ID, IdempotencyKey: key,
-		Config: inst.Config, Actor: a, Grants: inst.Grants, Now: db.Now(),
+		Config: inst.Config, Actor: a, Grants: inst.Grants, GatewayIDs: inst.GatewayIDs, Now: db.Now(),
 		Store: &kvStore{db: s.db, workspace: a.WorkspaceID(), installation: inst.ID, plan: a.Plan}}
 	defer func() {
 		if p := recover(); p != nil {

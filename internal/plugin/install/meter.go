@@ -14,8 +14,8 @@ type Meter interface {
 	ConsumeTx(ctx context.Context, tx *db.Tx, a actor.Actor, action actor.Action, amount int64, key string) (credit.Consumption, error)
 }
 
-// SetMeter makes standalone executions count against the plan. Call before
-// serving.
+// SetMeter makes standalone and event-triggered executions count against
+// the plan. Call before serving.
 func (s *Service) SetMeter(m Meter) { s.meter = m }
 
 // countExecution records one execution in tx; over the limit it fails with

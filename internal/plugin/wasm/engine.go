@@ -1,7 +1,9 @@
 // Package wasm runs third-party plugins as WebAssembly modules in wazero,
-// sandboxed: no filesystem, no network, no environment, no arguments, a
+// sandboxed: no filesystem, no sockets, no environment, no arguments, a
 // deterministic clock and random source, and only the host functions the
-// plugin's manifest asks for and its installer granted. Every execution is
+// plugin's manifest asks for and its installer granted — the network among
+// them only as HTTP to the manifest's allowedHosts through an SSRF-safe
+// client, and messages through the installation's gateways. Every execution is
 // a fresh instance of the module, bounded by a memory limit (the plan's
 // ramMb), a wall-time limit and an output size cap.
 //
@@ -23,7 +25,9 @@ import (
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 
+	"github.com/switchboard/switchboard/internal/actor"
 	"github.com/switchboard/switchboard/internal/apperr"
+	"github.com/switchboard/switchboard/internal/safehttp"
 )
 
 // Options tune an Engine.
@@ -36,7 +40,19 @@ type Options struct {
 	MaxModuleBytes int
 	// CacheDir, when set, keeps compiled machine code across restarts.
 	CacheDir string
+	// HTTP makes the requests of http_request; nil refuses them. It must be
+	// an SSRF-safe client (package safehttp) whose response cap is at least
+	// MaxHTTPBodyBytes.
+	HTTP *safehttp.Client
+	// Send queues the messages of gateway_send through the gateway send
+	// path; nil refuses them.
+	Send GatewaySender
 }
+
+// GatewaySender queues a text message through a gateway of a's workspace —
+// the gateway send path, a retried job — and returns the send's id. The app
+// wires it to gateway.Service.Send, which checks a's permissions.
+type GatewaySender func(ctx context.Context, a actor.Actor, gatewayID, chatID, text string) (sendID string, err error)
 
 // Engine compiles and runs modules. It is safe for concurrent use; one per
 // process is enough.

@@ -10,6 +10,7 @@ import (
 	"github.com/tetratelabs/wazero/api"
 
 	"github.com/switchboard/switchboard/internal/plugin"
+	"github.com/switchboard/switchboard/internal/safehttp"
 )
 
 // hostModule is the import module of Switchboard's host functions.
@@ -35,11 +36,20 @@ const (
 // through the call's context.
 type hostEnv struct {
 	ec plugin.ExecutionContext
+	// allowedHosts are the manifest's; http and send are the engine's.
+	allowedHosts []string
+	http         *safehttp.Client
+	send         GatewaySender
 
-	mu       sync.Mutex
-	logs     []plugin.LogLine
-	logBytes int
-	apiCalls int64
+	mu        sync.Mutex
+	logs      []plugin.LogLine
+	logBytes  int
+	apiCalls  int64
+	httpCalls int
+	sends     int
+	// pending is an http_request response that did not fit the module's
+	// buffer, kept for http_response.
+	pending []byte
 	// fault is why the host stopped the module (a refused host call); it
 	// wins over whatever trap message wazero reports.
 	fault string
@@ -89,18 +99,9 @@ func instantiateHost(ctx context.Context, rt wazero.Runtime) error {
 	b.NewFunctionBuilder().WithFunc(hostKVGet).Export("kv_get")
 	b.NewFunctionBuilder().WithFunc(hostKVSet).Export("kv_set")
 	b.NewFunctionBuilder().WithFunc(hostKVDelete).Export("kv_delete")
-	b.NewFunctionBuilder().WithFunc(func(ctx context.Context, m api.Module, reqPtr, reqLen, respPtr, respCap uint32) int32 {
-		env := envOf(ctx)
-		env.require("http_request", CapHTTP)
-		env.refuse("host function %s.http_request is not available yet", hostModule)
-		return kvError
-	}).Export("http_request")
-	b.NewFunctionBuilder().WithFunc(func(ctx context.Context, m api.Module, reqPtr, reqLen uint32) int32 {
-		env := envOf(ctx)
-		env.require("gateway_send", CapGatewaySend)
-		env.refuse("host function %s.gateway_send is not available yet", hostModule)
-		return kvError
-	}).Export("gateway_send")
+	b.NewFunctionBuilder().WithFunc(hostHTTPRequest).Export("http_request")
+	b.NewFunctionBuilder().WithFunc(hostHTTPResponse).Export("http_response")
+	b.NewFunctionBuilder().WithFunc(hostGatewaySend).Export("gateway_send")
 	if _, err := b.Instantiate(ctx); err != nil {
 		return fmt.Errorf("host module: %w", err)
 	}
@@ -132,10 +133,22 @@ func hostLog(ctx context.Context, m api.Module, level, ptr, n uint32) {
 
 func (env *hostEnv) store(fn string) plugin.KV {
 	env.require(fn, CapKV)
+	env.countCall()
+	return env.ec.Store
+}
+
+// countCall counts one call into the execution's apiCalls.
+func (env *hostEnv) countCall() {
 	env.mu.Lock()
 	env.apiCalls++
 	env.mu.Unlock()
-	return env.ec.Store
+}
+
+// write copies b into the module's memory at ptr, or stops the module.
+func write(env *hostEnv, m api.Module, fn string, ptr uint32, b []byte) {
+	if !m.Memory().Write(ptr, b) {
+		env.refuse("host function %s.%s: buffer %d+%d is outside the module's memory", hostModule, fn, ptr, len(b))
+	}
 }
 
 func key(env *hostEnv, m api.Module, fn string, ptr, n uint32) (string, bool) {
@@ -165,8 +178,8 @@ func hostKVGet(ctx context.Context, m api.Module, kp, kl, vp, vc uint32) int32 {
 	case !found:
 		return kvNotFound
 	}
-	if uint32(len(v)) <= vc && !m.Memory().Write(vp, v) {
-		env.refuse("host function %s.kv_get: buffer %d+%d is outside the module's memory", hostModule, vp, vc)
+	if uint32(len(v)) <= vc {
+		write(env, m, "kv_get", vp, v)
 	}
 	return int32(len(v))
 }

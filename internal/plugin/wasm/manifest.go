@@ -28,12 +28,13 @@ var Capabilities = []string{CapLog, CapKV, CapHTTP, CapGatewaySend}
 
 // hostFunctions maps each host function to the capability it needs.
 var hostFunctions = map[string]string{
-	"log":          CapLog,
-	"kv_get":       CapKV,
-	"kv_set":       CapKV,
-	"kv_delete":    CapKV,
-	"http_request": CapHTTP,
-	"gateway_send": CapGatewaySend,
+	"log":           CapLog,
+	"kv_get":        CapKV,
+	"kv_set":        CapKV,
+	"kv_delete":     CapKV,
+	"http_request":  CapHTTP,
+	"http_response": CapHTTP,
+	"gateway_send":  CapGatewaySend,
 }
 
 // Manifest describes a sandboxed plugin version (docs/plugins.md).
@@ -47,7 +48,11 @@ type Manifest struct {
 	ConfigSchema json.RawMessage `json:"configSchema,omitempty"`
 	// Permissions are the capabilities the plugin asks for; an installer
 	// grants some or all of them.
-	Permissions       []string `json:"permissions,omitempty"`
+	Permissions []string `json:"permissions,omitempty"`
+	// AllowedHosts are the only hosts http_request may reach: host names
+	// ("api.example.com") or wildcard subdomains ("*.example.com"), never
+	// IP addresses. Required with the "http" permission, refused without.
+	AllowedHosts      []string `json:"allowedHosts,omitempty"`
 	CanBeWorkflowStep bool     `json:"canBeWorkflowStep"`
 }
 
@@ -97,6 +102,11 @@ func ParseManifest(raw json.RawMessage) (Compiled, error) {
 		}
 		seen[p] = true
 	}
+	hosts, problems := checkAllowedHosts(m.AllowedHosts, seen[CapHTTP])
+	for _, p := range problems {
+		add("allowedHosts", p)
+	}
+	m.AllowedHosts = hosts
 	c := Compiled{Manifest: m}
 	var err error
 	if c.Input, err = plugin.CompileSchema(m.InputSchema); err != nil {

@@ -68,7 +68,7 @@ func (r *Runner) Execute(ctx context.Context, ec plugin.ExecutionContext, input 
 	if mem <= 0 {
 		mem = actor.PlanLimits[actor.Free].RAMMB
 	}
-	return r.engine.run(ctx, r.hash, r.wasm, mem, stdin, ec)
+	return r.engine.run(ctx, r.hash, r.wasm, mem, stdin, &hostEnv{ec: ec, allowedHosts: r.m.AllowedHosts})
 }
 
 var (
@@ -108,7 +108,7 @@ func (w *capWriter) String() string {
 
 const maxStderr = 4 << 10
 
-func (e *Engine) run(parent context.Context, hash string, wasm []byte, memoryMB int64, stdin []byte, ec plugin.ExecutionContext) plugin.ExecutionResult {
+func (e *Engine) run(parent context.Context, hash string, wasm []byte, memoryMB int64, stdin []byte, env *hostEnv) plugin.ExecutionResult {
 	pages := pagesFor(memoryMB)
 	compiled, rt, release, err := e.module(parent, pages, hash, wasm)
 	if err != nil {
@@ -116,7 +116,7 @@ func (e *Engine) run(parent context.Context, hash string, wasm []byte, memoryMB 
 	}
 	defer release()
 
-	env := &hostEnv{ec: ec}
+	env.http, env.send = e.opt.HTTP, e.opt.Send
 	cctx, cancel := context.WithCancelCause(context.WithValue(parent, envKey{}, env))
 	defer cancel(nil)
 	ctx, stop := context.WithTimeoutCause(cctx, e.opt.Timeout, errTimeLimit)

@@ -1,0 +1,56 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+
+	"github.com/switchboard/switchboard/internal/actor"
+	"github.com/switchboard/switchboard/internal/config"
+	"github.com/switchboard/switchboard/internal/credit"
+	"github.com/switchboard/switchboard/internal/db"
+	"github.com/switchboard/switchboard/internal/gateway"
+	"github.com/switchboard/switchboard/internal/jobs"
+	"github.com/switchboard/switchboard/internal/plugin"
+	"github.com/switchboard/switchboard/internal/plugin/install"
+	"github.com/switchboard/switchboard/internal/workflow"
+)
+
+// workflowRefs checks a definition's references through the owning
+// services.
+type workflowRefs struct {
+	installs *install.Service
+	gateways *gateway.Service
+}
+
+func (r workflowRefs) CheckPlugin(ctx context.Context, a actor.Actor, installationID, slug string, cfg json.RawMessage) error {
+	return r.installs.CheckStep(ctx, a, install.StepRef{InstallationID: installationID, Plugin: slug, Config: cfg})
+}
+
+func (r workflowRefs) CheckGateway(ctx context.Context, a actor.Actor, id string) error {
+	_, err := r.gateways.Get(ctx, a, id)
+	return err
+}
+
+type workflowPlugins struct{ installs *install.Service }
+
+func (p workflowPlugins) RunStep(ctx context.Context, a actor.Actor, ref workflow.PluginRef, input json.RawMessage, ec plugin.ExecutionContext) (plugin.ExecutionResult, error) {
+	return p.installs.RunStep(ctx, a, install.StepRef{InstallationID: ref.InstallationID, Plugin: ref.Plugin, Config: ref.Config}, input, ec)
+}
+
+// newWorkflows builds the workflow engine, registers its jobs and
+// subscribes event-triggered workflows to stored gateway events.
+func newWorkflows(c config.Config, d *db.DB, runner *jobs.Runner, installs *install.Service, gateways *gateway.Service, limits *credit.Limits, log *slog.Logger) *workflow.Service {
+	w := workflow.New(workflow.Deps{DB: d, Jobs: runner, Refs: workflowRefs{installs: installs, gateways: gateways},
+		Plugins: workflowPlugins{installs: installs}, Gateways: gateways, Meter: limits, Log: log, PublicURL: c.PublicURL})
+	w.RegisterJobs(runner)
+	gateways.OnStore(func(ctx context.Context, tx *db.Tx, a actor.Actor, ev gateway.WorkspaceJob) error {
+		raw, err := json.Marshal(ev)
+		if err != nil {
+			return fmt.Errorf("encode event: %w", err)
+		}
+		return w.EventTx(ctx, tx, a, ev.Payload.GatewayID, ev.ID, raw)
+	})
+	return w
+}

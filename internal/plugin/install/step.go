@@ -1,0 +1,109 @@
+package install
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/switchboard/switchboard/internal/actor"
+	"github.com/switchboard/switchboard/internal/apperr"
+	"github.com/switchboard/switchboard/internal/db"
+	"github.com/switchboard/switchboard/internal/ids"
+	"github.com/switchboard/switchboard/internal/plugin"
+)
+
+// StepRef names what a workflow's plugin step runs: an installation of
+// the workspace, or a built-in plugin by slug with an inline config.
+type StepRef struct {
+	InstallationID string
+	Plugin         string
+	Config         json.RawMessage
+}
+
+// CheckStep validates a workflow step's reference when the workflow is
+// saved: the installation exists in a's workspace (or the built-in
+// exists), its plugin can be a workflow step, and a static config matches
+// the plugin's config schema.
+func (s *Service) CheckStep(ctx context.Context, a actor.Actor, ref StepRef) error {
+	r, _, err := s.stepRunner(ctx, a, ref)
+	if err != nil {
+		return err
+	}
+	if !r.CanBeWorkflowStep() {
+		return apperr.New(apperr.Validation, "plugin %s cannot be a workflow step", r.Slug())
+	}
+	if ref.InstallationID == "" && len(ref.Config) > 0 {
+		if err := plugin.CheckConfig(r, ref.Config); err != nil {
+			return apperr.New(apperr.Validation, "config: %v", err)
+		}
+	}
+	return nil
+}
+
+func (s *Service) stepRunner(ctx context.Context, a actor.Actor, ref StepRef) (plugin.Runner, *Installation, error) {
+	if ref.InstallationID != "" {
+		if !ids.Valid(ids.Installation, ref.InstallationID) {
+			return nil, nil, errNotFound
+		}
+		inst, err := get(ctx, s.db.Read(), a.WorkspaceID(), ref.InstallationID)
+		if err != nil {
+			return nil, nil, err
+		}
+		res, err := s.resolved(ctx, inst)
+		if err != nil {
+			return nil, nil, err
+		}
+		return res.Runner, &inst, nil
+	}
+	b, ok := s.market.Registry().Builtin(ref.Plugin)
+	if !ok {
+		return nil, nil, apperr.New(apperr.NotFound, "no built-in plugin %q", ref.Plugin)
+	}
+	return b, nil, nil
+}
+
+// RunStep runs one workflow plugin step and reports the plugin's result.
+// An installation must be enabled; its own config and grants apply. A
+// built-in runs with the step's config. The error is for failures around
+// the plugin (not found, disabled); the plugin's own failure is in the
+// result.
+func (s *Service) RunStep(ctx context.Context, a actor.Actor, ref StepRef, input json.RawMessage, ec plugin.ExecutionContext) (out plugin.ExecutionResult, err error) {
+	r, inst, err := s.stepRunner(ctx, a, ref)
+	if err != nil {
+		return plugin.ExecutionResult{}, stepError(err)
+	}
+	if !r.CanBeWorkflowStep() {
+		return plugin.ExecutionResult{}, fmt.Errorf("plugin %s cannot be a workflow step", r.Slug())
+	}
+	ec.Trigger, ec.Actor, ec.Now = plugin.TriggerWorkflowStep, a, db.Now()
+	if inst != nil {
+		if !inst.Enabled {
+			return plugin.ExecutionResult{}, fmt.Errorf("installation %s is disabled", inst.ID)
+		}
+		ec.InstallationID, ec.Config, ec.Grants, ec.GatewayIDs = inst.ID, inst.Config, inst.Grants, inst.GatewayIDs
+		ec.Store = &kvStore{db: s.db, workspace: a.WorkspaceID(), installation: inst.ID, plan: a.Plan}
+	} else {
+		cfg := ref.Config
+		if len(cfg) == 0 || string(cfg) == "null" {
+			cfg = json.RawMessage("{}")
+		}
+		if err := plugin.CheckConfig(r, cfg); err != nil {
+			return plugin.ExecutionResult{}, fmt.Errorf("config: %v", err)
+		}
+		ec.Config = cfg
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			s.log.Error("plugin panicked", "plugin", r.Slug(), "run", ec.WorkflowRunID, "step", ec.StepID, "panic", p)
+			out, err = plugin.Failed("the plugin crashed"), nil
+		}
+	}()
+	return plugin.Run(ctx, r, ec, input), nil
+}
+
+func stepError(err error) error {
+	if apperr.Is(err, apperr.NotFound) {
+		return fmt.Errorf("the plugin or installation no longer exists")
+	}
+	return err
+}

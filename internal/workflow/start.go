@@ -1,0 +1,407 @@
+package workflow
+
+import (
+	"context"
+	"crypto/subtle"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/switchboard/switchboard/internal/actor"
+	"github.com/switchboard/switchboard/internal/apperr"
+	"github.com/switchboard/switchboard/internal/db"
+	"github.com/switchboard/switchboard/internal/ids"
+)
+
+// start is how a run begins.
+type start struct {
+	trigger TriggerType
+	input   json.RawMessage
+	key     string
+	by      string
+	// inline runs the pure steps at the head of the workflow before the
+	// run is stored, so a run of pure steps is one commit.
+	inline bool
+	// skipOverLimit records a run refused by the plan's daily executions
+	// as failed instead of refusing the caller (automatic triggers: their
+	// caller can do nothing about it).
+	skipOverLimit bool
+}
+
+func checkInput(raw json.RawMessage) (json.RawMessage, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return json.RawMessage("{}"), nil
+	}
+	if len(raw) > MaxInputBytes {
+		return nil, apperr.New(apperr.PayloadTooLarge, "the input must encode to at most %d bytes", MaxInputBytes)
+	}
+	if !json.Valid(raw) {
+		return nil, apperr.Invalid(apperr.FieldError{Field: "input", Message: "is not valid JSON"})
+	}
+	return raw, nil
+}
+
+// newRun prepares a run of w's current version for a (the workspace's
+// actor).
+func (s *Service) newRun(ctx context.Context, q db.Querier, w Workflow, ws string, st start) (*exec, error) {
+	c, err := s.loadCompiled(ctx, q, ws, w.versionID)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	r := &Run{ID: ids.New(ids.WorkflowRun), WorkflowID: w.ID, Version: w.Version, Status: StatusRunning, Trigger: st.trigger,
+		Input: st.input, CurrentStepID: c.def.StartStepID, Attempt: 1, TimeoutAt: now.Add(c.def.Settings.timeout()),
+		CreatedBy: st.by, CreatedAt: now, UpdatedAt: now, workspaceID: ws, versionID: w.versionID, userID: w.UserID,
+		orgID: w.OrganizationID, plan: w.plan, key: st.key, stepsRaw: "[]", Steps: []StepRecord{}}
+	return newExec(r, c)
+}
+
+// startTx stores a new run in tx (with its first segment when inline) and
+// counts it against the plan. created is false when the idempotency key
+// names an earlier run, which is returned instead.
+func (s *Service) startTx(ctx context.Context, tx *db.Tx, x *exec, st start, head *outcome) (created bool, err error) {
+	r := x.run
+	if st.key != "" {
+		prev, ok, err := s.byKey(ctx, tx, r.workspaceID, r.WorkflowID, st.key)
+		if err != nil {
+			return false, err
+		}
+		if ok {
+			*r = prev
+			return false, nil
+		}
+	}
+	var o outcome
+	if s.Meter != nil {
+		consume := func() error {
+			_, err := s.Meter.ConsumeTx(ctx, tx, r.actor(), actor.ActionExecute, 1, "workflow_run:"+r.ID)
+			return err
+		}
+		var err error
+		if st.skipOverLimit {
+			// A refusal may come after the counter moved (overage that
+			// could not be paid): the savepoint undoes it, since this
+			// transaction goes on to record the skipped run.
+			err = tx.Savepoint(ctx, "count_workflow_run", consume)
+		} else {
+			err = consume()
+		}
+		switch {
+		case apperr.Is(err, apperr.PlanLimitExceeded) && st.skipOverLimit:
+			var ae *apperr.Error
+			errors.As(err, &ae)
+			o = outcome{status: StatusFailed, errMsg: "skipped: " + ae.Message}
+			x.records, x.stepsUsed, x.cur = nil, 0, x.c.def.StartStepID
+			return true, s.persist(ctx, tx, x, &o, true)
+		case err != nil:
+			return false, err
+		}
+	}
+	o = outcome{status: StatusRunning}
+	if head != nil {
+		o = *head
+	}
+	return true, s.persist(ctx, tx, x, &o, true)
+}
+
+func (s *Service) byKey(ctx context.Context, q db.Querier, ws, workflowID, key string) (Run, bool, error) {
+	r, err := scanRun(db.Scope(q, ws).QueryRowContext(ctx, `SELECT `+runColumns+` FROM workflow_runs
+		WHERE workspace_id = $1 AND workflow_id = $2 AND idempotency_key = $3`, workflowID, key))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Run{}, false, nil
+	}
+	if err != nil {
+		return Run{}, false, fmt.Errorf("find run by key: %w", err)
+	}
+	return r, true, nil
+}
+
+// begin stores a run outside any other transaction. The pure head of an
+// inline run is evaluated before the transaction opens, so the database
+// is held only to write.
+func (s *Service) begin(ctx context.Context, w Workflow, ws string, st start) (Run, bool, error) {
+	var err error
+	if st.input, err = checkInput(st.input); err != nil {
+		return Run{}, false, err
+	}
+	x, err := s.newRun(ctx, s.DB.Read(), w, ws, st)
+	if err != nil {
+		return Run{}, false, apperr.Wrap(err, "start run")
+	}
+	var head *outcome
+	if st.inline {
+		o := s.segment(ctx, x, atCreation)
+		head = &o
+	}
+	var created bool
+	err = s.DB.Tx(ctx, func(tx *db.Tx) error {
+		created, err = s.startTx(ctx, tx, x, st, head)
+		return err
+	})
+	if err != nil {
+		if st.key != "" && db.IsUniqueViolation(err) {
+			if prev, ok, err2 := s.byKey(ctx, s.DB.Read(), ws, w.ID, st.key); err2 == nil && ok {
+				return prev, false, nil
+			}
+		}
+		return Run{}, false, apperr.Wrap(err, "start run")
+	}
+	if x.run.Terminal() {
+		s.waiters.notify(x.run.ID)
+	}
+	out := *x.run
+	if created {
+		if err := json.Unmarshal([]byte(out.stepsRaw), &out.Steps); err != nil {
+			return Run{}, false, apperr.Wrap(err, "start run")
+		}
+	}
+	return out, created, nil
+}
+
+// ManualInput starts a run by hand. With Wait the call waits (up to
+// WaitMs, default 10 s) for the run to end and returns it as it is then.
+type ManualInput struct {
+	Input          json.RawMessage `json:"input,omitempty"`
+	IdempotencyKey string          `json:"idempotencyKey,omitempty"`
+	Wait           bool            `json:"wait,omitempty"`
+	WaitMs         int64           `json:"waitMs,omitempty"`
+}
+
+// StartManual starts a run of a workflow's current version. Manual runs
+// work on disabled workflows too (that is how a workflow is tried before
+// it is switched on); disabling stops the automatic triggers.
+func (s *Service) StartManual(ctx context.Context, a actor.Actor, id string, in ManualInput) (Run, bool, error) {
+	if err := allow(a, actor.PermWorkflowExecute); err != nil {
+		return Run{}, false, err
+	}
+	if len(in.IdempotencyKey) > 200 {
+		return Run{}, false, apperr.Invalid(apperr.FieldError{Field: "idempotencyKey", Message: "must be at most 200 characters"})
+	}
+	if in.WaitMs < 0 || time.Duration(in.WaitMs)*time.Millisecond > MaxSyncTimeout {
+		return Run{}, false, apperr.Invalid(apperr.FieldError{Field: "waitMs", Message: fmt.Sprintf("must be from 0 to %d", MaxSyncTimeout.Milliseconds())})
+	}
+	ws := a.WorkspaceID()
+	w, err := s.get(ctx, s.DB.Read(), ws, id)
+	if err != nil {
+		return Run{}, false, apperr.Wrap(err, "start run")
+	}
+	w.plan = a.Plan
+	r, created, err := s.begin(ctx, w, ws, start{trigger: TriggerManual, input: in.Input, key: in.IdempotencyKey, by: a.UserID, inline: true})
+	if err != nil || !in.Wait || r.Terminal() {
+		return r, created, err
+	}
+	wait := DefaultSyncTimeout
+	if in.WaitMs > 0 {
+		wait = time.Duration(in.WaitMs) * time.Millisecond
+	}
+	r, err = s.Wait(ctx, ws, r.ID, wait)
+	return r, created, err
+}
+
+// Wait waits up to d for a run to end and returns it as it is then. A run
+// ending on this node wakes the waiter at once; one ending on another node
+// is seen by polling.
+func (s *Service) Wait(ctx context.Context, ws, runID string, d time.Duration) (Run, error) {
+	ch := s.waiters.add(runID)
+	defer s.waiters.remove(runID, ch)
+	deadline := time.NewTimer(d)
+	defer deadline.Stop()
+	poll := time.NewTicker(100 * time.Millisecond)
+	defer poll.Stop()
+	for {
+		r, err := loadRun(ctx, s.DB.Read(), ws, runID)
+		if err != nil || r.Terminal() {
+			return r, apperr.Wrap(err, "wait for run")
+		}
+		select {
+		case <-ch:
+		case <-poll.C:
+		case <-deadline.C:
+			return loadRun(ctx, s.DB.Read(), ws, runID)
+		case <-ctx.Done():
+			return r, nil
+		}
+	}
+}
+
+// HookRequest is a call to a workflow's webhook.
+type HookRequest struct {
+	Method  string
+	Path    string
+	Query   map[string]any
+	Headers map[string]any
+	Body    any
+}
+
+// HookResult is what the webhook answers: the run, and whether the caller
+// waited for it (sync mode).
+type HookResult struct {
+	Run  Run
+	Sync bool
+}
+
+// Hook starts a run from a webhook call. An unknown workflow or a wrong
+// token is NOT_FOUND (no existence leak); a disabled workflow CONFLICT.
+func (s *Service) Hook(ctx context.Context, id, token string, req HookRequest) (HookResult, error) {
+	if !ids.Valid(ids.Workflow, id) {
+		return HookResult{}, apperr.New(apperr.NotFound, "no such webhook")
+	}
+	// The token in the path is the credential; the workflow's workspace is
+	// not known before it is read.
+	w, ws, err := s.scanWorkflow(s.DB.Read().QueryRowContext(ctx, `SELECT `+wfColumns+wfFrom+`
+		WHERE w.id = $1 AND w.deleted_at IS NULL`, id))
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && (subtle.ConstantTimeCompare([]byte(w.hookToken), []byte(token)) != 1 || w.TriggerType != string(TriggerWebhook))) {
+		return HookResult{}, apperr.New(apperr.NotFound, "no such webhook")
+	}
+	if err != nil {
+		return HookResult{}, apperr.Wrap(err, "webhook")
+	}
+	if !w.Enabled {
+		return HookResult{}, apperr.New(apperr.Conflict, "the workflow is disabled")
+	}
+	input, err := json.Marshal(map[string]any{"method": req.Method, "path": req.Path, "query": req.Query, "headers": req.Headers, "body": req.Body})
+	if err != nil {
+		return HookResult{}, apperr.Invalid(apperr.FieldError{Field: "body", Message: "cannot be read as JSON"})
+	}
+	r, _, err := s.begin(ctx, w, ws, start{trigger: TriggerWebhook, input: input, inline: true})
+	if err != nil {
+		return HookResult{}, err
+	}
+	sync := w.Definition.Trigger.Mode == "sync"
+	if sync && !r.Terminal() {
+		if r, err = s.Wait(ctx, ws, r.ID, w.Definition.Trigger.syncTimeout()); err != nil {
+			return HookResult{}, err
+		}
+	}
+	return HookResult{Run: r, Sync: sync}, nil
+}
+
+// EventTx starts the runs that a stored gateway event triggers: every
+// enabled event-triggered workflow of the workspace listening to the
+// gateway whose filter (if any) holds for the event. It runs inside the
+// transaction that stores the event, so the event and its runs commit
+// together; a run over the plan's daily executions is recorded as failed
+// ("skipped") rather than failing the delivery.
+func (s *Service) EventTx(ctx context.Context, tx *db.Tx, a actor.Actor, gatewayID, eventID string, event json.RawMessage) error {
+	ws := a.WorkspaceID()
+	rows, err := db.Scope(tx, ws).QueryContext(ctx, `SELECT `+wfColumns+wfFrom+`
+		WHERE w.workspace_id = $1 AND w.trigger_type = 'event' AND w.enabled = $2 AND w.deleted_at IS NULL ORDER BY w.id`, true)
+	if err != nil {
+		return fmt.Errorf("find event workflows: %w", err)
+	}
+	var ws2 []Workflow
+	for rows.Next() {
+		w, _, err := s.scanWorkflow(rows)
+		if err != nil {
+			rows.Close()
+			return err
+		}
+		ws2 = append(ws2, w)
+	}
+	if err := rows.Close(); err != nil {
+		return err
+	}
+	if len(ws2) == 0 {
+		return nil
+	}
+	var ev any
+	if err := json.Unmarshal(event, &ev); err != nil {
+		return fmt.Errorf("decode event: %w", err)
+	}
+	for _, w := range ws2 {
+		if !listens(w.Definition.Trigger.GatewayIDs, gatewayID) {
+			continue
+		}
+		c, err := s.loadCompiled(ctx, tx, ws, w.versionID)
+		if apperr.Is(err, apperr.Validation) {
+			// A stored version that no longer compiles must not refuse the
+			// event for the whole workspace (the gateway would answer 500
+			// and the provider retry for ever): this workflow is skipped.
+			s.Log.Warn("workflow version does not compile; event skipped", "workflow", w.ID, "event", eventID, "error", err)
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if c.filter != nil {
+			v, err := evalExpr(ctx, c.filter, map[string]any{"event": ev, "trigger": ev, "input": ev, "variables": c.def.Variables})
+			if err != nil {
+				s.Log.Warn("workflow event filter failed", "workflow", w.ID, "event", eventID, "error", err)
+				continue
+			}
+			if b, ok := v.(bool); !ok || !b {
+				continue
+			}
+		}
+		w.plan = a.Plan
+		st := start{trigger: TriggerEvent, input: event, key: "event:" + eventID, skipOverLimit: true}
+		x, err := s.newRun(ctx, tx, w, ws, st)
+		if err != nil {
+			return err
+		}
+		if _, err := s.startTx(ctx, tx, x, st, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func listens(gatewayIDs []string, id string) bool {
+	if len(gatewayIDs) == 0 {
+		return true
+	}
+	for _, g := range gatewayIDs {
+		if g == id {
+			return true
+		}
+	}
+	return false
+}
+
+// waiters wake the callers waiting for a run that ends on this node.
+type waiters struct {
+	mu sync.Mutex
+	m  map[string][]chan struct{}
+}
+
+func (w *waiters) add(id string) chan struct{} {
+	ch := make(chan struct{}, 1)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.m == nil {
+		w.m = map[string][]chan struct{}{}
+	}
+	w.m[id] = append(w.m[id], ch)
+	return ch
+}
+
+func (w *waiters) remove(id string, ch chan struct{}) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	list := w.m[id]
+	for i, c := range list {
+		if c == ch {
+			list = append(list[:i], list[i+1:]...)
+			break
+		}
+	}
+	if len(list) == 0 {
+		delete(w.m, id)
+	} else {
+		w.m[id] = list
+	}
+}
+
+func (w *waiters) notify(id string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, ch := range w.m[id] {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+}
