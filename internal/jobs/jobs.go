@@ -183,13 +183,26 @@ func (r *Runner) Start(ctx context.Context) error {
 	return nil
 }
 
-// Stop lets running jobs finish, up to ctx's deadline, then cancels them;
-// a cancelled job is retried later, on this node or another.
+// Stop lets running jobs finish for half of ctx's remaining time (5 s
+// without a deadline), then cancels what is left; a cancelled job is
+// retried later, on this node or another.
 func (r *Runner) Stop(ctx context.Context) error {
 	if !r.cfg.Work || r.Client == nil {
 		return nil
 	}
-	err := r.Client.StopAndCancel(ctx)
+	// Drain first: a job cancelled mid-way (a message delivered but not
+	// yet marked sent) would be done again after the restart. Whatever is
+	// still running at half the remaining time is cancelled.
+	soft := 5 * time.Second
+	if dl, ok := ctx.Deadline(); ok {
+		soft = time.Until(dl) / 2
+	}
+	sctx, cancel := context.WithTimeout(ctx, soft)
+	err := r.Client.Stop(sctx)
+	cancel()
+	if err != nil && ctx.Err() == nil {
+		err = r.Client.StopAndCancel(ctx)
+	}
 	if r.stopBg != nil {
 		r.stopBg()
 		<-r.bgDone

@@ -2,8 +2,6 @@ package workflow
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -44,6 +42,9 @@ func (s *Service) Start(ctx context.Context) {
 			case <-sched.C:
 				if _, err := s.SweepSchedules(ctx); err != nil && ctx.Err() == nil {
 					s.Log.Warn("workflow schedule sweep", "error", err)
+				}
+				if _, err := s.PromoteDue(ctx); err != nil && ctx.Err() == nil {
+					s.Log.Warn("workflow wake-ups", "error", err)
 				}
 			case <-tout.C:
 				if _, err := s.SweepTimeouts(ctx); err != nil && ctx.Err() == nil {
@@ -147,6 +148,36 @@ func (s *Service) fire(ctx context.Context, id, ws string, tick time.Time) (bool
 	return fired, err
 }
 
+// PromoteDue makes the workflow jobs whose time has come (a delay's end, a
+// retry's backoff) available to workers and returns how many. River's own
+// scheduler does the same for every job, but only every 5 s and its
+// interval is not configurable; a 1 s delay should not take 6.
+func (s *Service) PromoteDue(ctx context.Context) (int64, error) {
+	now := `now()`
+	if s.DB.Dialect == db.SQLite {
+		// riversqlite keeps times as text in SQLite's datetime format.
+		now = `datetime('now', 'subsec')`
+	}
+	var due bool
+	if err := s.DB.Read().QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM river_job
+		WHERE state = 'scheduled' AND kind = $1 AND scheduled_at <= `+now+`)`, RunArgs{}.Kind()).Scan(&due); err != nil || !due {
+		return 0, err
+	}
+	var n int64
+	err := s.DB.Tx(ctx, func(tx *db.Tx) error {
+		// River's table, not a workspace's: the jobs' own arguments are
+		// scoped; this only moves their state like River's scheduler.
+		res, err := tx.Tx.ExecContext(ctx, `UPDATE river_job SET state = 'available'
+			WHERE state = 'scheduled' AND kind = $1 AND scheduled_at <= `+now, RunArgs{}.Kind())
+		if err != nil {
+			return err
+		}
+		n, _ = res.RowsAffected()
+		return nil
+	})
+	return n, err
+}
+
 // SweepTimeouts fails the running runs that are past their timeout and
 // returns how many. A job of such a run finds it ended and does nothing.
 func (s *Service) SweepTimeouts(ctx context.Context) (int, error) {
@@ -241,6 +272,3 @@ func (s *Service) CleanupRuns(ctx context.Context) (int64, error) {
 	}
 	return total, nil
 }
-
-var _ = errors.Is
-var _ = sql.ErrNoRows

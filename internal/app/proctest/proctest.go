@@ -236,3 +236,13 @@ func tail(s string, max int) string {
 	}
 	return "…" + s[len(s)-max:]
 }
+
+// Pid is the running process's id (0 when it is not running).
+func (n *Node) Pid() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if !n.running() {
+		return 0
+	}
+	return n.cmd.Process.Pid
+}
