@@ -7,12 +7,9 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/switchboard/switchboard/internal/app/proctest"
 )
@@ -64,41 +61,9 @@ func BenchmarkWorkflowWebhookProcess(b *testing.B) {
 	url := n.URL + wf.HookURL[strings.Index(wf.HookURL, "/hooks/"):]
 	body := []byte(`{"id":"ord_1","items":[{"price":40},{"price":75},{"price":12}]}`)
 
-	var mu sync.Mutex
-	lat := make([]time.Duration, 0, b.N)
 	b.ResetTimer()
-	start := time.Now()
-	b.SetParallelism(4) // 8 clients on 2 cores
-	b.RunParallel(func(pb *testing.PB) {
-		local := make([]time.Duration, 0, 1024)
-		for pb.Next() {
-			t0 := time.Now()
-			res, err := client.Post(url, "application/json", bytes.NewReader(body))
-			if err != nil {
-				b.Error(err)
-				return
-			}
-			_, _ = io.Copy(io.Discard, res.Body)
-			res.Body.Close()
-			if res.StatusCode != http.StatusOK {
-				b.Errorf("status %d", res.StatusCode)
-				return
-			}
-			local = append(local, time.Since(t0))
-		}
-		mu.Lock()
-		lat = append(lat, local...)
-		mu.Unlock()
-	})
-	elapsed := time.Since(start)
+	loadHook(b, url, body, http.StatusOK, 4) // 8 clients on 2 cores
 	b.StopTimer()
-	if len(lat) == 0 {
-		return
-	}
-	slices.Sort(lat)
-	b.ReportMetric(float64(len(lat))/elapsed.Seconds(), "runs/s")
-	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
-	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
 	b.ReportMetric(float64(procStatusKB(b, n.Pid(), "VmHWM:"))/1024, "peak-rss-MB")
 }
 

@@ -36,6 +36,12 @@ func TestPluginWasmHost_GatewaySendAndHTTP(t *testing.T) {
 		h.Call(http.StatusCreated, "POST", "/api/v1/marketplace/submissions", dev.AccessToken,
 			map[string]any{"manifest": manifest, "wasm": gzipB64(t, mod)}).Data(t, &v)
 		h.Call(http.StatusOK, "POST", "/api/v1/admin/marketplace/versions/"+v.ID+"/approve", h.Admin().AccessToken, nil)
+		// The installer sees what the plugin may reach before granting it.
+		var entry struct{ AllowedHosts []string }
+		h.Call(http.StatusOK, "GET", "/api/v1/plugins/hostcalls", tok, nil).Data(t, &entry)
+		if len(entry.AllowedHosts) != 1 || entry.AllowedHosts[0] != "localhost" {
+			t.Fatalf("catalog allowedHosts: %v", entry.AllowedHosts)
+		}
 		inst := install(t, h, tok, map[string]any{"plugin": "hostcalls", "grants": []string{"http", "gateway.send"},
 			"gatewayIds": []string{g.ID}})
 

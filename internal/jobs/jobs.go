@@ -14,6 +14,7 @@ import (
 	"database/sql"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -99,6 +100,9 @@ type Runner struct {
 	stopBg   context.CancelFunc
 	bgDone   chan struct{}
 	lock     *workerLock // SQLite: this process's claim to work jobs (orphans.go)
+	// mu orders a standby node's late start against Stop.
+	mu       sync.Mutex
+	stopping bool
 }
 
 // AddPeriodic schedules a job kind to be enqueued on an interval (by the
@@ -167,20 +171,75 @@ func (r *Runner) Start(ctx context.Context) error {
 	}
 	// On SQLite: one worker process per file, and its dead predecessor's
 	// jobs back at once (orphans.go).
-	if ok, err := r.claimWorkers(ctx); !ok || err != nil {
-		return err
-	}
-	if err := r.Client.Start(ctx); err != nil {
-		r.releaseWorkers(nil)
+	ok, err := r.claimWorkers(ctx)
+	if err != nil {
 		return err
 	}
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	r.stopBg, r.bgDone = cancel, make(chan struct{})
+	if !ok {
+		// Another process works this SQLite file: stand by and take over
+		// when its lock is released (it stopped or died).
+		go func() {
+			defer close(r.bgDone)
+			if r.standby(bg) {
+				r.backlog.run(bg, 200*time.Millisecond)
+			}
+		}()
+		return nil
+	}
+	if err := r.Client.Start(context.WithoutCancel(ctx)); err != nil {
+		cancel()
+		close(r.bgDone)
+		r.stopBg = nil
+		r.releaseWorkers(nil)
+		return err
+	}
 	go func() {
 		defer close(r.bgDone)
 		r.backlog.run(bg, 200*time.Millisecond)
 	}()
 	return nil
+}
+
+// standbyEvery is how often a standby SQLite node tries the worker lock.
+const standbyEvery = time.Second
+
+// standby waits for the worker lock and starts working once it has it. It
+// reports whether it started.
+func (r *Runner) standby(ctx context.Context) bool {
+	t := time.NewTicker(standbyEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+		}
+		ok, err := r.tryClaimWorkers(ctx)
+		if err != nil {
+			r.cfg.Log.Warn("job worker lock", "error", err)
+			continue
+		}
+		if !ok {
+			continue
+		}
+		r.mu.Lock()
+		if r.stopping {
+			r.mu.Unlock()
+			r.releaseWorkers(nil)
+			return false
+		}
+		err = r.Client.Start(context.WithoutCancel(ctx))
+		r.mu.Unlock()
+		if err != nil {
+			r.cfg.Log.Error("start job workers", "error", err)
+			r.releaseWorkers(nil)
+			return false
+		}
+		r.cfg.Log.Info("took over the job workers of this SQLite database")
+		return true
+	}
 }
 
 // Stop lets running jobs finish for half of ctx's remaining time (5 s
@@ -190,6 +249,9 @@ func (r *Runner) Stop(ctx context.Context) error {
 	if !r.cfg.Work || r.Client == nil {
 		return nil
 	}
+	r.mu.Lock()
+	r.stopping = true
+	r.mu.Unlock()
 	// Drain first: a job cancelled mid-way (a message delivered but not
 	// yet marked sent) would be done again after the restart. Whatever is
 	// still running at half the remaining time is cancelled.

@@ -26,8 +26,9 @@ import (
 //     a killed node's jobs resume minutes later, on any other node.
 //   - On SQLite there is exactly one worker process per database file: Start
 //     takes an exclusive flock on <database>.workers.lock first, and a second
-//     process that finds it held runs insert-only (it serves the API and
-//     queues jobs; the lock holder works them). Holding the lock proves that
+//     process that finds it held stands by: it serves the API and queues
+//     jobs, the lock holder works them, and it tries the lock every second
+//     so it takes over when the holder stops or dies (a rolling restart). Holding the lock proves that
 //     no other process works this file, so every job still 'running' at that
 //     moment belongs to a process that died — the kernel releases a flock
 //     when its holder dies, even by kill -9 — and Start makes them available
@@ -58,9 +59,19 @@ func lockPath(d *db.DB) string { return d.Path + ".workers.lock" }
 
 // claimWorkers prepares a worker node to start: on SQLite it takes the
 // worker lock and recovers the jobs orphaned by a dead process. It reports
-// false when another process holds the lock; this node then runs
-// insert-only.
+// false when another process holds the lock; this node then queues jobs
+// and stands by (Start) until the lock is free.
 func (r *Runner) claimWorkers(ctx context.Context) (bool, error) {
+	ok, err := r.tryClaimWorkers(ctx)
+	if err == nil && !ok {
+		r.cfg.Log.Warn("another process works this SQLite database's jobs; this node queues them and takes over when that process stops (run one worker process per SQLite file, or use PostgreSQL)",
+			"lock", lockPath(r.d))
+	}
+	return ok, err
+}
+
+// tryClaimWorkers takes the worker lock if it is free (see claimWorkers).
+func (r *Runner) tryClaimWorkers(ctx context.Context) (bool, error) {
 	if r.d.Dialect != db.SQLite || r.d.Path == "" {
 		return true, nil
 	}
@@ -76,9 +87,6 @@ func (r *Runner) claimWorkers(ctx context.Context) (bool, error) {
 	}
 	if !ok {
 		f.Close()
-		r.cfg.Log.Warn("another process works this SQLite database's jobs; until restarted, this node only queues them (run one worker process per SQLite file, or use PostgreSQL)",
-			"lock", path)
-		r.cfg.Work = false
 		return false, nil
 	}
 	if !canLock {

@@ -200,27 +200,14 @@ func (s *Service) Runs(ctx context.Context, a actor.Actor, f RunFilter) (RunPage
 		q += fmt.Sprintf(` AND id < $%d`, len(args)+1)
 	}
 	q += fmt.Sprintf(` ORDER BY id DESC LIMIT %d`, limit+1)
-	rows, err := db.Scope(s.DB.Read(), a.WorkspaceID()).QueryContext(ctx, q, args...)
+	items, next, err := collectPage(ctx, s.DB.Read(), a.WorkspaceID(), q, args, limit, func(rows *sql.Rows) (Run, string, error) {
+		r, err := scanRun(rows)
+		return r, r.ID, err
+	})
 	if err != nil {
 		return RunPage{}, apperr.Wrap(err, "list runs")
 	}
-	defer rows.Close()
-	page := RunPage{Items: []Run{}}
-	for rows.Next() {
-		r, err := scanRun(rows)
-		if err != nil {
-			return RunPage{}, apperr.Wrap(err, "list runs")
-		}
-		page.Items = append(page.Items, r)
-	}
-	if err := rows.Err(); err != nil {
-		return RunPage{}, apperr.Wrap(err, "list runs")
-	}
-	if len(page.Items) > limit {
-		page.Items = page.Items[:limit]
-		page.NextCursor = page.Items[limit-1].ID
-	}
-	return page, nil
+	return RunPage{Items: items, NextCursor: next}, nil
 }
 
 // Cancel stops a running run. A step in flight finishes but its result is

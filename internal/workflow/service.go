@@ -341,27 +341,41 @@ func (s *Service) List(ctx context.Context, a actor.Actor, cursor string, limit 
 		args = append(args, cursor)
 	}
 	q += fmt.Sprintf(` ORDER BY w.id DESC LIMIT %d`, limit+1)
-	rows, err := db.Scope(s.DB.Read(), a.WorkspaceID()).QueryContext(ctx, q, args...)
+	items, next, err := collectPage(ctx, s.DB.Read(), a.WorkspaceID(), q, args, limit, func(rows *sql.Rows) (Workflow, string, error) {
+		w, _, err := s.scanWorkflow(rows)
+		return w, w.ID, err
+	})
 	if err != nil {
 		return Page{}, apperr.Wrap(err, "list workflows")
 	}
+	return Page{Items: items, NextCursor: next}, nil
+}
+
+// collectPage runs a listing query (ordered by id, newest first, with
+// LIMIT limit+1) and returns at most limit items and the cursor of the
+// next page ("" on the last one).
+func collectPage[T any](ctx context.Context, q db.Querier, ws, query string, args []any, limit int,
+	scan func(*sql.Rows) (T, string, error)) ([]T, string, error) {
+	rows, err := db.Scope(q, ws).QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, "", err
+	}
 	defer rows.Close()
-	page := Page{Items: []Workflow{}}
+	items, ids := []T{}, []string{}
 	for rows.Next() {
-		w, _, err := s.scanWorkflow(rows)
+		v, id, err := scan(rows)
 		if err != nil {
-			return Page{}, apperr.Wrap(err, "list workflows")
+			return nil, "", err
 		}
-		page.Items = append(page.Items, w)
+		items, ids = append(items, v), append(ids, id)
 	}
 	if err := rows.Err(); err != nil {
-		return Page{}, apperr.Wrap(err, "list workflows")
+		return nil, "", err
 	}
-	if len(page.Items) > limit {
-		page.Items = page.Items[:limit]
-		page.NextCursor = page.Items[limit-1].ID
+	if len(items) > limit {
+		return items[:limit], ids[limit-1], nil
 	}
-	return page, nil
+	return items, "", nil
 }
 
 func pageLimit(limit int) int {

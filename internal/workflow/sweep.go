@@ -121,6 +121,13 @@ func (s *Service) fire(ctx context.Context, id, ws string, tick time.Time) (bool
 		}
 		c, err := s.loadCompiled(ctx, tx, ws, w.versionID)
 		if err != nil {
+			// A stored version that no longer compiles (rules changed since
+			// it was saved) cannot say when it fires: drop the schedule
+			// until the workflow is saved again, rather than fail every
+			// second.
+			s.Log.Error("schedule dropped: its workflow version no longer compiles; save the workflow again",
+				"workflow", id, "error", err)
+			_, err = db.Scope(tx, ws).ExecContext(ctx, `DELETE FROM workflow_schedules WHERE workspace_id = $1 AND workflow_id = $2`, id)
 			return err
 		}
 		now := s.now()

@@ -23,15 +23,18 @@ const (
 // Entry is one plugin in the catalog: its latest installable version's
 // description and schemas, and every installable version.
 type Entry struct {
-	Slug              string          `json:"slug"`
-	Name              string          `json:"name"`
-	Description       string          `json:"description"`
-	Kind              Kind            `json:"kind"`
-	Featured          bool            `json:"featured"`
-	AuthorID          string          `json:"authorId,omitempty"`
-	Version           string          `json:"version"`
-	Versions          []string        `json:"versions"`
-	Permissions       []string        `json:"permissions"`
+	Slug        string   `json:"slug"`
+	Name        string   `json:"name"`
+	Description string   `json:"description"`
+	Kind        Kind     `json:"kind"`
+	Featured    bool     `json:"featured"`
+	AuthorID    string   `json:"authorId,omitempty"`
+	Version     string   `json:"version"`
+	Versions    []string `json:"versions"`
+	Permissions []string `json:"permissions"`
+	// AllowedHosts are the hosts a sandboxed plugin's http_request may
+	// reach (its manifest's allow-list), for the installer to judge.
+	AllowedHosts      []string        `json:"allowedHosts"`
 	CanBeWorkflowStep bool            `json:"canBeWorkflowStep"`
 	InputSchema       json.RawMessage `json:"inputSchema"`
 	OutputSchema      json.RawMessage `json:"outputSchema"`
@@ -47,7 +50,7 @@ func schemaJSON(s *plugin.Schema) json.RawMessage {
 
 func builtinEntry(b plugin.Builtin) Entry {
 	return Entry{Slug: b.Slug(), Name: b.Name, Description: b.Description, Kind: KindBuiltin, Version: b.Version(),
-		Versions: []string{b.Version()}, Permissions: []string{}, CanBeWorkflowStep: b.CanBeWorkflowStep(),
+		Versions: []string{b.Version()}, Permissions: []string{}, AllowedHosts: []string{}, CanBeWorkflowStep: b.CanBeWorkflowStep(),
 		InputSchema: schemaJSON(b.InputSchema()), OutputSchema: schemaJSON(b.OutputSchema()), ConfigSchema: schemaJSON(b.ConfigSchema())}
 }
 
@@ -118,7 +121,7 @@ func (s *Service) Plugin(ctx context.Context, a actor.Actor, slug string) (Entry
 // plugin builds a marketplace entry; withoutApproved admits a listing with
 // no approved version yet (for the feature toggle's answer).
 func (s *Service) plugin(ctx context.Context, slug string, withoutApproved bool) (Entry, error) {
-	e := Entry{Slug: slug, Kind: KindWasm, Versions: []string{}, Permissions: []string{}}
+	e := Entry{Slug: slug, Kind: KindWasm, Versions: []string{}, Permissions: []string{}, AllowedHosts: []string{}}
 	var pluginID string
 	err := s.db.Read().QueryRowContext(ctx, `SELECT id, name, description, author_id, featured FROM marketplace_plugins WHERE slug = $1`, slug).
 		Scan(&pluginID, &e.Name, &e.Description, &e.AuthorID, &e.Featured)
@@ -157,6 +160,7 @@ func (s *Service) plugin(ctx context.Context, slug string, withoutApproved bool)
 		return Entry{}, apperr.Wrap(err, "plugin")
 	}
 	e.Permissions = append(e.Permissions, m.Permissions...)
+	e.AllowedHosts = append(e.AllowedHosts, m.AllowedHosts...)
 	e.CanBeWorkflowStep = m.CanBeWorkflowStep
 	e.InputSchema, e.OutputSchema, e.ConfigSchema = schemaJSON(m.Input), schemaJSON(m.Output), schemaJSON(m.Config)
 	return e, nil
