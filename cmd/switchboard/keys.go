@@ -12,6 +12,7 @@ import (
 	"github.com/switchboard/switchboard/internal/app"
 	"github.com/switchboard/switchboard/internal/gateway"
 	"github.com/switchboard/switchboard/internal/jobs"
+	"github.com/switchboard/switchboard/internal/plugin/install"
 	"github.com/switchboard/switchboard/internal/secret"
 )
 
@@ -69,9 +70,9 @@ func cmdKeys(ctx context.Context, args []string, getenv func(string) string, std
 		return err
 	}
 	defer d.Close()
-	// Every store of sealed values: gateway credentials and the sealed
-	// arguments of jobs still waiting to run (mail).
-	stores := []secret.Store{gateway.CredentialStore(d), jobs.SealedArgsStore(d)}
+	// Every store of sealed values: gateway credentials, installation
+	// secrets and the sealed arguments of jobs still waiting to run (mail).
+	stores := []secret.Store{gateway.CredentialStore(d), install.SecretStore(d), jobs.SealedArgsStore(d)}
 	switch sub {
 	case "status":
 		kr, err := secret.Load(c.SecretKey, c.DataDir)

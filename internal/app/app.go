@@ -166,6 +166,14 @@ func New(ctx context.Context, c config.Config, log *slog.Logger, opt Options) (*
 		return nil, err
 	}
 	installs.SetMeter(limits)
+	// Installation secrets are sealed with the same keyring as gateway
+	// credentials; refuse to start if some are under a key we lack.
+	installs.SetKeys(keys)
+	if err := secret.CheckKeys(ctx, keys, installs.SecretStore()); err != nil {
+		flags.Close()
+		d.Close()
+		return nil, err
+	}
 	analyticsSvc := registerAnalytics(marketSvc.Registry(), d, installs, log)
 	if err := registerAIReply(marketSvc.Registry(), c, credits, limits, log); err != nil {
 		flags.Close()

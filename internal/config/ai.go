@@ -6,8 +6,9 @@ import (
 )
 
 // AIConfig holds the operator's LLM provider settings used by the ai-reply
-// built-in. The API keys live here, not in installations, because an
-// installation's config is stored and returned in clear.
+// built-in. The operator's keys live here, never in an installation's
+// config (stored and returned in clear); a user's own key is an
+// installation secret (sealed, write-only).
 type AIConfig struct {
 	OpenAIBaseURL, OpenAIAPIKey       string
 	AnthropicBaseURL, AnthropicAPIKey string

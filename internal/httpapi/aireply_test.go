@@ -71,7 +71,8 @@ func (f *llmFake) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		if r.Header.Get("Authorization") != "Bearer "+fakeOpenAIKey || f.revoked.Load() {
 			w.WriteHeader(401)
-			_, _ = w.Write([]byte(`{"error":{"message":"Incorrect API key provided: ` + fakeOpenAIKey + `. You can find your API key at https://platform.openai.com/account/api-keys.","type":"invalid_request_error","param":null,"code":"invalid_api_key"}}`))
+			// Like the real API, the error echoes the key it was sent.
+			_, _ = w.Write([]byte(`{"error":{"message":"Incorrect API key provided: ` + strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ") + `. You can find your API key at https://platform.openai.com/account/api-keys.","type":"invalid_request_error","param":null,"code":"invalid_api_key"}}`))
 			return
 		}
 		if strings.Contains(last, "rate-limit") {

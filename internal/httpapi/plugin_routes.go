@@ -138,7 +138,7 @@ func (s *Server) marketRoutes() {
 func (s *Server) installationRoutes() {
 	s.handle(route{method: "POST", path: "/api/v1/installations", tag: "installations", access: signedIn, perm: actor.PermPluginInstall,
 		status: http.StatusCreated, request: install.InstallInput{}, response: install.Installation{},
-		summary: "Install a built-in or an approved marketplace plugin, within the plan's plugin limit (marketplace plugins need the wasm_sandbox flag).",
+		summary: "Install a built-in or an approved marketplace plugin, within the plan's plugin limit (marketplace plugins need the wasm_sandbox flag). Optional write-only secrets are sealed; answers list only their names.",
 		handler: func(w http.ResponseWriter, r *http.Request) error {
 			var in install.InstallInput
 			if err := decode(r, &in); err != nil {
@@ -179,7 +179,7 @@ func (s *Server) installationRoutes() {
 		}})
 	s.handle(route{method: "PATCH", path: "/api/v1/installations/{id}", tag: "installations", access: signedIn, perm: actor.PermPluginConfigure,
 		request: install.UpdateInput{}, response: install.Installation{},
-		summary: "Change config or gateways (plugin:configure), or grants or version — upgrade to another approved version (plugin:install).",
+		summary: "Change config or gateways (plugin:configure), or grants or version — upgrade to another approved version (plugin:install). secrets replaces the named write-only secrets (null deletes one; plugin:configure).",
 		handler: func(w http.ResponseWriter, r *http.Request) error {
 			var in install.UpdateInput
 			if err := decode(r, &in); err != nil {

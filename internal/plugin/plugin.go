@@ -66,6 +66,12 @@ type ExecutionContext struct {
 	Grants []string `json:"-"`
 	// Store is the installation's key-value store (nil if none).
 	Store KV `json:"-"`
+	// Secrets are the installation's write-only secrets (such as a user's
+	// own AI provider key), opened for this execution. Only built-in
+	// plugins receive them: sandboxed plugins get nil, and the field is
+	// never serialized (the WebAssembly ABI passes this struct as JSON). A
+	// Runner must not log them, return them or keep them.
+	Secrets map[string]string `json:"-"`
 }
 
 // Granted reports whether the installer granted capability c.

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/switchboard/switchboard/internal/actor"
@@ -30,9 +31,9 @@ const (
 )
 
 // AIEndpoint is where one provider's API is and the operator's key for it.
-// Keys live in the operator's configuration, not in installations:
-// installation configs are stored and returned in clear, so a key there
-// would leak to every reader of the installation.
+// The operator's keys live in the operator's configuration; a user's own
+// key lives in the installation's sealed secrets (secret "apiKey"), never
+// in its config, which is stored and returned in clear.
 type AIEndpoint struct {
 	BaseURL string
 	APIKey  string
@@ -49,12 +50,27 @@ type AIReplyOptions struct {
 	Log       *slog.Logger
 }
 
-// AIReply answers a message with an LLM. Before the call it reserves the
-// estimated cost (prompt estimate + maxTokens, priced from CREDIT_COSTS),
-// after it settles the cost of the tokens the provider reports (or
-// releases the hold on failure) and counts them toward the plan's
-// aiTokensPerMonth.
+// AIReply answers a message with an LLM. On the operator's key, before
+// the call it reserves the estimated cost (prompt estimate + maxTokens,
+// priced from CREDIT_COSTS), after it settles the cost of the tokens the
+// provider reports (or releases the hold on failure) and counts them
+// toward the plan's aiTokensPerMonth.
+//
+// With the installation's own key (secret AIKeySecret) the user pays the
+// provider directly: nothing is reserved or charged in credits and the
+// tokens do not count toward aiTokensPerMonth (that allowance is what the
+// platform's key pays for); the execution still counts toward
+// executionsPerDay and reports the tokens in its metrics. Only with its own
+// key may an installation choose the API's base URL (config baseUrl), so
+// the operator's key is never sent to a server a user picked; without
+// baseUrl, an own key goes to the provider's public API, never to the
+// operator's configured endpoint. Either way the call goes through the
+// SSRF-safe client: private and loopback addresses are refused unless the
+// operator's --outbound-allow covers them.
 type AIReply struct{ opt AIReplyOptions }
+
+// AIKeySecret is the installation secret holding a user's own provider key.
+const AIKeySecret = "apiKey"
 
 const aiMaxPrompt = 32000
 
@@ -85,6 +101,7 @@ var (
 			"systemPrompt": {"type": "string", "maxLength": 16000},
 			"maxTokens": {"type": "integer", "minimum": 1, "maximum": 8192},
 			"temperature": {"type": "number", "minimum": 0, "maximum": 2},
+			"baseUrl": {"type": "string", "minLength": 1, "maxLength": 2000},
 			"billAs": {"type": "string", "pattern": "^ai\\."}
 		},
 		"required": ["provider", "model"],
@@ -118,6 +135,7 @@ type aiConf struct {
 	MaxTokens    int64    `json:"maxTokens"`
 	Temperature  *float64 `json:"temperature"`
 	BillAs       string   `json:"billAs"`
+	BaseURL      string   `json:"baseUrl"`
 }
 
 func parseAIConf(raw json.RawMessage) (aiConf, error) {
@@ -163,8 +181,26 @@ func (AIReply) ValidateConfig(raw json.RawMessage) error {
 	if err != nil {
 		return err
 	}
-	_, err = PriceAction(c.Model, c.BillAs)
-	return err
+	if _, err = PriceAction(c.Model, c.BillAs); err != nil {
+		return err
+	}
+	if c.BaseURL != "" {
+		return checkAIBaseURL(c.BaseURL)
+	}
+	return nil
+}
+
+// checkAIBaseURL accepts an absolute http(s) URL without credentials,
+// query or fragment. Where it points is checked when it is dialled.
+func checkAIBaseURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("baseUrl: must be an absolute http(s) URL")
+	}
+	if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("baseUrl: must not hold credentials, a query or a fragment")
+	}
+	return nil
 }
 
 // estimateTokens over-estimates a prompt's tokens (about 4 bytes a token
@@ -214,8 +250,27 @@ func (r AIReply) Execute(ctx context.Context, ec plugin.ExecutionContext, input 
 	default:
 		return plugin.Failed(fmt.Sprintf("unknown provider %q", c.Provider))
 	}
+	own := ec.Secrets[AIKeySecret]
+	if c.BaseURL != "" && own == "" {
+		// The operator's key only ever goes to the operator's endpoint.
+		return plugin.Failed(fmt.Sprintf("config baseUrl needs the installation's own %s secret; the server's key is never sent to another endpoint", AIKeySecret))
+	}
+	if own != "" {
+		if c.BaseURL != "" {
+			if err := checkAIBaseURL(c.BaseURL); err != nil {
+				return plugin.Failed(err.Error())
+			}
+			ep.BaseURL = c.BaseURL
+		} else if c.Provider == ProviderOpenAI {
+			ep.BaseURL = DefaultOpenAIBaseURL
+		} else {
+			ep.BaseURL = DefaultAnthropicBaseURL
+		}
+		ep.APIKey = own
+		return r.executeOwnKey(ctx, ep, c, in.Text)
+	}
 	if ep.APIKey == "" {
-		return plugin.Failed(fmt.Sprintf("this server has no API key for provider %s; ask the operator to configure one", c.Provider))
+		return plugin.Failed(fmt.Sprintf("this server has no API key for provider %s; ask the operator to configure one, or give the installation your own %s secret", c.Provider, AIKeySecret))
 	}
 	if r.opt.Credits == nil || r.opt.Limits == nil {
 		return plugin.Failed("AI replies are not available on this server (no credits service)")
@@ -240,7 +295,7 @@ func (r AIReply) Execute(ctx context.Context, ec plugin.ExecutionContext, input 
 	if err != nil {
 		return plugin.Failed(err.Error())
 	}
-	text, usage, callErr := r.call(ctx, ep, c, in.Text)
+	text, usage, callErr := r.call(ctx, ep, c, in.Text, false)
 	if callErr != nil {
 		if err := r.opt.Credits.Release(context.WithoutCancel(ctx), a, res.ID); err != nil && !apperr.Is(err, apperr.Conflict) {
 			r.opt.Log.Error("ai-reply: release reservation", "reservation", res.ID, "error", err)
@@ -271,7 +326,30 @@ func (r AIReply) Execute(ctx context.Context, ec plugin.ExecutionContext, input 
 			return result
 		}
 	}
-	out, err := json.Marshal(map[string]any{"text": text, "provider": c.Provider, "model": c.Model, "usage": usage, "costMillicredits": cost})
+	out, err := json.Marshal(map[string]any{"text": text, "provider": c.Provider, "model": c.Model, "usage": usage, "costMillicredits": cost, "keySource": "server"})
+	if err != nil {
+		result.Error = "encode output: " + err.Error()
+		return result
+	}
+	result.Success, result.Output = true, out
+	return result
+}
+
+// executeOwnKey calls the provider with the installation's own key: the
+// user pays the provider, so no credits are reserved or charged and the
+// plan's aiTokensPerMonth is not consumed.
+func (r AIReply) executeOwnKey(ctx context.Context, ep AIEndpoint, c aiConf, text string) plugin.ExecutionResult {
+	reply, usage, err := r.call(ctx, ep, c, text, true)
+	if err != nil {
+		out := plugin.Failed(err.Error())
+		out.Metrics.APICalls = 1
+		return out
+	}
+	if usage.TotalTokens == 0 {
+		usage.TotalTokens = usage.InputTokens + usage.OutputTokens
+	}
+	result := plugin.ExecutionResult{Metrics: plugin.Metrics{TokensUsed: usage.TotalTokens, APICalls: 1}}
+	out, err := json.Marshal(map[string]any{"text": reply, "provider": c.Provider, "model": c.Model, "usage": usage, "costMillicredits": 0, "keySource": "installation"})
 	if err != nil {
 		result.Error = "encode output: " + err.Error()
 		return result
@@ -308,7 +386,7 @@ func (r AIReply) checkAllowance(ctx context.Context, a actor.Actor, tokens int64
 
 // call sends one request to the provider and returns the reply's text and
 // the provider's token counts. Errors never contain the API key.
-func (r AIReply) call(ctx context.Context, ep AIEndpoint, c aiConf, text string) (string, aiUsage, error) {
+func (r AIReply) call(ctx context.Context, ep AIEndpoint, c aiConf, text string, own bool) (string, aiUsage, error) {
 	base := strings.TrimRight(ep.BaseURL, "/")
 	var body map[string]any
 	var url string
@@ -355,7 +433,7 @@ func (r AIReply) call(ctx context.Context, ep AIEndpoint, c aiConf, text string)
 		return "", aiUsage{}, fmt.Errorf("%s API: read answer: %s", c.Provider, redact(err.Error(), ep.APIKey))
 	}
 	if resp.StatusCode/100 != 2 {
-		return "", aiUsage{}, providerError(c.Provider, resp.StatusCode, raw, ep.APIKey)
+		return "", aiUsage{}, providerError(c.Provider, resp.StatusCode, raw, ep.APIKey, own)
 	}
 	if c.Provider == ProviderOpenAI {
 		var out struct {
@@ -401,7 +479,7 @@ func (r AIReply) call(ctx context.Context, ep AIEndpoint, c aiConf, text string)
 
 // providerError turns an error answer of either API ({"error": {"message",
 // "type"}}) into a reason for the user.
-func providerError(provider string, status int, raw []byte, key string) error {
+func providerError(provider string, status int, raw []byte, key string, own bool) error {
 	var e struct {
 		Error struct {
 			Message string `json:"message"`
@@ -418,6 +496,9 @@ func providerError(provider string, status int, raw []byte, key string) error {
 	switch status {
 	case http.StatusUnauthorized, http.StatusForbidden:
 		what = "refused the server's API key"
+		if own {
+			what = "refused the installation's API key"
+		}
 	case http.StatusTooManyRequests:
 		what = "rate limit or quota exceeded"
 	}

@@ -226,9 +226,14 @@ func (s *Service) run(ctx context.Context, a actor.Actor, inst Installation, res
 	if key == "" {
 		key = e.ID
 	}
+	secrets, err := s.executionSecrets(ctx, a.WorkspaceID(), inst)
+	if err != nil {
+		s.log.Error("open installation secrets", "installation", inst.ID, "execution", e.ID, "error", err)
+		return plugin.Failed("the installation's secrets could not be opened; ask the operator")
+	}
 	ec := plugin.ExecutionContext{Trigger: e.Trigger, ExecutionID: e.ID, InstallationID: inst.ID, IdempotencyKey: key,
 		Config: inst.Config, Actor: a, Grants: inst.Grants, GatewayIDs: inst.GatewayIDs, Now: db.Now(),
-		Store: &kvStore{db: s.db, workspace: a.WorkspaceID(), installation: inst.ID, plan: a.Plan}}
+		Store: &kvStore{db: s.db, workspace: a.WorkspaceID(), installation: inst.ID, plan: a.Plan}, Secrets: secrets}
 	defer func() {
 		if p := recover(); p != nil {
 			s.log.Error("plugin panicked", "plugin", inst.Plugin, "execution", e.ID, "panic", p)

@@ -25,22 +25,26 @@ import (
 	"github.com/switchboard/switchboard/internal/plugin"
 	"github.com/switchboard/switchboard/internal/plugin/market"
 	"github.com/switchboard/switchboard/internal/plugin/wasm"
+	"github.com/switchboard/switchboard/internal/secret"
 )
 
 // Installation is a plugin installed in a workspace.
 type Installation struct {
-	ID             string          `json:"id"`
-	Plugin         string          `json:"plugin"`
-	Version        string          `json:"version"`
-	Kind           market.Kind     `json:"kind"`
-	Config         json.RawMessage `json:"config"`
-	Grants         []string        `json:"grants"`
-	GatewayIDs     []string        `json:"gatewayIds"`
-	Enabled        bool            `json:"enabled"`
-	UserID         string          `json:"userId"`
-	OrganizationID string          `json:"organizationId,omitempty"`
-	CreatedAt      time.Time       `json:"createdAt"`
-	UpdatedAt      time.Time       `json:"updatedAt"`
+	ID         string          `json:"id"`
+	Plugin     string          `json:"plugin"`
+	Version    string          `json:"version"`
+	Kind       market.Kind     `json:"kind"`
+	Config     json.RawMessage `json:"config"`
+	Grants     []string        `json:"grants"`
+	GatewayIDs []string        `json:"gatewayIds"`
+	Enabled    bool            `json:"enabled"`
+	// SecretNames names the installation's write-only secrets; their
+	// values are never returned.
+	SecretNames    []string  `json:"secretNames"`
+	UserID         string    `json:"userId"`
+	OrganizationID string    `json:"organizationId,omitempty"`
+	CreatedAt      time.Time `json:"createdAt"`
+	UpdatedAt      time.Time `json:"updatedAt"`
 	versionID      string
 }
 
@@ -56,6 +60,7 @@ type Service struct {
 	log      *slog.Logger
 	gateways GatewayCheck
 	meter    Meter
+	keys     *secret.Keyring
 }
 
 // New returns the installation service. runner may be nil (no async
@@ -77,13 +82,13 @@ func allow(a actor.Actor, p actor.Permission) error {
 	return nil
 }
 
-const columns = `id, plugin_slug, version, version_id, config, grants, gateway_ids, enabled, user_id, organization_id, created_at, updated_at`
+const columns = `id, plugin_slug, version, version_id, config, grants, gateway_ids, enabled, secret_names, user_id, organization_id, created_at, updated_at`
 
 func scan(r interface{ Scan(...any) error }) (Installation, error) {
 	var in Installation
 	var versionID, orgID sql.NullString
-	var cfg, grants, gws string
-	if err := r.Scan(&in.ID, &in.Plugin, &in.Version, &versionID, &cfg, &grants, &gws, &in.Enabled, &in.UserID, &orgID,
+	var cfg, grants, gws, names string
+	if err := r.Scan(&in.ID, &in.Plugin, &in.Version, &versionID, &cfg, &grants, &gws, &in.Enabled, &names, &in.UserID, &orgID,
 		&in.CreatedAt, &in.UpdatedAt); err != nil {
 		return Installation{}, err
 	}
@@ -98,6 +103,12 @@ func scan(r interface{ Scan(...any) error }) (Installation, error) {
 	}
 	if err := json.Unmarshal([]byte(gws), &in.GatewayIDs); err != nil {
 		return Installation{}, fmt.Errorf("decode gateway ids: %w", err)
+	}
+	if err := json.Unmarshal([]byte(names), &in.SecretNames); err != nil {
+		return Installation{}, fmt.Errorf("decode secret names: %w", err)
+	}
+	if in.SecretNames == nil {
+		in.SecretNames = []string{}
 	}
 	in.CreatedAt, in.UpdatedAt = in.CreatedAt.UTC(), in.UpdatedAt.UTC()
 	return in, nil
@@ -119,13 +130,15 @@ func get(ctx context.Context, q db.Querier, ws, id string) (Installation, error)
 
 // InstallInput installs a plugin. Version defaults to the latest approved
 // one; Grants are capabilities of a sandboxed plugin's manifest the
-// installer allows (default none).
+// installer allows (default none). Secrets are write-only values sealed
+// with the installation (see secrets.go); only built-ins see them.
 type InstallInput struct {
-	Plugin     string          `json:"plugin"`
-	Version    string          `json:"version,omitempty"`
-	Config     json.RawMessage `json:"config,omitempty"`
-	Grants     []string        `json:"grants,omitempty"`
-	GatewayIDs []string        `json:"gatewayIds,omitempty"`
+	Plugin     string             `json:"plugin"`
+	Version    string             `json:"version,omitempty"`
+	Config     json.RawMessage    `json:"config,omitempty"`
+	Grants     []string           `json:"grants,omitempty"`
+	GatewayIDs []string           `json:"gatewayIds,omitempty"`
+	Secrets    map[string]*string `json:"secrets,omitempty"`
 }
 
 // IsSandboxed reports whether slug is a marketplace (WebAssembly) plugin
@@ -188,6 +201,9 @@ func (s *Service) Install(ctx context.Context, a actor.Actor, in InstallInput) (
 	if err != nil {
 		return Installation{}, err
 	}
+	if err := checkSecretChanges(in.Secrets, false); err != nil {
+		return Installation{}, err
+	}
 	now := db.Now()
 	out := Installation{ID: ids.New(ids.Installation), Plugin: in.Plugin, Version: res.Runner.Version(), Config: cfg, Grants: grants,
 		GatewayIDs: gws, Enabled: true, UserID: a.UserID, OrganizationID: a.OrganizationID, CreatedAt: now, UpdatedAt: now, versionID: res.VersionID}
@@ -195,6 +211,15 @@ func (s *Service) Install(ctx context.Context, a actor.Actor, in InstallInput) (
 	if res.Sandboxed {
 		out.Kind = market.KindWasm
 	}
+	plainSecrets := make(map[string]string, len(in.Secrets))
+	for k, v := range in.Secrets {
+		plainSecrets[k] = *v
+	}
+	secretsEnc, secretsKeyID, names, err := s.sealSecrets(out.ID, plainSecrets)
+	if err != nil {
+		return Installation{}, apperr.Wrap(err, "install plugin")
+	}
+	out.SecretNames = names
 	ws := a.WorkspaceID()
 	err = s.db.Tx(ctx, func(tx *db.Tx) error {
 		if err := credit.CheckCountTx(ctx, tx, a, actor.ActionInstallPlugin, func(ctx context.Context, tx *db.Tx) (int64, error) {
@@ -204,18 +229,21 @@ func (s *Service) Install(ctx context.Context, a actor.Actor, in InstallInput) (
 		}
 		g, _ := json.Marshal(grants)
 		gw, _ := json.Marshal(gws)
+		n, _ := json.Marshal(names)
 		if _, err := db.Scope(tx, ws).ExecContext(ctx, `INSERT INTO plugin_installations (workspace_id, id, plugin_slug, version, version_id,
-			config, grants, gateway_ids, enabled, user_id, organization_id, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)`,
+			config, grants, gateway_ids, enabled, user_id, organization_id, created_at, updated_at, secrets_enc, secrets_key_id, secret_names)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14, $15)`,
 			out.ID, out.Plugin, out.Version, nullable(out.versionID), string(cfg), string(g), string(gw), true, a.UserID,
-			nullable(a.OrganizationID), now); err != nil {
+			nullable(a.OrganizationID), now, secretsEnc, secretsKeyID, string(n)); err != nil {
 			if db.IsUniqueViolation(err) {
 				return apperr.New(apperr.Conflict, "%s is installed in this workspace already; upgrade or configure it", in.Plugin)
 			}
 			return fmt.Errorf("insert installation: %w", err)
 		}
 		return audit.Record(ctx, tx, a, audit.Entry{Action: "plugin.installed", Resource: "installation", ResourceID: out.ID,
-			Metadata: map[string]any{"plugin": out.Plugin, "version": out.Version, "grants": grants}})
+			// Secret names only, under a key the audit's redaction leaves
+			// alone; their values never reach the audit.
+			Metadata: map[string]any{"plugin": out.Plugin, "version": out.Version, "grants": grants, "sealedNames": names}})
 	})
 	if err != nil {
 		return Installation{}, apperr.Wrap(err, "install plugin")

@@ -82,7 +82,16 @@ func (s *Service) RunStep(ctx context.Context, a actor.Actor, ref StepRef, input
 		}
 		ec.InstallationID, ec.Config, ec.Grants, ec.GatewayIDs = inst.ID, inst.Config, inst.Grants, inst.GatewayIDs
 		ec.Store = &kvStore{db: s.db, workspace: a.WorkspaceID(), installation: inst.ID, plan: a.Plan}
+		secrets, err := s.executionSecrets(ctx, a.WorkspaceID(), *inst)
+		if err != nil {
+			s.log.Error("open installation secrets", "installation", inst.ID, "run", ec.WorkflowRunID, "error", err)
+			return plugin.ExecutionResult{}, fmt.Errorf("the installation's secrets could not be opened")
+		}
+		ec.Secrets = secrets
 	} else {
+		// A built-in step without an installation has no secrets; the
+		// caller's context carries none either.
+		ec.Secrets = nil
 		cfg := ref.Config
 		if len(cfg) == 0 || string(cfg) == "null" {
 			cfg = json.RawMessage("{}")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sort"
 
 	"github.com/switchboard/switchboard/internal/actor"
 	"github.com/switchboard/switchboard/internal/apperr"
@@ -15,12 +16,14 @@ import (
 
 // UpdateInput changes an installation; absent fields stay. Version
 // upgrades (or moves) to another approved version: config and grants are
-// checked against that version's manifest.
+// checked against that version's manifest. Secrets replaces the named
+// secrets (null deletes one); secrets not named stay.
 type UpdateInput struct {
-	Version    *string          `json:"version,omitempty"`
-	Config     *json.RawMessage `json:"config,omitempty"`
-	Grants     *[]string        `json:"grants,omitempty"`
-	GatewayIDs *[]string        `json:"gatewayIds,omitempty"`
+	Version    *string            `json:"version,omitempty"`
+	Config     *json.RawMessage   `json:"config,omitempty"`
+	Grants     *[]string          `json:"grants,omitempty"`
+	GatewayIDs *[]string          `json:"gatewayIds,omitempty"`
+	Secrets    map[string]*string `json:"secrets,omitempty"`
 }
 
 // resolved returns the runner an installation runs.
@@ -73,7 +76,11 @@ func (s *Service) Update(ctx context.Context, a actor.Actor, id string, up Updat
 	if next.Config, next.Grants, next.GatewayIDs, err = s.checkSettings(ctx, a, res, next.Config, next.Grants, next.GatewayIDs); err != nil {
 		return Installation{}, err
 	}
+	if err := checkSecretChanges(up.Secrets, true); err != nil {
+		return Installation{}, err
+	}
 	next.UpdatedAt = db.Now()
+	var set, deleted []string
 	err = s.db.Tx(ctx, func(tx *db.Tx) error {
 		g, _ := json.Marshal(next.Grants)
 		gw, _ := json.Marshal(next.GatewayIDs)
@@ -86,7 +93,16 @@ func (s *Service) Update(ctx context.Context, a actor.Actor, id string, up Updat
 		if n, _ := r.RowsAffected(); n == 0 {
 			return apperr.New(apperr.Conflict, "the installation changed meanwhile; try again")
 		}
+		if len(up.Secrets) > 0 {
+			if next.SecretNames, set, deleted, err = s.updateSecrets(ctx, tx, ws, id, up.Secrets); err != nil {
+				return err
+			}
+		}
 		meta := map[string]any{"plugin": cur.Plugin, "configChanged": up.Config != nil}
+		if len(up.Secrets) > 0 {
+			// Names only, under keys the audit's redaction leaves alone.
+			meta["sealedNamesSet"], meta["sealedNamesDeleted"] = set, deleted
+		}
 		action := "plugin.configured"
 		if next.Version != cur.Version {
 			action = "plugin.upgraded"
@@ -101,6 +117,51 @@ func (s *Service) Update(ctx context.Context, a actor.Actor, id string, up Updat
 		return Installation{}, apperr.Wrap(err, "update installation")
 	}
 	return next, nil
+}
+
+// updateSecrets merges changes into an installation's sealed secrets in
+// tx (the row was just updated in tx, so it is locked against a parallel
+// update on PostgreSQL; the write is a compare-and-swap all the same).
+func (s *Service) updateSecrets(ctx context.Context, tx *db.Tx, ws, id string, changes map[string]*string) (names, set, deleted []string, err error) {
+	enc, err := sealedSecrets(ctx, tx, ws, id)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	m, err := s.openSecrets(id, enc)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	set, deleted = []string{}, []string{}
+	for k, v := range changes {
+		if v == nil {
+			if _, ok := m[k]; ok {
+				deleted = append(deleted, k)
+			}
+			delete(m, k)
+			continue
+		}
+		m[k] = *v
+		set = append(set, k)
+	}
+	sort.Strings(set)
+	sort.Strings(deleted)
+	if len(m) > MaxSecrets {
+		return nil, nil, nil, apperr.Invalid(apperr.FieldError{Field: "secrets", Message: fmt.Sprintf("an installation holds at most %d secrets", MaxSecrets)})
+	}
+	newEnc, keyID, names, err := s.sealSecrets(id, m)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	n, _ := json.Marshal(names)
+	r, err := db.Scope(tx, ws).ExecContext(ctx, `UPDATE plugin_installations SET secrets_enc = $3, secrets_key_id = $4, secret_names = $5
+		WHERE workspace_id = $1 AND id = $2 AND secrets_enc = $6`, id, newEnc, keyID, string(n), enc)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("update installation secrets: %w", err)
+	}
+	if k, _ := r.RowsAffected(); k == 0 {
+		return nil, nil, nil, apperr.New(apperr.Conflict, "the installation changed meanwhile; try again")
+	}
+	return names, set, deleted, nil
 }
 
 // SetEnabled enables or disables an installation; a disabled installation
