@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 
@@ -36,7 +37,11 @@ func (r workflowRefs) CheckGateway(ctx context.Context, a actor.Actor, id string
 type workflowPlugins struct{ installs *install.Service }
 
 func (p workflowPlugins) RunStep(ctx context.Context, a actor.Actor, ref workflow.PluginRef, input json.RawMessage, ec plugin.ExecutionContext) (plugin.ExecutionResult, error) {
-	return p.installs.RunStep(ctx, a, install.StepRef{InstallationID: ref.InstallationID, Plugin: ref.Plugin, Config: ref.Config}, input, ec)
+	res, err := p.installs.RunStep(ctx, a, install.StepRef{InstallationID: ref.InstallationID, Plugin: ref.Plugin, Config: ref.Config}, input, ec)
+	if errors.Is(err, install.ErrBusy) {
+		err = workflow.ErrBusy
+	}
+	return res, err
 }
 
 // newWorkflows builds the workflow engine, registers its jobs and

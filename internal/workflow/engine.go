@@ -87,8 +87,10 @@ type outcome struct {
 	effectText string
 	effectIn   json.RawMessage
 	effectAt   time.Time
-	// interrupted: the worker is stopping mid-step; nothing is committed.
-	interrupted bool
+	// interrupted: the worker is stopping mid-step; busy: the workspace is
+	// at its concurrent executions. Either way nothing is committed and the
+	// segment runs again later.
+	interrupted, busy bool
 }
 
 func newExec(r *Run, c *compiled) (*exec, error) {
@@ -333,6 +335,9 @@ func (s *Service) runPlugin(ctx context.Context, x *exec, cs *cstep, started tim
 		StepID: cs.ID, PreviousStepOutput: x.lastRaw, Variables: x.c.def.Variables,
 		IdempotencyKey: IdempotencyKey(x.run.ID, cs.ID, x.seq, x.attempt), Actor: x.a}
 	res, err := s.Plugins.RunStep(pctx, x.a, ref, inRaw, ec)
+	if errors.Is(err, ErrBusy) {
+		return outcome{status: StatusRunning, busy: true}, true
+	}
 	if err != nil {
 		res = plugin.Failed(err.Error())
 	}
@@ -386,6 +391,14 @@ func (s *Service) failedWith(x *exec, cs *cstep, input json.RawMessage, msg stri
 	return outcome{status: StatusFailed, errMsg: fmt.Sprintf("step %q failed: %s", cs.ID, what)}, true
 }
 
+// ErrBusy is what Plugins.RunStep answers when the workspace already runs
+// as many plugin executions as its plan's cpuCores allow; the segment
+// waits busySnooze and tries again (its pure steps are evaluated again,
+// which is harmless).
+var ErrBusy = errors.New("the workspace is at its limit of concurrent executions")
+
+const busySnooze = 250 * time.Millisecond
+
 // errStale means the run moved on without this job: its segment was
 // committed already, or the run was cancelled or timed out.
 var errStale = errors.New("stale checkpoint")
@@ -417,6 +430,9 @@ func (s *Service) work(ctx context.Context, args RunArgs) error {
 	o := s.segment(ctx, x, inWorker)
 	if o.interrupted {
 		return ctx.Err()
+	}
+	if o.busy {
+		return river.JobSnooze(busySnooze)
 	}
 	return s.finishCommit(ctx, x, o)
 }

@@ -101,13 +101,76 @@ func (s *Service) RunStep(ctx context.Context, a actor.Actor, ref StepRef, input
 		}
 		ec.Config = cfg
 	}
+	instID := ""
+	if inst != nil {
+		instID = inst.ID
+	}
+	e, err := s.claimStep(ctx, a, instID, r, input, ec.IdempotencyKey)
+	if err != nil {
+		return plugin.ExecutionResult{}, err
+	}
+	ec.ExecutionID = e.ID
+	started := *e.StartedAt
+	out = s.runStep(ctx, r, ec, input)
+	finishFields(&e, out, started)
+	if err := s.db.Tx(context.WithoutCancel(ctx), func(tx *db.Tx) error {
+		if instID == "" {
+			// An inline built-in has no installation history to keep: its
+			// row only held a concurrency slot; the run records the step.
+			_, err := db.Scope(tx, a.WorkspaceID()).ExecContext(ctx, `DELETE FROM plugin_executions WHERE workspace_id = $1 AND id = $2`, e.ID)
+			return err
+		}
+		return finishExecution(ctx, tx, a.WorkspaceID(), e)
+	}); err != nil {
+		s.log.Warn("record workflow step execution", "execution", e.ID, "error", err)
+	}
+	return out, nil
+}
+
+func (s *Service) runStep(ctx context.Context, r plugin.Runner, ec plugin.ExecutionContext, input json.RawMessage) (out plugin.ExecutionResult) {
 	defer func() {
 		if p := recover(); p != nil {
 			s.log.Error("plugin panicked", "plugin", r.Slug(), "run", ec.WorkflowRunID, "step", ec.StepID, "panic", p)
-			out, err = plugin.Failed("the plugin crashed"), nil
+			out = plugin.Failed("the plugin crashed")
 		}
 	}()
-	return plugin.Run(ctx, r, ec, input), nil
+	return plugin.Run(ctx, r, ec, input)
+}
+
+// claimStep records a workflow step's execution as RUNNING, within the
+// workspace's concurrent executions (ErrBusy beyond them). A step run again
+// after a crash has the same idempotency key and takes over its row.
+func (s *Service) claimStep(ctx context.Context, a actor.Actor, instID string, r plugin.Runner, input json.RawMessage, key string) (Execution, error) {
+	ws := a.WorkspaceID()
+	now := db.Now()
+	if len(input) == 0 {
+		input = json.RawMessage("{}")
+	}
+	e := Execution{ID: ids.New(ids.PluginExecution), InstallationID: instID, Plugin: r.Slug(), Version: r.Version(),
+		Trigger: plugin.TriggerWorkflowStep, Status: Running, Input: input, IdempotencyKey: key, CreatedAt: now, StartedAt: &now,
+		Logs: []plugin.LogLine{}}
+	err := s.db.Tx(ctx, func(tx *db.Tx) error {
+		if err := db.LockWorkspace(ctx, tx, ws); err != nil {
+			return err
+		}
+		prev, again, err := byKey(ctx, tx, ws, instID, key)
+		if err != nil {
+			return err
+		}
+		if again {
+			e.ID, e.CreatedAt = prev.ID, prev.CreatedAt
+		}
+		if err := checkConcurrency(ctx, tx, ws, a.Plan, e.ID); err != nil {
+			return err
+		}
+		if again {
+			_, err := db.Scope(tx, ws).ExecContext(ctx, `UPDATE plugin_executions SET status = 'RUNNING', started_at = $3, finished_at = NULL
+				WHERE workspace_id = $1 AND id = $2`, e.ID, now)
+			return err
+		}
+		return insertExecution(ctx, tx, ws, a.UserID, e)
+	})
+	return e, err
 }
 
 func stepError(err error) error {

@@ -59,7 +59,31 @@ func (s *Service) RegisterJobs(r *jobs.Runner) {
 	river.AddWorker(r.Workers(), &executeWorker{s: s})
 }
 
-var errBusy = errors.New("workspace at its concurrency limit")
+// ErrBusy is the answer for an execution that would take its workspace
+// over its plan's concurrent executions (cpuCores): try again shortly.
+var ErrBusy = errors.New("workspace at its concurrency limit")
+
+var errBusy = ErrBusy
+
+// checkConcurrency fails with ErrBusy when the workspace already runs as
+// many executions as its plan's cpuCores allow (besides self). The caller
+// holds the workspace lock, so two nodes cannot both take the last slot.
+func checkConcurrency(ctx context.Context, tx *db.Tx, ws string, plan actor.Plan, self string) error {
+	var running int64
+	if err := db.Scope(tx, ws).QueryRowContext(ctx, `SELECT COUNT(*) FROM plugin_executions
+		WHERE workspace_id = $1 AND status = 'RUNNING' AND started_at > $2 AND id <> $3`,
+		db.Now().Add(-staleAfter), self).Scan(&running); err != nil {
+		return fmt.Errorf("count running executions: %w", err)
+	}
+	limit := actor.PlanLimits[plan].CPUCores
+	if limit <= 0 {
+		limit = 1
+	}
+	if running >= limit {
+		return ErrBusy
+	}
+	return nil
+}
 
 func (s *Service) work(ctx context.Context, args ExecuteArgs) error {
 	a := actor.Actor{System: true, UserID: args.UserID, OrganizationID: args.OrganizationID, Plan: args.Plan}
@@ -77,18 +101,8 @@ func (s *Service) work(ctx context.Context, args ExecuteArgs) error {
 		if e.Status != Queued && e.Status != Running {
 			return nil
 		}
-		var running int64
-		if err := db.Scope(tx, ws).QueryRowContext(ctx, `SELECT COUNT(*) FROM plugin_executions
-			WHERE workspace_id = $1 AND status = 'RUNNING' AND started_at > $2 AND id <> $3`,
-			db.Now().Add(-staleAfter), e.ID).Scan(&running); err != nil {
-			return fmt.Errorf("count running executions: %w", err)
-		}
-		limit := actor.PlanLimits[args.Plan].CPUCores
-		if limit <= 0 {
-			limit = 1
-		}
-		if running >= limit {
-			return errBusy
+		if err := checkConcurrency(ctx, tx, ws, args.Plan, e.ID); err != nil {
+			return err
 		}
 		if inst, err = get(ctx, tx, ws, e.InstallationID); err != nil {
 			return err
