@@ -16,5 +16,6 @@ import (
 func registerAnalytics(r *plugin.Registry, d *db.DB, installs *install.Service, log *slog.Logger) *analytics.Service {
 	s := analytics.New(d, installs, log)
 	r.Register(builtin.NewAnalytics(s))
+	installs.OnUninstall(analytics.ForgetTx)
 	return s
 }

@@ -155,6 +155,15 @@ func TestAnalytics_CountsMessagesEndToEnd(t *testing.T) {
 			t.Errorf("standalone run %+v %s", run, run.Output)
 		}
 		checkCounts("after a standalone run")
+
+		// Uninstalling takes the counters with it.
+		h.Call(http.StatusOK, "DELETE", "/api/v1/installations/"+inst, tok, nil)
+		for _, table := range []string{"plugin_analytics_counts", "plugin_analytics_seen"} {
+			var n int
+			if err := h.App.DB.Read().QueryRowContext(context.Background(), `SELECT COUNT(*) FROM `+table+` WHERE installation_id = $1`, inst).Scan(&n); err != nil || n != 0 {
+				t.Errorf("%s after uninstall: %d rows (%v)", table, n, err)
+			}
+		}
 	})
 }
 

@@ -129,3 +129,17 @@ func checkMessage(key string, m builtin.AnalyticsMessage) error {
 	}
 	return nil
 }
+
+// ForgetTx deletes an installation's counters and counted keys inside tx
+// (the installation is being uninstalled).
+func ForgetTx(ctx context.Context, tx *db.Tx, workspaceID, installationID string) error {
+	for _, q := range []string{
+		`DELETE FROM plugin_analytics_counts WHERE workspace_id = $1 AND installation_id = $2`,
+		`DELETE FROM plugin_analytics_seen WHERE workspace_id = $1 AND installation_id = $2`,
+	} {
+		if _, err := db.Scope(tx, workspaceID).ExecContext(ctx, q, installationID); err != nil {
+			return fmt.Errorf("forget analytics: %w", err)
+		}
+	}
+	return nil
+}

@@ -60,6 +60,8 @@ type Service struct {
 	log      *slog.Logger
 	gateways GatewayCheck
 	meter    Meter
+	// onUninstall clean up what other packages keep per installation.
+	onUninstall []UninstallHook
 	keys     *secret.Keyring
 }
 

@@ -193,8 +193,15 @@ func (s *Service) SetEnabled(ctx context.Context, a actor.Actor, id string, enab
 	return out, apperr.Wrap(err, "enable installation")
 }
 
-// Uninstall removes an installation with its key-value data and execution
-// history.
+// UninstallHook removes what another package keeps for an installation,
+// inside the uninstall's transaction.
+type UninstallHook func(ctx context.Context, tx *db.Tx, workspaceID, installationID string) error
+
+// OnUninstall registers h; call before serving.
+func (s *Service) OnUninstall(h UninstallHook) { s.onUninstall = append(s.onUninstall, h) }
+
+// Uninstall removes an installation with its key-value data, execution
+// history and whatever hooks (OnUninstall) remove for it.
 func (s *Service) Uninstall(ctx context.Context, a actor.Actor, id string) error {
 	if err := allow(a, actor.PermPluginInstall); err != nil {
 		return err
@@ -206,6 +213,11 @@ func (s *Service) Uninstall(ctx context.Context, a actor.Actor, id string) error
 			return err
 		}
 		q := db.Scope(tx, ws)
+		for _, h := range s.onUninstall {
+			if err := h(ctx, tx, ws, id); err != nil {
+				return fmt.Errorf("uninstall: %w", err)
+			}
+		}
 		for _, stmt := range []string{
 			`DELETE FROM plugin_kv WHERE workspace_id = $1 AND installation_id = $2`,
 			`DELETE FROM plugin_executions WHERE workspace_id = $1 AND installation_id = $2`,
