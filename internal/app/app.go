@@ -174,7 +174,7 @@ func New(ctx context.Context, c config.Config, log *slog.Logger, opt Options) (*
 		d.Close()
 		return nil, err
 	}
-	analyticsSvc := registerAnalytics(marketSvc.Registry(), d, installs, log)
+	analyticsSvc := registerAnalytics(marketSvc.Registry(), d, runner, installs, log)
 	if err := registerAIReply(marketSvc.Registry(), c, credits, limits, log); err != nil {
 		flags.Close()
 		d.Close()

@@ -243,3 +243,38 @@ func TestReport_ValidatesTheQuery(t *testing.T) {
 		}
 	})
 }
+
+// Counted keys older than the cutoff are forgotten; newer ones still stop
+// a retry from counting twice; the counters stay.
+func TestPruneSeen_ForgetsOldKeysOnly(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		f := newFixture(t, d)
+		a := user()
+		inst := f.install(t, a, "analytics")
+		m := builtin.AnalyticsMessage{GatewayID: ids.New(ids.Gateway), ChatID: "c", UserID: "u", Day: day("2026-03-01")}
+		for _, key := range []string{"event:old", "event:new"} {
+			if _, err := f.svc.Record(ctx, system(a), inst, key, m); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := d.Tx(ctx, func(tx *db.Tx) error {
+			_, err := tx.ExecContext(ctx, `UPDATE plugin_analytics_seen SET created_at = $1 WHERE event_key = 'event:old'`, time.Now().Add(-90*24*time.Hour).UTC())
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		n, err := f.svc.PruneSeen(ctx, time.Now().Add(-analytics.SeenFor))
+		if err != nil || n != 1 {
+			t.Fatalf("pruned %d (%v), want 1", n, err)
+		}
+		if counted, err := f.svc.Record(ctx, system(a), inst, "event:new", m); err != nil || counted {
+			t.Fatalf("a kept key counted again: %v %v", counted, err)
+		}
+		r, err := f.svc.Report(ctx, a, inst, analytics.Query{From: "2026-03-01", To: "2026-03-01"})
+		if err != nil || r.Totals.Messages != 2 {
+			t.Fatalf("counters after pruning: %+v %v", r.Totals, err)
+		}
+	})
+}

@@ -62,7 +62,7 @@ type Service struct {
 	meter    Meter
 	// onUninstall clean up what other packages keep per installation.
 	onUninstall []UninstallHook
-	keys     *secret.Keyring
+	keys        *secret.Keyring
 }
 
 // New returns the installation service. runner may be nil (no async
