@@ -26,8 +26,8 @@ func newPlugins(d *db.DB, runner *jobs.Runner, gateways *gateway.Service, log *s
 	// through the gateway send path (a retried job).
 	var send builtin.GatewaySender
 	if gateways != nil {
-		send = func(ctx context.Context, a actor.Actor, gatewayID, chatID, text string) (string, error) {
-			rec, err := gateways.Send(ctx, a, gatewayID, gateway.SendInput{ChatID: chatID, Text: text})
+		send = func(ctx context.Context, a actor.Actor, gatewayID, chatID, text, key string) (string, error) {
+			rec, err := gateways.Send(ctx, a, gatewayID, gateway.SendInput{ChatID: chatID, Text: text, IdempotencyKey: key})
 			return rec.ID, err
 		}
 	}

@@ -2,7 +2,9 @@ package gateway
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -25,6 +27,9 @@ type SendInput struct {
 	// WEBHOOK gateways, which post to their configured URL).
 	ChatID string `json:"chatId"`
 	Text   string `json:"text"`
+	// IdempotencyKey makes a repeated send with the same key on the same
+	// gateway return the first message instead of queuing another.
+	IdempotencyKey string `json:"idempotencyKey,omitempty"`
 }
 
 // SendRecord is an outbound message and how its delivery went.
@@ -101,15 +106,45 @@ func (s *Service) SendTx(ctx context.Context, tx *db.Tx, a actor.Actor, gatewayI
 			return apperr.Invalid(apperr.FieldError{Field: "chatId", Message: "must be at most 200 characters"})
 		case r.Status != Connected:
 			return apperr.New(apperr.Conflict, "gateway is %s; connect it before sending", r.Status)
+		case len(in.IdempotencyKey) > 1000:
+			return apperr.Invalid(apperr.FieldError{Field: "idempotencyKey", Message: "must be at most 1000 characters"})
+		}
+		if len(in.IdempotencyKey) > 200 {
+			// Long keys (composed by plugins from their own keys) are kept
+			// as their digest: same key, same digest.
+			sum := sha256.Sum256([]byte(in.IdempotencyKey))
+			in.IdempotencyKey = "sha256:" + hex.EncodeToString(sum[:])
+		}
+		if in.IdempotencyKey != "" {
+			prev, err := sendByKey(ctx, tx, r.workspaceID, r.ID, in.IdempotencyKey)
+			if err == nil {
+				rec = prev
+				return nil
+			}
+			if !errors.Is(err, sql.ErrNoRows) {
+				return fmt.Errorf("find send by key: %w", err)
+			}
 		}
 		now := db.Now()
 		rec = SendRecord{ID: ids.New(ids.GatewaySend), GatewayID: r.ID, ChatID: in.ChatID, Text: in.Text,
 			Status: SendQueued, CreatedAt: now, UpdatedAt: now}
-		if _, err := db.Scope(tx, r.workspaceID).ExecContext(ctx, `INSERT INTO gateway_sends
-			(workspace_id, id, gateway_id, chat_id, text, status, attempts, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, 'QUEUED', 0, $6, $6) /* workspace_id = $1 */`,
-			rec.ID, r.ID, rec.ChatID, rec.Text, now); err != nil {
+		// Two sends racing with one key: the loser inserts nothing (no
+		// error, which would abort a PostgreSQL transaction) and answers
+		// the winner's message.
+		res, err := db.Scope(tx, r.workspaceID).ExecContext(ctx, `INSERT INTO gateway_sends
+			(workspace_id, id, gateway_id, chat_id, text, status, attempts, idempotency_key, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, 'QUEUED', 0, $6, $7, $7) ON CONFLICT (gateway_id, idempotency_key) DO NOTHING /* workspace_id = $1 */`,
+			rec.ID, r.ID, rec.ChatID, rec.Text, nullKey(in.IdempotencyKey), now)
+		if err != nil {
 			return fmt.Errorf("insert send: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			prev, err := sendByKey(ctx, tx, r.workspaceID, r.ID, in.IdempotencyKey)
+			if err != nil {
+				return fmt.Errorf("find send by key: %w", err)
+			}
+			rec = prev
+			return nil
 		}
 		_, err = s.jobs.InsertRouted(ctx, tx, jobs.Route{WorkspaceID: r.workspaceID, Plan: r.plan},
 			sendArgs{SendID: rec.ID, WorkspaceID: r.workspaceID}, &river.InsertOpts{MaxAttempts: s.opt.SendAttempts})
@@ -137,13 +172,28 @@ func (s *Service) GetSend(ctx context.Context, a actor.Actor, gatewayID, sendID 
 }
 
 func loadSend(ctx context.Context, q db.Querier, ws, id string) (SendRecord, error) {
+	return scanSend(db.Scope(q, ws).QueryRowContext(ctx, `SELECT `+sendColumns+` FROM gateway_sends WHERE workspace_id = $1 AND id = $2`, id))
+}
+
+func sendByKey(ctx context.Context, q db.Querier, ws, gatewayID, key string) (SendRecord, error) {
+	return scanSend(db.Scope(q, ws).QueryRowContext(ctx, `SELECT `+sendColumns+` FROM gateway_sends
+		WHERE workspace_id = $1 AND gateway_id = $2 AND idempotency_key = $3`, gatewayID, key))
+}
+
+func nullKey(k string) any {
+	if k == "" {
+		return nil
+	}
+	return k
+}
+
+const sendColumns = `id, gateway_id, chat_id, text, status, attempts, provider_message_id, last_error, created_at, updated_at, sent_at`
+
+func scanSend(row *sql.Row) (SendRecord, error) {
 	var r SendRecord
 	var pmid, lastErr sql.NullString
 	var sent sql.NullTime
-	err := db.Scope(q, ws).QueryRowContext(ctx, `SELECT id, gateway_id, chat_id, text, status, attempts,
-		provider_message_id, last_error, created_at, updated_at, sent_at
-		FROM gateway_sends WHERE workspace_id = $1 AND id = $2`, id).
-		Scan(&r.ID, &r.GatewayID, &r.ChatID, &r.Text, &r.Status, &r.Attempts, &pmid, &lastErr, &r.CreatedAt, &r.UpdatedAt, &sent)
+	err := row.Scan(&r.ID, &r.GatewayID, &r.ChatID, &r.Text, &r.Status, &r.Attempts, &pmid, &lastErr, &r.CreatedAt, &r.UpdatedAt, &sent)
 	if err != nil {
 		return SendRecord{}, err
 	}

@@ -85,6 +85,14 @@ type Config struct {
 	// Default 500 ms: every queue polls the single SQLite writer, so a
 	// shorter interval costs idle CPU and write-lock time.
 	FetchPollInterval time.Duration
+	// NodeDeadAfter is, on PostgreSQL, how long a worker node may go
+	// without a heartbeat before the other nodes take it for dead and
+	// retry the jobs it was running (nodes.go). Default 15 s: a node
+	// beats every NodeDeadAfter/7, so a live one is not taken for dead
+	// over a few slow writes. Jobs must be idempotent anyway; a longer
+	// setting only trades failover time for fewer double runs of jobs on
+	// a node stalled (not dead) that long.
+	NodeDeadAfter time.Duration
 }
 
 // Runner owns the River client of one node. Build it with NewRunner, let
@@ -100,6 +108,11 @@ type Runner struct {
 	stopBg   context.CancelFunc
 	bgDone   chan struct{}
 	lock     *workerLock // SQLite: this process's claim to work jobs (orphans.go)
+	id       string      // the River client id, unique to this runner (nodes.go)
+	// stopBeat ends the PostgreSQL heartbeat (nodes.go), beatDone closes
+	// when it has.
+	stopBeat context.CancelFunc
+	beatDone chan struct{}
 	// mu orders a standby node's late start against Stop.
 	mu       sync.Mutex
 	stopping bool
@@ -121,7 +134,10 @@ func NewRunner(d *db.DB, cfg Config) *Runner {
 	if cfg.FetchPollInterval <= 0 {
 		cfg.FetchPollInterval = 500 * time.Millisecond
 	}
-	r := &Runner{d: d, cfg: cfg, workers: river.NewWorkers(), backlog: &backlogMiddleware{d: d, pending: map[string]int64{}}}
+	if cfg.NodeDeadAfter <= 0 {
+		cfg.NodeDeadAfter = NodeDeadAfterDefault
+	}
+	r := &Runner{d: d, cfg: cfg, id: newNodeID(), workers: river.NewWorkers(), backlog: &backlogMiddleware{d: d, pending: map[string]int64{}}}
 	river.AddWorker(r.workers, &backlogSweepWorker{d: d})
 	r.AddPeriodic(10*time.Minute, func() river.JobArgs { return backlogSweepArgs{} })
 	return r
@@ -135,6 +151,8 @@ func (r *Runner) Workers() *river.Workers { return r.workers }
 func (r *Runner) Open() error {
 	poll := r.cfg.FetchPollInterval
 	rc := &river.Config{
+		// attempted_by names the node that took a job (nodes.go).
+		ID:                r.id,
 		Logger:            r.cfg.Log,
 		FetchCooldown:     poll / 2,
 		FetchPollInterval: poll,
@@ -188,12 +206,33 @@ func (r *Runner) Start(ctx context.Context) error {
 		}()
 		return nil
 	}
+	// On PostgreSQL: alive before taking any job, so no job of this node
+	// ever looks like a dead one's (nodes.go).
+	if r.heartbeats() {
+		if err := r.beat(ctx); err != nil {
+			cancel()
+			close(r.bgDone)
+			r.stopBg = nil
+			return err
+		}
+	}
 	if err := r.Client.Start(context.WithoutCancel(ctx)); err != nil {
 		cancel()
 		close(r.bgDone)
 		r.stopBg = nil
 		r.releaseWorkers(nil)
+		if r.heartbeats() {
+			_ = r.forget(context.WithoutCancel(ctx))
+		}
 		return err
+	}
+	if r.heartbeats() {
+		hb, stop := context.WithCancel(context.WithoutCancel(ctx))
+		r.stopBeat, r.beatDone = stop, make(chan struct{})
+		go func() {
+			defer close(r.beatDone)
+			r.runHeartbeat(hb)
+		}()
 	}
 	go func() {
 		defer close(r.bgDone)
@@ -271,7 +310,26 @@ func (r *Runner) Stop(ctx context.Context) error {
 		r.stopBg = nil
 	}
 	r.releaseWorkers(err)
+	r.stopHeartbeat(ctx, err)
 	return err
+}
+
+// stopHeartbeat ends the heartbeat once the workers have stopped and
+// deletes this node's row. If they did not stop (stopErr), jobs may still
+// be running in this process: it goes on beating until the process exits,
+// so that no other node takes them for a dead node's.
+func (r *Runner) stopHeartbeat(ctx context.Context, stopErr error) {
+	if r.stopBeat == nil || stopErr != nil {
+		return
+	}
+	r.stopBeat()
+	<-r.beatDone
+	r.stopBeat = nil
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := r.forget(fctx); err != nil {
+		r.cfg.Log.Warn("job node heartbeat", "error", err)
+	}
 }
 
 // InsertTx enqueues a job in the caller's transaction: it exists only if

@@ -19,11 +19,16 @@ import (
 // (crash, OOM kill, kill -9), the job stays 'running' until someone makes
 // it available again:
 //
-//   - On PostgreSQL, where many nodes work the same queue, that is River's
-//     rescuer on the elected leader: every 30 s it retries the jobs that have
-//     been running longer than both RescueStuckAfter and their worker's own
-//     Timeout. No node can tell a dead peer's job from a slow one sooner, so
-//     a killed node's jobs resume minutes later, on any other node.
+//   - On PostgreSQL, where many nodes work the same queue, the other nodes
+//     notice that the dead node stopped beating (nodes.go): every worker
+//     node keeps a heartbeat row in job_nodes under its River client id,
+//     which River records as the job's attempted_by, and every worker node
+//     sweeps every few seconds for 'running' jobs whose node has been
+//     silent for Config.NodeDeadAfter (15 s) and makes them available again
+//     (rescueJobs, below). Jobs taken by a client without heartbeats (an
+//     older version mid-upgrade) are left to River's rescuer on the elected
+//     leader: every 30 s it retries the jobs that have been running longer
+//     than both RescueStuckAfter and their worker's own Timeout.
 //   - On SQLite there is exactly one worker process per database file: Start
 //     takes an exclusive flock on <database>.workers.lock first, and a second
 //     process that finds it held stands by: it serves the API and queues
@@ -36,8 +41,9 @@ import (
 //     River leadership, so scheduled jobs (delays, retries) move again at
 //     once instead of after the lease expires.
 //
-// Either way a job may run again after doing part or all of its work: jobs
-// must be idempotent (the workflow engine's checkpoints, the gateway's send
+// Either way a job may run again after doing part or all of its work (and
+// on PostgreSQL, a node stalled rather than dead for NodeDeadAfter may still
+// be working a job another node has taken up): jobs must be idempotent (the workflow engine's checkpoints, the gateway's send
 // records and the plugins' idempotency keys are how ours are).
 
 // RescueStuckAfter is River's RescueStuckJobsAfter: how long a job may stay
@@ -46,7 +52,8 @@ import (
 // at least the client's JobTimeout (5 min); it is set above the longest
 // worker Timeout (workflow.run: the 5-minute plugin limit plus a minute) so
 // that a job whose worker overruns its timeout is not run twice at once. On
-// SQLite, start-up recovery (above) makes it a last resort.
+// SQLite, start-up recovery (above), and on PostgreSQL the heartbeats
+// (nodes.go), make it a last resort.
 const RescueStuckAfter = 10 * time.Minute
 
 // workerLock is the exclusive lock of a SQLite node's workers.
@@ -126,9 +133,8 @@ func (r *Runner) releaseWorkers(stopErr error) {
 const orphanHorizon = 100 * 365 * 24 * time.Hour
 
 // recoverOrphans makes every job in state 'running' available now (or
-// discarded if that was its last attempt, or cancelled if its cancellation
-// was asked for — as River's rescuer would), and removes a stale leader. It
-// returns how many jobs it moved. Only the holder of the worker lock may
+// discarded or cancelled, as rescueJobs does), and removes a stale leader.
+// It returns how many jobs it moved. Only the holder of the worker lock may
 // call it.
 func recoverOrphans(ctx context.Context, d *db.DB) (int, error) {
 	exec := driver(d).GetExecutor()
@@ -144,32 +150,9 @@ func recoverOrphans(ctx context.Context, d *db.DB) (int, error) {
 		if len(stuck) == 0 {
 			break
 		}
-		p := riverdriver.JobRescueManyParams{StuckHorizon: horizon}
-		for _, j := range stuck {
-			after = j.ID
-			var meta struct {
-				CancelAttemptedAt time.Time `json:"cancel_attempted_at"`
-			}
-			_ = json.Unmarshal(j.Metadata, &meta)
-			state, finalized, at := rivertype.JobStateAvailable, (*time.Time)(nil), now
-			switch {
-			case !meta.CancelAttemptedAt.IsZero():
-				state, finalized, at = rivertype.JobStateCancelled, &now, j.ScheduledAt
-			case j.Attempt >= j.MaxAttempts:
-				state, finalized, at = rivertype.JobStateDiscarded, &now, j.ScheduledAt
-			}
-			e, err := json.Marshal(rivertype.AttemptError{At: now, Attempt: max(j.Attempt, 0),
-				Error: "the process working this job died; made available again when the next worker process started"})
-			if err != nil {
-				return total, err
-			}
-			p.ID = append(p.ID, j.ID)
-			p.Error = append(p.Error, e)
-			p.FinalizedAt = append(p.FinalizedAt, finalized)
-			p.ScheduledAt = append(p.ScheduledAt, at)
-			p.State = append(p.State, string(state))
-		}
-		if _, err := exec.JobRescueMany(ctx, &p); err != nil {
+		after = stuck[len(stuck)-1].ID
+		if err := rescueJobs(ctx, exec, stuck, horizon, now,
+			"the process working this job died; made available again when the next worker process started"); err != nil {
 			return total, fmt.Errorf("recover orphaned jobs: %w", err)
 		}
 		total += len(stuck)
@@ -180,4 +163,42 @@ func recoverOrphans(ctx context.Context, d *db.DB) (int, error) {
 		return total, fmt.Errorf("clear the dead leader: %w", err)
 	}
 	return total, nil
+}
+
+// rescueJobs does for jobs abandoned by a dead worker what River's rescuer
+// does: each becomes available now, or discarded if that was its last
+// attempt, or cancelled if its cancellation was asked for; reason is
+// recorded as the attempt's error. Only jobs still 'running' and attempted
+// before horizon move, so a job that finished or was taken again since it
+// was found is left alone: running it twice over (two nodes sweeping at
+// once) is harmless. now is the time recorded (and when retries are due).
+func rescueJobs(ctx context.Context, exec riverdriver.Executor, stuck []*rivertype.JobRow, horizon, now time.Time, reason string) error {
+	p := riverdriver.JobRescueManyParams{StuckHorizon: horizon}
+	for _, j := range stuck {
+		var meta struct {
+			CancelAttemptedAt time.Time `json:"cancel_attempted_at"`
+		}
+		_ = json.Unmarshal(j.Metadata, &meta)
+		state, finalized, at := rivertype.JobStateAvailable, (*time.Time)(nil), now
+		switch {
+		case !meta.CancelAttemptedAt.IsZero():
+			state, finalized, at = rivertype.JobStateCancelled, &now, j.ScheduledAt
+		case j.Attempt >= j.MaxAttempts:
+			state, finalized, at = rivertype.JobStateDiscarded, &now, j.ScheduledAt
+		}
+		e, err := json.Marshal(rivertype.AttemptError{At: now, Attempt: max(j.Attempt, 0), Error: reason})
+		if err != nil {
+			return err
+		}
+		p.ID = append(p.ID, j.ID)
+		p.Error = append(p.Error, e)
+		p.FinalizedAt = append(p.FinalizedAt, finalized)
+		p.ScheduledAt = append(p.ScheduledAt, at)
+		p.State = append(p.State, string(state))
+	}
+	if len(p.ID) == 0 {
+		return nil
+	}
+	_, err := exec.JobRescueMany(ctx, &p)
+	return err
 }

@@ -20,7 +20,7 @@ type replySender struct {
 	err  error
 }
 
-func (f *replySender) send(_ context.Context, _ actor.Actor, gatewayID, chatID, text string) (string, error) {
+func (f *replySender) send(_ context.Context, _ actor.Actor, gatewayID, chatID, text, _ string) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.err != nil {

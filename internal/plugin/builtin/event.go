@@ -11,8 +11,20 @@ import (
 
 // GatewaySender queues a message through a gateway of the actor's
 // workspace — the gateway send path, a retried job — and returns the
-// send's id. The app wires it to gateway.Service.Send.
-type GatewaySender func(ctx context.Context, a actor.Actor, gatewayID, chatID, text string) (sendID string, err error)
+// send's id. A second send with the same key on the same gateway returns
+// the first message instead of sending again. The app wires it to
+// gateway.Service.Send.
+type GatewaySender func(ctx context.Context, a actor.Actor, gatewayID, chatID, text, key string) (sendID string, err error)
+
+// SendKey is the idempotency key of an execution's n-th message: the same
+// when the execution runs again after a crash (its key is stable), and
+// distinct per installation, so two plugins answering one event both send.
+func SendKey(ec plugin.ExecutionContext, n int) string {
+	if ec.IdempotencyKey == "" {
+		return ""
+	}
+	return fmt.Sprintf("%s/%s/%d", ec.InstallationID, ec.IdempotencyKey, n)
+}
 
 // eventInputSchema accepts a gateway event in the WorkspaceJob shape, as
 // event subscriptions deliver it (extra fields allowed).
@@ -91,7 +103,7 @@ func reply(ctx context.Context, send GatewaySender, ec plugin.ExecutionContext, 
 	if ev.Payload.ChatID == "" {
 		return plugin.Failed("the event has no chat to answer in")
 	}
-	id, err := send(ctx, ec.Actor, ev.Payload.GatewayID, ev.Payload.ChatID, text)
+	id, err := send(ctx, ec.Actor, ev.Payload.GatewayID, ev.Payload.ChatID, text, SendKey(ec, 0))
 	if err != nil {
 		return plugin.ExecutionResult{Error: "send: " + err.Error(), Metrics: plugin.Metrics{APICalls: 1}}
 	}

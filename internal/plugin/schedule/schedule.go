@@ -204,7 +204,10 @@ func (s *Service) Send(ctx context.Context, a SendArgs) error {
 	if s.sender == nil {
 		return river.JobCancel(errors.New("no gateway service on this node"))
 	}
-	rec, err := s.sender.Send(ctx, credit.SystemActor(a.WorkspaceID), a.GatewayID, gateway.SendInput{ChatID: a.ChatID, Text: a.Text})
+	// The tick's key: a job retried after the message was queued (the
+	// process died before River marked the job done) does not queue it again.
+	key := "schedule/" + a.InstallationID + "/" + a.Schedule + "/" + a.Tick.UTC().Format(time.RFC3339)
+	rec, err := s.sender.Send(ctx, credit.SystemActor(a.WorkspaceID), a.GatewayID, gateway.SendInput{ChatID: a.ChatID, Text: a.Text, IdempotencyKey: key})
 	if err != nil {
 		if apperr.Is(err, apperr.NotFound) || apperr.Is(err, apperr.Conflict) || apperr.Is(err, apperr.Validation) {
 			s.log.Warn("scheduler: send refused", "installation", a.InstallationID, "schedule", a.Schedule, "error", err)

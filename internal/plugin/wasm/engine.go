@@ -52,7 +52,8 @@ type Options struct {
 // GatewaySender queues a text message through a gateway of a's workspace —
 // the gateway send path, a retried job — and returns the send's id. The app
 // wires it to gateway.Service.Send, which checks a's permissions.
-type GatewaySender func(ctx context.Context, a actor.Actor, gatewayID, chatID, text string) (sendID string, err error)
+// key makes a repeated send (an execution run again) return the first.
+type GatewaySender func(ctx context.Context, a actor.Actor, gatewayID, chatID, text, key string) (sendID string, err error)
 
 // Engine compiles and runs modules. It is safe for concurrent use; one per
 // process is enough.

@@ -3,6 +3,7 @@ package wasm
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/tetratelabs/wazero/api"
 
@@ -62,7 +63,13 @@ func hostGatewaySend(ctx context.Context, m api.Module, reqPtr, reqLen uint32) i
 		env.refuse("host function %s.%s: this node cannot send through gateways", hostModule, fn)
 	}
 	env.countCall()
-	if _, err := env.send(ctx, env.ec.Actor, c.GatewayID, c.ChatID, c.Text); err != nil {
+	// The n-th message of an execution keeps its key when the execution
+	// runs again, so a retried job does not send it twice.
+	key := ""
+	if env.ec.IdempotencyKey != "" {
+		key = fmt.Sprintf("%s/%s/%d", env.ec.InstallationID, env.ec.IdempotencyKey, n)
+	}
+	if _, err := env.send(ctx, env.ec.Actor, c.GatewayID, c.ChatID, c.Text, key); err != nil {
 		env.refuse("host function %s.%s: %s", hostModule, fn, publicMessage(err))
 	}
 	return 0

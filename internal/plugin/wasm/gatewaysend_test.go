@@ -27,7 +27,7 @@ type fakeSender struct {
 	err  error
 }
 
-func (f *fakeSender) send(_ context.Context, a actor.Actor, gatewayID, chatID, text string) (string, error) {
+func (f *fakeSender) send(_ context.Context, a actor.Actor, gatewayID, chatID, text, _ string) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.err != nil {
