@@ -133,7 +133,7 @@ func New(ctx context.Context, c config.Config, log *slog.Logger, opt Options) (*
 		d.Close()
 		return nil, err
 	}
-	runner := jobs.NewRunner(d, jobs.Config{Work: c.Workers, Log: log})
+	runner := jobs.NewRunner(d, jobs.Config{Work: c.Workers, Log: log, NodeDeadAfter: c.NodeDeadAfter})
 	// Mail leaves through sealed jobs inserted with the change that causes it.
 	mailQueue := mail.NewQueue(runner, keys, sender, log)
 	authSvc, err := auth.New(d, mailQueue, log, auth.Config{PublicURL: c.PublicURL, SigningKey: tokenKey, Hash: opt.HashParams})

@@ -44,6 +44,9 @@ type Config struct {
 	TrustProxy        bool
 	Workers           bool
 	ShutdownTimeout   time.Duration
+	// NodeDeadAfter is how long a PostgreSQL worker node may miss its
+	// heartbeat before the other nodes take over its running jobs.
+	NodeDeadAfter time.Duration
 	// Gateway holds the gateway settings (gateway.go).
 	Gateway GatewayConfig
 	// Stripe holds the billing settings (stripe.go).
@@ -81,6 +84,7 @@ func settings(c *rawConfig) []setting {
 		{"trust-proxy", "SWITCHBOARD_TRUST_PROXY", "false", "take the client IP from X-Forwarded-For (only behind a proxy that sets it)", &c.trustProxy},
 		{"workers", "SWITCHBOARD_WORKERS", "true", "run background jobs on this node (false for an API-only node)", &c.workers},
 		{"shutdown-timeout", "SWITCHBOARD_SHUTDOWN_TIMEOUT", "15s", "how long to drain requests on shutdown", &c.shutdown},
+		{"node-dead-after", "SWITCHBOARD_NODE_DEAD_AFTER", "15s", "PostgreSQL: how long a worker node may miss its heartbeat before other nodes take over its running jobs", &c.nodeDeadAfter},
 	}, append(append(gatewaySettings(c), stripeSettings(c)...), aiSettings(c)...)...)
 }
 
@@ -89,7 +93,7 @@ type rawConfig struct {
 	adminEmail, adminPassword, smtpURL, mailFrom, logLevel       string
 	logFormat, sqliteSync, maxBody, authRate, trustProxy         string
 	maxUpload                                                    string
-	workers, shutdown                                            string
+	workers, shutdown, nodeDeadAfter                             string
 	gateway                                                      rawGatewayConfig
 	stripe                                                       rawStripeConfig
 	ai                                                           rawAIConfig
@@ -192,6 +196,9 @@ func (r rawConfig) validate() (Config, error) {
 	}
 	if c.ShutdownTimeout, err = time.ParseDuration(r.shutdown); err != nil || c.ShutdownTimeout <= 0 {
 		bad("shutdown-timeout", "must be a duration such as 15s")
+	}
+	if c.NodeDeadAfter, err = time.ParseDuration(r.nodeDeadAfter); err != nil || c.NodeDeadAfter < 3*time.Second || c.NodeDeadAfter > time.Hour {
+		bad("node-dead-after", "must be a duration from 3s to 1h, such as 15s")
 	}
 	c.Gateway = r.gateway.validate(bad)
 	c.Stripe = r.stripe.validate(bad)
