@@ -94,18 +94,25 @@ type outcome struct {
 }
 
 func newExec(r *Run, c *compiled) (*exec, error) {
-	x := &exec{run: r, c: c, a: r.actor(), outputs: map[string]any{}, cur: r.CurrentStepID, attempt: r.Attempt,
+	var input any
+	if err := json.Unmarshal(r.Input, &input); err != nil {
+		return nil, fmt.Errorf("run %s input: %w", r.ID, err)
+	}
+	return newExecWith(r, c, input), nil
+}
+
+// newExecWith is newExec with the run's input already decoded (plain JSON
+// data).
+func newExecWith(r *Run, c *compiled, input any) *exec {
+	x := &exec{run: r, c: c, a: r.actor(), input: input, outputs: map[string]any{}, cur: r.CurrentStepID, attempt: r.Attempt,
 		stepsUsed: r.StepsUsed, seq: r.Checkpoint}
 	if x.attempt < 1 {
 		x.attempt = 1
 	}
-	if err := json.Unmarshal(r.Input, &x.input); err != nil {
-		return nil, fmt.Errorf("run %s input: %w", r.ID, err)
-	}
 	for _, rec := range r.Steps {
 		x.remember(rec)
 	}
-	return x, nil
+	return x
 }
 
 // remember makes a step record visible to later expressions. `previous`
@@ -116,6 +123,13 @@ func (x *exec) remember(rec StepRecord) {
 	if len(rec.Output) > 0 {
 		_ = json.Unmarshal(rec.Output, &out)
 	}
+	x.rememberValue(rec, out)
+}
+
+// rememberValue is remember with the output already decoded: it must be
+// plain JSON data (what json.Unmarshal into any gives), so expressions see
+// the same value before and after a checkpoint.
+func (x *exec) rememberValue(rec StepRecord, out any) {
 	entry := map[string]any{"output": out, "status": rec.Status}
 	if rec.Error != "" {
 		entry["error"] = rec.Error
@@ -143,7 +157,14 @@ func (x *exec) record(cs *cstep, status string, input, output any, errMsg, branc
 		rec.Output = nil
 	}
 	x.records = append(x.records, rec)
-	x.remember(rec)
+	// Values of pure steps are plain JSON data already (JMESPath results,
+	// normalized expression results, maps built here): no need to decode
+	// what was just encoded. Plugin output arrives as raw JSON.
+	if _, isRaw := output.(json.RawMessage); isRaw || status == StepFailed {
+		x.remember(rec)
+	} else {
+		x.rememberValue(rec, output)
+	}
 	x.stepsUsed++
 }
 

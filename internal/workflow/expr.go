@@ -408,7 +408,7 @@ func evalExpr(ctx context.Context, p *vm.Program, env map[string]any) (any, erro
 // result survives being stored and read back unchanged.
 func normalize(v any) any {
 	switch x := v.(type) {
-	case nil, bool, string, map[string]any:
+	case nil, bool, string:
 		return x
 	case float64:
 		if math.IsInf(x, 0) || math.IsNaN(x) {
@@ -420,9 +420,21 @@ func normalize(v any) any {
 	case int64:
 		return float64(x)
 	case float32:
-		return float64(x)
+		return normalize(float64(x))
+	case map[string]any:
+		// Deep: a value must look the same before and after a checkpoint
+		// stores it as JSON and reads it back.
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[k] = normalize(e)
+		}
+		return out
 	case []any:
-		return x
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = normalize(e)
+		}
+		return out
 	}
 	b, err := json.Marshal(v)
 	if err != nil {

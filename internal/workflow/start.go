@@ -20,6 +20,9 @@ import (
 type start struct {
 	trigger TriggerType
 	input   json.RawMessage
+	// decoded, when set, is input already decoded into plain JSON data
+	// (saves decoding it again in the hot webhook path).
+	decoded any
 	key     string
 	by      string
 	// inline runs the pure steps at the head of the workflow before the
@@ -56,6 +59,9 @@ func (s *Service) newRun(ctx context.Context, q db.Querier, w Workflow, ws strin
 		Input: st.input, CurrentStepID: c.def.StartStepID, Attempt: 1, TimeoutAt: now.Add(c.def.Settings.timeout()),
 		CreatedBy: st.by, CreatedAt: now, UpdatedAt: now, workspaceID: ws, versionID: w.versionID, userID: w.UserID,
 		orgID: w.OrganizationID, plan: w.plan, key: st.key, stepsRaw: "[]", Steps: []StepRecord{}}
+	if st.decoded != nil {
+		return newExecWith(r, c, st.decoded), nil
+	}
 	return newExec(r, c)
 }
 
@@ -251,8 +257,16 @@ func (s *Service) Hook(ctx context.Context, id, token string, req HookRequest) (
 	}
 	// The token in the path is the credential; the workflow's workspace is
 	// not known before it is read.
-	w, ws, err := s.scanWorkflow(s.DB.Read().QueryRowContext(ctx, `SELECT `+wfColumns+wfFrom+`
-		WHERE w.id = $1 AND w.deleted_at IS NULL`, id))
+	// The definition is not read: the compiled version (cached) has it.
+	var w Workflow
+	var ws string
+	var org sql.NullString
+	err := s.DB.Read().QueryRowContext(ctx, `SELECT w.id, w.workspace_id, w.user_id, w.organization_id, w.enabled, w.version,
+		w.version_id, w.trigger_type, w.hook_token, COALESCE(o.plan, u.plan, 'FREE')
+		FROM workflows w LEFT JOIN organizations o ON o.id = w.organization_id LEFT JOIN users u ON u.id = w.user_id
+		WHERE w.id = $1 AND w.deleted_at IS NULL`, id).Scan(&w.ID, &ws, &w.UserID, &org, &w.Enabled, &w.Version,
+		&w.versionID, &w.TriggerType, &w.hookToken, &w.plan)
+	w.OrganizationID = org.String
 	if errors.Is(err, sql.ErrNoRows) || (err == nil && (subtle.ConstantTimeCompare([]byte(w.hookToken), []byte(token)) != 1 || w.TriggerType != string(TriggerWebhook))) {
 		return HookResult{}, apperr.New(apperr.NotFound, "no such webhook")
 	}
@@ -262,17 +276,23 @@ func (s *Service) Hook(ctx context.Context, id, token string, req HookRequest) (
 	if !w.Enabled {
 		return HookResult{}, apperr.New(apperr.Conflict, "the workflow is disabled")
 	}
-	input, err := json.Marshal(map[string]any{"method": req.Method, "path": req.Path, "query": req.Query, "headers": req.Headers, "body": req.Body})
+	value := map[string]any{"method": req.Method, "path": req.Path, "query": req.Query, "headers": req.Headers, "body": req.Body}
+	input, err := json.Marshal(value)
 	if err != nil {
 		return HookResult{}, apperr.Invalid(apperr.FieldError{Field: "body", Message: "cannot be read as JSON"})
 	}
-	r, _, err := s.begin(ctx, w, ws, start{trigger: TriggerWebhook, input: input, inline: true})
+	c, err := s.loadCompiled(ctx, s.DB.Read(), ws, w.versionID)
+	if err != nil {
+		return HookResult{}, apperr.Wrap(err, "webhook")
+	}
+	r, _, err := s.begin(ctx, w, ws, start{trigger: TriggerWebhook, input: input, decoded: value, inline: true})
 	if err != nil {
 		return HookResult{}, err
 	}
-	sync := w.Definition.Trigger.Mode == "sync"
+	trigger := c.def.Trigger
+	sync := trigger.Mode == "sync"
 	if sync && !r.Terminal() {
-		if r, err = s.Wait(ctx, ws, r.ID, w.Definition.Trigger.syncTimeout()); err != nil {
+		if r, err = s.Wait(ctx, ws, r.ID, trigger.syncTimeout()); err != nil {
 			return HookResult{}, err
 		}
 	}
