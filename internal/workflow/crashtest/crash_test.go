@@ -21,6 +21,7 @@ import (
 
 	"github.com/switchboard/switchboard/internal/app/proctest"
 	"github.com/switchboard/switchboard/internal/db"
+	"github.com/switchboard/switchboard/internal/db/dbtest"
 )
 
 // client speaks the API of child nodes.
@@ -397,18 +398,8 @@ func TestWorkflowCrash_KillNineDuringRuns(t *testing.T) {
 	for _, b := range fx.bad {
 		t.Error(b)
 	}
-	callDeliveries, sendDeliveries := 0, 0
+	callDeliveries, sendDeliveries := oneKeyPerRun(t, runIDs, fx.calls, "call"), 0
 	for _, id := range runIDs {
-		keys := fx.calls[id]
-		if len(keys) != 1 {
-			t.Errorf("run %s: the plugin's target saw %d distinct idempotency keys, want 1: %v", id, len(keys), keys)
-		}
-		for k, times := range keys {
-			callDeliveries += times
-			if !strings.HasPrefix(k, id+"/call/") {
-				t.Errorf("run %s: idempotency key %q", id, k)
-			}
-		}
 		ids := fx.sends[id]
 		if len(ids) != 1 {
 			t.Errorf("run %s: the gateway's target saw %d distinct webhook-ids, want 1: %v", id, len(ids), ids)
@@ -457,4 +448,37 @@ func TestWorkflowCrash_KillNineDuringRuns(t *testing.T) {
 	recovered := strings.Count(node.Logs(), "jobs left running by a process that died are available again")
 	t.Logf("%d runs, %d kills (%d starts; %d found orphaned jobs to recover) in %s; plugin calls %d (%d re-deliveries of a key), webhook deliveries %d (%d re-deliveries)",
 		n, kills, node.Starts(), recovered, time.Since(began).Round(time.Millisecond), callDeliveries, callDeliveries-n, sendDeliveries, sendDeliveries-n)
+}
+
+// oneKeyPerRun checks that a receiver saw each run's step under exactly
+// one idempotency key (<run>/<step>/…) and returns how many deliveries it
+// saw in all (re-deliveries of a key included).
+func oneKeyPerRun(t *testing.T, runIDs []string, calls map[string]map[string]int, step string) int {
+	t.Helper()
+	deliveries := 0
+	for _, id := range runIDs {
+		keys := calls[id]
+		if len(keys) != 1 {
+			t.Errorf("run %s: the receiver saw %d distinct idempotency keys, want 1: %v", id, len(keys), keys)
+		}
+		for k, times := range keys {
+			deliveries += times
+			if !strings.HasPrefix(k, id+"/"+step+"/") {
+				t.Errorf("run %s: idempotency key %q", id, k)
+			}
+		}
+	}
+	return deliveries
+}
+
+// postgres returns the PostgreSQL engine of the suite, or skips the test.
+func postgres(t *testing.T) dbtest.Engine {
+	t.Helper()
+	for _, e := range dbtest.Engines() {
+		if e.Name == "postgres" {
+			return e
+		}
+	}
+	t.Skip("needs PostgreSQL: set " + dbtest.EnvURL)
+	return dbtest.Engine{}
 }

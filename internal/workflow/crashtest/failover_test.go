@@ -15,7 +15,6 @@ import (
 
 	"github.com/switchboard/switchboard/internal/app/proctest"
 	"github.com/switchboard/switchboard/internal/db"
-	"github.com/switchboard/switchboard/internal/db/dbtest"
 )
 
 // slowReceiver is the plugin step's target: a remote API that takes 2 s to
@@ -85,15 +84,7 @@ func TestWorkflowFailover_KillNineOneOfTwoPostgresNodes(t *testing.T) {
 		t.Skip("starts two server processes")
 	}
 	t.Parallel()
-	var pg *dbtest.Engine
-	for _, e := range dbtest.Engines() {
-		if e.Name == "postgres" {
-			pg = &e
-		}
-	}
-	if pg == nil {
-		t.Skip("needs PostgreSQL: set " + dbtest.EnvURL)
-	}
+	pg := postgres(t)
 	bin := proctest.Build(t)
 	url := pg.URL(t)
 	ctx := context.Background()
@@ -221,19 +212,7 @@ func TestWorkflowFailover_KillNineOneOfTwoPostgresNodes(t *testing.T) {
 	for _, b := range rx.bad {
 		t.Error(b)
 	}
-	deliveries := 0
-	for _, id := range runIDs {
-		keys := rx.calls[id]
-		if len(keys) != 1 {
-			t.Errorf("run %s: the receiver saw %d distinct idempotency keys, want 1: %v", id, len(keys), keys)
-		}
-		for k, times := range keys {
-			deliveries += times
-			if !strings.HasPrefix(k, id+"/call/") {
-				t.Errorf("run %s: idempotency key %q", id, k)
-			}
-		}
-	}
+	deliveries := oneKeyPerRun(t, runIDs, rx.calls, "call")
 	t.Logf("%d runs done %s after killing a node that had %d running; %d calls (%d re-deliveries of a key)",
 		n, took.Round(time.Millisecond), onVictim, deliveries, deliveries-n)
 }

@@ -13,7 +13,6 @@ import (
 
 	"github.com/switchboard/switchboard/internal/app/proctest"
 	"github.com/switchboard/switchboard/internal/db"
-	"github.com/switchboard/switchboard/internal/db/dbtest"
 )
 
 func randomKey(t *testing.T) string {
@@ -31,15 +30,7 @@ func randomKey(t *testing.T) string {
 // due, exactly one run starts for it.
 func TestWorkflowSchedule_TwoProcessesOnPostgresFireOnce(t *testing.T) {
 	t.Parallel()
-	var pg *dbtest.Engine
-	for _, e := range dbtest.Engines() {
-		if e.Name == "postgres" {
-			pg = &e
-		}
-	}
-	if pg == nil {
-		t.Skip("needs PostgreSQL: set " + dbtest.EnvURL)
-	}
+	pg := postgres(t)
 	bin := proctest.Build(t)
 	url := pg.URL(t)
 	ctx := context.Background()
