@@ -280,7 +280,9 @@ func (s *Server) workflowHook(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	res, err := s.Workflows.Hook(r.Context(), r.PathValue("id"), r.PathValue("token"), workflow.HookRequest{
-		Method: r.Method, Path: r.URL.Path, Query: flatten(r.URL.Query()), Headers: headers, Body: payload})
+		// The path without its token: the token is the webhook's credential
+		// and the run's input is readable history.
+		Method: r.Method, Path: "/hooks/workflows/" + r.PathValue("id"), Query: flatten(r.URL.Query()), Headers: headers, Body: payload})
 	if err != nil {
 		return err
 	}

@@ -124,6 +124,10 @@ func TestWebhookTrigger(t *testing.T) {
 		}
 		r.Data(t, &acc)
 		got := waitRun(t, h, tok, acc.RunID, nil)
+		if token := async.HookURL[strings.LastIndex(async.HookURL, "/")+1:]; strings.Contains(string(got.Input), token) ||
+			!strings.Contains(string(got.Input), `"path":"/hooks/workflows/`+async.ID+`"`) {
+			t.Errorf("the run's input holds the webhook token: %s", got.Input)
+		}
 		if got.Status != "completed" || got.Trigger != "webhook" || string(got.Output) != `{"auth":null,"body":{"a":1},"method":"POST","q":"1","ua":"yes"}` {
 			t.Fatalf("async run: %+v", got)
 		}
