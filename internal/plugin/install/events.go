@@ -97,23 +97,12 @@ func (s *Service) countEventExecution(ctx context.Context, tx *db.Tx, a actor.Ac
 	if s.meter == nil {
 		return "", nil
 	}
-	// Savepoints are statements of the transaction, never prepared or
-	// cached: tx.Tx bypasses the statement cache.
-	if _, err := tx.Tx.ExecContext(ctx, `SAVEPOINT count_event_execution`); err != nil {
-		return "", fmt.Errorf("count event execution: %w", err)
-	}
-	err = s.countExecution(ctx, tx, a, executionID)
+	err = tx.Savepoint(ctx, "count_event_execution", func() error { return s.countExecution(ctx, tx, a, executionID) })
 	if apperr.Is(err, apperr.PlanLimitExceeded) {
-		if _, err := tx.Tx.ExecContext(ctx, `ROLLBACK TO SAVEPOINT count_event_execution`); err != nil {
-			return "", fmt.Errorf("count event execution: %w", err)
-		}
 		return fmt.Sprintf("skipped: the daily execution limit of the %s plan (%d executions a day) was reached",
 			planName(a.Plan), a.Plan.Limit(actor.ActionExecute)), nil
 	}
 	if err != nil {
-		return "", fmt.Errorf("count event execution: %w", err)
-	}
-	if _, err := tx.Tx.ExecContext(ctx, `RELEASE SAVEPOINT count_event_execution`); err != nil {
 		return "", fmt.Errorf("count event execution: %w", err)
 	}
 	return "", nil
