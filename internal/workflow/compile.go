@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"regexp"
 	"strings"
@@ -216,13 +217,11 @@ func refMessage(err error, what string) string {
 		return "names no " + what + " of this workspace"
 	}
 	var ae *apperr.Error
-	if e, ok := err.(*apperr.Error); ok {
-		ae = e
-	}
-	if ae != nil {
+	if errors.As(err, &ae) && ae.Code != apperr.Internal {
 		return ae.Message
 	}
-	return err.Error()
+	// Never an internal cause in a client's validation error.
+	return "could not be checked; try again"
 }
 
 func (cs *cstep) compileStep(ctx context.Context, a actor.Actor, refs Refs, f string, p *problems) {
