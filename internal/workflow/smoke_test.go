@@ -55,8 +55,12 @@ func TestWorkflowSmoke(t *testing.T) {
 		if len(page.Items) != 2 {
 			t.Fatalf("runs: %+v", page.Items)
 		}
+		// Newest first: the small order went count → big (false) → the plugin.
 		var run wfRun
 		h.Call(http.StatusOK, "GET", "/api/v1/runs/"+page.Items[0].ID, tok, nil).Data(t, &run)
-		t.Logf("%+v", run)
+		if run.Status != "completed" || len(run.Steps) != 3 || run.Steps[0].StepID != "count" ||
+			run.Steps[1].Branch != "false" || run.Steps[2].StepID != "no" || string(run.Steps[0].Output) != `{"total":1}` {
+			t.Fatalf("run record: %+v", run)
+		}
 	})
 }
