@@ -11,6 +11,7 @@ import (
 	"github.com/switchboard/switchboard/internal/actor"
 	"github.com/switchboard/switchboard/internal/apperr"
 	"github.com/switchboard/switchboard/internal/db"
+	"github.com/switchboard/switchboard/internal/jobs"
 )
 
 // How often each worker node looks for due schedules and overdue runs.
@@ -156,33 +157,10 @@ func (s *Service) fire(ctx context.Context, id, ws string, tick time.Time) (bool
 }
 
 // PromoteDue makes the workflow jobs whose time has come (a delay's end, a
-// retry's backoff) available to workers and returns how many. River's own
-// scheduler does the same for every job, but only every 5 s and its
-// interval is not configurable; a 1 s delay should not take 6.
+// retry's backoff) available to workers now, rather than at River's next
+// scheduler pass (every 5 s), and returns how many.
 func (s *Service) PromoteDue(ctx context.Context) (int64, error) {
-	now := `now()`
-	if s.DB.Dialect == db.SQLite {
-		// riversqlite keeps times as text in SQLite's datetime format.
-		now = `datetime('now', 'subsec')`
-	}
-	var due bool
-	if err := s.DB.Read().QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM river_job
-		WHERE state = 'scheduled' AND kind = $1 AND scheduled_at <= `+now+`)`, RunArgs{}.Kind()).Scan(&due); err != nil || !due {
-		return 0, err
-	}
-	var n int64
-	err := s.DB.Tx(ctx, func(tx *db.Tx) error {
-		// River's table, not a workspace's: the jobs' own arguments are
-		// scoped; this only moves their state like River's scheduler.
-		res, err := tx.Tx.ExecContext(ctx, `UPDATE river_job SET state = 'available'
-			WHERE state = 'scheduled' AND kind = $1 AND scheduled_at <= `+now, RunArgs{}.Kind())
-		if err != nil {
-			return err
-		}
-		n, _ = res.RowsAffected()
-		return nil
-	})
-	return n, err
+	return jobs.PromoteDue(ctx, s.DB, RunArgs{}.Kind())
 }
 
 // SweepTimeouts fails the running runs that are past their timeout and
