@@ -63,10 +63,11 @@ type Workspaces interface {
 	WorkspaceExists(ctx context.Context, q db.Querier, workspaceID string) (bool, error)
 }
 
-// CrossingHook runs inside the transaction of a deduction that took the
-// balance from at or above the auto top-up threshold to below it. It runs at
-// most once per crossing: the balance must rise to the threshold again
-// before another deduction can cross it.
+// CrossingHook runs inside the transaction of a usage deduction that took
+// the balance from at or above the auto top-up threshold to below it (a
+// refund never does: it gave the money back). It runs at most once per
+// crossing: the balance must rise to the threshold again before another
+// deduction can cross it.
 type CrossingHook func(ctx context.Context, tx *db.Tx, workspaceID, transactionID string, s Settings) error
 
 // Service is the CreditService: balances, the ledger, reservations and costs.

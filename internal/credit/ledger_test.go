@@ -176,6 +176,54 @@ func TestAutoTopUp_HookRunsOncePerCrossing(t *testing.T) {
 	})
 }
 
+// A refund takes credits back because money went back: buying more with
+// the card at once would undo the refund, so only usage crosses the
+// threshold.
+func TestAutoTopUp_RefundNeverCrossesTheThreshold(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		s := credit.New(d, anyWorkspace{}, nil)
+		var crossings atomic.Int64
+		s.OnThresholdCrossed(func(ctx context.Context, tx *db.Tx, ws, txID string, set credit.Settings) error {
+			crossings.Add(1)
+			return nil
+		})
+		a := member(actor.Free)
+		ws := a.WorkspaceID()
+		bought, err := s.AddCredits(ctx, credit.SystemActor(ws), ws, credit.Change{Type: credit.Purchase, Amount: 10_000, Key: "pack"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.UpdateSettings(ctx, a, credit.SettingsInput{AutoTopUp: &credit.AutoTopUpInput{
+			Enabled: ptr(true), Threshold: ptr[int64](5_000), Amount: ptr[int64](1_000_000)}}, []int64{1_000_000}); err != nil {
+			t.Fatal(err)
+		}
+		err = d.Tx(ctx, func(tx *db.Tx) error {
+			_, _, err := s.ReversePurchaseTx(ctx, tx, credit.SystemActor(ws), ws, bought.Transaction.ID, 10_000, "refund:ch_1", nil)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b, err := s.GetBalance(ctx, a); err != nil || b.Balance != 0 {
+			t.Fatalf("after the refund: %+v %v", b, err)
+		}
+		if n := crossings.Load(); n != 0 {
+			t.Fatalf("a refund from 10,000 to 0 crossed the 5,000 threshold %d times", n)
+		}
+		// Usage still crosses it.
+		fund(t, s, ws, 10_000)
+		if _, err := s.DeductCredits(ctx, a, credit.Change{Amount: 6_000}); err != nil {
+			t.Fatal(err)
+		}
+		if n := crossings.Load(); n != 1 {
+			t.Fatalf("usage below the threshold: %d crossings, want 1", n)
+		}
+		checkInvariant(t, d)
+	})
+}
+
 func TestUpdateSettings_OrgNeedsOwner(t *testing.T) {
 	t.Parallel()
 	dbtest.Each(t, func(t *testing.T, d *db.DB) {
