@@ -11,6 +11,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/stripe/stripe-go/v82"
@@ -164,14 +165,54 @@ func New(d *db.DB, credits *credit.Service, accounts Directory, runner *jobs.Run
 		s.prices[price] = p
 	}
 	if cfg.SecretKey != "" {
+		base, client := apiBase(cfg.APIURL, cfg.HTTPClient)
 		backends := stripe.NewBackendsWithConfig(&stripe.BackendConfig{
-			URL: stripe.String(cfg.APIURL), HTTPClient: cfg.HTTPClient, MaxNetworkRetries: stripe.Int64(2),
+			URL: stripe.String(base), HTTPClient: client, MaxNetworkRetries: stripe.Int64(2),
 			LeveledLogger: &stripe.LeveledLogger{Level: stripe.LevelError},
 		})
 		s.stripe = stripe.NewClient(cfg.SecretKey, stripe.WithBackends(backends))
 		credits.OnThresholdCrossed(s.enqueueTopUp)
 	}
 	return s
+}
+
+// apiBase splits an API URL with a path ("http://proxy:8080/stripe-prefix")
+// into the origin stripe-go is given and a client that puts the path back
+// in front of every request. stripe-go cannot take the path itself: it
+// reads the API version from the start of the request path, and would find
+// the prefix there instead of /v1. A trailing /v1 is dropped, as stripe-go
+// drops it from a URL without a path.
+func apiBase(apiURL string, client *http.Client) (string, *http.Client) {
+	u, err := url.Parse(apiURL)
+	if err != nil {
+		return apiURL, client // config validated it; stripe-go reports the rest
+	}
+	prefix := strings.TrimSuffix(strings.TrimRight(u.Path, "/"), "/v1")
+	if prefix == "" {
+		return apiURL, client
+	}
+	origin := (&url.URL{Scheme: u.Scheme, Host: u.Host}).String()
+	next := client.Transport
+	if next == nil {
+		next = http.DefaultTransport
+	}
+	c := *client
+	c.Transport = prefixTransport{prefix: prefix, next: next}
+	return origin, &c
+}
+
+// prefixTransport sends each request under a path prefix. It changes a copy:
+// stripe-go looks at its own request again when the answer comes.
+type prefixTransport struct {
+	prefix string
+	next   http.RoundTripper
+}
+
+func (p prefixTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	out := r.Clone(r.Context())
+	out.URL.Path = p.prefix + r.URL.Path
+	out.URL.RawPath = ""
+	return p.next.RoundTrip(out)
 }
 
 func (s *Service) enabled() error {

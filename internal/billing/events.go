@@ -60,10 +60,11 @@ func (s *Service) workspaceOf(ctx context.Context, q db.Querier, customer string
 	return ws, nil
 }
 
-// onCheckoutCompleted credits a paid credit-pack checkout. A session still
-// unpaid (a bank transfer, say) is ignored; its async_payment_succeeded
-// event credits it later. Both events share the ledger key, so the pack is
-// credited once whichever arrives first.
+// onCheckoutCompleted credits a paid credit-pack checkout and queues making
+// the card that paid it the customer's default, for auto top-up. A session
+// still unpaid (a bank transfer, say) is ignored; its
+// async_payment_succeeded event credits it later. Both events share the
+// ledger key, so the pack is credited once whichever arrives first.
 func (s *Service) onCheckoutCompleted(ctx context.Context, tx *db.Tx, ev *stripe.Event) (string, bool, error) {
 	var cs stripe.CheckoutSession
 	if err := decodeObject(ev, &cs); err != nil {
@@ -96,6 +97,11 @@ func (s *Service) onCheckoutCompleted(ctx context.Context, tx *db.Tx, ev *stripe
 	if !r.Replayed && pi != "" {
 		if err := recordPayment(ctx, tx, ws, pi, r.Transaction.ID, amount, cs.AmountTotal); err != nil {
 			return "", false, err
+		}
+		if cust := customerID(cs.Customer); cust != "" {
+			if err := s.enqueueSavePaymentMethod(ctx, tx, ws, cust, pi); err != nil {
+				return "", false, err
+			}
 		}
 	}
 	return ws, !r.Replayed, nil
@@ -240,9 +246,12 @@ func (s *Service) onSubscription(ctx context.Context, tx *db.Tx, ev *stripe.Even
 			return ws, false, nil
 		}
 		next.Plan = p
-	case "canceled", "unpaid", "incomplete_expired":
+	case "canceled", "unpaid", "incomplete_expired", "paused":
+		// paused: a trial ended without a payment method; unpaid: Stripe
+		// gave up retrying. Either can become active again and bring the
+		// plan back; past_due above keeps it while Stripe retries.
 		next.Plan = actor.Free
-	default: // incomplete, paused: nothing to change yet
+	default: // incomplete: the first payment is still being made
 		return ws, false, nil
 	}
 	cur, err := s.subscriptionOf(ctx, tx, ws)

@@ -34,9 +34,11 @@ func (w *topUpWorker) Work(ctx context.Context, job *river.Job[topUpArgs]) error
 	return w.s.TopUp(ctx, job.Args.WorkspaceID, job.Args.CrossingID, job.Args.Amount)
 }
 
-// RegisterJobs adds the auto top-up worker to the runner.
+// RegisterJobs adds billing's workers (auto top-up, saving a checkout's
+// payment method) to the runner.
 func (s *Service) RegisterJobs(r *jobs.Runner) {
 	river.AddWorker(r.Workers(), &topUpWorker{s: s})
+	river.AddWorker(r.Workers(), &savePaymentMethodWorker{s: s})
 }
 
 // enqueueTopUp is the credits' threshold hook: it queues the charge in the

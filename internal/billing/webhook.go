@@ -113,9 +113,11 @@ func (s *Service) handlers() map[stripe.EventType]handler {
 
 // HandleWebhook verifies and applies one Stripe event. A forged, malformed
 // or stale delivery is refused (VALIDATION_ERROR, 400) and changes nothing.
-// An event id already applied answers "duplicate"; an unknown type is
-// acknowledged and ignored. If applying fails, nothing is stored and the
-// error makes Stripe deliver the event again later.
+// An event id already stored answers "duplicate"; an unknown type is
+// acknowledged and ignored. An event about a customer no workspace has is
+// acknowledged too and stored as ignored with the reason, so Stripe stops
+// delivering it. If applying fails, nothing is stored and the error makes
+// Stripe deliver the event again later.
 func (s *Service) HandleWebhook(ctx context.Context, payload []byte, signature string) (WebhookResult, error) {
 	if s.cfg.WebhookSecret == "" {
 		return WebhookResult{}, apperr.New(apperr.NotFound, "Stripe webhooks are not enabled on this server")
@@ -146,7 +148,18 @@ func (s *Service) HandleWebhook(ctx context.Context, payload []byte, signature s
 		if err != nil {
 			return fmt.Errorf("claim event: %w", err)
 		}
-		ws, applied, err := h(ctx, tx, &ev)
+		var ws, reason string
+		var applied bool
+		err = tx.Savepoint(ctx, "stripe_event", func() error {
+			var err error
+			ws, applied, err = h(ctx, tx, &ev)
+			return err
+		})
+		if errors.Is(err, errUnknownCustomer) {
+			// Not ours (another server's customer, a deleted workspace):
+			// refusing would make Stripe retry it for days.
+			ws, applied, reason, err = "", false, err.Error(), nil
+		}
 		if err != nil {
 			return err
 		}
@@ -154,10 +167,9 @@ func (s *Service) HandleWebhook(ctx context.Context, payload []byte, signature s
 		if applied {
 			res.Outcome = "applied"
 		}
-		if ws != "" {
-			if _, err := tx.ExecContext(ctx, `UPDATE stripe_events SET workspace_id = $1 WHERE id = $2`, ws, ev.ID); err != nil {
-				return fmt.Errorf("record event workspace: %w", err)
-			}
+		if _, err := tx.ExecContext(ctx, `UPDATE stripe_events SET workspace_id = $1, status = $2, reason = $3 WHERE id = $4`,
+			nullable(ws), res.Outcome, nullable(reason), ev.ID); err != nil {
+			return fmt.Errorf("record event outcome: %w", err)
 		}
 		return nil
 	})
@@ -166,4 +178,11 @@ func (s *Service) HandleWebhook(ctx context.Context, payload []byte, signature s
 		return WebhookResult{}, err
 	}
 	return res, nil
+}
+
+func nullable(v string) any {
+	if v == "" {
+		return nil
+	}
+	return v
 }

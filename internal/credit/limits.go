@@ -257,12 +257,15 @@ func CheckCountTx(ctx context.Context, tx *db.Tx, a actor.Actor, action actor.Ac
 }
 
 // CheckCount reports PLAN_LIMIT_EXCEEDED when a workspace on plan p that has
-// current resources of a kind may not add one more.
+// current resources of a kind may not add one more. After a downgrade a
+// workspace may hold more than its plan allows: those keep working, and
+// only adding more is refused.
 func CheckCount(p actor.Plan, action actor.Action, current int64) error {
 	if actor.CanDoAction(p, action, current, 1) {
 		return nil
 	}
 	limit := p.Limit(action)
-	return apperr.New(apperr.PlanLimitExceeded, "plan %s allows %d %s; upgrade the plan for more", p, limit, action).
+	return apperr.New(apperr.PlanLimitExceeded, "plan %s allows %d %s and this workspace has %d; remove some or upgrade the plan for more",
+		p, limit, action, current).
 		WithDetails(map[string]any{"metric": string(action), "limit": limit, "used": current, "requested": 1, "plan": p})
 }

@@ -16,11 +16,15 @@ import (
 // Used is null for a counted resource whose package has not registered a
 // counter yet.
 type UsageItem struct {
-	Metric   string     `json:"metric"`
-	Unit     string     `json:"unit"`
-	Used     *int64     `json:"used"`
-	Limit    int64      `json:"limit"`
-	Overage  int64      `json:"overage"`
+	Metric  string `json:"metric"`
+	Unit    string `json:"unit"`
+	Used    *int64 `json:"used"`
+	Limit   int64  `json:"limit"`
+	Overage int64  `json:"overage"`
+	// Exceeded is true when more is used than the plan allows, as after a
+	// downgrade: nothing is deleted, but no more can be created or used
+	// until usage is back under the limit (or paid as overage).
+	Exceeded bool       `json:"exceeded"`
 	Period   string     `json:"period,omitempty"`
 	ResetsAt *time.Time `json:"resetsAt,omitempty"`
 }
@@ -67,7 +71,7 @@ func (l *Limits) Usage(ctx context.Context, a actor.Actor) (UsageReport, error) 
 		if limit != actor.Unlimited {
 			limit *= m.scale
 		}
-		ui := UsageItem{Metric: m.metric, Unit: item.unit, Used: &used, Limit: limit, Overage: over}
+		ui := UsageItem{Metric: m.metric, Unit: item.unit, Used: &used, Limit: limit, Overage: over, Exceeded: exceeds(used, limit)}
 		if !resets.IsZero() {
 			ui.Period, ui.ResetsAt = period, &resets
 		}
@@ -89,9 +93,12 @@ func (l *Limits) Usage(ctx context.Context, a actor.Actor) (UsageReport, error) 
 			if err != nil {
 				return UsageReport{}, fmt.Errorf("count %s: %w", item.metric, err)
 			}
-			ui.Used = &n
+			ui.Used, ui.Exceeded = &n, exceeds(n, ui.Limit)
 		}
 		rep.Items = append(rep.Items, ui)
 	}
 	return rep, nil
 }
+
+// exceeds reports usage beyond a limit, as a downgrade leaves it.
+func exceeds(used, limit int64) bool { return limit != actor.Unlimited && used > limit }

@@ -71,22 +71,6 @@ func ledgerInvariant(t *testing.T, h *apptest.Harness) {
 	}
 }
 
-// buyPack checks out a pack and delivers its paid completion event.
-func buyPack(t *testing.T, h *apptest.Harness, fake *stripefake.Server, token, pack, eventID, pi string) map[string]any {
-	t.Helper()
-	var sess billing.Session
-	h.Call(http.StatusOK, "POST", "/api/v1/billing/checkout", token, map[string]string{"package": pack}).Data(t, &sess)
-	if sess.URL == "" || sess.Status != "checkout" {
-		t.Fatalf("checkout session %+v", sess)
-	}
-	obj := fake.Object(sess.ID)
-	obj["payment_status"], obj["status"], obj["payment_intent"] = "paid", "complete", pi
-	if got := outcome(t, deliver(h, stripefake.Event(eventID, "checkout.session.completed", time.Now(), obj), testWebhookSecret, time.Now())); got != "applied" {
-		t.Fatalf("paid checkout: %s", got)
-	}
-	return obj
-}
-
 func TestStripe_PackBoughtOnceRefundedAndReplaysRefused(t *testing.T) {
 	t.Parallel()
 	dbtest.EachURL(t, func(t *testing.T, url string) {
@@ -189,10 +173,20 @@ func TestStripe_PackBoughtOnceRefundedAndReplaysRefused(t *testing.T) {
 		if got := outcome(t, deliver(h, stripefake.Event("evt_x", "customer.created", time.Now(), map[string]any{"id": "cus_x"}), testWebhookSecret, time.Now())); got != "ignored" {
 			t.Fatalf("unknown type: %s", got)
 		}
+		// An event for a customer no workspace has is acknowledged (Stripe
+		// retries anything else for days) and stored as ignored.
 		stranger := charge("ch_2", 1000)
 		stranger["customer"] = "cus_nobody"
-		if r := deliver(h, stripefake.Event("evt_stranger", "charge.refunded", time.Now(), stranger), testWebhookSecret, time.Now()); r.Status != http.StatusNotFound {
-			t.Fatalf("unknown customer: %d %s", r.Status, r.Raw)
+		if got := outcome(t, deliver(h, stripefake.Event("evt_stranger", "charge.refunded", time.Now(), stranger), testWebhookSecret, time.Now())); got != "ignored" {
+			t.Fatalf("unknown customer: %s", got)
+		}
+		var status, reason string
+		if err := h.App.DB.Read().QueryRowContext(context.Background(), `SELECT status, COALESCE(reason, '') FROM stripe_events WHERE id = 'evt_stranger'`).
+			Scan(&status, &reason); err != nil || status != "ignored" || !strings.Contains(reason, "no workspace") {
+			t.Fatalf("stored unknown-customer event: %q %q %v", status, reason, err)
+		}
+		if got := outcome(t, deliver(h, stripefake.Event("evt_stranger", "charge.refunded", time.Now(), stranger), testWebhookSecret, time.Now())); got != "duplicate" {
+			t.Fatalf("redelivered unknown-customer event: %s", got)
 		}
 
 		var page credit.TxPage
@@ -359,8 +353,9 @@ func TestStripe_AutoTopUpChargesOncePerCrossing(t *testing.T) {
 	dbtest.EachURL(t, func(t *testing.T, url string) {
 		h, fake := startBilling(t, url)
 		u := h.SignUp("topup@example.com", "correct horse battery")
-		obj := buyPack(t, h, fake, u.AccessToken, "credits_1000", "evt_buy", "pi_buy")
-		fake.SetDefaultPaymentMethod(obj["customer"].(string), "pm_card_visa")
+		obj := payCheckout(t, h, fake, u.AccessToken, "credits_1000", "evt_buy")
+		cust := obj["customer"].(string)
+		pm := waitDefaultPaymentMethod(t, fake, cust, obj["payment_intent"].(string))
 		h.Call(http.StatusOK, "PUT", "/api/v1/credits/settings", u.AccessToken,
 			map[string]any{"autoTopUp": map[string]any{"enabled": true, "threshold": 500_000, "amount": 1_000_000}})
 		a := actor.Actor{UserID: u.UserID, Role: actor.User, Plan: actor.Free}
@@ -383,11 +378,16 @@ func TestStripe_AutoTopUpChargesOncePerCrossing(t *testing.T) {
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
-		if n := len(fake.Objects("payment_intent")); n != 1 {
-			t.Fatalf("%d charges for one crossing", n)
+		charges := topUpCharges(fake)
+		if len(charges) != 1 {
+			t.Fatalf("%d charges for one crossing", len(charges))
+		}
+		// The charge used the card the checkout saved, for its customer.
+		pi := charges[0]
+		if pi["payment_method"] != pm || pi["customer"] != cust || pi["status"] != "succeeded" {
+			t.Fatalf("top-up charge %v, want payment method %s of %s", pi, pm, cust)
 		}
 		// Redelivering the charge's success by webhook credits nothing more.
-		pi := fake.Objects("payment_intent")[0]
 		if got := outcome(t, deliver(h, stripefake.Event("evt_pi", "payment_intent.succeeded", time.Now(), pi), testWebhookSecret, time.Now())); got != "ignored" {
 			t.Fatalf("payment_intent.succeeded after the job credited: %s", got)
 		}
@@ -402,9 +402,9 @@ func TestStripe_AutoTopUpChargesOncePerCrossing(t *testing.T) {
 			t.Fatal(err)
 		}
 		deadline = time.Now().Add(15 * time.Second)
-		for len(fake.Objects("payment_intent")) != 2 || balanceOf(t, h, u.AccessToken).Balance != 1_400_000 {
+		for len(topUpCharges(fake)) != 2 || balanceOf(t, h, u.AccessToken).Balance != 1_400_000 {
 			if time.Now().After(deadline) {
-				t.Fatalf("second crossing: %d charges, balance %d", len(fake.Objects("payment_intent")), balanceOf(t, h, u.AccessToken).Balance)
+				t.Fatalf("second crossing: %d charges, balance %d", len(topUpCharges(fake)), balanceOf(t, h, u.AccessToken).Balance)
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
