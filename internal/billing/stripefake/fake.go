@@ -297,7 +297,7 @@ func sub(m map[string]any, k string) map[string]any {
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	path, under := strings.CutPrefix(r.URL.Path, s.prefix)
 	if !under || !strings.HasPrefix(path, "/v1/") {
-		invalid("", "", "Unrecognized request URL (%s: %s)", r.Method, r.URL.Path).write(w)
+		(&apiError{status: http.StatusNotFound, typ: "invalid_request_error", msg: "Unrecognized request URL (" + r.Method + ": " + r.URL.Path + ")"}).write(w)
 		return
 	}
 	if r.Header.Get("Authorization") != "Bearer "+s.Key {
