@@ -153,7 +153,7 @@ func (s *Service) UpdateUser(ctx context.Context, a actor.Actor, id string, in A
 		return User{}, apperr.New(apperr.Validation, "nothing to update: send role, plan or isActive")
 	}
 	if in.Role != nil && !in.Role.Valid() {
-		return User{}, apperr.Invalid(apperr.FieldError{Field: "role", Message: "must be one of SUPER_ADMIN, ADMIN, MODERATOR, DEVELOPER, USER"})
+		return User{}, apperr.Invalid(apperr.FieldError{Field: "role", Message: "must be one of SUPER_ADMIN, ADMIN, DEVELOPER, SUPPORT, MEMBER"})
 	}
 	if in.Plan != nil && !in.Plan.Valid() {
 		return User{}, apperr.Invalid(apperr.FieldError{Field: "plan", Message: "must be one of FREE, STARTER, PRO, BUSINESS, ENTERPRISE"})

@@ -37,7 +37,7 @@ func (s *Service) Signup(ctx context.Context, a actor.Actor, in SignupInput) (Us
 	if err := checkPassword("password", in.Password); err != nil {
 		return User{}, err
 	}
-	return s.createUser(ctx, a, email, name, in.Password, actor.User, false, "auth.signup")
+	return s.createUser(ctx, a, email, name, in.Password, actor.Member, false, "auth.signup")
 }
 
 // createUser stores a new account. A verified account (one an operator

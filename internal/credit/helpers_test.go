@@ -19,7 +19,7 @@ func (anyWorkspace) WorkspaceExists(context.Context, db.Querier, string) (bool, 
 
 // member returns a USER acting in a fresh personal workspace on plan p.
 func member(p actor.Plan) actor.Actor {
-	return actor.Actor{UserID: ids.New(ids.User), Role: actor.User, Plan: p}
+	return actor.Actor{UserID: ids.New(ids.User), Role: actor.Member, Plan: p}
 }
 
 func fund(t testing.TB, s *credit.Service, ws string, amount int64) {

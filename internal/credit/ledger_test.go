@@ -182,7 +182,7 @@ func TestUpdateSettings_OrgNeedsOwner(t *testing.T) {
 		ctx := context.Background()
 		s := credit.New(d, anyWorkspace{}, nil)
 		in := credit.SettingsInput{OverageEnabled: ptr(true)}
-		admin := actor.Actor{UserID: "usr_x", Role: actor.User, OrganizationID: "org_x", OrgRole: actor.OrgAdmin}
+		admin := actor.Actor{UserID: "usr_x", Role: actor.Member, OrganizationID: "org_x", OrgRole: actor.OrgAdmin}
 		if _, err := s.UpdateSettings(ctx, admin, in, nil); !apperr.Is(err, apperr.Forbidden) {
 			t.Fatalf("ORG_ADMIN changed settings: %v", err)
 		}
