@@ -91,13 +91,13 @@ func (s *Server) adminUserRoutes() {
 			return nil
 		}})
 	s.handle(route{method: "POST", path: "/api/v1/admin/users/{id}/revoke-sessions", tag: "admin", access: signedIn,
-		summary: "Sign an account out everywhere.", response: revokedResponse{},
+		summary: "Sign an account out everywhere and revoke its API keys (the answer lists them).", response: auth.RevokedCredentials{},
 		handler: func(w http.ResponseWriter, r *http.Request) error {
-			n, err := s.Auth.RevokeUserSessions(r.Context(), s.actorOf(r), r.PathValue("id"))
+			out, err := s.Auth.RevokeUserSessions(r.Context(), s.actorOf(r), r.PathValue("id"))
 			if err != nil {
 				return err
 			}
-			writeJSON(w, http.StatusOK, revokedResponse{Revoked: n})
+			writeJSON(w, http.StatusOK, out)
 			return nil
 		}})
 	s.handle(route{method: "POST", path: "/api/v1/admin/users/{id}/unlock", tag: "admin", access: signedIn,

@@ -13,6 +13,10 @@ WHERE roles::text LIKE '%"MODERATOR"%' OR roles::text LIKE '%"USER"%';
 -- Every node reloads its flag cache when the version moves.
 UPDATE flag_state SET version = version + 1 WHERE id = 1;
 
+-- Signing an admin out everywhere also ends the sessions in which they
+-- impersonate someone.
+CREATE INDEX sessions_impersonator ON sessions (impersonator_id) WHERE impersonator_id IS NOT NULL;
+
 -- A change of email address waits for the new address to confirm it (24 h),
 -- and the old address can revert it (7 days), which also secures the
 -- account. The tokens of a change are kept hashed, like reset tokens.
@@ -41,6 +45,7 @@ CREATE TABLE email_change_tokens (
 CREATE INDEX email_change_tokens_change ON email_change_tokens (change_id);
 
 -- +goose Down
+DROP INDEX sessions_impersonator;
 DROP TABLE email_change_tokens;
 DROP TABLE email_changes;
 UPDATE feature_flags SET roles = replace(replace(roles::text, '"SUPPORT"', '"MODERATOR"'), '"MEMBER"', '"USER"')::json
