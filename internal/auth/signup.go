@@ -23,7 +23,7 @@ type SignupInput struct {
 
 const verificationTTL = 48 * time.Hour
 
-// Signup creates a USER account on the FREE plan and mails a verification
+// Signup creates a MEMBER account on the FREE plan and mails a verification
 // link. The account can sign in at once; verification is recorded.
 func (s *Service) Signup(ctx context.Context, a actor.Actor, in SignupInput) (User, error) {
 	email, err := checkEmail("email", in.Email)

@@ -115,7 +115,7 @@ func (s *Service) PreparePassword(field, password string) (string, error) {
 	return hashPassword(password, s.cfg.Hash)
 }
 
-// CreateVerifiedUserTx creates a USER whose address is already proven (an
+// CreateVerifiedUserTx creates a MEMBER whose address is already proven (an
 // invitation link reached it), inside the caller's transaction, with a
 // password hash from PreparePassword.
 func (s *Service) CreateVerifiedUserTx(ctx context.Context, tx *db.Tx, a actor.Actor, email, name, passwordHash string) (string, error) {

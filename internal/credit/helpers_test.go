@@ -17,7 +17,7 @@ func (anyWorkspace) WorkspaceExists(context.Context, db.Querier, string) (bool, 
 	return true, nil
 }
 
-// member returns a USER acting in a fresh personal workspace on plan p.
+// member returns a MEMBER acting in a fresh personal workspace on plan p.
 func member(p actor.Plan) actor.Actor {
 	return actor.Actor{UserID: ids.New(ids.User), Role: actor.Member, Plan: p}
 }

@@ -92,7 +92,7 @@ func TestGrant_RefundsAtMostWhatWasTaken(t *testing.T) {
 			t.Fatalf("refund beyond the charge: %v", err)
 		}
 		if _, err := s.Grant(ctx, a, ws, credit.GrantInput{Amount: 5, Type: credit.Grant, Reason: "self"}); !apperr.Is(err, apperr.Forbidden) {
-			t.Fatalf("a USER granted credits: %v", err)
+			t.Fatalf("a MEMBER granted credits: %v", err)
 		}
 		b, _ := s.BalanceOf(ctx, ws)
 		if b.Balance != 900 || b.Lifetime != 1000 {
