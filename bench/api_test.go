@@ -56,7 +56,7 @@ func BenchmarkMe(b *testing.B) {
 // BenchmarkBareJSON is the baseline for BenchmarkMe: a net/http handler
 // that answers a user-sized JSON object and does nothing else.
 func BenchmarkBareJSON(b *testing.B) {
-	user := map[string]any{"id": "usr_01jbench", "email": "bench@example.com", "name": "Bench", "role": "USER", "plan": "FREE"}
+	user := map[string]any{"id": "usr_01jbench", "email": "bench@example.com", "name": "Bench", "role": "MEMBER", "plan": "FREE"}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(map[string]any{"success": true, "data": user})

@@ -69,8 +69,13 @@ type grant struct {
 }
 
 var (
-	admins     = []Role{SuperAdmin, Admin}
-	everyone   = []Role{SuperAdmin, Admin, Moderator, Developer, User}
+	admins   = []Role{SuperAdmin, Admin}
+	everyone = []Role{SuperAdmin, Admin, Developer, Support, Member}
+	// readers may look at accounts, their sessions and the platform audit
+	// log: the seed's admin:users:read is ADMIN+, and SUPPORT is added
+	// because customer support cannot help anyone without reading the
+	// account (docs/api.md, "Roles and permissions").
+	readers    = []Role{SuperAdmin, Admin, Support}
 	orgAll     = []OrgRole{OrgOwner, OrgAdmin, DeptManager, OrgMember}
 	orgEditors = []OrgRole{OrgOwner, OrgAdmin, DeptManager}
 	orgAdmins  = []OrgRole{OrgOwner, OrgAdmin}
@@ -78,14 +83,14 @@ var (
 
 // table is the one declaration of who may do what. Anything absent is denied.
 var table = map[Permission]grant{
-	PermUsersRead:        {scope: scopePlatform, platform: []Role{SuperAdmin, Admin, Moderator}},
+	PermUsersRead:        {scope: scopePlatform, platform: readers},
 	PermUsersManage:      {scope: scopePlatform, platform: admins},
 	PermUsersDelete:      {scope: scopePlatform, platform: []Role{SuperAdmin}},
 	PermUsersImpersonate: {scope: scopePlatform, platform: []Role{SuperAdmin}},
-	PermAuditReadAll:     {scope: scopePlatform, platform: admins},
+	PermAuditReadAll:     {scope: scopePlatform, platform: readers},
 	PermFlagsManage:      {scope: scopePlatform, platform: admins},
 	PermMarketSubmit:     {scope: scopePlatform, platform: []Role{SuperAdmin, Admin, Developer}},
-	PermMarketReview:     {scope: scopePlatform, platform: []Role{SuperAdmin, Admin, Moderator}},
+	PermMarketReview:     {scope: scopePlatform, platform: admins},
 	PermMarketFeature:    {scope: scopePlatform, platform: admins},
 	PermCreditsGrant:     {scope: scopePlatform, platform: admins},
 

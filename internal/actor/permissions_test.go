@@ -29,13 +29,16 @@ func TestCan_PlatformPermissionsByRole(t *testing.T) {
 		perm Permission
 		want map[Role]bool
 	}{
-		{PermUsersRead, map[Role]bool{SuperAdmin: true, Admin: true, Moderator: true}},
+		{PermUsersRead, map[Role]bool{SuperAdmin: true, Admin: true, Support: true}},
 		{PermUsersManage, map[Role]bool{SuperAdmin: true, Admin: true}},
 		{PermUsersDelete, map[Role]bool{SuperAdmin: true}},
 		{PermUsersImpersonate, map[Role]bool{SuperAdmin: true}},
-		{PermAuditReadAll, map[Role]bool{SuperAdmin: true, Admin: true}},
+		{PermAuditReadAll, map[Role]bool{SuperAdmin: true, Admin: true, Support: true}},
 		{PermFlagsManage, map[Role]bool{SuperAdmin: true, Admin: true}},
 		{PermMarketSubmit, map[Role]bool{SuperAdmin: true, Admin: true, Developer: true}},
+		{PermMarketReview, map[Role]bool{SuperAdmin: true, Admin: true}},
+		{PermMarketFeature, map[Role]bool{SuperAdmin: true, Admin: true}},
+		{PermCreditsGrant, map[Role]bool{SuperAdmin: true, Admin: true}},
 	}
 	for _, c := range cases {
 		for _, r := range Roles {
@@ -62,7 +65,7 @@ func TestCan_OrgPermissionsCountOnlyInThatOrgContext(t *testing.T) {
 	}
 	for perm, byRole := range want {
 		for _, or := range OrgRoles {
-			a := Actor{UserID: "usr_1", Role: User, OrganizationID: "org_1", OrgRole: or}
+			a := Actor{UserID: "usr_1", Role: Member, OrganizationID: "org_1", OrgRole: or}
 			if got := a.Can(perm); got != byRole[or] {
 				t.Errorf("%s as %s: got %v, want %v", perm, or, got, byRole[or])
 			}
@@ -82,15 +85,15 @@ func TestCan_WorkspacePermissionsFollowOrgRoleInOrgs(t *testing.T) {
 	if !personal.Can(PermGatewayDelete) {
 		t.Error("a user cannot delete gateways in their own workspace")
 	}
-	member := Actor{UserID: "usr_1", Role: User, OrganizationID: "org_1", OrgRole: OrgMember}
+	member := Actor{UserID: "usr_1", Role: Member, OrganizationID: "org_1", OrgRole: OrgMember}
 	if !member.Can(PermGatewayRead) || member.Can(PermGatewayCreate) || member.Can(PermGatewayDelete) {
 		t.Error("ORG_MEMBER should read but not create or delete the org's gateways")
 	}
-	owner := Actor{UserID: "usr_1", Role: User, OrganizationID: "org_1", OrgRole: OrgOwner}
+	owner := Actor{UserID: "usr_1", Role: Member, OrganizationID: "org_1", OrgRole: OrgOwner}
 	if !owner.Can(PermGatewayDelete) {
 		t.Error("ORG_OWNER cannot delete the org's gateways")
 	}
-	noRole := Actor{UserID: "usr_1", Role: User, OrganizationID: "org_1"}
+	noRole := Actor{UserID: "usr_1", Role: Member, OrganizationID: "org_1"}
 	if noRole.Can(PermGatewayRead) {
 		t.Error("an org context without an org role was granted access")
 	}
@@ -126,5 +129,37 @@ func TestWorkspaceID_IsOrgInOrgContext(t *testing.T) {
 	}
 	if got := (Actor{UserID: "usr_1", OrganizationID: "org_1"}).WorkspaceID(); got != "org_1" {
 		t.Errorf("org workspace = %q", got)
+	}
+}
+
+// The seed's roles are cumulative: every role holds every MEMBER right,
+// ADMIN holds every DEVELOPER and SUPPORT right, SUPER_ADMIN every ADMIN
+// right; SUPPORT writes nothing a MEMBER cannot.
+func TestCan_RolesAreCumulativeInTheSeedsOrder(t *testing.T) {
+	t.Parallel()
+	below := map[Role][]Role{
+		SuperAdmin: {Admin},
+		Admin:      {Developer, Support},
+		Developer:  {Member},
+		Support:    {Member},
+	}
+	for _, p := range Permissions() {
+		for r, lower := range below {
+			for _, l := range lower {
+				if (Actor{UserID: "usr_1", Role: l}).Can(p) && !(Actor{UserID: "usr_1", Role: r}).Can(p) {
+					t.Errorf("%s holds %s but %s does not", l, p, r)
+				}
+			}
+		}
+	}
+	if len(Roles) != 5 || Roles[0] != SuperAdmin || Roles[1] != Admin || Roles[2] != Developer || Roles[3] != Support || Roles[4] != Member {
+		t.Errorf("roles are not the seed's, in its order: %v", Roles)
+	}
+	writes := []Permission{PermUsersManage, PermUsersDelete, PermUsersImpersonate, PermFlagsManage,
+		PermMarketReview, PermMarketFeature, PermCreditsGrant, PermMarketSubmit}
+	for _, p := range writes {
+		if (Actor{UserID: "usr_1", Role: Support}).Can(p) {
+			t.Errorf("SUPPORT holds the write permission %s", p)
+		}
 	}
 }

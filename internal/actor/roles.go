@@ -1,18 +1,27 @@
 package actor
 
-// Role is a platform role. Its power grows from USER to SUPER_ADMIN.
+// Role is a platform role: the seed's UserRole (§1.1).
 type Role string
 
 const (
 	SuperAdmin Role = "SUPER_ADMIN"
 	Admin      Role = "ADMIN"
-	Moderator  Role = "MODERATOR"
 	Developer  Role = "DEVELOPER"
-	User       Role = "USER"
+	Support    Role = "SUPPORT"
+	Member     Role = "MEMBER"
 )
 
-// Roles lists every platform role, most powerful first.
-var Roles = []Role{SuperAdmin, Admin, Moderator, Developer, User}
+// User is the name MEMBER had before the seed's roles were adopted.
+//
+// Deprecated: use Member. It is kept only so code written against the old
+// name keeps compiling while branches merge; its value is MEMBER.
+const User = Member
+
+// Roles lists every platform role in the seed's order, most powerful first.
+// Rights are cumulative along it, with one exception: DEVELOPER and SUPPORT
+// are siblings above MEMBER, each with its own extra rights (a marketplace
+// developer does not read other people's accounts); ADMIN holds both.
+var Roles = []Role{SuperAdmin, Admin, Developer, Support, Member}
 
 // Valid reports whether r is a known platform role.
 func (r Role) Valid() bool {

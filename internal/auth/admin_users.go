@@ -144,7 +144,8 @@ func canManage(a actor.Actor, target User) error {
 }
 
 // UpdateUser applies an admin's changes (users:manage). Granting ADMIN or
-// SUPER_ADMIN takes a SUPER_ADMIN. Deactivating ends every session.
+// SUPER_ADMIN takes a SUPER_ADMIN. Deactivating ends every session and
+// revokes every API key (reactivation does not bring the keys back).
 func (s *Service) UpdateUser(ctx context.Context, a actor.Actor, id string, in AdminUpdateInput) (User, error) {
 	if err := requirePerm(a, actor.PermUsersManage); err != nil {
 		return User{}, err
@@ -153,7 +154,7 @@ func (s *Service) UpdateUser(ctx context.Context, a actor.Actor, id string, in A
 		return User{}, apperr.New(apperr.Validation, "nothing to update: send role, plan or isActive")
 	}
 	if in.Role != nil && !in.Role.Valid() {
-		return User{}, apperr.Invalid(apperr.FieldError{Field: "role", Message: "must be one of SUPER_ADMIN, ADMIN, MODERATOR, DEVELOPER, USER"})
+		return User{}, apperr.Invalid(apperr.FieldError{Field: "role", Message: "must be one of SUPER_ADMIN, ADMIN, DEVELOPER, SUPPORT, MEMBER"})
 	}
 	if in.Plan != nil && !in.Plan.Valid() {
 		return User{}, apperr.Invalid(apperr.FieldError{Field: "plan", Message: "must be one of FREE, STARTER, PRO, BUSINESS, ENTERPRISE"})
@@ -202,7 +203,11 @@ func (s *Service) UpdateUser(ctx context.Context, a actor.Actor, id string, in A
 				if err != nil {
 					return err
 				}
-				action, meta = "admin.user_deactivated", map[string]any{"sessionsRevoked": n}
+				keys, err := revokeAPIKeys(ctx, tx, id)
+				if err != nil {
+					return err
+				}
+				action, meta = "admin.user_deactivated", map[string]any{"sessionsRevoked": n, "apiKeysRevoked": keyIDs(keys)}
 			}
 			if err := audit.Record(ctx, tx, a, audit.Entry{Action: action, Resource: "user", ResourceID: id, Metadata: meta}); err != nil {
 				return err
@@ -265,12 +270,14 @@ func (s *Service) RestoreUser(ctx context.Context, a actor.Actor, id string) (Us
 	return u, err
 }
 
-// RevokeUserSessions signs an account out everywhere (users:manage).
-func (s *Service) RevokeUserSessions(ctx context.Context, a actor.Actor, id string) (int64, error) {
+// RevokeUserSessions signs an account out everywhere and revokes its API
+// keys (users:manage): an admin does this when the account may be in the
+// wrong hands, and a key is as good as a session to whoever holds it.
+func (s *Service) RevokeUserSessions(ctx context.Context, a actor.Actor, id string) (RevokedCredentials, error) {
 	if err := requirePerm(a, actor.PermUsersManage); err != nil {
-		return 0, err
+		return RevokedCredentials{}, err
 	}
-	var n int64
+	var out RevokedCredentials
 	err := s.db.Tx(ctx, func(tx *db.Tx) error {
 		cur, err := userByID(ctx, tx, id)
 		if err != nil {
@@ -281,13 +288,16 @@ func (s *Service) RevokeUserSessions(ctx context.Context, a actor.Actor, id stri
 				return err
 			}
 		}
-		if n, err = revokeSessions(ctx, tx, id, "", "revoked_by_admin"); err != nil {
+		if out.Sessions, err = revokeSessions(ctx, tx, id, "", "revoked_by_admin"); err != nil {
+			return err
+		}
+		if out.APIKeys, err = revokeAPIKeys(ctx, tx, id); err != nil {
 			return err
 		}
 		return audit.Record(ctx, tx, a, audit.Entry{Action: "admin.user_sessions_revoked", Resource: "user", ResourceID: id,
-			Metadata: map[string]any{"sessionsRevoked": n}})
+			Metadata: map[string]any{"sessionsRevoked": out.Sessions, "apiKeysRevoked": keyIDs(out.APIKeys)}})
 	})
-	return n, err
+	return out, err
 }
 
 // UnlockUser clears a lockout and the failure counters (users:manage).

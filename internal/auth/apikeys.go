@@ -55,8 +55,8 @@ func (s *Service) CreateAPIKey(ctx context.Context, a actor.Actor, in CreateAPIK
 	if in.ExpiresInDays < 0 || in.ExpiresInDays > 3650 {
 		return CreatedAPIKey{}, apperr.Invalid(apperr.FieldError{Field: "expiresInDays", Message: "must be between 1 and 3650, or omitted for no expiry"})
 	}
-	if a.ImpersonatorID != "" {
-		return CreatedAPIKey{}, apperr.New(apperr.Forbidden, "an impersonation session cannot create API keys")
+	if err := requirePerson(a, "create API keys"); err != nil {
+		return CreatedAPIKey{}, err
 	}
 	key, hash := newToken(apiKeyPrefix)
 	now := db.Now()

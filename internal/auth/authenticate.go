@@ -43,16 +43,23 @@ func (s *Service) AuthenticateUser(ctx context.Context, bearer string, req actor
 	// and the organization still exist. Membership is read here, not
 	// through the org service, because it is part of who the caller is and
 	// every request needs it.
-	row := s.db.Read().QueryRowContext(ctx, `SELECT s.revoked_at, s.expires_at, s.impersonator_id, m.org_role, m.department_id, o.plan, `+prefixed("u", userColumns)+`
+	//
+	// An impersonation session also reads its impersonator: it ends the
+	// moment the impersonator is deactivated, deleted or no longer a
+	// SUPER_ADMIN (signing out everywhere revokes it outright).
+	row := s.db.Read().QueryRowContext(ctx, `SELECT s.revoked_at, s.expires_at, s.impersonator_id, m.org_role, m.department_id, o.plan,
+		iu.role, iu.is_active, iu.deleted_at, `+prefixed("u", userColumns)+`
 		FROM sessions s JOIN users u ON u.id = s.user_id
 		LEFT JOIN memberships m ON m.user_id = u.id AND m.organization_id = $3
 		LEFT JOIN organizations o ON o.id = m.organization_id AND o.deleted_at IS NULL
+		LEFT JOIN users iu ON iu.id = s.impersonator_id
 		WHERE s.id = $1 AND s.user_id = $2`, c.SessionID, c.UserID, c.OrganizationID)
-	var revoked sql.NullTime
+	var revoked, impDeleted sql.NullTime
 	var expires time.Time
-	var imp, orgRole, dept, orgPlan sql.NullString
+	var imp, orgRole, dept, orgPlan, impRole sql.NullString
+	var impActive sql.NullBool
 	var u User
-	err = row.Scan(append([]any{&revoked, &expires, &imp, &orgRole, &dept, &orgPlan}, userDest(&u)...)...)
+	err = row.Scan(append([]any{&revoked, &expires, &imp, &orgRole, &dept, &orgPlan, &impRole, &impActive, &impDeleted}, userDest(&u)...)...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return actor.Actor{}, User{}, errBadToken
 	}
@@ -68,6 +75,10 @@ func (s *Service) AuthenticateUser(ctx context.Context, bearer string, req actor
 	}
 	if imp.String != c.ImpersonatorID {
 		return actor.Actor{}, User{}, errBadToken
+	}
+	if imp.Valid && (actor.Role(impRole.String) != actor.SuperAdmin || !impActive.Bool || impDeleted.Valid) {
+		return actor.Actor{}, User{}, apperr.New(apperr.Unauthorized,
+			"impersonation has ended: the impersonating admin is no longer a live SUPER_ADMIN")
 	}
 	a := actorFor(u, c.SessionID, "", imp.String, req)
 	if c.OrganizationID != "" {

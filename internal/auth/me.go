@@ -23,10 +23,13 @@ func (s *Service) Me(ctx context.Context, a actor.Actor) (User, error) {
 type UpdateMeInput struct {
 	Name  *string `json:"name,omitempty"`
 	Email *string `json:"email,omitempty"`
+	// CurrentPassword is required with a new email.
+	CurrentPassword string `json:"currentPassword,omitempty"`
 }
 
-// UpdateMe changes the actor's name or email. A new email must be verified
-// again.
+// UpdateMe changes the actor's name at once. A new email needs the current
+// password and only becomes pending: it takes effect when the new address
+// confirms (see email_change.go), and the answer shows it as pendingEmail.
 func (s *Service) UpdateMe(ctx context.Context, a actor.Actor, in UpdateMeInput) (User, error) {
 	if in.Name == nil && in.Email == nil {
 		return User{}, apperr.New(apperr.Validation, "nothing to update: send name or email")
@@ -43,77 +46,91 @@ func (s *Service) UpdateMe(ctx context.Context, a actor.Actor, in UpdateMeInput)
 			return User{}, err
 		}
 	}
+	cur, err := userByID(ctx, s.db.Read(), a.UserID)
+	if err != nil {
+		return User{}, err
+	}
+	emailChanges := in.Email != nil && email != normalizeEmail(cur.Email)
+	if emailChanges {
+		if err := requirePerson(a, "change the email"); err != nil {
+			return User{}, err
+		}
+		if in.CurrentPassword == "" {
+			return User{}, apperr.Invalid(apperr.FieldError{Field: "currentPassword", Message: "is required to change the email"})
+		}
+		if _, err := s.checkCurrentPassword(ctx, a, in.CurrentPassword, "user.email_change_requested"); err != nil {
+			return User{}, err
+		}
+	}
 	var u User
 	err = s.db.Tx(ctx, func(tx *db.Tx) error {
 		cur, err := userByID(ctx, tx, a.UserID)
 		if err != nil {
 			return err
 		}
-		now := db.Now()
-		changes := map[string]any{}
 		if in.Name != nil && name != cur.Name {
-			if _, err := tx.ExecContext(ctx, `UPDATE users SET name = $1, updated_at = $2 WHERE id = $3`, name, now, a.UserID); err != nil {
+			if _, err := tx.ExecContext(ctx, `UPDATE users SET name = $1, updated_at = $2 WHERE id = $3`, name, db.Now(), a.UserID); err != nil {
 				return fmt.Errorf("update name: %w", err)
 			}
-			changes["name"] = map[string]any{"from": cur.Name, "to": name}
+			if err := audit.Record(ctx, tx, a, audit.Entry{Action: "user.updated", Resource: "user", ResourceID: a.UserID,
+				Metadata: map[string]any{"name": map[string]any{"from": cur.Name, "to": name}}}); err != nil {
+				return err
+			}
 		}
-		emailChanged := in.Email != nil && email != cur.Email
-		if emailChanged {
-			_, err := tx.ExecContext(ctx, `UPDATE users SET email = $1, email_verified_at = NULL, updated_at = $2 WHERE id = $3`, email, now, a.UserID)
-			if db.IsUniqueViolation(err) {
-				return apperr.New(apperr.Conflict, "another account uses this email")
+		if emailChanges {
+			if err := s.requestEmailChange(ctx, tx, a, cur, email); err != nil {
+				return err
 			}
-			if err != nil {
-				return fmt.Errorf("update email: %w", err)
-			}
-			changes["email"] = map[string]any{"from": cur.Email, "to": email}
 		}
 		if u, err = userByID(ctx, tx, a.UserID); err != nil {
 			return err
 		}
-		if len(changes) == 0 {
-			return nil
-		}
-		if err := audit.Record(ctx, tx, a, audit.Entry{Action: "user.updated", Resource: "user", ResourceID: a.UserID, Metadata: changes}); err != nil {
-			return err
-		}
-		if emailChanged {
-			return s.startVerification(ctx, tx, u)
-		}
-		return nil
+		u.PendingEmail, err = pendingEmail(ctx, tx, a.UserID)
+		return err
 	})
 	return u, err
 }
 
+// ChangePasswordInput is a voluntary password change by the signed-in
+// account holder.
+type ChangePasswordInput struct {
+	CurrentPassword string `json:"currentPassword"`
+	NewPassword     string `json:"newPassword"`
+	// RevokeAPIKeys also revokes every API key. A voluntary change keeps
+	// them by default: the programs using them did not leak the password.
+	RevokeAPIKeys bool `json:"revokeApiKeys,omitempty"`
+}
+
+// PasswordChanged is the answer to a password change: what it ended.
+type PasswordChanged struct {
+	Message              string       `json:"message"`
+	OtherSessionsRevoked int64        `json:"otherSessionsRevoked"`
+	APIKeysRevoked       []RevokedKey `json:"apiKeysRevoked"`
+}
+
 // ChangePassword sets a new password after checking the current one; every
-// other session is revoked.
-func (s *Service) ChangePassword(ctx context.Context, a actor.Actor, current, next string) error {
-	if current == "" {
-		return apperr.Invalid(apperr.FieldError{Field: "currentPassword", Message: "is required"})
+// other session is revoked, and the API keys too when asked. Only the
+// account holder, signed in, may: not an API key, not an impersonator.
+func (s *Service) ChangePassword(ctx context.Context, a actor.Actor, in ChangePasswordInput) (PasswordChanged, error) {
+	if err := requirePerson(a, "change the password"); err != nil {
+		return PasswordChanged{}, err
 	}
-	if err := checkPassword("newPassword", next); err != nil {
-		return err
+	if in.CurrentPassword == "" {
+		return PasswordChanged{}, apperr.Invalid(apperr.FieldError{Field: "currentPassword", Message: "is required"})
 	}
-	u, err := userByID(ctx, s.db.Read(), a.UserID)
+	if err := checkPassword("newPassword", in.NewPassword); err != nil {
+		return PasswordChanged{}, err
+	}
+	u, err := s.checkCurrentPassword(ctx, a, in.CurrentPassword, "auth.password_changed")
 	if err != nil {
-		return err
+		return PasswordChanged{}, err
 	}
-	ok, err := verifyPassword(current, u.passwordHash)
+	hash, err := hashPassword(in.NewPassword, s.cfg.Hash)
 	if err != nil {
-		return fmt.Errorf("verify password: %w", err)
+		return PasswordChanged{}, err
 	}
-	if !ok {
-		_ = s.db.Tx(ctx, func(tx *db.Tx) error {
-			return audit.Record(ctx, tx, a, audit.Entry{Action: "auth.password_changed", Resource: "user",
-				ResourceID: a.UserID, Status: audit.Failure, Metadata: map[string]any{"reason": "wrong_current_password"}})
-		})
-		return apperr.Invalid(apperr.FieldError{Field: "currentPassword", Message: "is wrong"})
-	}
-	hash, err := hashPassword(next, s.cfg.Hash)
-	if err != nil {
-		return err
-	}
-	return s.db.Tx(ctx, func(tx *db.Tx) error {
+	out := PasswordChanged{Message: "password changed", APIKeysRevoked: []RevokedKey{}}
+	err = s.db.Tx(ctx, func(tx *db.Tx) error {
 		now := db.Now()
 		if _, err := tx.ExecContext(ctx, `UPDATE users SET password_hash = $1, last_password_change = $2, updated_at = $2
 			WHERE id = $3`, hash, now, a.UserID); err != nil {
@@ -123,20 +140,53 @@ func (s *Service) ChangePassword(ctx context.Context, a actor.Actor, current, ne
 		if err != nil {
 			return err
 		}
+		out.OtherSessionsRevoked = n
+		if in.RevokeAPIKeys {
+			if out.APIKeysRevoked, err = revokeAPIKeys(ctx, tx, a.UserID); err != nil {
+				return err
+			}
+		}
 		if err := audit.Record(ctx, tx, a, audit.Entry{Action: "auth.password_changed", Resource: "user",
-			ResourceID: a.UserID, Metadata: map[string]any{"otherSessionsRevoked": n}}); err != nil {
+			ResourceID: a.UserID, Metadata: map[string]any{"otherSessionsRevoked": n, "apiKeysRevoked": keyIDs(out.APIKeysRevoked)}}); err != nil {
 			return err
 		}
 		return s.sendPasswordChangedNotice(ctx, tx, u)
 	})
+	if err != nil {
+		return PasswordChanged{}, err
+	}
+	return out, nil
+}
+
+// checkCurrentPassword proves the caller knows the account's password
+// before a sensitive change; a wrong one is audited under action.
+func (s *Service) checkCurrentPassword(ctx context.Context, a actor.Actor, current, action string) (User, error) {
+	u, err := userByID(ctx, s.db.Read(), a.UserID)
+	if err != nil {
+		return User{}, err
+	}
+	ok, err := verifyPassword(current, u.passwordHash)
+	if err != nil {
+		return User{}, fmt.Errorf("verify password: %w", err)
+	}
+	if !ok {
+		if err := s.db.Tx(ctx, func(tx *db.Tx) error {
+			return audit.Record(ctx, tx, a, audit.Entry{Action: action, Resource: "user",
+				ResourceID: a.UserID, Status: audit.Failure, Metadata: map[string]any{"reason": "wrong_current_password"}})
+		}); err != nil {
+			s.log.Warn("audit wrong current password", "userId", a.UserID, "error", err)
+		}
+		return User{}, apperr.Invalid(apperr.FieldError{Field: "currentPassword", Message: "is wrong"})
+	}
+	return u, nil
 }
 
 // DeleteMe soft-deletes the actor's account: it can no longer sign in, every
 // session and API key stops working, and the email is free for a new
 // account. An admin can restore it while the email is still free.
 func (s *Service) DeleteMe(ctx context.Context, a actor.Actor) error {
-	if a.ImpersonatorID != "" {
-		return apperr.New(apperr.Forbidden, "an impersonation session cannot delete the account")
+	if err := requirePerson(a, "delete the account"); err != nil {
+		return err
 	}
 	return s.db.Tx(ctx, func(tx *db.Tx) error {
 		return softDelete(ctx, tx, a, a.UserID, "account_deleted", "user.deleted")
@@ -156,11 +206,10 @@ func softDelete(ctx context.Context, tx *db.Tx, a actor.Actor, userID, reason, a
 	if err != nil {
 		return err
 	}
-	keys, err := tx.ExecContext(ctx, `UPDATE api_keys SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL`, now, userID)
+	keys, err := revokeAPIKeys(ctx, tx, userID)
 	if err != nil {
-		return fmt.Errorf("revoke keys: %w", err)
+		return err
 	}
-	nk, _ := keys.RowsAffected()
 	return audit.Record(ctx, tx, a, audit.Entry{Action: action, Resource: "user", ResourceID: userID,
-		Metadata: map[string]any{"sessionsRevoked": sessions, "apiKeysRevoked": nk}})
+		Metadata: map[string]any{"sessionsRevoked": sessions, "apiKeysRevoked": len(keys)}})
 }

@@ -59,8 +59,9 @@ func (s *Service) ForgotPassword(ctx context.Context, a actor.Actor, email strin
 }
 
 // ResetPassword sets a new password with a reset token. The token works
-// once and within an hour; every session of the account is revoked and the
-// owner is told by mail.
+// once and within an hour; every session and every API key of the account
+// is revoked (whoever forgot or stole the password may have made keys) and
+// the owner is told by mail.
 func (s *Service) ResetPassword(ctx context.Context, a actor.Actor, token, password string) error {
 	if token == "" {
 		return apperr.Invalid(apperr.FieldError{Field: "token", Message: "is required"})
@@ -95,8 +96,12 @@ func (s *Service) ResetPassword(ctx context.Context, a actor.Actor, token, passw
 		if err != nil {
 			return err
 		}
+		keys, err := revokeAPIKeys(ctx, tx, userID)
+		if err != nil {
+			return err
+		}
 		if err := audit.Record(ctx, tx, a, audit.Entry{Action: "auth.password_reset", Resource: "user",
-			ResourceID: userID, UserID: userID, Metadata: map[string]any{"sessionsRevoked": n}}); err != nil {
+			ResourceID: userID, UserID: userID, Metadata: map[string]any{"sessionsRevoked": n, "apiKeysRevoked": keyIDs(keys)}}); err != nil {
 			return err
 		}
 		return s.sendPasswordChangedNotice(ctx, tx, u)

@@ -175,10 +175,12 @@ func (s *Service) revokeReusedSession(ctx context.Context, tx *db.Tx, a actor.Ac
 		ResourceID: sessionID, UserID: userID, Status: audit.Failure})
 }
 
-// revokeSessions revokes every live session of a user except keep (if set).
+// revokeSessions revokes every live session of a user except keep (if set),
+// and every session in which the user impersonates someone: whatever signs
+// an admin out everywhere ends their impersonations too.
 func revokeSessions(ctx context.Context, tx *db.Tx, userID, keep, reason string) (int64, error) {
 	res, err := tx.ExecContext(ctx, `UPDATE sessions SET revoked_at = $1, revoked_reason = $2
-		WHERE user_id = $3 AND revoked_at IS NULL AND id <> $4`, db.Now(), reason, userID, keep)
+		WHERE (user_id = $3 OR impersonator_id = $3) AND revoked_at IS NULL AND id <> $4`, db.Now(), reason, userID, keep)
 	if err != nil {
 		return 0, fmt.Errorf("revoke sessions of %s: %w", userID, err)
 	}

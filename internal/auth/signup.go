@@ -23,7 +23,7 @@ type SignupInput struct {
 
 const verificationTTL = 48 * time.Hour
 
-// Signup creates a USER account on the FREE plan and mails a verification
+// Signup creates a MEMBER account on the FREE plan and mails a verification
 // link. The account can sign in at once; verification is recorded.
 func (s *Service) Signup(ctx context.Context, a actor.Actor, in SignupInput) (User, error) {
 	email, err := checkEmail("email", in.Email)
@@ -37,7 +37,7 @@ func (s *Service) Signup(ctx context.Context, a actor.Actor, in SignupInput) (Us
 	if err := checkPassword("password", in.Password); err != nil {
 		return User{}, err
 	}
-	return s.createUser(ctx, a, email, name, in.Password, actor.User, false, "auth.signup")
+	return s.createUser(ctx, a, email, name, in.Password, actor.Member, false, "auth.signup")
 }
 
 // createUser stores a new account. A verified account (one an operator

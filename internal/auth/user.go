@@ -18,25 +18,28 @@ import (
 // User is an account as the API shows it. The password hash never leaves
 // this package.
 type User struct {
-	ID                 string        `json:"id"`
-	Email              string        `json:"email"`
-	Name               string        `json:"name"`
-	Role               actor.Role    `json:"role"`
-	Plan               actor.Plan    `json:"plan"`
-	OrganizationID     string        `json:"organizationId,omitempty"`
-	DepartmentID       string        `json:"departmentId,omitempty"`
-	OrgRole            actor.OrgRole `json:"orgRole,omitempty"`
-	StripeCustomerID   string        `json:"stripeCustomerId,omitempty"`
-	IsActive           bool          `json:"isActive"`
-	EmailVerified      bool          `json:"emailVerified"`
-	EmailVerifiedAt    *time.Time    `json:"emailVerifiedAt,omitempty"`
-	FailedLoginCount   int           `json:"failedLoginCount"`
-	LockedUntil        *time.Time    `json:"lockedUntil,omitempty"`
-	LastPasswordChange time.Time     `json:"lastPasswordChange"`
-	LastLoginAt        *time.Time    `json:"lastLoginAt,omitempty"`
-	DeletedAt          *time.Time    `json:"deletedAt,omitempty"`
-	CreatedAt          time.Time     `json:"createdAt"`
-	UpdatedAt          time.Time     `json:"updatedAt"`
+	ID               string        `json:"id"`
+	Email            string        `json:"email"`
+	Name             string        `json:"name"`
+	Role             actor.Role    `json:"role"`
+	Plan             actor.Plan    `json:"plan"`
+	OrganizationID   string        `json:"organizationId,omitempty"`
+	DepartmentID     string        `json:"departmentId,omitempty"`
+	OrgRole          actor.OrgRole `json:"orgRole,omitempty"`
+	StripeCustomerID string        `json:"stripeCustomerId,omitempty"`
+	IsActive         bool          `json:"isActive"`
+	EmailVerified    bool          `json:"emailVerified"`
+	EmailVerifiedAt  *time.Time    `json:"emailVerifiedAt,omitempty"`
+	// PendingEmail is an address the account is changing to that has not
+	// confirmed yet; set in the answer to PATCH /me.
+	PendingEmail       string     `json:"pendingEmail,omitempty"`
+	FailedLoginCount   int        `json:"failedLoginCount"`
+	LockedUntil        *time.Time `json:"lockedUntil,omitempty"`
+	LastPasswordChange time.Time  `json:"lastPasswordChange"`
+	LastLoginAt        *time.Time `json:"lastLoginAt,omitempty"`
+	DeletedAt          *time.Time `json:"deletedAt,omitempty"`
+	CreatedAt          time.Time  `json:"createdAt"`
+	UpdatedAt          time.Time  `json:"updatedAt"`
 
 	passwordHash string
 	lockoutCount int
@@ -122,6 +125,13 @@ func liveUserByEmail(ctx context.Context, q db.Querier, email string) (User, boo
 }
 
 func insertUser(ctx context.Context, tx *db.Tx, u User) error {
+	// The old address of a recent email change stays its owner's while
+	// the change can be reverted.
+	if reserved, err := emailReserved(ctx, tx, u.Email, u.ID); err != nil {
+		return err
+	} else if reserved {
+		return apperr.New(apperr.Conflict, "an account with this email already exists")
+	}
 	var verified any
 	if u.EmailVerifiedAt != nil {
 		verified = *u.EmailVerifiedAt

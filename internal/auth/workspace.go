@@ -115,7 +115,7 @@ func (s *Service) PreparePassword(field, password string) (string, error) {
 	return hashPassword(password, s.cfg.Hash)
 }
 
-// CreateVerifiedUserTx creates a USER whose address is already proven (an
+// CreateVerifiedUserTx creates a MEMBER whose address is already proven (an
 // invitation link reached it), inside the caller's transaction, with a
 // password hash from PreparePassword.
 func (s *Service) CreateVerifiedUserTx(ctx context.Context, tx *db.Tx, a actor.Actor, email, name, passwordHash string) (string, error) {
@@ -128,13 +128,13 @@ func (s *Service) CreateVerifiedUserTx(ctx context.Context, tx *db.Tx, a actor.A
 		return "", err
 	}
 	now := db.Now()
-	u := User{ID: ids.New(ids.User), Email: e, Name: n, Role: actor.User, Plan: actor.Free, IsActive: true,
+	u := User{ID: ids.New(ids.User), Email: e, Name: n, Role: actor.Member, Plan: actor.Free, IsActive: true,
 		EmailVerified: true, EmailVerifiedAt: &now, LastPasswordChange: now, CreatedAt: now, UpdatedAt: now, passwordHash: passwordHash}
 	if err := insertUser(ctx, tx, u); err != nil {
 		return "", err
 	}
 	if err := audit.Record(ctx, tx, a, audit.Entry{Action: "auth.signup", Resource: "user", ResourceID: u.ID, UserID: u.ID,
-		Metadata: map[string]any{"email": e, "role": actor.User, "emailVerified": true, "via": "invitation"}}); err != nil {
+		Metadata: map[string]any{"email": e, "role": actor.Member, "emailVerified": true, "via": "invitation"}}); err != nil {
 		return "", err
 	}
 	return u.ID, nil

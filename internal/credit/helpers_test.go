@@ -17,9 +17,9 @@ func (anyWorkspace) WorkspaceExists(context.Context, db.Querier, string) (bool, 
 	return true, nil
 }
 
-// member returns a USER acting in a fresh personal workspace on plan p.
+// member returns a MEMBER acting in a fresh personal workspace on plan p.
 func member(p actor.Plan) actor.Actor {
-	return actor.Actor{UserID: ids.New(ids.User), Role: actor.User, Plan: p}
+	return actor.Actor{UserID: ids.New(ids.User), Role: actor.Member, Plan: p}
 }
 
 func fund(t testing.TB, s *credit.Service, ws string, amount int64) {

@@ -92,7 +92,7 @@ func TestGrant_RefundsAtMostWhatWasTaken(t *testing.T) {
 			t.Fatalf("refund beyond the charge: %v", err)
 		}
 		if _, err := s.Grant(ctx, a, ws, credit.GrantInput{Amount: 5, Type: credit.Grant, Reason: "self"}); !apperr.Is(err, apperr.Forbidden) {
-			t.Fatalf("a USER granted credits: %v", err)
+			t.Fatalf("a MEMBER granted credits: %v", err)
 		}
 		b, _ := s.BalanceOf(ctx, ws)
 		if b.Balance != 900 || b.Lifetime != 1000 {
@@ -230,7 +230,7 @@ func TestUpdateSettings_OrgNeedsOwner(t *testing.T) {
 		ctx := context.Background()
 		s := credit.New(d, anyWorkspace{}, nil)
 		in := credit.SettingsInput{OverageEnabled: ptr(true)}
-		admin := actor.Actor{UserID: "usr_x", Role: actor.User, OrganizationID: "org_x", OrgRole: actor.OrgAdmin}
+		admin := actor.Actor{UserID: "usr_x", Role: actor.Member, OrganizationID: "org_x", OrgRole: actor.OrgAdmin}
 		if _, err := s.UpdateSettings(ctx, admin, in, nil); !apperr.Is(err, apperr.Forbidden) {
 			t.Fatalf("ORG_ADMIN changed settings: %v", err)
 		}

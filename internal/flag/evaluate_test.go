@@ -105,7 +105,7 @@ func TestEvaluate_FlagsBucketIndependently(t *testing.T) {
 func TestEvaluate_RulesInOrder(t *testing.T) {
 	t.Parallel()
 	alice := flag.Subject{UserID: "usr_alice", OrganizationID: "org_acme", Role: actor.Developer, Plan: actor.Pro}
-	bob := flag.Subject{UserID: "usr_bob", Role: actor.User, Plan: actor.Free}
+	bob := flag.Subject{UserID: "usr_bob", Role: actor.Member, Plan: actor.Free}
 	worker := flag.Subject{OrganizationID: "org_acme"}
 	anonymous := flag.Subject{}
 	cases := []struct {
@@ -128,7 +128,7 @@ func TestEvaluate_RulesInOrder(t *testing.T) {
 		{"lists not naming the subject", &flag.Flag{Key: "k1", Enabled: true, UserIDs: []string{"usr_alice"},
 			OrganizationIDs: []string{"org_acme"}, Roles: []actor.Role{actor.Admin}, Plans: []actor.Plan{actor.Pro}}, bob,
 			flag.Result{Reason: flag.ReasonNotTargeted}},
-		{"a list beats a 0% rollout", &flag.Flag{Key: "k1", Enabled: true, Roles: []actor.Role{actor.User}, Percentage: pct(0)}, bob,
+		{"a list beats a 0% rollout", &flag.Flag{Key: "k1", Enabled: true, Roles: []actor.Role{actor.Member}, Percentage: pct(0)}, bob,
 			flag.Result{Enabled: true, Reason: flag.ReasonRole}},
 		{"0% rollout", &flag.Flag{Key: "k1", Enabled: true, Percentage: pct(0)}, bob,
 			flag.Result{Reason: flag.ReasonOutOfRollout}},
@@ -197,7 +197,7 @@ func TestEvaluate_VariantsFollowWeightsAndStick(t *testing.T) {
 func TestEvaluate_AllocatesNothing(t *testing.T) {
 	f := &flag.Flag{Key: "workflow_builder", Enabled: true, UserIDs: []string{"usr_a", "usr_b"},
 		Roles: []actor.Role{actor.Admin}, Percentage: pct(30), Variants: []flag.Variant{{Key: "a", Weight: 50}, {Key: "b", Weight: 50}}}
-	s := flag.Subject{UserID: ids.New(ids.User), Role: actor.User, Plan: actor.Free}
+	s := flag.Subject{UserID: ids.New(ids.User), Role: actor.Member, Plan: actor.Free}
 	if n := testing.AllocsPerRun(1000, func() { flag.Evaluate(f, s) }); n != 0 {
 		t.Fatalf("Evaluate allocates %.1f times per call", n)
 	}
@@ -206,7 +206,7 @@ func TestEvaluate_AllocatesNothing(t *testing.T) {
 // BenchmarkEvaluate measures the pure evaluation on its three common paths.
 // Report allocs/op with the numbers: it must stay 0.
 func BenchmarkEvaluate(b *testing.B) {
-	user := flag.Subject{UserID: ids.New(ids.User), Role: actor.User, Plan: actor.Pro}
+	user := flag.Subject{UserID: ids.New(ids.User), Role: actor.Member, Plan: actor.Pro}
 	bench := map[string]*flag.Flag{
 		"everyone": {Key: "workflow_builder", Enabled: true},
 		"targeted": {Key: "workflow_builder", Enabled: true, UserIDs: []string{ids.New(ids.User), ids.New(ids.User)},

@@ -179,7 +179,7 @@ func (f *Flag) validate() error {
 	checkIDs("organizationIds", ids.Organization, f.OrganizationIDs)
 	for i, r := range f.Roles {
 		if !r.Valid() {
-			bad(fmt.Sprintf("roles[%d]", i), "%q is not a platform role (SUPER_ADMIN, ADMIN, MODERATOR, DEVELOPER, USER)", r)
+			bad(fmt.Sprintf("roles[%d]", i), "%q is not a platform role (SUPER_ADMIN, ADMIN, DEVELOPER, SUPPORT, MEMBER)", r)
 		}
 	}
 	for i, p := range f.Plans {

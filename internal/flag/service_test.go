@@ -18,7 +18,7 @@ import (
 
 var (
 	admin = actor.Actor{UserID: ids.New(ids.User), Role: actor.Admin, RequestID: "req-test"}
-	user  = actor.Actor{UserID: ids.New(ids.User), Role: actor.User, Plan: actor.Free}
+	user  = actor.Actor{UserID: ids.New(ids.User), Role: actor.Member, Plan: actor.Free}
 )
 
 // started returns a loaded, polling Service on d, stopped at cleanup.
@@ -206,7 +206,7 @@ func TestService_BadInputIsRejectedAndChangesNothing(t *testing.T) {
 			},
 			"delete": func() error { return s.Delete(ctx, user, "split") },
 		} {
-			wantCode(t, call(), apperr.Forbidden, "a USER calling "+name)
+			wantCode(t, call(), apperr.Forbidden, "a MEMBER calling "+name)
 		}
 
 		// A change that changes nothing writes nothing either.
@@ -316,7 +316,7 @@ func BenchmarkIsEnabled(b *testing.B) {
 		UserIDs: userIDs(1000), Percentage: pct(100)}); err != nil {
 		b.Fatal(err)
 	}
-	a := actor.Actor{UserID: ids.New(ids.User), Role: actor.User, Plan: actor.Pro, Email: "u@example.com", SessionID: "ses_x"}
+	a := actor.Actor{UserID: ids.New(ids.User), Role: actor.Member, Plan: actor.Pro, Email: "u@example.com", SessionID: "ses_x"}
 	for _, key := range []string{"workflow_builder", "big_list"} {
 		b.Run(key, func(b *testing.B) {
 			b.ReportAllocs()
@@ -350,7 +350,7 @@ func TestService_LongTargetListsMatchThroughTheSnapshot(t *testing.T) {
 			UserIDs: list, OrganizationIDs: orgs}); err != nil {
 			t.Fatal(err)
 		}
-		inOrg := actor.Actor{UserID: ids.New(ids.User), OrganizationID: orgs[17], Role: actor.User}
+		inOrg := actor.Actor{UserID: ids.New(ids.User), OrganizationID: orgs[17], Role: actor.Member}
 		if r := s.EvaluateKey(user, "long_lists"); r.Reason != flag.ReasonUser {
 			t.Errorf("listed user: %+v", r)
 		}

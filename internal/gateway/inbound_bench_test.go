@@ -29,7 +29,7 @@ func BenchmarkInbound(b *testing.B) {
 			d := dbtest.Open(b, e.URL(b))
 			s := newTestService(b, d, b.TempDir())
 			ctx := context.Background()
-			a := actor.Actor{UserID: ids.New(ids.User), Role: actor.User, Plan: actor.Enterprise}
+			a := actor.Actor{UserID: ids.New(ids.User), Role: actor.Member, Plan: actor.Enterprise}
 			sec := whsec(b)
 			g, err := s.Create(ctx, a, CreateInput{Type: channel.Webhook, Name: "bench", Credentials: map[string]string{"signingSecret": sec}})
 			if err != nil {

@@ -64,7 +64,7 @@ func TestRotation_WhileReadingAndWriting(t *testing.T) {
 		ctx := context.Background()
 		dir := t.TempDir()
 		s := newTestService(t, d, dir)
-		a := actor.Actor{UserID: ids.New(ids.User), Role: actor.User, Plan: actor.Enterprise}
+		a := actor.Actor{UserID: ids.New(ids.User), Role: actor.Member, Plan: actor.Enterprise}
 		const n = 24
 		gwIDs := make([]string, n)
 		latest := make([]string, n)

@@ -9,7 +9,7 @@ import (
 
 func (s *Server) adminUserRoutes() {
 	s.handle(route{method: "GET", path: "/api/v1/admin/users", tag: "admin", access: signedIn, perm: actor.PermUsersRead,
-		summary: "Search accounts (ADMIN, MODERATOR, SUPER_ADMIN).", response: auth.UserPage{},
+		summary: "Search accounts (SUPPORT, ADMIN, SUPER_ADMIN).", response: auth.UserPage{},
 		query: append([]param{
 			{"q", "Part of the email or name."}, {"role", "Platform role."}, {"plan", "Plan."},
 			{"active", "true or false."}, {"deleted", "exclude (default), include or only."},
@@ -40,6 +40,21 @@ func (s *Server) adminUserRoutes() {
 				return err
 			}
 			writeJSON(w, http.StatusOK, u)
+			return nil
+		}})
+	s.handle(route{method: "GET", path: "/api/v1/admin/users/{id}/sessions", tag: "admin", access: signedIn, perm: actor.PermUsersRead,
+		summary: "An account's sessions, ended ones included, newest first (SUPPORT, ADMIN, SUPER_ADMIN).", response: auth.SessionPage{},
+		query: pageParams,
+		handler: func(w http.ResponseWriter, r *http.Request) error {
+			limit, err := queryInt(r, "limit", 1, 200)
+			if err != nil {
+				return err
+			}
+			p, err := s.Auth.ListUserSessions(r.Context(), s.actorOf(r), r.PathValue("id"), r.URL.Query().Get("cursor"), limit)
+			if err != nil {
+				return err
+			}
+			writeJSON(w, http.StatusOK, p)
 			return nil
 		}})
 	s.handle(route{method: "PATCH", path: "/api/v1/admin/users/{id}", tag: "admin", access: signedIn,
@@ -76,13 +91,13 @@ func (s *Server) adminUserRoutes() {
 			return nil
 		}})
 	s.handle(route{method: "POST", path: "/api/v1/admin/users/{id}/revoke-sessions", tag: "admin", access: signedIn,
-		summary: "Sign an account out everywhere.", response: revokedResponse{},
+		summary: "Sign an account out everywhere and revoke its API keys (the answer lists them).", response: auth.RevokedCredentials{},
 		handler: func(w http.ResponseWriter, r *http.Request) error {
-			n, err := s.Auth.RevokeUserSessions(r.Context(), s.actorOf(r), r.PathValue("id"))
+			out, err := s.Auth.RevokeUserSessions(r.Context(), s.actorOf(r), r.PathValue("id"))
 			if err != nil {
 				return err
 			}
-			writeJSON(w, http.StatusOK, revokedResponse{Revoked: n})
+			writeJSON(w, http.StatusOK, out)
 			return nil
 		}})
 	s.handle(route{method: "POST", path: "/api/v1/admin/users/{id}/unlock", tag: "admin", access: signedIn,

@@ -127,7 +127,7 @@ func TestAdminUsers_RoleAndPlanRules(t *testing.T) {
 		h.Call(http.StatusOK, "PATCH", "/api/v1/admin/users/"+a.UserID, super.AccessToken, map[string]any{"role": "ADMIN"})
 		h.Call(http.StatusOK, "GET", "/api/v1/admin/users", a.AccessToken, nil)
 
-		// An ADMIN may change a USER's plan and role below admin…
+		// An ADMIN may change a MEMBER's plan and role below admin…
 		var got userView
 		h.Call(http.StatusOK, "PATCH", "/api/v1/admin/users/"+u.UserID, a.AccessToken, map[string]any{"plan": "PRO", "role": "DEVELOPER"}).Data(t, &got)
 		if got.Plan != "PRO" || got.Role != "DEVELOPER" {

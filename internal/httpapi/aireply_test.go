@@ -234,7 +234,7 @@ func TestAIReply_ChargesSettledTokensAndMetersThem(t *testing.T) {
 		// before the call with PLAN_LIMIT_EXCEEDED, nothing charged.
 		h.Call(http.StatusOK, "PATCH", "/api/v1/installations/"+inst.ID, u.AccessToken, map[string]any{
 			"config": map[string]any{"provider": "openai", "model": "gpt-4o-mini", "maxTokens": 100}})
-		a := actor.Actor{UserID: u.UserID, Role: actor.User, Plan: actor.Free}
+		a := actor.Actor{UserID: u.UserID, Role: actor.Member, Plan: actor.Free}
 		if _, err := h.App.Limits.Consume(context.Background(), a, actor.ActionAITokens, 10_000-77-50, ""); err != nil {
 			t.Fatal(err)
 		}

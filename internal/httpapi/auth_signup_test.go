@@ -30,7 +30,7 @@ func TestSignup_ReturnsUserWithoutSecretsAndVerifiesEmailOnce(t *testing.T) {
 		}
 		r.Data(f.t, &u)
 		if !strings.HasPrefix(u.ID, "usr_") || u.Email != "ada@example.com" || u.Name != "Ada" ||
-			u.Role != "USER" || u.Plan != "FREE" || u.EmailVerified {
+			u.Role != "MEMBER" || u.Plan != "FREE" || u.EmailVerified {
 			f.t.Fatalf("signup answer: %+v", u)
 		}
 

@@ -45,7 +45,7 @@ func TestLogin_IssuesShortLivedJWTCarryingTheTokenPayload(t *testing.T) {
 			}
 		}
 		if claims["userId"] != tok.User["id"] || claims["email"] != "jwt@example.com" || claims["plan"] != "FREE" ||
-			claims["role"] != "USER" || !strings.HasPrefix(claims["sessionId"].(string), "ses_") {
+			claims["role"] != "MEMBER" || !strings.HasPrefix(claims["sessionId"].(string), "ses_") {
 			f.t.Fatalf("JWT payload %v", claims)
 		}
 		exp, iat := claims["exp"].(float64), claims["iat"].(float64)
@@ -116,8 +116,8 @@ func TestAccessToken_ForgedExpiredOrMisaddressedIsRefused(t *testing.T) {
 				f.t.Errorf("%s: %d %s", tc.name, r.Status, r.Raw)
 			}
 		}
-		// A role claim is never trusted over the database: a USER token
-		// re-signed as SUPER_ADMIN with the real key still acts as a USER.
+		// A role claim is never trusted over the database: a MEMBER token
+		// re-signed as SUPER_ADMIN with the real key still acts as a MEMBER.
 		admin := sign(jwt.SigningMethodHS256, key, func(c jwt.MapClaims) { c["role"] = "SUPER_ADMIN" })
 		f.wantErr(f.Do(apptest.Request{Method: "GET", Path: "/api/v1/admin/users", Token: admin}), http.StatusForbidden, "FORBIDDEN", "")
 	})

@@ -287,7 +287,7 @@ func TestCredits_AdminGrantsOverageAndLimitsOverHTTP(t *testing.T) {
 			}
 		}
 		if r := h.Do(apptest.Request{Method: "POST", Path: grant, Token: u.AccessToken, Body: map[string]any{"amount": 5, "type": "grant", "reason": "me"}}); r.Status != 403 {
-			t.Errorf("a USER granted credits: %d", r.Status)
+			t.Errorf("a MEMBER granted credits: %d", r.Status)
 		}
 		if r := h.Do(apptest.Request{Method: "POST", Path: "/api/v1/admin/workspaces/usr_01h455vb4pex5vsknk084sn02q/credits", Token: admin.AccessToken,
 			Body: map[string]any{"amount": 5, "type": "grant", "reason": "x"}}); r.Status != 404 {
@@ -301,7 +301,7 @@ func TestCredits_AdminGrantsOverageAndLimitsOverHTTP(t *testing.T) {
 
 		// FREE allows 100 executions a day; the workflow engine meters them
 		// through Limits (no HTTP endpoint consumes executions yet).
-		a := actor.Actor{UserID: u.UserID, Role: actor.User, Plan: actor.Free}
+		a := actor.Actor{UserID: u.UserID, Role: actor.Member, Plan: actor.Free}
 		ctx := context.Background()
 		if _, err := h.App.Limits.Consume(ctx, a, actor.ActionExecute, 100, ""); err != nil {
 			t.Fatal(err)
@@ -358,7 +358,7 @@ func TestStripe_AutoTopUpChargesOncePerCrossing(t *testing.T) {
 		pm := waitDefaultPaymentMethod(t, fake, cust, obj["payment_intent"].(string))
 		h.Call(http.StatusOK, "PUT", "/api/v1/credits/settings", u.AccessToken,
 			map[string]any{"autoTopUp": map[string]any{"enabled": true, "threshold": 500_000, "amount": 1_000_000}})
-		a := actor.Actor{UserID: u.UserID, Role: actor.User, Plan: actor.Free}
+		a := actor.Actor{UserID: u.UserID, Role: actor.Member, Plan: actor.Free}
 		ctx := context.Background()
 		var wg sync.WaitGroup
 		for i := 0; i < 20; i++ {

@@ -44,8 +44,8 @@ func TestRequireFlag_HidesTheRouteFromActorsWithoutTheFlag(t *testing.T) {
 	if err := call(actor.Actor{UserID: ids.New(ids.User), Role: actor.Developer}); err != nil || reached != 1 {
 		t.Fatalf("a targeted DEVELOPER was turned away: %v", err)
 	}
-	if err := call(actor.Actor{UserID: ids.New(ids.User), Role: actor.User}); !apperr.Is(err, apperr.NotFound) || reached != 1 {
-		t.Fatalf("an untargeted USER got %v (handler reached %d times)", err, reached)
+	if err := call(actor.Actor{UserID: ids.New(ids.User), Role: actor.Member}); !apperr.Is(err, apperr.NotFound) || reached != 1 {
+		t.Fatalf("an untargeted MEMBER got %v (handler reached %d times)", err, reached)
 	}
 
 	// Through the router the refusal is the usual 404 envelope, naming

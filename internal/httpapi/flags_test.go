@@ -53,8 +53,8 @@ func TestFlags_AdminTargetsAndRollsOutOverHTTP(t *testing.T) {
 		h := apptest.Start(t, url)
 		admin := h.Admin().AccessToken
 		dev := signUpAs(t, h, admin, "dev@example.com", "DEVELOPER", "FREE")
-		pro := signUpAs(t, h, admin, "pro@example.com", "USER", "PRO")
-		plain := signUpAs(t, h, admin, "plain@example.com", "USER", "FREE")
+		pro := signUpAs(t, h, admin, "pro@example.com", "MEMBER", "PRO")
+		plain := signUpAs(t, h, admin, "plain@example.com", "MEMBER", "FREE")
 		who := map[string]string{"dev": dev.AccessToken, "pro": pro.AccessToken, "plain": plain.AccessToken}
 
 		// expect checks new_inbox for every user after a change.
@@ -192,7 +192,7 @@ func TestFlags_OnlyAdminsManageAndEveryoneReads(t *testing.T) {
 	dbtest.EachURL(t, func(t *testing.T, url string) {
 		h := apptest.Start(t, url)
 		root := h.Admin().AccessToken
-		mod := signUpAs(t, h, root, "mod@example.com", "MODERATOR", "ENTERPRISE").AccessToken
+		mod := signUpAs(t, h, root, "mod@example.com", "SUPPORT", "ENTERPRISE").AccessToken
 		adm := signUpAs(t, h, root, "adm@example.com", "ADMIN", "FREE").AccessToken
 		for _, call := range []struct{ method, path string }{
 			{"GET", "/api/v1/admin/flags"}, {"POST", "/api/v1/admin/flags"}, {"GET", "/api/v1/admin/flags/workflow_builder"},
@@ -200,7 +200,7 @@ func TestFlags_OnlyAdminsManageAndEveryoneReads(t *testing.T) {
 		} {
 			r := h.Do(apptest.Request{Method: call.method, Path: call.path, Token: mod, Body: map[string]any{"enabled": false}})
 			if r.Status != http.StatusForbidden || r.Code() != "FORBIDDEN" {
-				t.Errorf("MODERATOR %s %s: %d %s", call.method, call.path, r.Status, r.Raw)
+				t.Errorf("SUPPORT %s %s: %d %s", call.method, call.path, r.Status, r.Raw)
 			}
 		}
 		h.Call(http.StatusUnauthorized, "GET", "/api/v1/flags", "", nil)

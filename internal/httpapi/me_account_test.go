@@ -29,21 +29,49 @@ func TestMe_GetAndPatchTheOwnAccount(t *testing.T) {
 		if u.Name != "Grace Hopper" {
 			f.t.Fatalf("name after PATCH: %q", u.Name)
 		}
-		f.wantErr(f.Do(apptest.Request{Method: "PATCH", Path: "/api/v1/me", Token: s.AccessToken, Body: map[string]string{"email": "TAKEN@example.com"}}),
+		patch := func(body map[string]string) *apptest.Response {
+			return f.Do(apptest.Request{Method: "PATCH", Path: "/api/v1/me", Token: s.AccessToken, Body: body})
+		}
+		f.wantErr(patch(map[string]string{"email": "new@example.com"}), http.StatusBadRequest, "VALIDATION_ERROR",
+			"currentPassword: is required to change the email")
+		f.wantErr(patch(map[string]string{"email": "new@example.com", "currentPassword": wrongPassword}), http.StatusBadRequest,
+			"VALIDATION_ERROR", "currentPassword: is wrong")
+		f.wantErr(patch(map[string]string{"email": "TAKEN@example.com", "currentPassword": authPassword}),
 			http.StatusConflict, "CONFLICT", "another account uses this email")
+		// The same address (in any case) is no change and needs no password.
+		f.Call(http.StatusOK, "PATCH", "/api/v1/me", s.AccessToken, map[string]string{"email": "ME@example.com"})
 
-		f.Call(http.StatusOK, "PATCH", "/api/v1/me", s.AccessToken, map[string]string{"email": "New@Example.com"}).Data(f.t, &u)
-		if u.Email != "new@example.com" || u.EmailVerified {
-			f.t.Fatalf("after email change: %+v", u)
+		// A new email is only pending: sign-in and password reset stay with
+		// the old address until the new one confirms.
+		var pending struct {
+			meView
+			PendingEmail string `json:"pendingEmail"`
 		}
-		token := apptest.TokenIn(f.t, f.mailWith("new@example.com", "Confirm your email"))
-		f.Call(http.StatusOK, "POST", "/api/v1/auth/email/verify", "", map[string]string{"token": token}).Data(f.t, &u)
+		f.Call(http.StatusOK, "PATCH", "/api/v1/me", s.AccessToken, map[string]string{"email": "New@Example.com", "currentPassword": authPassword}).Data(f.t, &pending)
+		if pending.Email != "me@example.com" || pending.PendingEmail != "new@example.com" {
+			f.t.Fatalf("after asking for an email change: %+v", pending)
+		}
+		f.wantErr(f.login("new@example.com", authPassword), http.StatusUnauthorized, "UNAUTHORIZED", "invalid email or password")
+		f.Login("me@example.com", authPassword)
+		f.Call(http.StatusAccepted, "POST", "/api/v1/auth/password/forgot", "", map[string]string{"email": "new@example.com"})
+		if n := f.count(`SELECT count(*) FROM password_reset_tokens WHERE user_id = $1`, s.UserID); n != 0 {
+			f.t.Fatalf("a reset to the pending address was issued (%d tokens)", n)
+		}
+		f.mailWith("me@example.com", "about to change")
+		token := apptest.TokenIn(f.t, f.mailWith("new@example.com", "Confirm your new email"))
+		f.Call(http.StatusOK, "POST", "/api/v1/auth/email/change/confirm", "", map[string]string{"token": token}).Data(f.t, &u)
 		if !u.EmailVerified || u.Email != "new@example.com" {
-			f.t.Fatalf("after verifying the new email: %+v", u)
+			f.t.Fatalf("after confirming the new email: %+v", u)
 		}
+		f.wantErr(f.post("/api/v1/auth/email/change/confirm", "", map[string]string{"token": token}),
+			http.StatusBadRequest, "VALIDATION_ERROR", "token: is invalid, expired or already used")
 		f.wantErr(f.login("me@example.com", authPassword), http.StatusUnauthorized, "UNAUTHORIZED", "invalid email or password")
 		f.Login("new@example.com", authPassword)
 		f.Call(http.StatusUnauthorized, "GET", "/api/v1/me", "", nil)
+		// The old address is told, with a way back, and is kept for it.
+		f.mailWith("me@example.com", "email was changed")
+		f.wantErr(f.post("/api/v1/auth/signup", "", map[string]string{"email": "me@example.com", "password": authPassword}),
+			http.StatusConflict, "CONFLICT", "")
 	}, withMail)
 }
 

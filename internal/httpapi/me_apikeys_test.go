@@ -133,7 +133,7 @@ func TestAPIKeys_CarryTheOwnersRights(t *testing.T) {
 		admin = f.Admin()
 		f.Call(http.StatusOK, "PATCH", "/api/v1/admin/users/"+u.UserID, admin.AccessToken, map[string]string{"role": "ADMIN"})
 		f.Call(http.StatusOK, "GET", "/api/v1/admin/users", uk.Key, nil)
-		f.Call(http.StatusOK, "PATCH", "/api/v1/admin/users/"+u.UserID, admin.AccessToken, map[string]string{"role": "USER"})
+		f.Call(http.StatusOK, "PATCH", "/api/v1/admin/users/"+u.UserID, admin.AccessToken, map[string]string{"role": "MEMBER"})
 		f.Call(http.StatusForbidden, "GET", "/api/v1/admin/users", uk.Key, nil)
 	})
 }

@@ -6,11 +6,6 @@ import (
 	"github.com/switchboard/switchboard/internal/auth"
 )
 
-type changePasswordRequest struct {
-	CurrentPassword string `json:"currentPassword"`
-	NewPassword     string `json:"newPassword"`
-}
-
 func (s *Server) meRoutes() {
 	s.handle(route{method: "GET", path: "/api/v1/me", tag: "me", access: signedIn,
 		summary: "The signed-in account.", response: auth.User{},
@@ -22,8 +17,9 @@ func (s *Server) meRoutes() {
 			writeJSON(w, http.StatusOK, u)
 			return nil
 		}})
-	s.handle(route{method: "PATCH", path: "/api/v1/me", tag: "me", access: signedIn,
-		summary: "Change name or email (a new email must be verified again).", request: auth.UpdateMeInput{}, response: auth.User{},
+	s.handle(route{method: "PATCH", path: "/api/v1/me", tag: "me", access: signedIn, rateLimited: true,
+		summary: "Change the name, or ask to change the email: that needs currentPassword (not with an API key or impersonation) and takes effect when the new address confirms; the answer shows pendingEmail.",
+		request: auth.UpdateMeInput{}, response: auth.User{},
 		handler: func(w http.ResponseWriter, r *http.Request) error {
 			var in auth.UpdateMeInput
 			if err := decode(r, &in); err != nil {
@@ -37,7 +33,7 @@ func (s *Server) meRoutes() {
 			return nil
 		}})
 	s.handle(route{method: "DELETE", path: "/api/v1/me", tag: "me", access: signedIn,
-		summary: "Delete the account (soft delete): sessions and keys stop working, the email is freed.", response: messageResponse{},
+		summary: "Delete the account (soft delete): sessions and keys stop working, the email is freed (not with an API key or impersonation).", response: messageResponse{},
 		handler: func(w http.ResponseWriter, r *http.Request) error {
 			if err := s.Auth.DeleteMe(r.Context(), s.actorOf(r)); err != nil {
 				return err
@@ -46,16 +42,18 @@ func (s *Server) meRoutes() {
 			return nil
 		}})
 	s.handle(route{method: "POST", path: "/api/v1/me/password", tag: "me", access: signedIn, rateLimited: true,
-		summary: "Change the password; other sessions are signed out.", request: changePasswordRequest{}, response: messageResponse{},
+		summary: "Change the password; other sessions are signed out, API keys kept unless revokeApiKeys is true (not with an API key or impersonation).",
+		request: auth.ChangePasswordInput{}, response: auth.PasswordChanged{},
 		handler: func(w http.ResponseWriter, r *http.Request) error {
-			var in changePasswordRequest
+			var in auth.ChangePasswordInput
 			if err := decode(r, &in); err != nil {
 				return err
 			}
-			if err := s.Auth.ChangePassword(r.Context(), s.actorOf(r), in.CurrentPassword, in.NewPassword); err != nil {
+			out, err := s.Auth.ChangePassword(r.Context(), s.actorOf(r), in)
+			if err != nil {
 				return err
 			}
-			writeJSON(w, http.StatusOK, messageResponse{Message: "password changed"})
+			writeJSON(w, http.StatusOK, out)
 			return nil
 		}})
 	s.handle(route{method: "GET", path: "/api/v1/me/sessions", tag: "me", access: signedIn,
@@ -88,7 +86,7 @@ func (s *Server) meRoutes() {
 			return nil
 		}})
 	s.handle(route{method: "POST", path: "/api/v1/me/api-keys", tag: "me", access: signedIn, status: http.StatusCreated,
-		summary: "Create an API key; the key is in this response only.", request: auth.CreateAPIKeyInput{}, response: auth.CreatedAPIKey{},
+		summary: "Create an API key; the key is in this response only (not with an API key or impersonation).", request: auth.CreateAPIKeyInput{}, response: auth.CreatedAPIKey{},
 		handler: func(w http.ResponseWriter, r *http.Request) error {
 			var in auth.CreateAPIKeyInput
 			if err := decode(r, &in); err != nil {
@@ -108,6 +106,36 @@ func (s *Server) meRoutes() {
 				return err
 			}
 			writeJSON(w, http.StatusOK, messageResponse{Message: "API key revoked"})
+			return nil
+		}})
+	s.handle(route{method: "POST", path: "/api/v1/auth/email/change/confirm", tag: "auth", rateLimited: true,
+		summary: "Make a pending email change take effect with the token mailed to the new address (valid 24 h).",
+		request: tokenRequest{}, response: auth.User{},
+		handler: func(w http.ResponseWriter, r *http.Request) error {
+			var in tokenRequest
+			if err := decode(r, &in); err != nil {
+				return err
+			}
+			u, err := s.Auth.ConfirmEmailChange(r.Context(), s.actorOf(r), in.Token)
+			if err != nil {
+				return err
+			}
+			writeJSON(w, http.StatusOK, u)
+			return nil
+		}})
+	s.handle(route{method: "POST", path: "/api/v1/auth/email/change/revert", tag: "auth", rateLimited: true,
+		summary: "Undo an email change with the token mailed to the old address (valid 7 days) and a new password: restores the address, signs out every session, revokes every API key.",
+		request: resetRequest{}, response: auth.EmailChangeReverted{},
+		handler: func(w http.ResponseWriter, r *http.Request) error {
+			var in resetRequest
+			if err := decode(r, &in); err != nil {
+				return err
+			}
+			out, err := s.Auth.RevertEmailChange(r.Context(), s.actorOf(r), in.Token, in.Password)
+			if err != nil {
+				return err
+			}
+			writeJSON(w, http.StatusOK, out)
 			return nil
 		}})
 }

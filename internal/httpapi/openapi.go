@@ -3,12 +3,15 @@ package httpapi
 import (
 	"encoding/json"
 	"net/http"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
 	"sync"
 
 	"github.com/invopop/jsonschema"
+
+	"github.com/switchboard/switchboard/internal/actor"
 )
 
 // The OpenAPI document is generated from the same route declarations that
@@ -29,9 +32,33 @@ func (s *Server) openAPIRoute() {
 		}})
 }
 
+// enumSchema describes the closed string sets of the API as enums, so a
+// generated client knows every value (and a renamed one breaks its build).
+func enumSchema(t reflect.Type) *jsonschema.Schema {
+	var values []string
+	switch t {
+	case reflect.TypeFor[actor.Role]():
+		for _, r := range actor.Roles {
+			values = append(values, string(r))
+		}
+	case reflect.TypeFor[actor.OrgRole]():
+		for _, r := range actor.OrgRoles {
+			values = append(values, string(r))
+		}
+	default:
+		return nil
+	}
+	s := &jsonschema.Schema{Type: "string"}
+	for _, v := range values {
+		s.Enum = append(s.Enum, v)
+	}
+	return s
+}
+
 // OpenAPI returns the API description as an OpenAPI 3.1 document.
 func (s *Server) OpenAPI() map[string]any {
-	ref := &jsonschema.Reflector{DoNotReference: true, Anonymous: true, AllowAdditionalProperties: false}
+	ref := &jsonschema.Reflector{DoNotReference: true, Anonymous: true, AllowAdditionalProperties: false,
+		Mapper: enumSchema}
 	schemaOf := func(v any) map[string]any {
 		if v == nil {
 			return map[string]any{}

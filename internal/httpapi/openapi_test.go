@@ -69,6 +69,11 @@ func TestOpenAPI_DescribesEveryRoute(t *testing.T) {
 	if strings.Contains(toJSON(doc.Paths["/api/v1/me"]["get"]), "passwordHash") {
 		t.Error("the user schema exposes a password hash")
 	}
+	// Roles are the seed's, as an enum a generated client can check.
+	me := toJSON(doc.Paths["/api/v1/me"]["get"])
+	if !strings.Contains(me, `"enum":["SUPER_ADMIN","ADMIN","DEVELOPER","SUPPORT","MEMBER"]`) || strings.Contains(me, "MODERATOR") {
+		t.Errorf("the user schema does not list the seed's roles as an enum: %s", me)
+	}
 }
 
 func toJSON(v any) string {

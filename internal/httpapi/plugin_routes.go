@@ -85,7 +85,7 @@ func (s *Server) marketRoutes() {
 		}})
 	s.handle(route{method: "GET", path: "/api/v1/admin/marketplace/versions", tag: "admin", access: signedIn, perm: actor.PermMarketReview,
 		response: []market.Version{}, query: []param{{"status", "PENDING (default), APPROVED, REJECTED or YANKED."}},
-		summary: "The review queue: submitted versions by status (ADMIN, MODERATOR).",
+		summary: "The review queue: submitted versions by status (ADMIN, SUPER_ADMIN).",
 		handler: func(w http.ResponseWriter, r *http.Request) error {
 			list, err := s.Market.ReviewQueue(r.Context(), s.actorOf(r), market.Status(r.URL.Query().Get("status")))
 			if err != nil {
@@ -114,10 +114,10 @@ func (s *Server) marketRoutes() {
 	}
 	review("approve", func(s *Server, r *http.Request, in market.ReviewInput) (market.Version, error) {
 		return s.Market.Approve(r.Context(), s.actorOf(r), r.PathValue("id"), in)
-	}, "Approve a pending version: it becomes installable (ADMIN, MODERATOR).")
+	}, "Approve a pending version: it becomes installable (ADMIN, SUPER_ADMIN).")
 	review("reject", func(s *Server, r *http.Request, in market.ReviewInput) (market.Version, error) {
 		return s.Market.Reject(r.Context(), s.actorOf(r), r.PathValue("id"), in)
-	}, "Reject a pending version with a reason for its author (ADMIN, MODERATOR).")
+	}, "Reject a pending version with a reason for its author (ADMIN, SUPER_ADMIN).")
 	s.handle(route{method: "PUT", path: "/api/v1/admin/marketplace/plugins/{slug}/featured", tag: "admin", access: signedIn,
 		perm: actor.PermMarketFeature, request: featuredRequest{}, response: market.Entry{},
 		summary: "Feature or unfeature a marketplace plugin in the catalog (ADMIN+).",

@@ -96,7 +96,7 @@ func TestPlugins_SubmitReviewInstallExecute(t *testing.T) {
 
 		// Only developers submit; bad manifests are named field by field.
 		if r := h.Do(apptest.Request{Method: "POST", Path: "/api/v1/marketplace/submissions", Token: user.AccessToken, Body: sub}); r.Status != http.StatusForbidden {
-			t.Fatalf("USER submitted: %d %s", r.Status, r.Raw)
+			t.Fatalf("MEMBER submitted: %d %s", r.Status, r.Raw)
 		}
 		if r := h.Do(apptest.Request{Method: "POST", Path: "/api/v1/marketplace/submissions", Token: dev.AccessToken,
 			Body: map[string]any{"manifest": map[string]any{"slug": "Bad Slug", "name": "x", "version": "one"}, "wasm": "AAAA"}}); r.Status != http.StatusBadRequest ||
@@ -320,5 +320,5 @@ func TestInstallations_BuiltinConfigFlagAndPlanLimit(t *testing.T) {
 
 // apptestActor is an untargeted signed-in user, to see a flag as everyone does.
 func apptestActor() actor.Actor {
-	return actor.Actor{UserID: ids.New(ids.User), Role: actor.User, Plan: actor.Free}
+	return actor.Actor{UserID: ids.New(ids.User), Role: actor.Member, Plan: actor.Free}
 }

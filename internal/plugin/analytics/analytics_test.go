@@ -41,7 +41,7 @@ func newFixture(t *testing.T, d *db.DB) fixture {
 }
 
 func user() actor.Actor {
-	return actor.Actor{UserID: ids.New(ids.User), Role: actor.User, Plan: actor.Free}
+	return actor.Actor{UserID: ids.New(ids.User), Role: actor.Member, Plan: actor.Free}
 }
 
 func system(a actor.Actor) actor.Actor {

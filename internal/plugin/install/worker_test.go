@@ -31,7 +31,7 @@ func TestWork_SnoozesOverTheWorkspaceConcurrencyLimit(t *testing.T) {
 			t.Fatal(err)
 		}
 		s := New(d, market.New(d, engine, plugin.NewRegistry(builtin.NewTemplate())), nil, nil, nil)
-		a := actor.Actor{UserID: ids.New(ids.User), Role: actor.User, Plan: actor.Free}
+		a := actor.Actor{UserID: ids.New(ids.User), Role: actor.Member, Plan: actor.Free}
 		inst, err := s.Install(ctx, a, InstallInput{Plugin: "template", Config: json.RawMessage(`{"template":"hi {{.}}"}`)})
 		if err != nil {
 			t.Fatal(err)

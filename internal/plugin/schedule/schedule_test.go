@@ -78,7 +78,7 @@ func TestSweep_FiresEachTickOnceAcrossSweeps(t *testing.T) {
 			t.Fatal(err)
 		}
 		installs := install.New(d, market.New(d, engine, plugin.NewRegistry(builtin.NewScheduler())), nil, nil, nil)
-		a := actor.Actor{UserID: ids.New(ids.User), Role: actor.User, Plan: actor.Free}
+		a := actor.Actor{UserID: ids.New(ids.User), Role: actor.Member, Plan: actor.Free}
 		if _, err := installs.Install(ctx, a, install.InstallInput{Plugin: "scheduler",
 			Config: json.RawMessage(`{"schedules":[{"name":"a","cron":"61 * * * *","gatewayId":"gw","text":"x"}]}`)}); !apperr.Is(err, apperr.Validation) {
 			t.Fatalf("bad cron installed: %v", err)
@@ -89,7 +89,7 @@ func TestSweep_FiresEachTickOnceAcrossSweeps(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		other := actor.Actor{UserID: ids.New(ids.User), Role: actor.User, Plan: actor.Free}
+		other := actor.Actor{UserID: ids.New(ids.User), Role: actor.Member, Plan: actor.Free}
 		off, err := installs.Install(ctx, other, install.InstallInput{Plugin: "scheduler",
 			Config: json.RawMessage(`{"schedules":[{"name":"m","cron":"* * * * *","gatewayId":"gwy_2","text":"never"}]}`)})
 		if err != nil {
