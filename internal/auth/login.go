@@ -76,7 +76,7 @@ func (s *Service) Login(ctx context.Context, a actor.Actor, email, password stri
 		return Tokens{}, fmt.Errorf("verify password of %s: %w", u.ID, err)
 	}
 	if !ok {
-		return Tokens{}, s.recordWrongPassword(ctx, a, u, attempt)
+		return Tokens{}, s.recordWrongPassword(ctx, a, u, attempt, "auth.login", "wrong_password")
 	}
 
 	var t issued
@@ -122,11 +122,14 @@ func (s *Service) reserveAttempt(ctx context.Context, userID string) (int, error
 	return n, nil
 }
 
-// recordWrongPassword audits the failure and, on the last allowed try,
-// locks the account for a period that doubles with each lockout.
-func (s *Service) recordWrongPassword(ctx context.Context, a actor.Actor, u User, attempt int) error {
+// recordWrongPassword audits the failure under action and, on the last
+// allowed try, locks the account for a period that doubles with each
+// lockout. Sign-in and the current-password check of a signed-in change
+// share it, so a stolen access token cannot guess the password faster than
+// the login form can.
+func (s *Service) recordWrongPassword(ctx context.Context, a actor.Actor, u User, attempt int, action, reason string) error {
 	err := s.db.Tx(ctx, func(tx *db.Tx) error {
-		meta := map[string]any{"email": u.Email, "reason": "wrong_password", "attempt": attempt}
+		meta := map[string]any{"email": u.Email, "reason": reason, "attempt": attempt}
 		if attempt >= s.cfg.LockoutThreshold {
 			now := db.Now()
 			var lockouts int
@@ -145,7 +148,7 @@ func (s *Service) recordWrongPassword(ctx context.Context, a actor.Actor, u User
 				return err
 			}
 		}
-		return audit.Record(ctx, tx, a, audit.Entry{Action: "auth.login", Resource: "user", ResourceID: u.ID,
+		return audit.Record(ctx, tx, a, audit.Entry{Action: action, Resource: "user", ResourceID: u.ID,
 			UserID: u.ID, Status: audit.Failure, Metadata: meta})
 	})
 	if err != nil {

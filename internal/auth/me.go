@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/switchboard/switchboard/internal/actor"
@@ -159,24 +160,47 @@ func (s *Service) ChangePassword(ctx context.Context, a actor.Actor, in ChangePa
 }
 
 // checkCurrentPassword proves the caller knows the account's password
-// before a sensitive change; a wrong one is audited under action.
+// before a sensitive change. Each try takes one of the account's sign-in
+// tries, so wrong answers lock the account exactly as wrong logins do; a
+// wrong one is audited under action.
 func (s *Service) checkCurrentPassword(ctx context.Context, a actor.Actor, current, action string) (User, error) {
 	u, err := userByID(ctx, s.db.Read(), a.UserID)
 	if err != nil {
 		return User{}, err
+	}
+	// As in Login: a reserved try always gets settled, even if the caller
+	// hangs up.
+	ctx = context.WithoutCancel(ctx)
+	attempt, err := s.reserveAttempt(ctx, u.ID)
+	if err != nil {
+		return User{}, err
+	}
+	if attempt == 0 {
+		_, _ = verifyPassword(current, s.dummy())
+		if err := s.db.Tx(ctx, func(tx *db.Tx) error {
+			return audit.Record(ctx, tx, a, audit.Entry{Action: action, Resource: "user",
+				ResourceID: a.UserID, Status: audit.Failure, Metadata: map[string]any{"reason": "locked"}})
+		}); err != nil {
+			return User{}, err
+		}
+		return User{}, apperr.New(apperr.RateLimited,
+			"too many wrong passwords: password checks for this account are paused for a while; try again later")
 	}
 	ok, err := verifyPassword(current, u.passwordHash)
 	if err != nil {
 		return User{}, fmt.Errorf("verify password: %w", err)
 	}
 	if !ok {
-		if err := s.db.Tx(ctx, func(tx *db.Tx) error {
-			return audit.Record(ctx, tx, a, audit.Entry{Action: action, Resource: "user",
-				ResourceID: a.UserID, Status: audit.Failure, Metadata: map[string]any{"reason": "wrong_current_password"}})
-		}); err != nil {
-			s.log.Warn("audit wrong current password", "userId", a.UserID, "error", err)
+		if err := s.recordWrongPassword(ctx, a, u, attempt, action, "wrong_current_password"); !errors.Is(err, errBadCredentials) {
+			return User{}, err
 		}
 		return User{}, apperr.Invalid(apperr.FieldError{Field: "currentPassword", Message: "is wrong"})
+	}
+	if err := s.db.Tx(ctx, func(tx *db.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE users SET failed_login_count = 0 WHERE id = $1`, u.ID)
+		return err
+	}); err != nil {
+		return User{}, fmt.Errorf("settle password try: %w", err)
 	}
 	return u, nil
 }

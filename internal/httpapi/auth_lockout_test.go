@@ -214,3 +214,58 @@ func TestAuthRateLimit_FourthRequestFromOneAddressIs429(t *testing.T) {
 		}
 	}, limit)
 }
+
+// A stolen access token is no faster a way to guess the password than the
+// login form: the current password a change needs takes the same tries, in
+// the same atomic count, and locks the account the same way.
+func TestCurrentPassword_ParallelWrongGuessesLockLikeLogins(t *testing.T) {
+	runAuth(t, func(f authFlow) {
+		const email = "guess@example.com"
+		s := f.SignUp(email, authPassword)
+		const n = 20
+		statuses := make([]int, n)
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				body := map[string]string{"email": "thief" + strconv.Itoa(i) + "@example.com", "currentPassword": wrongPassword}
+				if i%2 == 1 {
+					statuses[i] = f.post("/api/v1/me/password", s.AccessToken, map[string]string{
+						"currentPassword": wrongPassword, "newPassword": "the thief's passphrase"}).Status
+					return
+				}
+				statuses[i] = f.Do(apptest.Request{Method: "PATCH", Path: "/api/v1/me", Token: s.AccessToken, Body: body}).Status
+			}()
+		}
+		close(start)
+		wg.Wait()
+		for i, st := range statuses {
+			if st != http.StatusBadRequest && st != http.StatusTooManyRequests {
+				f.t.Fatalf("wrong current password #%d answered %d", i, st)
+			}
+		}
+		verified := 0
+		for _, action := range []string{"user.email_change_requested", "auth.password_changed"} {
+			for _, m := range f.auditMetadata(action, "failure") {
+				if m["reason"] == "wrong_current_password" {
+					verified++
+				}
+			}
+		}
+		if verified > 5 {
+			f.t.Fatalf("%d current passwords were verified in the race, at most 5 allowed", verified)
+		}
+		f.wantLockedFor(s.UserID, 15*time.Minute)
+		// Locked: the right password is refused too, and sign-in with it as well.
+		r := f.Do(apptest.Request{Method: "PATCH", Path: "/api/v1/me", Token: s.AccessToken,
+			Body: map[string]string{"email": "thief@example.com", "currentPassword": authPassword}})
+		f.wantErr(r, http.StatusTooManyRequests, "RATE_LIMITED", "")
+		f.wantErr(f.login(email, authPassword), http.StatusUnauthorized, "UNAUTHORIZED", "invalid email or password")
+		if got := f.count(`SELECT COUNT(*) FROM email_changes WHERE user_id = $1`, s.UserID); got != 0 {
+			f.t.Fatalf("%d email changes recorded from wrong passwords", got)
+		}
+	})
+}
