@@ -290,6 +290,9 @@ func (s *Server) workflowHook(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	run := res.Run
+	if res.Replayed {
+		w.Header().Set(ReplayedHeader, "true")
+	}
 	if !res.Sync || run.Status == workflow.StatusRunning {
 		writeJSON(w, http.StatusAccepted, hookAccepted{RunID: run.ID, Status: run.Status})
 		return nil
