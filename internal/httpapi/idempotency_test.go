@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"encoding/json"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -177,6 +178,71 @@ func TestIdempotencyKey_FourXXAnswersAreStoredAndReplayed(t *testing.T) {
 			Headers: map[string]string{"Idempotency-Key": ""}})
 		if r.Status != http.StatusBadRequest {
 			t.Fatalf("empty key: %d %s", r.Status, r.Raw)
+		}
+	})
+}
+
+// parallelSame sends n copies of one request at once and returns the answers.
+func parallelSame(h *apptest.Harness, n int, req apptest.Request) []*apptest.Response {
+	out := make([]*apptest.Response, n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range out {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			out[i] = h.Do(req)
+		}()
+	}
+	close(start)
+	wg.Wait()
+	return out
+}
+
+func TestIdempotencyKey_ManualRunsAndCreditGrants(t *testing.T) {
+	t.Parallel()
+	dbtest.EachURL(t, func(t *testing.T, url string) {
+		h := apptest.Start(t, url)
+		admin := h.Admin()
+		u := h.SignUp("idemruns@example.com", "correct horse battery")
+		var wf struct{ ID string }
+		h.Call(http.StatusCreated, "POST", "/api/v1/workflows", u.AccessToken, map[string]any{"name": "w", "definition": map[string]any{
+			"trigger": map[string]any{"type": "manual"}, "startStepId": "a",
+			"steps": []any{map[string]any{"id": "a", "type": "transform", "config": map[string]any{"expression": "trigger"}}}}}).Data(t, &wf)
+
+		runs := parallelSame(h, 20, apptest.Request{Method: "POST", Path: "/api/v1/workflows/" + wf.ID + "/runs", Token: u.AccessToken,
+			Body: map[string]any{"input": map[string]any{"n": 1}}, Headers: map[string]string{"Idempotency-Key": "run-once"}})
+		ids := map[string]bool{}
+		for _, r := range runs {
+			var run struct{ ID string }
+			if r.Status != http.StatusCreated {
+				t.Fatalf("manual run: %d %s", r.Status, r.Raw)
+			}
+			r.Data(t, &run)
+			ids[run.ID] = true
+		}
+		var page struct{ Items []json.RawMessage }
+		h.Call(http.StatusOK, "GET", "/api/v1/runs?workflowId="+wf.ID, u.AccessToken, nil).Data(t, &page)
+		if len(ids) != 1 || len(page.Items) != 1 {
+			t.Fatalf("%d run ids answered, %d runs stored; want 1 and 1", len(ids), len(page.Items))
+		}
+
+		grants := parallelSame(h, 20, apptest.Request{Method: "POST", Path: "/api/v1/admin/workspaces/" + u.UserID + "/credits", Token: admin.AccessToken,
+			Body: map[string]any{"amount": 500, "type": "grant", "reason": "once"}, Headers: map[string]string{"Idempotency-Key": "grant-once"}})
+		for _, r := range grants {
+			if r.Status != http.StatusCreated {
+				t.Fatalf("grant: %d %s", r.Status, r.Raw)
+			}
+		}
+		if b := balanceOf(t, h, u.AccessToken); b.Balance != 500 {
+			t.Fatalf("balance %d after 20 copies of one 500 grant", b.Balance)
+		}
+
+		// The OpenAPI document names the header on these routes.
+		doc := h.Call(http.StatusOK, "GET", "/api/v1/openapi.json", "", nil)
+		if !strings.Contains(string(doc.Raw), `"Idempotency-Key"`) || !strings.Contains(string(doc.Raw), "IDEMPOTENCY_CONFLICT") {
+			t.Error("openapi.json does not document Idempotency-Key")
 		}
 	})
 }
