@@ -63,6 +63,7 @@ func (s *Server) withIdempotency(next func(w http.ResponseWriter, r *http.Reques
 		if key == "" {
 			return next(w, r)
 		}
+		key = idempotency.StoredKey(key)
 		route := r.Method + " " + r.URL.Path
 		a := actor.FromContext(r.Context())
 		claim, prev, err := s.Idempotency.Begin(r.Context(), a.WorkspaceID(), route, key, idempotency.Hash(r.Method, r.URL.Path, canonicalJSON(body)))

@@ -40,8 +40,9 @@ const (
 	// Wait is how long a request waits for the first request with its key
 	// before answering IDEMPOTENCY_CONFLICT ("still in progress").
 	DefaultWait = 2 * time.Minute
-	// MaxKeyLength bounds a key.
-	MaxKeyLength = 200
+	// MaxKeyLength bounds a key as a client sends it; StoredKey shortens
+	// the longer ones.
+	MaxKeyLength = 1000
 )
 
 // Response is a stored answer.
@@ -87,6 +88,16 @@ func Hash(method, route string, body []byte) string {
 	h.Write([]byte{0})
 	h.Write(body)
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+// StoredKey is the form a key is kept in: as it is up to 200 characters
+// (what every idempotencyKey field accepts), else its SHA-256.
+func StoredKey(key string) string {
+	if len(key) <= 200 {
+		return key
+	}
+	sum := sha256.Sum256([]byte(key))
+	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
 // CheckKey validates a key: 1 to MaxKeyLength printable ASCII characters.
