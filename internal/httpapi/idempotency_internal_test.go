@@ -28,7 +28,10 @@ func TestWithIdempotency_ServerErrorsReleaseTheKey(t *testing.T) {
 			func(http.ResponseWriter) error { return apperr.Wrap(errors.New("connection reset"), "work") },
 			func(http.ResponseWriter) error { return apperr.New(apperr.RateLimited, "busy") },
 			func(http.ResponseWriter) error { panic("kaboom") },
-			func(w http.ResponseWriter) error { writeJSON(w, http.StatusCreated, map[string]int{"n": 4}); return nil },
+			func(w http.ResponseWriter) error {
+				writeJSON(w, http.StatusCreated, map[string]int{"n": 4})
+				return nil
+			},
 		}
 		s.handle(route{method: "POST", path: "/flaky", idempotent: true, handler: func(w http.ResponseWriter, r *http.Request) error {
 			n := calls.Add(1)
