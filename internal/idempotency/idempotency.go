@@ -38,8 +38,10 @@ const (
 	// the API serves (synchronous workflow waits and plugin timeouts).
 	DefaultLease = 10 * time.Minute
 	// Wait is how long a request waits for the first request with its key
-	// before answering IDEMPOTENCY_CONFLICT ("still in progress").
-	DefaultWait = 2 * time.Minute
+	// before answering IDEMPOTENCY_CONFLICT ("still in progress"): longer
+	// than a synchronous workflow wait (60 s), shorter than the server's
+	// write timeout (120 s).
+	DefaultWait = 90 * time.Second
 	// MaxKeyLength bounds a key as a client sends it; StoredKey shortens
 	// the longer ones.
 	MaxKeyLength = 1000
