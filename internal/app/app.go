@@ -23,6 +23,7 @@ import (
 	"github.com/switchboard/switchboard/internal/flag"
 	"github.com/switchboard/switchboard/internal/gateway"
 	"github.com/switchboard/switchboard/internal/httpapi"
+	"github.com/switchboard/switchboard/internal/idempotency"
 	"github.com/switchboard/switchboard/internal/jobs"
 	"github.com/switchboard/switchboard/internal/mail"
 	"github.com/switchboard/switchboard/internal/org"
@@ -190,6 +191,8 @@ func New(ctx context.Context, c config.Config, log *slog.Logger, opt Options) (*
 	runner.SetPriorityCharger(credits.ChargePriorityTx)
 	limits.RegisterCounter(actor.ActionInstallPlugin, install.Count)
 	workflows := newWorkflows(c, d, runner, installs, gateways, limits, log)
+	idem := idempotency.New(d, log)
+	idem.RegisterJobs(runner)
 	// Every service has registered its workers by now.
 	if err := runner.Open(); err != nil {
 		flags.Close()
@@ -198,7 +201,8 @@ func New(ctx context.Context, c config.Config, log *slog.Logger, opt Options) (*
 	}
 	a := &App{Config: c, Log: log, DB: d, Mail: sender, Auth: authSvc, Audit: auditSvc, Flags: flags, Orgs: orgs, Jobs: runner}
 	a.HTTP = httpapi.New(httpapi.Deps{Log: log, Auth: authSvc, Audit: auditSvc, Flags: flags, Orgs: orgs, Gateways: gateways, Limiter: ratelimit.New(d), Ready: d.Ping,
-		Credits: credits, Limits: limits, Billing: billingSvc, Market: marketSvc, Installs: installs, Analytics: analyticsSvc, Workflows: workflows},
+		Credits: credits, Limits: limits, Billing: billingSvc, Market: marketSvc, Installs: installs, Analytics: analyticsSvc, Workflows: workflows,
+		Idempotency: idem},
 		httpapi.Options{TrustProxy: c.TrustProxy, MaxBodyBytes: c.MaxBodyBytes, MaxUploadBytes: c.MaxUploadBytes, AuthRateLimit: c.AuthRateLimit, Version: Version})
 	a.Gateways, a.Secrets = gateways, keys
 	a.Credits, a.Limits, a.Billing = credits, limits, billingSvc

@@ -22,6 +22,9 @@ const (
 	InsufficientCredits Code = "INSUFFICIENT_CREDITS"
 	RateLimited         Code = "RATE_LIMITED"
 	PayloadTooLarge     Code = "PAYLOAD_TOO_LARGE"
+	// IdempotencyConflict answers a reused Idempotency-Key whose request
+	// differs from the first one, or whose first request is still running.
+	IdempotencyConflict Code = "IDEMPOTENCY_CONFLICT"
 	// WorkflowFailed answers a synchronous webhook whose run failed.
 	WorkflowFailed Code = "WORKFLOW_FAILED"
 	Internal       Code = "INTERNAL"

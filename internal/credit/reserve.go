@@ -46,18 +46,30 @@ func scanReservation(row interface{ Scan(...any) error }) (Reservation, error) {
 // Reserve holds amount of the actor's workspace balance. A reused key
 // answers with the first reservation.
 func (s *Service) Reserve(ctx context.Context, a actor.Actor, amount int64, key, description string, ttl time.Duration) (Reservation, error) {
+	var out Reservation
+	err := s.db.Tx(ctx, func(tx *db.Tx) error {
+		var err error
+		out, _, err = s.reserveTx(ctx, tx, a, amount, key, description, ttl)
+		return err
+	})
+	return out, err
+}
+
+// reserveTx is Reserve inside the caller's transaction; replayed reports
+// that key named an earlier reservation, which is returned as it is.
+func (s *Service) reserveTx(ctx context.Context, tx *db.Tx, a actor.Actor, amount int64, key, description string, ttl time.Duration) (out Reservation, replayed bool, err error) {
 	if err := requireActor(a); err != nil {
-		return Reservation{}, err
+		return Reservation{}, false, err
 	}
 	if err := checkAmount("amount", amount); err != nil {
-		return Reservation{}, err
+		return Reservation{}, false, err
 	}
 	if err := checkKey(key); err != nil {
-		return Reservation{}, err
+		return Reservation{}, false, err
 	}
 	desc, err := checkDescription(description)
 	if err != nil {
-		return Reservation{}, err
+		return Reservation{}, false, err
 	}
 	if key == "" {
 		key = ids.New(ids.CreditReservation)
@@ -66,44 +78,39 @@ func (s *Service) Reserve(ctx context.Context, a actor.Actor, amount int64, key,
 		ttl = DefaultReservationTTL
 	}
 	ws := a.WorkspaceID()
-	var out Reservation
-	err = s.db.Tx(ctx, func(tx *db.Tx) error {
-		sc := db.Scope(tx, ws)
-		prev, err := scanReservation(sc.QueryRowContext(ctx, `SELECT `+resColumns+` FROM credit_reservations
-			WHERE workspace_id = $1 AND idempotency_key = $2`, key))
-		if err == nil {
-			if prev.Amount != amount {
-				return apperr.New(apperr.Conflict, "idempotency key %q was already used for a different reservation", key)
-			}
-			out = prev
-			return nil
+	sc := db.Scope(tx, ws)
+	prev, err := scanReservation(sc.QueryRowContext(ctx, `SELECT `+resColumns+` FROM credit_reservations
+		WHERE workspace_id = $1 AND idempotency_key = $2`, key))
+	if err == nil {
+		if prev.Amount != amount {
+			return Reservation{}, false, apperr.New(apperr.Conflict, "idempotency key %q was already used for a different reservation", key)
 		}
-		if !errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("read reservation: %w", err)
-		}
-		now := db.Now()
-		res, err := sc.ExecContext(ctx, `UPDATE credit_balances SET reserved = reserved + $2, updated_at = $3
-			WHERE workspace_id = $1 AND balance - reserved >= $2`, amount, now)
+		return prev, true, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return Reservation{}, false, fmt.Errorf("read reservation: %w", err)
+	}
+	now := db.Now()
+	res, err := sc.ExecContext(ctx, `UPDATE credit_balances SET reserved = reserved + $2, updated_at = $3
+		WHERE workspace_id = $1 AND balance - reserved >= $2`, amount, now)
+	if err != nil {
+		return Reservation{}, false, fmt.Errorf("reserve: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		b, err := s.balanceOf(ctx, tx, ws)
 		if err != nil {
-			return fmt.Errorf("reserve: %w", err)
+			return Reservation{}, false, err
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			b, err := s.balanceOf(ctx, tx, ws)
-			if err != nil {
-				return err
-			}
-			return insufficient(b.Available, amount)
-		}
-		out = Reservation{ID: ids.New(ids.CreditReservation), WorkspaceID: ws, Amount: amount, Status: "open", IdempotencyKey: key,
-			Description: desc, CreatedAt: now, ExpiresAt: now.Add(ttl)}
-		if _, err := sc.ExecContext(ctx, `INSERT INTO credit_reservations (workspace_id, id, amount, status, idempotency_key, description, created_at, expires_at)
-			VALUES ($1, $2, $3, 'open', $4, $5, $6, $7) /* workspace_id = $1 */`, out.ID, amount, key, desc, now, out.ExpiresAt); err != nil {
-			return fmt.Errorf("insert reservation: %w", err)
-		}
-		return audit.Record(ctx, tx, a, audit.Entry{Action: "credits.reserved", Resource: "credit_reservation", ResourceID: out.ID,
-			Metadata: map[string]any{"workspaceId": ws, "amount": amount, "idempotencyKey": key}})
-	})
-	return out, err
+		return Reservation{}, false, insufficient(b.Available, amount)
+	}
+	out = Reservation{ID: ids.New(ids.CreditReservation), WorkspaceID: ws, Amount: amount, Status: "open", IdempotencyKey: key,
+		Description: desc, CreatedAt: now, ExpiresAt: now.Add(ttl)}
+	if _, err := sc.ExecContext(ctx, `INSERT INTO credit_reservations (workspace_id, id, amount, status, idempotency_key, description, created_at, expires_at)
+		VALUES ($1, $2, $3, 'open', $4, $5, $6, $7) /* workspace_id = $1 */`, out.ID, amount, key, desc, now, out.ExpiresAt); err != nil {
+		return Reservation{}, false, fmt.Errorf("insert reservation: %w", err)
+	}
+	return out, false, audit.Record(ctx, tx, a, audit.Entry{Action: "credits.reserved", Resource: "credit_reservation", ResourceID: out.ID,
+		Metadata: map[string]any{"workspaceId": ws, "amount": amount, "idempotencyKey": key}})
 }
 
 // closeReservation marks an open reservation settled or released and
@@ -143,9 +150,20 @@ func (s *Service) settle(ctx context.Context, a actor.Actor, reservationID strin
 	if actual < 0 || actual > MaxAmount {
 		return Result{}, apperr.Invalid(apperr.FieldError{Field: "actual", Message: fmt.Sprintf("must be from 0 to %d millicredits", MaxAmount)})
 	}
-	ws := a.WorkspaceID()
 	var out Result
 	err := s.db.Tx(ctx, func(tx *db.Tx) error {
+		var err error
+		out, err = s.settleTx(ctx, tx, a, reservationID, actual, description, releasing)
+		return err
+	})
+	return out, err
+}
+
+// settleTx is settle inside the caller's transaction.
+func (s *Service) settleTx(ctx context.Context, tx *db.Tx, a actor.Actor, reservationID string, actual int64, description string, releasing bool) (Result, error) {
+	ws := a.WorkspaceID()
+	var out Result
+	err := func() error {
 		status := "settled"
 		if actual == 0 {
 			status = "released"
@@ -200,7 +218,7 @@ func (s *Service) settle(ctx context.Context, a actor.Actor, reservationID strin
 		}
 		_, err = sc.ExecContext(ctx, `UPDATE credit_reservations SET transaction_id = $3 WHERE workspace_id = $1 AND id = $2`, r.ID, out.Transaction.ID)
 		return err
-	})
+	}()
 	return out, err
 }
 

@@ -294,7 +294,10 @@ func TestCredits_AdminGrantsOverageAndLimitsOverHTTP(t *testing.T) {
 			t.Errorf("unknown workspace: %d %s", r.Status, r.Raw)
 		}
 		h.Call(http.StatusCreated, "POST", grant, admin.AccessToken, map[string]any{"amount": 1000, "type": "grant", "reason": "welcome", "idempotencyKey": "welcome"})
-		h.Call(http.StatusOK, "POST", grant, admin.AccessToken, map[string]any{"amount": 1000, "type": "grant", "reason": "welcome", "idempotencyKey": "welcome"})
+		// The replay answers like the first request (Idempotency-Key semantics).
+		if r := h.Call(http.StatusCreated, "POST", grant, admin.AccessToken, map[string]any{"amount": 1000, "type": "grant", "reason": "welcome", "idempotencyKey": "welcome"}); r.Header.Get("Idempotent-Replayed") != "true" {
+			t.Errorf("grant replay not marked: %v", r.Header)
+		}
 		if b := balanceOf(t, h, u.AccessToken); b.Balance != 1000 {
 			t.Fatalf("after grant: %d", b.Balance)
 		}

@@ -118,11 +118,14 @@ func (s *Server) creditRoutes() {
 		}})
 	s.handle(route{method: "POST", path: "/api/v1/admin/workspaces/{id}/credits", tag: "admin", access: signedIn, perm: actor.PermCreditsGrant,
 		status: http.StatusCreated, summary: "Credit a workspace by hand: grant, bonus or refund (ADMIN, SUPER_ADMIN; audited).",
-		request: credit.GrantInput{}, response: credit.Result{},
+		request: credit.GrantInput{}, response: credit.Result{}, idempotent: true,
 		handler: func(w http.ResponseWriter, r *http.Request) error {
 			var in credit.GrantInput
 			if err := decode(r, &in); err != nil {
 				return err
+			}
+			if in.IdempotencyKey == "" {
+				in.IdempotencyKey = idempotencyKeyOf(r)
 			}
 			res, err := s.Credits.Grant(r.Context(), s.actorOf(r), r.PathValue("id"), in)
 			if err != nil {
@@ -204,7 +207,7 @@ func (s *Server) billingRoutes() {
 		}})
 	s.handle(route{method: "POST", path: "/api/v1/billing/checkout", tag: "billing", access: signedIn,
 		summary: "A Stripe Checkout Session buying a credit pack; credits arrive when Stripe reports the payment paid.",
-		request: billing.CheckoutInput{}, response: billing.Session{},
+		request: billing.CheckoutInput{}, response: billing.Session{}, idempotent: true,
 		handler: func(w http.ResponseWriter, r *http.Request) error {
 			var in billing.CheckoutInput
 			if err := decode(r, &in); err != nil {
@@ -219,7 +222,7 @@ func (s *Server) billingRoutes() {
 		}})
 	s.handle(route{method: "POST", path: "/api/v1/billing/subscription", tag: "billing", access: signedIn,
 		summary: "Subscribe to a plan (a Checkout Session) or switch the running subscription; the plan follows Stripe's confirmation.",
-		request: billing.SubscriptionInput{}, response: billing.Session{},
+		request: billing.SubscriptionInput{}, response: billing.Session{}, idempotent: true,
 		handler: func(w http.ResponseWriter, r *http.Request) error {
 			var in billing.SubscriptionInput
 			if err := decode(r, &in); err != nil {

@@ -33,7 +33,7 @@ func statusOf(c apperr.Code) int {
 		return http.StatusForbidden
 	case apperr.NotFound:
 		return http.StatusNotFound
-	case apperr.Conflict:
+	case apperr.Conflict, apperr.IdempotencyConflict:
 		return http.StatusConflict
 	case apperr.PlanLimitExceeded, apperr.InsufficientCredits:
 		return http.StatusPaymentRequired

@@ -110,7 +110,7 @@ func (s *Server) gatewayRoutes() {
 			return nil
 		}})
 	s.handle(route{method: "POST", path: "/api/v1/gateways/{id}/test", tag: "gateways", access: signedIn, perm: actor.PermGatewayUpdate,
-		request: gatewayChatRequest{}, response: gateway.TestResult{},
+		request: gatewayChatRequest{}, response: gateway.TestResult{}, idempotent: true,
 		summary: "Send a test message now and report whether the provider accepted it.",
 		handler: func(w http.ResponseWriter, r *http.Request) error {
 			var in gatewayChatRequest
@@ -127,12 +127,15 @@ func (s *Server) gatewayRoutes() {
 			return nil
 		}})
 	s.handle(route{method: "POST", path: "/api/v1/gateways/{id}/send", tag: "gateways", access: signedIn, perm: actor.PermGatewayUpdate,
-		status: http.StatusAccepted, request: gateway.SendInput{}, response: gateway.SendRecord{},
+		status: http.StatusAccepted, request: gateway.SendInput{}, response: gateway.SendRecord{}, idempotent: true,
 		summary: "Queue a message; a job delivers it with retries. Poll GET …/sends/{sendId} for its status.",
 		handler: func(w http.ResponseWriter, r *http.Request) error {
 			var in gateway.SendInput
 			if err := decode(r, &in); err != nil {
 				return err
+			}
+			if in.IdempotencyKey == "" {
+				in.IdempotencyKey = idempotencyKeyOf(r)
 			}
 			rec, err := s.Gateways.Send(r.Context(), s.actorOf(r), r.PathValue("id"), in)
 			if err != nil {

@@ -94,6 +94,11 @@ func (s *Server) OpenAPI() map[string]any {
 		for _, q := range rt.query {
 			params = append(params, map[string]any{"name": q.name, "in": "query", "description": q.description, "schema": map[string]any{"type": "string"}})
 		}
+		if rt.idempotent {
+			params = append(params, map[string]any{"name": IdempotencyHeader, "in": "header", "schema": map[string]any{"type": "string", "maxLength": 200},
+				"description": "Makes retries safe: the first request with a key runs, the others (for 24 h, per workspace and path) get its answer " +
+					"with Idempotent-Replayed: true. The body field idempotencyKey is an alias."})
+		}
 		if len(params) > 0 {
 			op["parameters"] = params
 		}
@@ -122,6 +127,9 @@ func (s *Server) OpenAPI() map[string]any {
 		}
 		if rt.rateLimited {
 			responses["429"] = errResp("Too many requests from this address (RATE_LIMITED); see Retry-After.")
+		}
+		if rt.idempotent {
+			responses["409"] = errResp("The Idempotency-Key was used for a different request, or its first request is still running (IDEMPOTENCY_CONFLICT).")
 		}
 		op["responses"] = responses
 		item, _ := paths[rt.path].(map[string]any)

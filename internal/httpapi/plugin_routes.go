@@ -216,7 +216,7 @@ func (s *Server) installationRoutes() {
 			}})
 	}
 	s.handle(route{method: "POST", path: "/api/v1/installations/{id}/execute", tag: "installations", access: signedIn, perm: actor.PermWorkflowExecute,
-		request: install.ExecuteInput{}, response: install.Execution{},
+		request: install.ExecuteInput{}, response: install.Execution{}, idempotent: true,
 		summary: "Run the plugin standalone: 200 with the finished execution, or with async:true 202 with the queued one (poll its history).",
 		handler: func(w http.ResponseWriter, r *http.Request) error {
 			var in install.ExecuteInput
@@ -224,6 +224,9 @@ func (s *Server) installationRoutes() {
 				if err := decode(r, &in); err != nil {
 					return err
 				}
+			}
+			if in.IdempotencyKey == "" {
+				in.IdempotencyKey = idempotencyKeyOf(r)
 			}
 			e, _, err := s.Installs.Execute(r.Context(), s.actorOf(r), r.PathValue("id"), in)
 			if err != nil {

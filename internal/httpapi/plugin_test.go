@@ -174,9 +174,10 @@ func TestPlugins_SubmitReviewInstallExecute(t *testing.T) {
 		if done.Status != "SUCCEEDED" || !strings.Contains(string(done.Output), `"totalWords":7`) {
 			t.Fatalf("async result %+v %s", done, done.Output)
 		}
-		// The same idempotency key answers with the first execution.
+		// The same idempotency key answers with the first answer (202, the
+		// queued execution).
 		var again execution
-		h.Call(http.StatusOK, "POST", "/api/v1/installations/"+inst.ID+"/execute", user.AccessToken,
+		h.Call(http.StatusAccepted, "POST", "/api/v1/installations/"+inst.ID+"/execute", user.AccessToken,
 			map[string]any{"input": map[string]string{"text": "again"}, "async": true, "idempotencyKey": "k1"}).Data(t, &again)
 		if again.ID != q.ID {
 			t.Fatalf("idempotent replay made a new execution %s", again.ID)

@@ -20,6 +20,7 @@ import (
 	"github.com/switchboard/switchboard/internal/credit"
 	"github.com/switchboard/switchboard/internal/flag"
 	"github.com/switchboard/switchboard/internal/gateway"
+	"github.com/switchboard/switchboard/internal/idempotency"
 	"github.com/switchboard/switchboard/internal/org"
 	"github.com/switchboard/switchboard/internal/plugin/analytics"
 	"github.com/switchboard/switchboard/internal/plugin/install"
@@ -73,6 +74,9 @@ type Deps struct {
 	Workflows *workflow.Service
 	// Analytics serves /api/v1/installations/{id}/analytics.
 	Analytics *analytics.Service
+	// Idempotency keeps the Idempotency-Key of the routes that create
+	// runs, executions, sends and charges (nil: keys are not honoured).
+	Idempotency *idempotency.Store
 }
 
 // Server is the HTTP API.
@@ -137,6 +141,9 @@ type route struct {
 	status   int
 	query    []param
 	handler  func(w http.ResponseWriter, r *http.Request) error
+
+	// idempotent honours the Idempotency-Key header (withIdempotency).
+	idempotent bool
 }
 
 type param struct {
@@ -150,6 +157,9 @@ func (s *Server) handle(rt route) {
 		rt.status = http.StatusOK
 	}
 	s.routes = append(s.routes, rt)
+	if rt.idempotent {
+		rt.handler = s.withIdempotency(rt.handler)
+	}
 	limit := s.opt.MaxBodyBytes
 	if rt.upload {
 		limit = max(s.opt.MaxUploadBytes, s.opt.MaxBodyBytes)

@@ -144,12 +144,15 @@ func (s *Server) workflowRoutes() {
 			return nil
 		})})
 	s.handle(route{method: "POST", path: "/api/v1/workflows/{id}/runs", tag: "runs", access: signedIn, perm: actor.PermWorkflowExecute,
-		status: http.StatusCreated, request: workflow.ManualInput{}, response: workflow.Run{},
+		status: http.StatusCreated, request: workflow.ManualInput{}, response: workflow.Run{}, idempotent: true,
 		summary: "Start a run by hand (201; 200 replaying an idempotencyKey). With wait, answer when the run ends (or after waitMs).",
 		handler: gate(func(w http.ResponseWriter, r *http.Request) error {
 			var in workflow.ManualInput
 			if err := decodeOptional(r, &in); err != nil {
 				return err
+			}
+			if in.IdempotencyKey == "" {
+				in.IdempotencyKey = idempotencyKeyOf(r)
 			}
 			run, created, err := s.Workflows.StartManual(r.Context(), s.actorOf(r), r.PathValue("id"), in)
 			if err != nil {
@@ -201,7 +204,7 @@ func (s *Server) workflowRoutes() {
 			return nil
 		})})
 	s.handle(route{method: "POST", path: "/api/v1/runs/{id}/retry", tag: "runs", access: signedIn, perm: actor.PermWorkflowExecute,
-		response: workflow.Run{}, summary: "Retry a failed run from the step that failed (finished steps are not run again).",
+		response: workflow.Run{}, idempotent: true, summary: "Retry a failed run from the step that failed (finished steps are not run again).",
 		handler: gate(func(w http.ResponseWriter, r *http.Request) error {
 			run, err := s.Workflows.Retry(r.Context(), s.actorOf(r), r.PathValue("id"))
 			if err != nil {
@@ -287,6 +290,9 @@ func (s *Server) workflowHook(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	run := res.Run
+	if res.Replayed {
+		w.Header().Set(ReplayedHeader, "true")
+	}
 	if !res.Sync || run.Status == workflow.StatusRunning {
 		writeJSON(w, http.StatusAccepted, hookAccepted{RunID: run.ID, Status: run.Status})
 		return nil

@@ -159,6 +159,9 @@ func (c *compiled) compileTrigger(ctx context.Context, a actor.Actor, refs Refs,
 	if t.Type != TriggerWebhook && (t.Mode != "" || t.TimeoutMs != 0) {
 		p.add(f+".mode", "applies only to webhook triggers")
 	}
+	if t.Type != TriggerWebhook && t.DedupeHeader != "" {
+		p.add(f+".dedupeHeader", "applies only to webhook triggers")
+	}
 	switch t.Type {
 	case TriggerManual:
 	case TriggerSchedule:
@@ -205,11 +208,36 @@ func (c *compiled) compileTrigger(ctx context.Context, a actor.Actor, refs Refs,
 		if t.TimeoutMs < 0 || time.Duration(t.TimeoutMs)*time.Millisecond > MaxSyncTimeout {
 			p.add(f+".timeoutMs", "must be from 1 to %d (0: the default, %d)", MaxSyncTimeout.Milliseconds(), DefaultSyncTimeout.Milliseconds())
 		}
+		if t.DedupeHeader != "" {
+			if msg := checkDedupeHeader(t.DedupeHeader); msg != "" {
+				p.add(f+".dedupeHeader", "%s", msg)
+			}
+		}
 	case "":
 		p.add(f+".type", "is required: manual, schedule, event or webhook")
 	default:
 		p.add(f+".type", "%q is not a trigger: manual, schedule, event or webhook", t.Type)
 	}
+}
+
+// checkDedupeHeader accepts an HTTP header name (an RFC 9110 token of at
+// most 100 characters) that a webhook's run can see: credentials are never
+// passed to runs, so they cannot name deliveries either.
+func checkDedupeHeader(h string) string {
+	if len(h) > 100 {
+		return "must be at most 100 characters"
+	}
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return fmt.Sprintf("%q is not a header name", h)
+		}
+	}
+	switch strings.ToLower(h) {
+	case "authorization", "cookie", "proxy-authorization", "x-api-key":
+		return "a credential header cannot name deliveries; use one like X-GitHub-Delivery"
+	}
+	return ""
 }
 
 func refMessage(err error, what string) string {

@@ -74,6 +74,12 @@ type Trigger struct {
 	// up to TimeoutMs for the run and answers with its last step's output.
 	Mode      string `json:"mode,omitempty"`
 	TimeoutMs int64  `json:"timeoutMs,omitempty"`
+
+	// webhook: a request header naming each delivery (X-GitHub-Delivery,
+	// Stripe's event id header …). Deliveries with the same value start one
+	// run; a repeat is answered with that run. Without the header in a
+	// request, the request starts a run of its own.
+	DedupeHeader string `json:"dedupeHeader,omitempty"`
 }
 
 // Step is one node of the graph.

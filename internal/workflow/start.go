@@ -2,11 +2,14 @@ package workflow
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/subtle"
 	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -247,6 +250,9 @@ type HookRequest struct {
 type HookResult struct {
 	Run  Run
 	Sync bool
+	// Replayed is a repeated delivery (the trigger's dedupeHeader): Run is
+	// the run the first delivery started.
+	Replayed bool
 }
 
 // Hook starts a run from a webhook call. An unknown workflow or a wrong
@@ -285,7 +291,13 @@ func (s *Service) Hook(ctx context.Context, id, token string, req HookRequest) (
 	if err != nil {
 		return HookResult{}, apperr.Wrap(err, "webhook")
 	}
-	r, _, err := s.begin(ctx, w, ws, start{trigger: TriggerWebhook, input: input, decoded: value, inline: true})
+	st := start{trigger: TriggerWebhook, input: input, decoded: value, inline: true}
+	if h := c.def.Trigger.DedupeHeader; h != "" {
+		if v, ok := req.Headers[strings.ToLower(h)].(string); ok && v != "" {
+			st.key = deliveryKey(h, v)
+		}
+	}
+	r, created, err := s.begin(ctx, w, ws, st)
 	if err != nil {
 		return HookResult{}, err
 	}
@@ -296,7 +308,18 @@ func (s *Service) Hook(ctx context.Context, id, token string, req HookRequest) (
 			return HookResult{}, err
 		}
 	}
-	return HookResult{Run: r, Sync: sync}, nil
+	return HookResult{Run: r, Sync: sync, Replayed: !created}, nil
+}
+
+// deliveryKey is the run key of a webhook delivery named by its header;
+// long values are hashed to fit a key.
+func deliveryKey(header, value string) string {
+	k := "hook:" + strings.ToLower(header) + ":" + value
+	if len(k) > 200 {
+		sum := sha256.Sum256([]byte(value))
+		k = "hook:" + strings.ToLower(header) + ":sha256:" + hex.EncodeToString(sum[:])
+	}
+	return k
 }
 
 // EventTx starts the runs that a stored gateway event triggers: every

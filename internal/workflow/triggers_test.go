@@ -27,9 +27,15 @@ func TestManualTrigger(t *testing.T) {
 		w := create(t, h, tok, "manual", def(manual, delay("wait", 1, "z"), transform("z", "{n: trigger.n}", "")))
 		first := start(t, h, tok, w.ID, obj{"input": obj{"n": 1}, "idempotencyKey": "order-1"})
 		var again run
-		h.Call(http.StatusOK, "POST", "/api/v1/workflows/"+w.ID+"/runs", tok, obj{"input": obj{"n": 2}, "idempotencyKey": "order-1"}).Data(t, &again)
-		if again.ID != first.ID || string(again.Input) != `{"n":1}` {
+		r := h.Call(http.StatusCreated, "POST", "/api/v1/workflows/"+w.ID+"/runs", tok, obj{"input": obj{"n": 1}, "idempotencyKey": "order-1"})
+		r.Data(t, &again)
+		if again.ID != first.ID || string(again.Input) != `{"n":1}` || r.Header.Get("Idempotent-Replayed") != "true" {
 			t.Fatalf("replayed key: %+v, first %+v", again, first)
+		}
+		// The key with other input is another request: refused.
+		if r := h.Do(apptest.Request{Method: "POST", Path: "/api/v1/workflows/" + w.ID + "/runs", Token: tok,
+			Body: obj{"input": obj{"n": 2}, "idempotencyKey": "order-1"}}); r.Status != http.StatusConflict || r.Code() != "IDEMPOTENCY_CONFLICT" {
+			t.Fatalf("reused key, other input: %d %s", r.Status, r.Raw)
 		}
 		other := start(t, h, tok, w.ID, obj{"input": obj{"n": 3}, "idempotencyKey": "order-2"})
 		if other.ID == first.ID {

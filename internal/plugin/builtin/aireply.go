@@ -13,7 +13,6 @@ import (
 	"strings"
 
 	"github.com/switchboard/switchboard/internal/actor"
-	"github.com/switchboard/switchboard/internal/apperr"
 	"github.com/switchboard/switchboard/internal/credit"
 	"github.com/switchboard/switchboard/internal/plugin"
 )
@@ -51,10 +50,13 @@ type AIReplyOptions struct {
 }
 
 // AIReply answers a message with an LLM. On the operator's key, before
-// the call it reserves the estimated cost (prompt estimate + maxTokens,
-// priced from CREDIT_COSTS), after it settles the cost of the tokens the
-// provider reports (or releases the hold on failure) and counts them
-// toward the plan's aiTokensPerMonth.
+// the call it reserves the estimated tokens (prompt estimate + maxTokens)
+// on the plan's aiTokensPerMonth and their cost (priced from CREDIT_COSTS)
+// on the credits, in one transaction; a call that cannot be reserved is
+// not made. After the call it settles the tokens the provider reports —
+// counted and charged together, so tokens counted equal tokens charged —
+// or, when the call failed, releases both holds: a FAILED execution is
+// never charged.
 //
 // With the installation's own key (secret AIKeySecret) the user pays the
 // provider directly: nothing is reserved or charged in credits and the
@@ -277,12 +279,6 @@ func (r AIReply) Execute(ctx context.Context, ec plugin.ExecutionContext, input 
 	}
 	a := ec.Actor
 	estTokens := estimateTokens(c.SystemPrompt, in.Text) + c.MaxTokens
-
-	// The plan's monthly token allowance, checked before anything is
-	// spent; the real count is taken after the call.
-	if err := r.checkAllowance(ctx, a, estTokens); err != nil {
-		return plugin.Failed(err.Error())
-	}
 	estimate, err := credit.EstimateCost(action, estTokens)
 	if err != nil {
 		return plugin.Failed(err.Error())
@@ -291,15 +287,22 @@ func (r AIReply) Execute(ctx context.Context, ec plugin.ExecutionContext, input 
 	if ec.IdempotencyKey == "" {
 		key = ""
 	}
-	res, err := r.opt.Credits.Reserve(ctx, a, estimate, key, "ai-reply "+c.Model, 0)
+	// The estimate is held on the plan's monthly tokens and on the credits
+	// at once, before anything is spent: a call that cannot be held is not
+	// made, and parallel calls cannot all pass a check that only one fits.
+	hold, err := r.opt.Limits.ReserveUsage(ctx, a, actor.ActionAITokens, estTokens, estimate, key, "ai-reply "+c.Model)
 	if err != nil {
 		return plugin.Failed(err.Error())
 	}
+	sctx := context.WithoutCancel(ctx)
+	release := func() {
+		if err := r.opt.Limits.ReleaseUsage(sctx, a, hold); err != nil {
+			r.opt.Log.Error("ai-reply: release reservation", "reservation", hold.Reservation.ID, "error", err)
+		}
+	}
 	text, usage, callErr := r.call(ctx, ep, c, in.Text, false)
 	if callErr != nil {
-		if err := r.opt.Credits.Release(context.WithoutCancel(ctx), a, res.ID); err != nil && !apperr.Is(err, apperr.Conflict) {
-			r.opt.Log.Error("ai-reply: release reservation", "reservation", res.ID, "error", err)
-		}
+		release()
 		out := plugin.Failed(callErr.Error())
 		out.Metrics.APICalls = 1
 		return out
@@ -311,24 +314,21 @@ func (r AIReply) Execute(ctx context.Context, ec plugin.ExecutionContext, input 
 	if err != nil {
 		cost = estimate
 	}
-	sctx := context.WithoutCancel(ctx)
 	result := plugin.ExecutionResult{Metrics: plugin.Metrics{TokensUsed: usage.TotalTokens, APICalls: 1}}
-	if _, err := r.opt.Credits.Settle(sctx, a, res.ID, cost, fmt.Sprintf("ai-reply %s: %d tokens", c.Model, usage.TotalTokens)); err != nil {
-		r.opt.Log.Error("ai-reply: settle reservation", "reservation", res.ID, "error", err)
-		result.Error = "could not settle the AI call's cost: " + err.Error()
-		return result
-	}
-	if usage.TotalTokens > 0 {
-		if _, err := r.opt.Limits.Consume(sctx, a, actor.ActionAITokens, usage.TotalTokens, key); err != nil {
-			// Only a race with another call gets here (the allowance was
-			// checked first); the tokens were spent and are paid for.
-			result.Error = err.Error()
-			return result
-		}
-	}
+	// The answer is built before the charge, so nothing can fail the
+	// execution once it is charged.
 	out, err := json.Marshal(map[string]any{"text": text, "provider": c.Provider, "model": c.Model, "usage": usage, "costMillicredits": cost, "keySource": "server"})
 	if err != nil {
+		release()
 		result.Error = "encode output: " + err.Error()
+		return result
+	}
+	if _, err := r.opt.Limits.SettleUsage(sctx, a, hold, usage.TotalTokens, cost, fmt.Sprintf("ai-reply %s: %d tokens", c.Model, usage.TotalTokens)); err != nil {
+		// Nothing was counted or charged (the settlement rolled back): the
+		// execution fails and the holds go back.
+		r.opt.Log.Error("ai-reply: settle reservation", "reservation", hold.Reservation.ID, "error", err)
+		release()
+		result.Error = "could not settle the AI call's cost: " + err.Error()
 		return result
 	}
 	result.Success, result.Output = true, out
@@ -356,32 +356,6 @@ func (r AIReply) executeOwnKey(ctx context.Context, ep AIEndpoint, c aiConf, tex
 	}
 	result.Success, result.Output = true, out
 	return result
-}
-
-// checkAllowance refuses a call whose estimate would pass the plan's
-// monthly AI tokens when the workspace cannot pay overage.
-func (r AIReply) checkAllowance(ctx context.Context, a actor.Actor, tokens int64) error {
-	limit := a.Plan.Limit(actor.ActionAITokens)
-	if limit == actor.Unlimited {
-		return nil
-	}
-	sys := a
-	sys.System = true // the usage read is the plugin's, not the user's
-	rep, err := r.opt.Limits.Usage(ctx, sys)
-	if err != nil {
-		return err
-	}
-	var used int64
-	for _, it := range rep.Items {
-		if it.Metric == "aiTokens" && it.Used != nil {
-			used = *it.Used
-		}
-	}
-	if used+tokens <= limit || rep.OverageEnabled {
-		return nil
-	}
-	return apperr.New(apperr.PlanLimitExceeded, "plan %s allows %d aiTokens a month; %d are used and this call may need %d; enable overage or upgrade the plan",
-		a.Plan, limit, used, tokens)
 }
 
 // call sends one request to the provider and returns the reply's text and
