@@ -157,6 +157,9 @@ func (s *Service) checkSettings(ctx context.Context, a actor.Actor, res market.R
 	if err := plugin.CheckConfig(res.Runner, cfg); err != nil {
 		return nil, nil, nil, apperr.Invalid(apperr.FieldError{Field: "config", Message: err.Error()})
 	}
+	if err := s.checkConfigGateways(ctx, a, res.Runner, cfg); err != nil {
+		return nil, nil, nil, err
+	}
 	if grants == nil {
 		grants = []string{}
 	}
@@ -170,16 +173,42 @@ func (s *Service) checkSettings(ctx context.Context, a actor.Actor, res market.R
 		return nil, nil, nil, apperr.Invalid(apperr.FieldError{Field: "gatewayIds", Message: "at most 50"})
 	}
 	for _, g := range gws {
-		if !ids.Valid(ids.Gateway, g) {
-			return nil, nil, nil, apperr.Invalid(apperr.FieldError{Field: "gatewayIds", Message: fmt.Sprintf("%q is not a gateway id", g)})
-		}
-		if s.gateways != nil {
-			if err := s.gateways(ctx, a, g); err != nil {
-				return nil, nil, nil, apperr.Invalid(apperr.FieldError{Field: "gatewayIds", Message: fmt.Sprintf("no gateway %s in this workspace", g)})
-			}
+		if err := s.checkGateway(ctx, a, "gatewayIds", g); err != nil {
+			return nil, nil, nil, err
 		}
 	}
 	return cfg, grants, gws, nil
+}
+
+// checkGateway refuses an id that is not a gateway of a's workspace.
+func (s *Service) checkGateway(ctx context.Context, a actor.Actor, field, g string) error {
+	if !ids.Valid(ids.Gateway, g) {
+		return apperr.Invalid(apperr.FieldError{Field: field, Message: fmt.Sprintf("%q is not a gateway id", g)})
+	}
+	if s.gateways != nil {
+		if err := s.gateways(ctx, a, g); err != nil {
+			return apperr.Invalid(apperr.FieldError{Field: field, Message: fmt.Sprintf("no gateway %s in this workspace", g)})
+		}
+	}
+	return nil
+}
+
+// checkConfigGateways checks the gateways a plugin's config names (the
+// scheduler's schedules) against a's workspace.
+func (s *Service) checkConfigGateways(ctx context.Context, a actor.Actor, r plugin.Runner, cfg json.RawMessage) error {
+	if b, ok := r.(plugin.Builtin); ok {
+		r = b.Runner
+	}
+	ref, ok := r.(plugin.GatewayReferrer)
+	if !ok {
+		return nil
+	}
+	for _, g := range ref.ConfigGateways(cfg) {
+		if err := s.checkGateway(ctx, a, g.Field, g.ID); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Install installs a plugin in the actor's workspace within the plan's
