@@ -248,7 +248,9 @@ func TestWorkspaceLifecycle_DeactivationPausesAndReactivationResumes(t *testing.
 
 func auditActionsOf(t *testing.T, h *apptest.Harness, token, resourceID string) string {
 	t.Helper()
-	var page struct{ Items []struct{ Action, ResourceID string } }
+	var page struct {
+		Items []struct{ Action, ResourceID string }
+	}
 	h.Call(http.StatusOK, "GET", "/api/v1/admin/audit?limit=200&resourceId="+resourceID, token, nil).Data(t, &page)
 	var out []string
 	for _, it := range page.Items {
