@@ -186,7 +186,8 @@ func TestWorkspaceLifecycle_DeactivationPausesAndReactivationResumes(t *testing.
 		if r := lcRunOf(t, h, a.waitingRun); r.Status != "running" {
 			t.Fatalf("a paused workspace's queued run ended: %+v", r)
 		}
-		lcSQL(t, h, `UPDATE workflow_runs SET timeout_at = $1 WHERE id = $2`, time.Now().UTC().Add(time.Hour), a.waitingRun)
+		timeout := time.Now().UTC().Add(time.Hour).Truncate(time.Millisecond)
+		lcSQL(t, h, `UPDATE workflow_runs SET timeout_at = $1 WHERE id = $2`, timeout, a.waitingRun)
 		// Schedules skip their ticks: the workflow's tick is claimed without
 		// a run, the scheduler's without a message.
 		lcSQL(t, h, `UPDATE workflow_schedules SET next_fire_at = $1 WHERE workflow_id = $2`, now.Add(-time.Minute), a.sched.ID)
@@ -214,8 +215,8 @@ func TestWorkspaceLifecycle_DeactivationPausesAndReactivationResumes(t *testing.
 		h.Call(http.StatusOK, "PATCH", "/api/v1/admin/users/"+a.user, admin.AccessToken, map[string]any{"isActive": true})
 		tok := h.Login(a.email, pw).AccessToken
 		pollUntil(t, "the waiting run completes", func() bool { return lcRunOf(t, h, a.waitingRun).Status == "completed" })
-		if r := lcRunOf(t, h, a.waitingRun); r.Error != "" {
-			t.Errorf("resumed run: %+v", r)
+		if r := lcRunOf(t, h, a.waitingRun); r.Error != "" || !r.TimeoutAt.After(timeout) {
+			t.Errorf("resumed run (its timeout %v must move on by the time paused): %+v", timeout, r)
 		}
 		if r := hookStatus(h, a.hook.HookURL); r.Status != http.StatusAccepted {
 			t.Errorf("resumed webhook answered %d %s", r.Status, r.Raw)
@@ -363,5 +364,29 @@ func TestWorkspaceLifecycle_OrgDeletionEndsAutomations(t *testing.T) {
 			t.Errorf("waiting run after the delete: %+v", got)
 		}
 		pollUntil(t, "Telegram's webhook is deleted", func() bool { u, _ := f.Hook(); return u == "" && f.Calls("deleteWebhook") == 1 })
+	})
+}
+
+// An account deleted by its owner ends its personal workspace's
+// automations like an admin's delete.
+func TestWorkspaceLifecycle_SelfDeletionEndsAutomations(t *testing.T) {
+	t.Parallel()
+	dbtest.EachURL(t, func(t *testing.T, url string) {
+		h := apptest.Start(t, url)
+		tok := h.SignUp("leaving@example.com", pw).AccessToken
+		hook := lcCreateWorkflow(t, h, tok, "hook", map[string]any{"type": "webhook"}, lcTransform("t", "`1`", ""))
+		delayed := lcCreateWorkflow(t, h, tok, "delayed", map[string]any{"type": "manual"},
+			map[string]any{"id": "wait", "type": "delay", "config": map[string]any{"seconds": 3600}, "nextStepId": "t"}, lcTransform("t", "`1`", ""))
+		var r lcRun
+		h.Call(http.StatusCreated, "POST", "/api/v1/workflows/"+delayed.ID+"/runs", tok, map[string]any{}).Data(t, &r)
+
+		h.Call(http.StatusOK, "DELETE", "/api/v1/me", tok, nil)
+
+		if resp := hookStatus(h, hook.HookURL); resp.Status != http.StatusNotFound {
+			t.Errorf("deleted account's webhook answered %d %s", resp.Status, resp.Raw)
+		}
+		if got := lcRunOf(t, h, r.ID); got.Status != "cancelled" || got.Error != "the owner's account was deleted" {
+			t.Errorf("waiting run after the delete: %+v", got)
+		}
 	})
 }
