@@ -52,6 +52,8 @@ func TestBodyIDs_AnotherWorkspacesIDsAreRefused(t *testing.T) {
 		var sched struct{ ID string }
 		h.Call(http.StatusCreated, "POST", "/api/v1/installations", mine.Token, map[string]any{"plugin": "scheduler", "config": schedules(myGateway)}).Data(t, &sched)
 		myWorkflow := isolatedWorkflow(t, h, mine)
+		myAutoReply := install(t, h, mine.Token, map[string]any{"plugin": "auto-reply",
+			"config": map[string]any{"rules": []any{map[string]any{"keyword": "hi", "reply": "hello"}}}})
 		// A workspace without a scheduler, so installing one is not refused
 		// as a duplicate before its config is read.
 		fresh := h.SignUp("no-scheduler@example.com", pw).AccessToken
@@ -65,6 +67,7 @@ func TestBodyIDs_AnotherWorkspacesIDsAreRefused(t *testing.T) {
 				h.Call(http.StatusOK, "GET", "/api/v1/orgs/"+myOrg.OrgID+"/members", myOrg.Token, nil).Raw,
 				h.Call(http.StatusOK, "GET", "/api/v1/credits/transactions", mine.Token, nil).Raw,
 				h.Call(http.StatusOK, "GET", "/api/v1/installations", fresh, nil).Raw,
+				h.Call(http.StatusOK, "GET", "/api/v1/installations/"+myAutoReply+"/executions", mine.Token, nil).Raw,
 			}
 		}
 		before := snapshots()
@@ -95,6 +98,9 @@ func TestBodyIDs_AnotherWorkspacesIDsAreRefused(t *testing.T) {
 					body: map[string]any{"config": schedules(theirGateway)}, want: http.StatusBadRequest},
 				{name: "update gatewayIds", method: "PATCH", path: "/api/v1/installations/" + sched.ID, token: mine.Token,
 					body: map[string]any{"gatewayIds": []string{theirGateway}}, want: http.StatusBadRequest},
+				{name: "execute auto-reply input.payload.gatewayId", method: "POST", path: "/api/v1/installations/" + myAutoReply + "/execute", token: mine.Token,
+					body: map[string]any{"input": map[string]any{"type": "message", "payload": map[string]any{"gatewayId": theirGateway, "chatId": "1", "text": "hi"}}},
+					want: http.StatusBadRequest},
 				{name: "refund transactionId", method: "POST", path: "/api/v1/admin/workspaces/" + mine.User.UserID + "/credits", token: admin.AccessToken,
 					body: map[string]any{"amount": 1, "type": "refund", "reason": "probe", "transactionId": theirTx.Transaction.ID}, want: http.StatusNotFound},
 			}

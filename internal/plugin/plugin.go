@@ -199,3 +199,12 @@ type ConfigRef struct {
 type GatewayReferrer interface {
 	ConfigGateways(config json.RawMessage) []ConfigRef
 }
+
+// InputGatewayReferrer is a plugin whose input names a gateway (the
+// reacting built-ins answer through the gateway an event came from). A
+// standalone execution checks it against the caller's workspace before
+// anything runs; events delivered by a subscription name the workspace's
+// own gateway.
+type InputGatewayReferrer interface {
+	InputGateways(input json.RawMessage) []ConfigRef
+}

@@ -196,19 +196,36 @@ func (s *Service) checkGateway(ctx context.Context, a actor.Actor, field, g stri
 // checkConfigGateways checks the gateways a plugin's config names (the
 // scheduler's schedules) against a's workspace.
 func (s *Service) checkConfigGateways(ctx context.Context, a actor.Actor, r plugin.Runner, cfg json.RawMessage) error {
-	if b, ok := r.(plugin.Builtin); ok {
-		r = b.Runner
+	if ref, ok := unwrap(r).(plugin.GatewayReferrer); ok {
+		return s.checkRefs(ctx, a, ref.ConfigGateways(cfg))
 	}
-	ref, ok := r.(plugin.GatewayReferrer)
-	if !ok {
-		return nil
+	return nil
+}
+
+// checkInputGateways checks the gateway a standalone execution's input
+// names (a reacting built-in's event) against a's workspace.
+func (s *Service) checkInputGateways(ctx context.Context, a actor.Actor, r plugin.Runner, input json.RawMessage) error {
+	if ref, ok := unwrap(r).(plugin.InputGatewayReferrer); ok {
+		return s.checkRefs(ctx, a, ref.InputGateways(input))
 	}
-	for _, g := range ref.ConfigGateways(cfg) {
+	return nil
+}
+
+func (s *Service) checkRefs(ctx context.Context, a actor.Actor, refs []plugin.ConfigRef) error {
+	for _, g := range refs {
 		if err := s.checkGateway(ctx, a, g.Field, g.ID); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// unwrap is the plugin behind a registry entry.
+func unwrap(r plugin.Runner) plugin.Runner {
+	if b, ok := r.(plugin.Builtin); ok {
+		return b.Runner
+	}
+	return r
 }
 
 // Install installs a plugin in the actor's workspace within the plan's
