@@ -30,6 +30,7 @@ import (
 	"github.com/switchboard/switchboard/internal/plugin/analytics"
 	"github.com/switchboard/switchboard/internal/plugin/install"
 	"github.com/switchboard/switchboard/internal/plugin/market"
+	"github.com/switchboard/switchboard/internal/plugin/schedule"
 	"github.com/switchboard/switchboard/internal/plugin/wasm"
 	"github.com/switchboard/switchboard/internal/ratelimit"
 	"github.com/switchboard/switchboard/internal/secret"
@@ -68,6 +69,8 @@ type App struct {
 	Analytics *analytics.Service
 	// Workflows is the workflow engine.
 	Workflows *workflow.Service
+	// Scheduler fires the scheduler built-in's schedules.
+	Scheduler *schedule.Service
 }
 
 // Options adjust wiring for embedding (tests, benchmarks); production uses
@@ -181,7 +184,7 @@ func New(ctx context.Context, c config.Config, log *slog.Logger, opt Options) (*
 		d.Close()
 		return nil, err
 	}
-	registerScheduler(marketSvc.Registry(), d, runner, gateways, log)
+	scheduler := registerScheduler(marketSvc.Registry(), d, runner, gateways, log)
 	if err := registerHTTPRequest(marketSvc.Registry(), c); err != nil {
 		flags.Close()
 		d.Close()
@@ -193,6 +196,7 @@ func New(ctx context.Context, c config.Config, log *slog.Logger, opt Options) (*
 	workflows := newWorkflows(c, d, runner, installs, gateways, limits, log)
 	idem := idempotency.New(d, log)
 	idem.RegisterJobs(runner)
+	wireLifecycle(authSvc, orgs, workflows, gateways, installs, scheduler)
 	// Every service has registered its workers by now.
 	if err := runner.Open(); err != nil {
 		flags.Close()
@@ -208,6 +212,7 @@ func New(ctx context.Context, c config.Config, log *slog.Logger, opt Options) (*
 	a.Credits, a.Limits, a.Billing = credits, limits, billingSvc
 	a.Market, a.Installs, a.Wasm = marketSvc, installs, wasmEngine
 	a.Workflows = workflows
+	a.Scheduler = scheduler
 	a.Analytics = analyticsSvc
 	return a, nil
 }

@@ -212,6 +212,9 @@ func (s *Service) UpdateUser(ctx context.Context, a actor.Actor, id string, in A
 			if err := audit.Record(ctx, tx, a, audit.Entry{Action: action, Resource: "user", ResourceID: id, Metadata: meta}); err != nil {
 				return err
 			}
+			if err := s.personalWorkspaceActive(ctx, tx, a, id, *in.IsActive); err != nil {
+				return err
+			}
 		}
 		u, err = userByID(ctx, tx, id)
 		return err
@@ -235,7 +238,10 @@ func (s *Service) DeleteUser(ctx context.Context, a actor.Actor, id string) erro
 		if err := canManage(a, cur); err != nil {
 			return err
 		}
-		return softDelete(ctx, tx, a, id, "deleted_by_admin", "admin.user_deleted")
+		if err := softDelete(ctx, tx, a, id, "deleted_by_admin", "admin.user_deleted"); err != nil {
+			return err
+		}
+		return s.endPersonalWorkspace(ctx, tx, a, id)
 	})
 }
 

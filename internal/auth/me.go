@@ -213,7 +213,10 @@ func (s *Service) DeleteMe(ctx context.Context, a actor.Actor) error {
 		return err
 	}
 	return s.db.Tx(ctx, func(tx *db.Tx) error {
-		return softDelete(ctx, tx, a, a.UserID, "account_deleted", "user.deleted")
+		if err := softDelete(ctx, tx, a, a.UserID, "account_deleted", "user.deleted"); err != nil {
+			return err
+		}
+		return s.endPersonalWorkspace(ctx, tx, a, a.UserID)
 	})
 }
 

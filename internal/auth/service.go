@@ -80,6 +80,8 @@ type Service struct {
 	// and known emails cost the same time.
 	dummyOnce sync.Once
 	dummyHash string
+	// workspaces pauses, resumes and ends personal workspaces (lifecycle.go).
+	workspaces Workspaces
 }
 
 // New returns the service, which mails through m. It fails if the signing

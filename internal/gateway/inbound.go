@@ -58,7 +58,8 @@ type InboundResult struct {
 }
 
 // Inbound authenticates and stores one delivery to a gateway's inbound URL.
-// An unknown gateway or a wrong path token answers NOT_FOUND; a missing or
+// An unknown gateway, a wrong path token or a paused workspace answers
+// NOT_FOUND; a missing or
 // forged signature UNAUTHORIZED; a stale timestamp or malformed body
 // VALIDATION_ERROR — and nothing is stored. Events are stored, with a job
 // to process each, in one transaction; a delivery whose provider id was
@@ -70,6 +71,13 @@ func (s *Service) Inbound(ctx context.Context, id, token string, req channel.Req
 	ws, err := hookWorkspace(ctx, s.db.Read(), id)
 	if err != nil {
 		return InboundResult{}, apperr.Wrap(err, "inbound")
+	}
+	// A paused workspace (its owner deactivated) takes no deliveries, not
+	// even a platform's challenge: the same answer as an unknown gateway.
+	if paused, err := s.pausedWorkspace(ctx, ws); err != nil {
+		return InboundResult{}, apperr.Wrap(err, "inbound")
+	} else if paused {
+		return InboundResult{}, errNotFound
 	}
 	r, err := getRow(ctx, s.db.Read(), ws, id)
 	if err != nil {

@@ -241,6 +241,11 @@ func (w *sendWorker) Work(ctx context.Context, job *river.Job[sendArgs]) error {
 	if rec.Status != SendQueued {
 		return nil
 	}
+	if paused, err := s.pausedWorkspace(ctx, ws); err != nil {
+		return err
+	} else if paused {
+		return river.JobSnooze(pausedSnooze) // sent after the reactivation
+	}
 	r, err := getRow(ctx, s.db.Read(), ws, rec.GatewayID)
 	if errors.Is(err, errNotFound) {
 		return s.failSend(ctx, ws, rec.ID, "gateway was deleted")
@@ -348,4 +353,5 @@ func (s *Service) recordSuccessTx(ctx context.Context, tx *db.Tx, r *row) error 
 func (s *Service) RegisterJobs(r *jobs.Runner) {
 	river.AddWorker(r.Workers(), &eventWorker{s: s})
 	river.AddWorker(r.Workers(), &sendWorker{s: s})
+	river.AddWorker(r.Workers(), &unregisterWorker{s: s})
 }

@@ -40,6 +40,8 @@ type Service struct {
 	accounts  Accounts
 	log       *slog.Logger
 	publicURL string
+	// workspaces ends a deleted organization's automations (lifecycle.go).
+	workspaces Workspaces
 }
 
 // New returns the service, which mails invitations through m.
@@ -236,7 +238,9 @@ func (s *Service) Rename(ctx context.Context, a actor.Actor, id, name string) (O
 }
 
 // Delete soft-deletes an organization (ORG_OWNER only). Its members keep
-// their personal workspaces; sessions acting in it stop working at once.
+// their personal workspaces; sessions acting in it stop working at once,
+// and in the same transaction its automations end (webhooks, schedules,
+// subscriptions, queued runs, gateway registrations).
 func (s *Service) Delete(ctx context.Context, a actor.Actor, id string) error {
 	return s.db.Tx(ctx, func(tx *db.Tx) error {
 		in, o, err := require(ctx, tx, a, id, actor.PermOrgDelete)
@@ -271,8 +275,11 @@ func (s *Service) Delete(ctx context.Context, a actor.Actor, id string) error {
 				return err
 			}
 		}
-		return audit.Record(ctx, tx, in, audit.Entry{Action: "org.deleted", Resource: "organization", ResourceID: id,
-			Metadata: map[string]any{"name": o.Name, "members": len(users)}})
+		if err := audit.Record(ctx, tx, in, audit.Entry{Action: "org.deleted", Resource: "organization", ResourceID: id,
+			Metadata: map[string]any{"name": o.Name, "members": len(users)}}); err != nil {
+			return err
+		}
+		return s.endWorkspace(ctx, tx, in, id)
 	})
 }
 

@@ -183,3 +183,28 @@ func CheckConfig(r Runner, config json.RawMessage) error {
 // ErrStorageLimit is returned by KV.Set when the workspace's plan has no
 // room left for the value.
 var ErrStorageLimit = errors.New("the workspace's storage limit is reached")
+
+// ConfigRef is one id of a workspace's resource named inside a plugin's
+// config, with where it sits (a JSON path such as
+// "config.schedules[0].gatewayId").
+type ConfigRef struct {
+	Field string
+	ID    string
+}
+
+// GatewayReferrer is a plugin whose config names gateways (the scheduler's
+// schedules send through one). Installing or configuring it checks each
+// against the actor's workspace, as gatewayIds are: a config that names
+// another workspace's gateway is refused, not stored.
+type GatewayReferrer interface {
+	ConfigGateways(config json.RawMessage) []ConfigRef
+}
+
+// InputGatewayReferrer is a plugin whose input names a gateway (the
+// reacting built-ins answer through the gateway an event came from). A
+// standalone execution checks it against the caller's workspace before
+// anything runs; events delivered by a subscription name the workspace's
+// own gateway.
+type InputGatewayReferrer interface {
+	InputGateways(input json.RawMessage) []ConfigRef
+}

@@ -436,6 +436,9 @@ func (s *Service) work(ctx context.Context, args RunArgs) error {
 	if r.Status != StatusRunning || r.Checkpoint != args.Seq {
 		return nil
 	}
+	if err := s.snoozeIfPaused(ctx, args.WorkspaceID); err != nil {
+		return err
+	}
 	c, err := s.loadCompiled(ctx, s.DB.Read(), args.WorkspaceID, r.versionID)
 	var x *exec
 	if err == nil {

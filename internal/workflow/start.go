@@ -17,6 +17,7 @@ import (
 	"github.com/switchboard/switchboard/internal/apperr"
 	"github.com/switchboard/switchboard/internal/db"
 	"github.com/switchboard/switchboard/internal/ids"
+	"github.com/switchboard/switchboard/internal/workspace"
 )
 
 // start is how a run begins.
@@ -279,6 +280,13 @@ func (s *Service) Hook(ctx context.Context, id, token string, req HookRequest) (
 	if err != nil {
 		return HookResult{}, apperr.Wrap(err, "webhook")
 	}
+	// A paused workspace (its owner deactivated) has no webhooks: the
+	// same answer as an unknown one, so callers learn nothing about it.
+	if paused, err := workspace.Paused(ctx, s.DB.Read(), ws); err != nil {
+		return HookResult{}, apperr.Wrap(err, "webhook")
+	} else if paused {
+		return HookResult{}, apperr.New(apperr.NotFound, "no such webhook")
+	}
 	if !w.Enabled {
 		return HookResult{}, apperr.New(apperr.Conflict, "the workflow is disabled")
 	}
@@ -330,6 +338,9 @@ func deliveryKey(header, value string) string {
 // ("skipped") rather than failing the delivery.
 func (s *Service) EventTx(ctx context.Context, tx *db.Tx, a actor.Actor, gatewayID, eventID string, event json.RawMessage) error {
 	ws := a.WorkspaceID()
+	if paused, err := workspace.Paused(ctx, tx, ws); err != nil || paused {
+		return err // a paused workspace's event triggers start nothing
+	}
 	rows, err := db.Scope(tx, ws).QueryContext(ctx, `SELECT `+wfColumns+wfFrom+`
 		WHERE w.workspace_id = $1 AND w.trigger_type = 'event' AND w.enabled = $2 AND w.deleted_at IS NULL ORDER BY w.id`, true)
 	if err != nil {

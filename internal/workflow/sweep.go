@@ -12,6 +12,7 @@ import (
 	"github.com/switchboard/switchboard/internal/apperr"
 	"github.com/switchboard/switchboard/internal/db"
 	"github.com/switchboard/switchboard/internal/jobs"
+	"github.com/switchboard/switchboard/internal/workspace"
 )
 
 // How often each worker node looks for due schedules and overdue runs.
@@ -144,6 +145,11 @@ func (s *Service) fire(ctx context.Context, id, ws string, tick time.Time) (bool
 		if !w.Enabled || c.def.Trigger.Type != TriggerSchedule {
 			return nil
 		}
+		// A paused workspace's tick is claimed and skipped: a resume
+		// does not bring a burst of the ticks it missed.
+		if paused, err := workspace.Paused(ctx, tx, ws); err != nil || paused {
+			return err
+		}
 		input := fmt.Sprintf(`{"scheduledAt":%q,"firedAt":%q}`, tick.UTC().Format(time.RFC3339), now.Format(time.RFC3339Nano))
 		st := start{trigger: TriggerSchedule, input: []byte(input), key: "schedule:" + tick.UTC().Format(time.RFC3339), skipOverLimit: true}
 		x, err := s.newRun(ctx, tx, w, ws, st)
@@ -164,11 +170,12 @@ func (s *Service) PromoteDue(ctx context.Context) (int64, error) {
 }
 
 // SweepTimeouts fails the running runs that are past their timeout and
-// returns how many. A job of such a run finds it ended and does nothing.
+// returns how many; a paused workspace's runs wait, their clock stopped. A job of such a run finds it ended and does nothing.
 func (s *Service) SweepTimeouts(ctx context.Context) (int, error) {
 	now := s.now()
 	rows, err := s.DB.Read().QueryContext(ctx, `SELECT id, workspace_id FROM workflow_runs
-		WHERE status = 'running' AND timeout_at < $1 ORDER BY timeout_at LIMIT `+fmt.Sprint(sweepBatch), now)
+		WHERE status = 'running' AND timeout_at < $1 AND `+workspace.NotPaused("workflow_runs.workspace_id")+`
+		ORDER BY timeout_at LIMIT `+fmt.Sprint(sweepBatch), now)
 	if err != nil {
 		return 0, fmt.Errorf("find overdue runs: %w", err)
 	}

@@ -118,3 +118,20 @@ func encode(out map[string]any, apiCalls int64) plugin.ExecutionResult {
 	}
 	return plugin.ExecutionResult{Success: true, Output: raw, Metrics: plugin.Metrics{APICalls: apiCalls}}
 }
+
+// eventInputGateways names the gateway an event input answers through.
+func eventInputGateways(raw json.RawMessage) []plugin.ConfigRef {
+	var ev gatewayEvent
+	if json.Unmarshal(raw, &ev) != nil || ev.Payload.GatewayID == "" {
+		return nil
+	}
+	return []plugin.ConfigRef{{Field: "input.payload.gatewayId", ID: ev.Payload.GatewayID}}
+}
+
+// InputGateways names the gateway the reply goes through.
+func (AutoReply) InputGateways(raw json.RawMessage) []plugin.ConfigRef {
+	return eventInputGateways(raw)
+}
+
+// InputGateways names the gateway the greeting goes through.
+func (Welcome) InputGateways(raw json.RawMessage) []plugin.ConfigRef { return eventInputGateways(raw) }

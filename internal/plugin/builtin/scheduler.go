@@ -148,3 +148,21 @@ func (Scheduler) Execute(_ context.Context, ec plugin.ExecutionContext, input js
 	}
 	return plugin.ExecutionResult{Success: true, Output: b}
 }
+
+// ConfigGateways lists the gateway of each schedule, to be checked against
+// the installing workspace.
+func (Scheduler) ConfigGateways(raw json.RawMessage) []plugin.ConfigRef {
+	var cfg struct {
+		Schedules []struct {
+			GatewayID string `json:"gatewayId"`
+		} `json:"schedules"`
+	}
+	if json.Unmarshal(raw, &cfg) != nil {
+		return nil
+	}
+	refs := make([]plugin.ConfigRef, 0, len(cfg.Schedules))
+	for i, s := range cfg.Schedules {
+		refs = append(refs, plugin.ConfigRef{Field: fmt.Sprintf("config.schedules[%d].gatewayId", i), ID: s.GatewayID})
+	}
+	return refs
+}

@@ -11,6 +11,7 @@ import (
 	"github.com/switchboard/switchboard/internal/ids"
 	"github.com/switchboard/switchboard/internal/jobs"
 	"github.com/switchboard/switchboard/internal/plugin"
+	"github.com/switchboard/switchboard/internal/workspace"
 )
 
 // EventKeyPrefix prefixes the idempotency key of an event-triggered
@@ -35,6 +36,9 @@ func (s *Service) EnqueueEventTx(ctx context.Context, tx *db.Tx, a actor.Actor, 
 		return nil
 	}
 	ws := a.WorkspaceID()
+	if paused, err := workspace.Paused(ctx, tx, ws); err != nil || paused {
+		return err // a paused workspace's subscriptions deliver nothing
+	}
 	rows, err := db.Scope(tx, ws).QueryContext(ctx, `SELECT `+columns+` FROM plugin_installations
 		WHERE workspace_id = $1 AND enabled = $2 ORDER BY id`, true)
 	if err != nil {

@@ -157,6 +157,9 @@ func (s *Service) Execute(ctx context.Context, a actor.Actor, id string, in Exec
 	if err := res.Runner.InputSchema().Validate(in.Input); err != nil {
 		return Execution{}, false, apperr.Invalid(apperr.FieldError{Field: "input", Message: err.Error()})
 	}
+	if err := s.checkInputGateways(ctx, a, res.Runner, in.Input); err != nil {
+		return Execution{}, false, err
+	}
 	now := db.Now()
 	e = Execution{ID: ids.New(ids.PluginExecution), InstallationID: id, Plugin: inst.Plugin, Version: inst.Version,
 		Trigger: plugin.TriggerStandalone, Input: in.Input, IdempotencyKey: in.IdempotencyKey, CreatedAt: now, Logs: []plugin.LogLine{}}

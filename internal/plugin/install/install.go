@@ -157,6 +157,9 @@ func (s *Service) checkSettings(ctx context.Context, a actor.Actor, res market.R
 	if err := plugin.CheckConfig(res.Runner, cfg); err != nil {
 		return nil, nil, nil, apperr.Invalid(apperr.FieldError{Field: "config", Message: err.Error()})
 	}
+	if err := s.checkConfigGateways(ctx, a, res.Runner, cfg); err != nil {
+		return nil, nil, nil, err
+	}
 	if grants == nil {
 		grants = []string{}
 	}
@@ -170,16 +173,59 @@ func (s *Service) checkSettings(ctx context.Context, a actor.Actor, res market.R
 		return nil, nil, nil, apperr.Invalid(apperr.FieldError{Field: "gatewayIds", Message: "at most 50"})
 	}
 	for _, g := range gws {
-		if !ids.Valid(ids.Gateway, g) {
-			return nil, nil, nil, apperr.Invalid(apperr.FieldError{Field: "gatewayIds", Message: fmt.Sprintf("%q is not a gateway id", g)})
-		}
-		if s.gateways != nil {
-			if err := s.gateways(ctx, a, g); err != nil {
-				return nil, nil, nil, apperr.Invalid(apperr.FieldError{Field: "gatewayIds", Message: fmt.Sprintf("no gateway %s in this workspace", g)})
-			}
+		if err := s.checkGateway(ctx, a, "gatewayIds", g); err != nil {
+			return nil, nil, nil, err
 		}
 	}
 	return cfg, grants, gws, nil
+}
+
+// checkGateway refuses an id that is not a gateway of a's workspace.
+func (s *Service) checkGateway(ctx context.Context, a actor.Actor, field, g string) error {
+	if !ids.Valid(ids.Gateway, g) {
+		return apperr.Invalid(apperr.FieldError{Field: field, Message: fmt.Sprintf("%q is not a gateway id", g)})
+	}
+	if s.gateways != nil {
+		if err := s.gateways(ctx, a, g); err != nil {
+			return apperr.Invalid(apperr.FieldError{Field: field, Message: fmt.Sprintf("no gateway %s in this workspace", g)})
+		}
+	}
+	return nil
+}
+
+// checkConfigGateways checks the gateways a plugin's config names (the
+// scheduler's schedules) against a's workspace.
+func (s *Service) checkConfigGateways(ctx context.Context, a actor.Actor, r plugin.Runner, cfg json.RawMessage) error {
+	if ref, ok := unwrap(r).(plugin.GatewayReferrer); ok {
+		return s.checkRefs(ctx, a, ref.ConfigGateways(cfg))
+	}
+	return nil
+}
+
+// checkInputGateways checks the gateway a standalone execution's input
+// names (a reacting built-in's event) against a's workspace.
+func (s *Service) checkInputGateways(ctx context.Context, a actor.Actor, r plugin.Runner, input json.RawMessage) error {
+	if ref, ok := unwrap(r).(plugin.InputGatewayReferrer); ok {
+		return s.checkRefs(ctx, a, ref.InputGateways(input))
+	}
+	return nil
+}
+
+func (s *Service) checkRefs(ctx context.Context, a actor.Actor, refs []plugin.ConfigRef) error {
+	for _, g := range refs {
+		if err := s.checkGateway(ctx, a, g.Field, g.ID); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// unwrap is the plugin behind a registry entry.
+func unwrap(r plugin.Runner) plugin.Runner {
+	if b, ok := r.(plugin.Builtin); ok {
+		return b.Runner
+	}
+	return r
 }
 
 // Install installs a plugin in the actor's workspace within the plan's

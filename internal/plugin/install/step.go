@@ -36,6 +36,9 @@ func (s *Service) CheckStep(ctx context.Context, a actor.Actor, ref StepRef) err
 		if err := plugin.CheckConfig(r, ref.Config); err != nil {
 			return apperr.New(apperr.Validation, "config: %v", err)
 		}
+		if err := s.checkConfigGateways(ctx, a, r, ref.Config); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/switchboard/switchboard/internal/db"
 	"github.com/switchboard/switchboard/internal/jobs"
 	"github.com/switchboard/switchboard/internal/plugin"
+	"github.com/switchboard/switchboard/internal/workspace"
 )
 
 // ExecuteArgs is the plugin.execute job: run one QUEUED execution.
@@ -65,6 +66,9 @@ var ErrBusy = errors.New("workspace at its concurrency limit")
 
 var errBusy = ErrBusy
 
+// errPaused: the execution's workspace is paused; it waits, queued.
+var errPaused = errors.New("workspace paused")
+
 // checkConcurrency fails with ErrBusy when the workspace already runs as
 // many executions as its plan's cpuCores allow (besides self). The caller
 // holds the workspace lock, so two nodes cannot both take the last slot.
@@ -101,6 +105,11 @@ func (s *Service) work(ctx context.Context, args ExecuteArgs) error {
 		if e.Status != Queued && e.Status != Running {
 			return nil
 		}
+		if paused, err := workspace.Paused(ctx, tx, ws); err != nil {
+			return err
+		} else if paused {
+			return errPaused
+		}
 		if err := checkConcurrency(ctx, tx, ws, args.Plan, e.ID); err != nil {
 			return err
 		}
@@ -116,6 +125,8 @@ func (s *Service) work(ctx context.Context, args ExecuteArgs) error {
 	switch {
 	case errors.Is(err, errBusy):
 		return river.JobSnooze(snoozeFor)
+	case errors.Is(err, errPaused):
+		return river.JobSnooze(pausedSnooze) // runs after the reactivation
 	case apperr.Is(err, apperr.NotFound):
 		// The execution or its installation is gone (uninstalled): nothing
 		// to run.

@@ -24,6 +24,7 @@ import (
 	"github.com/switchboard/switchboard/internal/gateway"
 	"github.com/switchboard/switchboard/internal/jobs"
 	"github.com/switchboard/switchboard/internal/plugin/builtin"
+	"github.com/switchboard/switchboard/internal/workspace"
 )
 
 // Sender sends a message through a gateway; *gateway.Service is one.
@@ -185,6 +186,11 @@ func (s *Service) claim(ctx context.Context, in installation, sc builtin.Schedul
 		if n, _ := res.RowsAffected(); n != 1 {
 			return nil // another sweep claimed it
 		}
+		// A paused workspace's tick is claimed and skipped, so a resume
+		// does not send what it missed.
+		if paused, err := workspace.Paused(ctx, tx, in.ws); err != nil || paused {
+			return err
+		}
 		args := SendArgs{WorkspaceID: in.ws, InstallationID: in.id, Schedule: sc.Name, Tick: due,
 			GatewayID: sc.GatewayID, ChatID: sc.ChatID, Text: sc.Text}
 		if _, err := s.runner.InsertTx(ctx, tx, args, &river.InsertOpts{Queue: jobs.QueueDefault, MaxAttempts: 3}); err != nil {
@@ -204,6 +210,13 @@ func (s *Service) Send(ctx context.Context, a SendArgs) error {
 	if s.sender == nil {
 		return river.JobCancel(errors.New("no gateway service on this node"))
 	}
+	// A tick claimed just before its workspace paused is skipped too.
+	if paused, err := workspace.Paused(ctx, s.db.Read(), a.WorkspaceID); err != nil {
+		return err
+	} else if paused {
+		s.log.Info("scheduler: tick skipped, workspace paused", "installation", a.InstallationID, "schedule", a.Schedule)
+		return nil
+	}
 	// The tick's key: a job retried after the message was queued (the
 	// process died before River marked the job done) does not queue it again.
 	key := "schedule/" + a.InstallationID + "/" + a.Schedule + "/" + a.Tick.UTC().Format(time.RFC3339)
@@ -217,4 +230,19 @@ func (s *Service) Send(ctx context.Context, a SendArgs) error {
 	}
 	s.log.Info("scheduler: sent", "installation", a.InstallationID, "schedule", a.Schedule, "tick", a.Tick, "send", rec.ID)
 	return nil
+}
+
+// WorkspaceChanged is the schedules' part of a workspace's end, run inside
+// the transaction of the change: the ticks fired are forgotten, so a
+// scheduler enabled again after a restore starts afresh from its next tick.
+// (The installation service disables the scheduler installations.) A pause
+// and a resume need nothing: the sweep skips a paused workspace's ticks.
+func (s *Service) WorkspaceChanged(ctx context.Context, tx *db.Tx, ch workspace.Change) (map[string]any, error) {
+	if ch.Kind != workspace.End {
+		return nil, nil
+	}
+	if _, err := db.Scope(tx, ch.WorkspaceID).ExecContext(ctx, `DELETE FROM plugin_schedule_ticks WHERE workspace_id = $1`); err != nil {
+		return nil, fmt.Errorf("remove schedule ticks: %w", err)
+	}
+	return nil, nil
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/switchboard/switchboard/internal/plugin/install"
 	"github.com/switchboard/switchboard/internal/plugin/market"
 	"github.com/switchboard/switchboard/internal/plugin/wasm"
+	"github.com/switchboard/switchboard/internal/workspace"
 )
 
 type fakeSender struct {
@@ -83,15 +84,16 @@ func TestSweep_FiresEachTickOnceAcrossSweeps(t *testing.T) {
 			Config: json.RawMessage(`{"schedules":[{"name":"a","cron":"61 * * * *","gatewayId":"gw","text":"x"}]}`)}); !apperr.Is(err, apperr.Validation) {
 			t.Fatalf("bad cron installed: %v", err)
 		}
+		gw1, gw2 := ids.New(ids.Gateway), ids.New(ids.Gateway)
 		inst, err := installs.Install(ctx, a, install.InstallInput{Plugin: "scheduler", Config: json.RawMessage(`{"schedules":[
-			{"name":"five","cron":"*/5 * * * *","gatewayId":"gwy_1","chatId":"42","text":"every five"},
-			{"name":"berlin","cron":"0 9 * * *","timezone":"Europe/Berlin","gatewayId":"gwy_1","chatId":"42","text":"Guten Morgen"}]}`)})
+			{"name":"five","cron":"*/5 * * * *","gatewayId":"` + gw1 + `","chatId":"42","text":"every five"},
+			{"name":"berlin","cron":"0 9 * * *","timezone":"Europe/Berlin","gatewayId":"` + gw1 + `","chatId":"42","text":"Guten Morgen"}]}`)})
 		if err != nil {
 			t.Fatal(err)
 		}
 		other := actor.Actor{UserID: ids.New(ids.User), Role: actor.Member, Plan: actor.Free}
 		off, err := installs.Install(ctx, other, install.InstallInput{Plugin: "scheduler",
-			Config: json.RawMessage(`{"schedules":[{"name":"m","cron":"* * * * *","gatewayId":"gwy_2","text":"never"}]}`)})
+			Config: json.RawMessage(`{"schedules":[{"name":"m","cron":"* * * * *","gatewayId":"` + gw2 + `","text":"never"}]}`)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -151,7 +153,7 @@ func TestSweep_FiresEachTickOnceAcrossSweeps(t *testing.T) {
 		}
 		ticks := map[string]bool{}
 		for _, j := range got {
-			if j.WorkspaceID != a.WorkspaceID() || j.InstallationID != inst.ID || j.GatewayID != "gwy_1" || j.ChatID != "42" {
+			if j.WorkspaceID != a.WorkspaceID() || j.InstallationID != inst.ID || j.GatewayID != gw1 || j.ChatID != "42" {
 				t.Errorf("send job %+v", j)
 			}
 			ticks[j.Schedule+"@"+j.Tick.UTC().Format(time.RFC3339)] = true
@@ -166,24 +168,37 @@ func TestSweep_FiresEachTickOnceAcrossSweeps(t *testing.T) {
 
 func TestSend_ThroughGatewayAsTheWorkspace(t *testing.T) {
 	t.Parallel()
-	f := &fakeSender{}
-	s := New(nil, nil, f, nil)
-	ws := ids.New(ids.User)
-	args := SendArgs{WorkspaceID: ws, InstallationID: "ins_1", Schedule: "a", GatewayID: "gwy_1", ChatID: "42", Text: "hello"}
-	if err := s.Send(context.Background(), args); err != nil {
-		t.Fatal(err)
-	}
-	if len(f.sends) != 1 || f.sends[0].Text != "hello" || f.sends[0].ChatID != "42" || !f.who[0].System || f.who[0].WorkspaceID() != ws {
-		t.Fatalf("sent %+v as %+v", f.sends, f.who)
-	}
-	// A gateway that is gone or disconnected cancels the job; other errors retry.
-	f.err = apperr.New(apperr.Conflict, "gateway is DISCONNECTED")
-	var cancel *rivertype.JobCancelError
-	if err := s.Send(context.Background(), args); !errors.As(err, &cancel) {
-		t.Fatalf("refused send: %v", err)
-	}
-	f.err = errors.New("database is down")
-	if err := s.Send(context.Background(), args); err == nil || errors.As(err, &cancel) {
-		t.Fatalf("transient error: %v", err)
-	}
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		f := &fakeSender{}
+		s := New(d, nil, f, nil)
+		ws := ids.New(ids.User)
+		args := SendArgs{WorkspaceID: ws, InstallationID: "ins_1", Schedule: "a", GatewayID: "gwy_1", ChatID: "42", Text: "hello"}
+		if err := s.Send(context.Background(), args); err != nil {
+			t.Fatal(err)
+		}
+		if len(f.sends) != 1 || f.sends[0].Text != "hello" || f.sends[0].ChatID != "42" || !f.who[0].System || f.who[0].WorkspaceID() != ws {
+			t.Fatalf("sent %+v as %+v", f.sends, f.who)
+		}
+		// A gateway that is gone or disconnected cancels the job; other errors retry.
+		f.err = apperr.New(apperr.Conflict, "gateway is DISCONNECTED")
+		var cancel *rivertype.JobCancelError
+		if err := s.Send(context.Background(), args); !errors.As(err, &cancel) {
+			t.Fatalf("refused send: %v", err)
+		}
+		f.err = errors.New("database is down")
+		if err := s.Send(context.Background(), args); err == nil || errors.As(err, &cancel) {
+			t.Fatalf("transient error: %v", err)
+		}
+		// A tick of a paused workspace (its owner deactivated) is skipped.
+		f.err = nil
+		if err := d.Tx(context.Background(), func(tx *db.Tx) error {
+			return workspace.New().PauseTx(context.Background(), tx, actor.Actor{System: true}, ws, "deactivated")
+		}); err != nil {
+			t.Fatal(err)
+		}
+		n := len(f.sends)
+		if err := s.Send(context.Background(), args); err != nil || len(f.sends) != n {
+			t.Fatalf("paused workspace's tick: err %v, sends %d → %d", err, n, len(f.sends))
+		}
+	})
 }
