@@ -205,7 +205,7 @@ func (s *Service) Execute(ctx context.Context, a actor.Actor, id string, in Exec
 	result := s.run(rctx, a, inst, res, e)
 	finishFields(&e, result, started)
 	e.lease = nil
-	if err := s.record(ctx, e.ID, func(ctx context.Context, tx *db.Tx) error { return finishExecution(ctx, tx, ws, e) }); err != nil {
+	if err := s.record(ctx, e.ID, time.Now().Add(recordWithin), func(ctx context.Context, tx *db.Tx) error { return finishExecution(ctx, tx, ws, e) }); err != nil {
 		return Execution{}, false, apperr.Wrap(err, "record execution")
 	}
 	return e, true, nil

@@ -170,9 +170,10 @@ func (s *Service) claimWaiting(ctx context.Context, ws string, plan actor.Plan, 
 
 // record writes an execution's end (fn) and frees its slot. The result
 // exists only in memory until then, so a transient database fault is
-// retried a few times (even if ctx ended: the plugin ran) before giving
-// up; given up, the lease frees the slot and the reaper finishes the row.
-func (s *Service) record(ctx context.Context, id string, fn func(ctx context.Context, tx *db.Tx) error) error {
+// retried — even if ctx ended: the plugin ran — until the time given,
+// normally the end of the execution's lease; given up, the lease frees the
+// slot and the reaper finishes the row.
+func (s *Service) record(ctx context.Context, id string, until time.Time, fn func(ctx context.Context, tx *db.Tx) error) error {
 	ctx = context.WithoutCancel(ctx)
 	wait := 50 * time.Millisecond
 	for attempt := 1; ; attempt++ {
@@ -181,14 +182,18 @@ func (s *Service) record(ctx context.Context, id string, fn func(ctx context.Con
 			s.slots.freed()
 			return nil
 		}
-		if !db.IsTransient(err) || attempt == 5 {
+		if !db.IsTransient(err) || time.Now().Add(wait).After(until) {
 			return err
 		}
 		s.log.Warn("record plugin execution: retrying", "execution", id, "attempt", attempt, "error", err)
 		time.Sleep(wait)
-		wait *= 2
+		wait = min(2*wait, time.Second)
 	}
 }
+
+// recordWithin is how long a synchronous execution, whose caller waits,
+// retries recording its result.
+const recordWithin = 5 * time.Second
 
 // ReapExpired finishes the RUNNING executions of every workspace whose
 // lease ended: FAILED, saying they were interrupted (a workflow step's

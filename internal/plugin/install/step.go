@@ -122,7 +122,7 @@ func (s *Service) RunStep(ctx context.Context, a actor.Actor, ref StepRef, input
 	finishFields(&e, out, started)
 	// Not recorded (the database stayed away through the retries), the row
 	// keeps the slot until its lease ends and the reaper finishes it.
-	if err := s.record(ctx, e.ID, func(ctx context.Context, tx *db.Tx) error {
+	if err := s.record(ctx, e.ID, *e.lease, func(ctx context.Context, tx *db.Tx) error {
 		if instID == "" {
 			// An inline built-in has no installation history to keep: its
 			// row only held a concurrency slot; the run records the step.

@@ -123,7 +123,7 @@ func (s *Service) work(ctx context.Context, args ExecuteArgs) error {
 		}
 	}
 	finishFields(&e, result, started)
-	return s.record(ctx, e.ID, func(ctx context.Context, tx *db.Tx) error {
+	return s.record(ctx, e.ID, lease, func(ctx context.Context, tx *db.Tx) error {
 		return finishExecution(ctx, tx, ws, e)
 	})
 }
