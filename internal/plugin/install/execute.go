@@ -202,7 +202,12 @@ func (s *Service) Execute(ctx context.Context, a actor.Actor, id string, in Exec
 	started := *e.StartedAt
 	rctx, cancel := context.WithDeadline(ctx, e.lease.Add(-leaseMargin))
 	defer cancel()
-	result := s.run(rctx, a, inst, res, e)
+	result, err := s.run(rctx, a, inst, res, e)
+	if err != nil {
+		// Nothing ran; the caller may try again.
+		s.log.Warn("plugin execution: database fault before the plugin ran", "execution", e.ID, "error", err)
+		result = plugin.Failed("the execution could not start: the database was briefly unavailable; try again")
+	}
 	finishFields(&e, result, started)
 	e.lease = nil
 	if err := s.record(ctx, e.ID, time.Now().Add(recordWithin), func(ctx context.Context, tx *db.Tx) error { return finishExecution(ctx, tx, ws, e) }); err != nil {
@@ -236,16 +241,22 @@ func finishFields(e *Execution, r plugin.ExecutionResult, started time.Time) {
 }
 
 // run executes with the installation's config, grants and store. A
-// panicking built-in fails its execution instead of the process.
-func (s *Service) run(ctx context.Context, a actor.Actor, inst Installation, res market.Resolved, e Execution) (out plugin.ExecutionResult) {
+// panicking built-in fails its execution instead of the process. The error
+// is a transient database fault before the plugin ran (its secrets could
+// not be read): the caller retries or reports it, never as the
+// execution's error text.
+func (s *Service) run(ctx context.Context, a actor.Actor, inst Installation, res market.Resolved, e Execution) (out plugin.ExecutionResult, err error) {
 	key := e.IdempotencyKey
 	if key == "" {
 		key = e.ID
 	}
 	secrets, err := s.executionSecrets(ctx, a.WorkspaceID(), inst)
+	if db.IsTransient(err) {
+		return plugin.ExecutionResult{}, fmt.Errorf("read installation secrets: %w", err)
+	}
 	if err != nil {
 		s.log.Error("open installation secrets", "installation", inst.ID, "execution", e.ID, "error", err)
-		return plugin.Failed("the installation's secrets could not be opened; ask the operator")
+		return plugin.Failed("the installation's secrets could not be opened; ask the operator"), nil
 	}
 	ec := plugin.ExecutionContext{Trigger: e.Trigger, ExecutionID: e.ID, InstallationID: inst.ID, IdempotencyKey: key,
 		Config: inst.Config, Actor: a, Grants: inst.Grants, GatewayIDs: inst.GatewayIDs, Now: db.Now(),
@@ -256,7 +267,7 @@ func (s *Service) run(ctx context.Context, a actor.Actor, inst Installation, res
 			out = plugin.Failed("the plugin crashed")
 		}
 	}()
-	return plugin.Run(ctx, res.Runner, ec, e.Input)
+	return plugin.Run(ctx, res.Runner, ec, e.Input), nil
 }
 
 func insertExecution(ctx context.Context, tx *db.Tx, ws, userID string, e Execution) error {

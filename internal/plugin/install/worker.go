@@ -110,7 +110,9 @@ func (s *Service) work(ctx context.Context, args ExecuteArgs) error {
 		res, err := s.resolved(ctx, inst)
 		switch {
 		case err == nil:
-			result = s.run(ctx, a, inst, res, e)
+			if result, err = s.run(ctx, a, inst, res, e); err != nil {
+				return err
+			}
 		case db.IsTransient(err) || ctx.Err() != nil:
 			// Retried by River; the row keeps its slot until the retry
 			// takes it over or the lease ends.
