@@ -6,19 +6,24 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"os"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/switchboard/switchboard/internal/actor"
 	"github.com/switchboard/switchboard/internal/app/apptest"
 	"github.com/switchboard/switchboard/internal/db"
 	"github.com/switchboard/switchboard/internal/db/dbtest"
 	"github.com/switchboard/switchboard/internal/plugin"
+	"github.com/switchboard/switchboard/internal/workflow"
 )
 
 // dbFault is a built-in, registered by the test, that breaks the node's
@@ -173,6 +178,52 @@ func TestPluginStep_BrokenDatabaseMidStepIsRetried(t *testing.T) {
 		if err := h.App.DB.Read().QueryRowContext(context.Background(),
 			`SELECT COUNT(*) FROM plugin_executions WHERE status = 'RUNNING'`).Scan(&running); err != nil || running != 0 {
 			t.Fatalf("executions left RUNNING: %d %v", running, err)
+		}
+	})
+}
+
+// flakyPlugins answers the first calls with the error a step's claim meets
+// when its connection was broken, then runs the step.
+type flakyPlugins struct {
+	inner workflow.Plugins
+	fails atomic.Int32
+}
+
+func (p *flakyPlugins) RunStep(ctx context.Context, a actor.Actor, ref workflow.PluginRef, input json.RawMessage, ec plugin.ExecutionContext) (plugin.ExecutionResult, error) {
+	if p.fails.Add(-1) >= 0 {
+		return plugin.ExecutionResult{}, fmt.Errorf("claim step: begin transaction: %w",
+			&pgconn.PgError{Severity: "FATAL", Code: "57P01", Message: "terminating connection due to administrator command"})
+	}
+	return p.inner.RunStep(ctx, a, ref, input, ec)
+}
+
+// A plugin step whose claim meets a broken connection is retried by its
+// job: the run completes and neither it nor its step shows the driver's
+// text (today the step failed with it, and so did the run).
+func TestPluginStep_ClaimOnABrokenConnectionIsRetried(t *testing.T) {
+	t.Parallel()
+	dbtest.EachURL(t, func(t *testing.T, dbURL string) {
+		h, tok := node(t, dbURL)
+		flaky := &flakyPlugins{inner: h.App.Workflows.Plugins}
+		flaky.fails.Store(1)
+		h.App.Workflows.Plugins = flaky
+		// The workers read Plugins after taking a job from the write pool;
+		// using that pool here orders this write before their reads.
+		if _, err := h.App.DB.SQL().ExecContext(context.Background(), `SELECT 1`); err != nil {
+			t.Fatal(err)
+		}
+		w := create(t, h, tok, "flaky", def(manual, tpl("p", "hi ada", obj{}, "")))
+		r := waitRun(t, h, tok, start(t, h, tok, w.ID, obj{"input": obj{}}).ID, nil)
+		if r.Status != "completed" || r.Error != "" || string(r.Output) != `{"text":"hi ada"}` {
+			t.Fatalf("run: %+v %s", r, r.Output)
+		}
+		for _, st := range r.Steps {
+			if st.Status != "succeeded" || st.Error != "" {
+				t.Fatalf("step record: %+v", st)
+			}
+		}
+		if flaky.fails.Load() >= 0 {
+			t.Fatalf("the step was not tried again after the faults")
 		}
 	})
 }
