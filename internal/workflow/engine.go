@@ -88,9 +88,11 @@ type outcome struct {
 	effectIn   json.RawMessage
 	effectAt   time.Time
 	// interrupted: the worker is stopping mid-step; busy: the workspace is
-	// at its concurrent executions. Either way nothing is committed and the
-	// segment runs again later.
+	// at its concurrent executions; retry: a fault of ours (the database
+	// went away mid-step) that the job's retry gets past. Either way nothing
+	// is committed and the segment runs again later.
 	interrupted, busy bool
+	retry             error
 }
 
 func newExec(r *Run, c *compiled) (*exec, error) {
@@ -360,7 +362,22 @@ func (s *Service) runPlugin(ctx context.Context, x *exec, cs *cstep, started tim
 		return outcome{status: StatusRunning, busy: true}, true
 	}
 	if err != nil {
-		res = plugin.Failed(err.Error())
+		var ae *apperr.Error
+		switch {
+		case errors.As(err, &ae) && ae.Code != apperr.Internal:
+			res = plugin.Failed(ae.Message)
+		case ctx.Err() != nil:
+			return outcome{status: StatusRunning, interrupted: true}, true
+		case db.IsTransient(err):
+			// A connection broken mid-step is a retry, never the step's
+			// failure: the run stays running and the job runs the segment
+			// again (same idempotency key).
+			s.Log.Warn("workflow plugin step: database fault, retrying", "run", x.run.ID, "step", cs.ID, "error", err)
+			return outcome{status: StatusRunning, retry: fmt.Errorf("run step %s of run %s: %w", cs.ID, x.run.ID, err)}, true
+		default:
+			s.Log.Error("workflow plugin step", "run", x.run.ID, "step", cs.ID, "error", err)
+			res = plugin.Failed("the step could not run because of an internal error; it was logged")
+		}
 	}
 	if pctx.Err() != nil && !res.Success && ctx.Err() == nil {
 		res.Error = fmt.Sprintf("the plugin did not finish within %s", timeout)
@@ -440,6 +457,10 @@ func (s *Service) work(ctx context.Context, args RunArgs) error {
 		return err
 	}
 	c, err := s.loadCompiled(ctx, s.DB.Read(), args.WorkspaceID, r.versionID)
+	if err != nil && (db.IsTransient(err) || ctx.Err() != nil) {
+		// The database, not the run, failed: retry the job.
+		return fmt.Errorf("load run %s: %w", r.ID, err)
+	}
 	var x *exec
 	if err == nil {
 		x, err = newExec(&r, c)
@@ -457,6 +478,9 @@ func (s *Service) work(ctx context.Context, args RunArgs) error {
 	}
 	if o.busy {
 		return river.JobSnooze(busySnooze)
+	}
+	if o.retry != nil {
+		return o.retry
 	}
 	return s.finishCommit(ctx, x, o)
 }

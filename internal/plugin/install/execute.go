@@ -46,6 +46,8 @@ type Execution struct {
 	CreatedAt      time.Time        `json:"createdAt"`
 	StartedAt      *time.Time       `json:"startedAt,omitempty"`
 	FinishedAt     *time.Time       `json:"finishedAt,omitempty"`
+	// lease is when a RUNNING execution stops holding its slot (slots.go).
+	lease *time.Time
 }
 
 // ExecuteInput runs an installation standalone. With Async the execution
@@ -184,16 +186,35 @@ func (s *Service) Execute(ctx context.Context, a actor.Actor, id string, in Exec
 		}
 		return e, true, nil
 	}
-	// A run counts when it starts, whatever its outcome.
-	if err := s.db.Tx(ctx, func(tx *db.Tx) error { return s.countExecution(ctx, tx, a, e.ID) }); err != nil {
-		return Execution{}, false, err
-	}
-	started := db.Now()
-	result := s.run(ctx, a, inst, res, e)
-	finishFields(&e, result, started)
-	err = s.db.Tx(ctx, func(tx *db.Tx) error { return insertExecution(ctx, tx, ws, a.UserID, e) })
+	// A synchronous execution takes a slot like any other, waiting for one
+	// up to the slot wait (RATE_LIMITED after it). It counts when it
+	// starts, whatever its outcome, in the transaction that takes the slot.
+	e.Status = Running
+	err = s.claimWaiting(ctx, ws, a.Plan, e.ID, func(tx *db.Tx) error {
+		started := db.Now()
+		lease := started.Add(s.execLimit() + leaseMargin)
+		e.StartedAt, e.lease = &started, &lease
+		if err := s.countExecution(ctx, tx, a, e.ID); err != nil {
+			return err
+		}
+		return insertExecution(ctx, tx, ws, a.UserID, e)
+	})
 	if err != nil {
 		return s.replayOnConflict(ctx, ws, id, in.IdempotencyKey, err)
+	}
+	started := *e.StartedAt
+	rctx, cancel := context.WithDeadline(ctx, e.lease.Add(-leaseMargin))
+	defer cancel()
+	result, err := s.run(rctx, a, inst, res, e)
+	if err != nil {
+		// Nothing ran; the caller may try again.
+		s.log.Warn("plugin execution: database fault before the plugin ran", "execution", e.ID, "error", err)
+		result = plugin.Failed("the execution could not start: the database was briefly unavailable; try again")
+	}
+	finishFields(&e, result, started)
+	e.lease = nil
+	if err := s.record(ctx, e.ID, time.Now().Add(recordWithin), func(ctx context.Context, tx *db.Tx) error { return finishExecution(ctx, tx, ws, e) }); err != nil {
+		return Execution{}, false, apperr.Wrap(err, "record execution")
 	}
 	return e, true, nil
 }
@@ -223,16 +244,22 @@ func finishFields(e *Execution, r plugin.ExecutionResult, started time.Time) {
 }
 
 // run executes with the installation's config, grants and store. A
-// panicking built-in fails its execution instead of the process.
-func (s *Service) run(ctx context.Context, a actor.Actor, inst Installation, res market.Resolved, e Execution) (out plugin.ExecutionResult) {
+// panicking built-in fails its execution instead of the process. The error
+// is a transient database fault before the plugin ran (its secrets could
+// not be read): the caller retries or reports it, never as the
+// execution's error text.
+func (s *Service) run(ctx context.Context, a actor.Actor, inst Installation, res market.Resolved, e Execution) (out plugin.ExecutionResult, err error) {
 	key := e.IdempotencyKey
 	if key == "" {
 		key = e.ID
 	}
 	secrets, err := s.executionSecrets(ctx, a.WorkspaceID(), inst)
+	if db.IsTransient(err) {
+		return plugin.ExecutionResult{}, fmt.Errorf("read installation secrets: %w", err)
+	}
 	if err != nil {
 		s.log.Error("open installation secrets", "installation", inst.ID, "execution", e.ID, "error", err)
-		return plugin.Failed("the installation's secrets could not be opened; ask the operator")
+		return plugin.Failed("the installation's secrets could not be opened; ask the operator"), nil
 	}
 	ec := plugin.ExecutionContext{Trigger: e.Trigger, ExecutionID: e.ID, InstallationID: inst.ID, IdempotencyKey: key,
 		Config: inst.Config, Actor: a, Grants: inst.Grants, GatewayIDs: inst.GatewayIDs, Now: db.Now(),
@@ -243,7 +270,7 @@ func (s *Service) run(ctx context.Context, a actor.Actor, inst Installation, res
 			out = plugin.Failed("the plugin crashed")
 		}
 	}()
-	return plugin.Run(ctx, res.Runner, ec, e.Input)
+	return plugin.Run(ctx, res.Runner, ec, e.Input), nil
 }
 
 func insertExecution(ctx context.Context, tx *db.Tx, ws, userID string, e Execution) error {
@@ -256,11 +283,12 @@ func insertExecution(ctx context.Context, tx *db.Tx, ws, userID string, e Execut
 		output = string(e.Output)
 	}
 	_, err = db.Scope(tx, ws).ExecContext(ctx, `INSERT INTO plugin_executions (workspace_id, id, installation_id, plugin_slug, version, trigger_kind,
-		status, input, output, error, logs, duration_ms, tokens_used, api_calls, idempotency_key, created_by, created_at, started_at, finished_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)`,
+		status, input, output, error, logs, duration_ms, tokens_used, api_calls, idempotency_key, created_by, created_at, started_at, finished_at,
+		lease_until)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)`,
 		e.ID, e.InstallationID, e.Plugin, e.Version, string(e.Trigger), e.Status, string(e.Input), output, nullable(e.Error),
 		string(logs), e.Metrics.DurationMs, e.Metrics.TokensUsed, e.Metrics.APICalls, nullable(e.IdempotencyKey), nullable(userID),
-		e.CreatedAt, e.StartedAt, e.FinishedAt)
+		e.CreatedAt, e.StartedAt, e.FinishedAt, e.lease)
 	if err != nil {
 		return fmt.Errorf("insert execution: %w", err)
 	}

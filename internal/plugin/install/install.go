@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/switchboard/switchboard/internal/actor"
@@ -63,6 +64,10 @@ type Service struct {
 	// onUninstall clean up what other packages keep per installation.
 	onUninstall []UninstallHook
 	keys        *secret.Keyring
+	// slots wakes executions waiting for a concurrency slot; slotWait is
+	// how long a synchronous one waits (slots.go).
+	slots    slotSignal
+	slotWait atomic.Int64
 }
 
 // New returns the installation service. runner may be nil (no async

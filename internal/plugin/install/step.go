@@ -3,6 +3,7 @@ package install
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/switchboard/switchboard/internal/actor"
@@ -68,27 +69,33 @@ func (s *Service) stepRunner(ctx context.Context, a actor.Actor, ref StepRef) (p
 // RunStep runs one workflow plugin step and reports the plugin's result.
 // An installation must be enabled; its own config and grants apply. A
 // built-in runs with the step's config. The error is for failures around
-// the plugin (not found, disabled); the plugin's own failure is in the
-// result.
+// the plugin: ErrBusy when the workspace has no free concurrency slot, an
+// *apperr.Error whose message is for the workflow's user (not found,
+// disabled, bad config), or any other error for a fault of ours — a
+// transient database fault among them (db.IsTransient) — whose text is for
+// logs only. The plugin's own failure is in the result.
 func (s *Service) RunStep(ctx context.Context, a actor.Actor, ref StepRef, input json.RawMessage, ec plugin.ExecutionContext) (out plugin.ExecutionResult, err error) {
 	r, inst, err := s.stepRunner(ctx, a, ref)
 	if err != nil {
 		return plugin.ExecutionResult{}, stepError(err)
 	}
 	if !r.CanBeWorkflowStep() {
-		return plugin.ExecutionResult{}, fmt.Errorf("plugin %s cannot be a workflow step", r.Slug())
+		return plugin.ExecutionResult{}, apperr.New(apperr.Validation, "plugin %s cannot be a workflow step", r.Slug())
 	}
 	ec.Trigger, ec.Actor, ec.Now = plugin.TriggerWorkflowStep, a, db.Now()
 	if inst != nil {
 		if !inst.Enabled {
-			return plugin.ExecutionResult{}, fmt.Errorf("installation %s is disabled", inst.ID)
+			return plugin.ExecutionResult{}, apperr.New(apperr.Conflict, "installation %s is disabled", inst.ID)
 		}
 		ec.InstallationID, ec.Config, ec.Grants, ec.GatewayIDs = inst.ID, inst.Config, inst.Grants, inst.GatewayIDs
 		ec.Store = &kvStore{db: s.db, workspace: a.WorkspaceID(), installation: inst.ID, plan: a.Plan}
 		secrets, err := s.executionSecrets(ctx, a.WorkspaceID(), *inst)
+		if db.IsTransient(err) {
+			return plugin.ExecutionResult{}, fmt.Errorf("open installation secrets: %w", err)
+		}
 		if err != nil {
 			s.log.Error("open installation secrets", "installation", inst.ID, "run", ec.WorkflowRunID, "error", err)
-			return plugin.ExecutionResult{}, fmt.Errorf("the installation's secrets could not be opened")
+			return plugin.ExecutionResult{}, apperr.New(apperr.Conflict, "the installation's secrets could not be opened; ask the operator")
 		}
 		ec.Secrets = secrets
 	} else {
@@ -100,7 +107,7 @@ func (s *Service) RunStep(ctx context.Context, a actor.Actor, ref StepRef, input
 			cfg = json.RawMessage("{}")
 		}
 		if err := plugin.CheckConfig(r, cfg); err != nil {
-			return plugin.ExecutionResult{}, fmt.Errorf("config: %v", err)
+			return plugin.ExecutionResult{}, apperr.New(apperr.Validation, "config: %v", err)
 		}
 		ec.Config = cfg
 	}
@@ -116,7 +123,9 @@ func (s *Service) RunStep(ctx context.Context, a actor.Actor, ref StepRef, input
 	started := *e.StartedAt
 	out = s.runStep(ctx, r, ec, input)
 	finishFields(&e, out, started)
-	if err := s.db.Tx(context.WithoutCancel(ctx), func(tx *db.Tx) error {
+	// Not recorded (the database stayed away through the retries), the row
+	// keeps the slot until its lease ends and the reaper finishes it.
+	if err := s.record(ctx, e.ID, *e.lease, func(ctx context.Context, tx *db.Tx) error {
 		if instID == "" {
 			// An inline built-in has no installation history to keep: its
 			// row only held a concurrency slot; the run records the step.
@@ -152,6 +161,9 @@ func (s *Service) claimStep(ctx context.Context, a actor.Actor, instID string, r
 	e := Execution{ID: ids.New(ids.PluginExecution), InstallationID: instID, Plugin: r.Slug(), Version: r.Version(),
 		Trigger: plugin.TriggerWorkflowStep, Status: Running, Input: input, IdempotencyKey: key, CreatedAt: now, StartedAt: &now,
 		Logs: []plugin.LogLine{}}
+	// The step's deadline (its timeout) bounds the lease.
+	lease := s.leaseFor(ctx)
+	e.lease = &lease
 	err := s.db.Tx(ctx, func(tx *db.Tx) error {
 		if err := db.LockWorkspace(ctx, tx, ws); err != nil {
 			return err
@@ -167,8 +179,8 @@ func (s *Service) claimStep(ctx context.Context, a actor.Actor, instID string, r
 			return err
 		}
 		if again {
-			_, err := db.Scope(tx, ws).ExecContext(ctx, `UPDATE plugin_executions SET status = 'RUNNING', started_at = $3, finished_at = NULL
-				WHERE workspace_id = $1 AND id = $2`, e.ID, now)
+			_, err := db.Scope(tx, ws).ExecContext(ctx, `UPDATE plugin_executions SET status = 'RUNNING', started_at = $3, finished_at = NULL,
+				lease_until = $4 WHERE workspace_id = $1 AND id = $2`, e.ID, now, lease)
 			return err
 		}
 		return insertExecution(ctx, tx, ws, a.UserID, e)
@@ -178,7 +190,24 @@ func (s *Service) claimStep(ctx context.Context, a actor.Actor, instID string, r
 
 func stepError(err error) error {
 	if apperr.Is(err, apperr.NotFound) {
-		return fmt.Errorf("the plugin or installation no longer exists")
+		return apperr.New(apperr.NotFound, "the plugin or installation no longer exists")
 	}
 	return err
+}
+
+// isUserError reports whether err's message is meant for the user: an
+// *apperr.Error that is not INTERNAL.
+func isUserError(err error) bool {
+	var ae *apperr.Error
+	return errors.As(err, &ae) && ae.Code != apperr.Internal
+}
+
+// userMessage is what a user is told of err: its message if it is meant
+// for them, a generic sentence otherwise (the details go to the log).
+func userMessage(err error) string {
+	var ae *apperr.Error
+	if errors.As(err, &ae) && ae.Code != apperr.Internal {
+		return ae.Message
+	}
+	return "the plugin could not be loaded because of an internal error; it was logged"
 }

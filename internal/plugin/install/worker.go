@@ -30,12 +30,8 @@ type ExecuteArgs struct {
 func (ExecuteArgs) Kind() string { return "plugin.execute" }
 
 // snoozeFor is how long a job over its workspace's concurrency limit waits
-// before trying again; staleAfter is when a RUNNING execution whose node
-// died stops holding a slot.
-const (
-	snoozeFor  = 250 * time.Millisecond
-	staleAfter = 10 * time.Minute
-)
+// before trying again.
+const snoozeFor = 250 * time.Millisecond
 
 type executeWorker struct {
 	river.WorkerDefaults[ExecuteArgs]
@@ -45,7 +41,9 @@ type executeWorker struct {
 // Work runs the execution at least once: a retry after a crash finds the
 // row RUNNING (or already finished, and stops). Over the workspace's limit
 // of concurrently running executions (its plan's cpuCores) the job is
-// snoozed, not failed.
+// snoozed, not failed. A transient database fault is the job's error, so
+// River retries it; the execution stays QUEUED or RUNNING meanwhile and its
+// error never shows the fault.
 func (w *executeWorker) Work(ctx context.Context, job *river.Job[ExecuteArgs]) error {
 	return w.s.work(ctx, job.Args)
 }
@@ -55,45 +53,24 @@ func (w *executeWorker) Timeout(*river.Job[ExecuteArgs]) time.Duration {
 	return w.s.market.Engine().Options().Timeout + time.Minute
 }
 
-// RegisterJobs adds the plugin.execute worker to the runner.
+// RegisterJobs adds the plugin.execute worker and the periodic reaper of
+// executions whose lease ended to the runner.
 func (s *Service) RegisterJobs(r *jobs.Runner) {
 	river.AddWorker(r.Workers(), &executeWorker{s: s})
+	river.AddWorker(r.Workers(), &reapWorker{s: s})
+	r.AddPeriodic(ReapEvery, func() river.JobArgs { return ReapArgs{} })
 }
-
-// ErrBusy is the answer for an execution that would take its workspace
-// over its plan's concurrent executions (cpuCores): try again shortly.
-var ErrBusy = errors.New("workspace at its concurrency limit")
-
-var errBusy = ErrBusy
 
 // errPaused: the execution's workspace is paused; it waits, queued.
 var errPaused = errors.New("workspace paused")
-
-// checkConcurrency fails with ErrBusy when the workspace already runs as
-// many executions as its plan's cpuCores allow (besides self). The caller
-// holds the workspace lock, so two nodes cannot both take the last slot.
-func checkConcurrency(ctx context.Context, tx *db.Tx, ws string, plan actor.Plan, self string) error {
-	var running int64
-	if err := db.Scope(tx, ws).QueryRowContext(ctx, `SELECT COUNT(*) FROM plugin_executions
-		WHERE workspace_id = $1 AND status = 'RUNNING' AND started_at > $2 AND id <> $3`,
-		db.Now().Add(-staleAfter), self).Scan(&running); err != nil {
-		return fmt.Errorf("count running executions: %w", err)
-	}
-	limit := actor.PlanLimits[plan].CPUCores
-	if limit <= 0 {
-		limit = 1
-	}
-	if running >= limit {
-		return ErrBusy
-	}
-	return nil
-}
 
 func (s *Service) work(ctx context.Context, args ExecuteArgs) error {
 	a := actor.Actor{System: true, UserID: args.UserID, OrganizationID: args.OrganizationID, Plan: args.Plan}
 	ws := args.WorkspaceID
 	var e Execution
 	var inst Installation
+	// The job's own timeout (execLimit) bounds the execution.
+	lease := s.leaseFor(ctx)
 	err := s.db.Tx(ctx, func(tx *db.Tx) error {
 		if err := db.LockWorkspace(ctx, tx, ws); err != nil {
 			return err
@@ -118,12 +95,12 @@ func (s *Service) work(ctx context.Context, args ExecuteArgs) error {
 		}
 		now := db.Now()
 		e.StartedAt = &now
-		_, err = db.Scope(tx, ws).ExecContext(ctx, `UPDATE plugin_executions SET status = 'RUNNING', started_at = $3
-			WHERE workspace_id = $1 AND id = $2`, e.ID, now)
+		_, err = db.Scope(tx, ws).ExecContext(ctx, `UPDATE plugin_executions SET status = 'RUNNING', started_at = $3, lease_until = $4
+			WHERE workspace_id = $1 AND id = $2`, e.ID, now, lease)
 		return err
 	})
 	switch {
-	case errors.Is(err, errBusy):
+	case errors.Is(err, ErrBusy):
 		return river.JobSnooze(snoozeFor)
 	case errors.Is(err, errPaused):
 		return river.JobSnooze(pausedSnooze) // runs after the reactivation
@@ -142,14 +119,24 @@ func (s *Service) work(ctx context.Context, args ExecuteArgs) error {
 	result := plugin.Failed("the installation is disabled")
 	if inst.Enabled {
 		res, err := s.resolved(ctx, inst)
-		if err != nil {
-			result = plugin.Failed(err.Error())
-		} else {
-			result = s.run(ctx, a, inst, res, e)
+		switch {
+		case err == nil:
+			if result, err = s.run(ctx, a, inst, res, e); err != nil {
+				return err
+			}
+		case db.IsTransient(err) || ctx.Err() != nil:
+			// Retried by River; the row keeps its slot until the retry
+			// takes it over or the lease ends.
+			return fmt.Errorf("resolve installation %s: %w", inst.ID, err)
+		default:
+			result = plugin.Failed(userMessage(err))
+			if !isUserError(err) {
+				s.log.Error("plugin.execute: resolve installation", "installation", inst.ID, "execution", e.ID, "error", err)
+			}
 		}
 	}
 	finishFields(&e, result, started)
-	return s.db.Tx(ctx, func(tx *db.Tx) error {
+	return s.record(ctx, e.ID, lease, func(ctx context.Context, tx *db.Tx) error {
 		return finishExecution(ctx, tx, ws, e)
 	})
 }
@@ -164,7 +151,7 @@ func finishExecution(ctx context.Context, tx *db.Tx, ws string, e Execution) err
 		output = string(e.Output)
 	}
 	_, err = db.Scope(tx, ws).ExecContext(ctx, `UPDATE plugin_executions SET status = $3, output = $4, error = $5, logs = $6,
-		duration_ms = $7, tokens_used = $8, api_calls = $9, finished_at = $10 WHERE workspace_id = $1 AND id = $2`,
+		duration_ms = $7, tokens_used = $8, api_calls = $9, finished_at = $10, lease_until = NULL WHERE workspace_id = $1 AND id = $2`,
 		e.ID, e.Status, output, nullable(e.Error), string(logs), e.Metrics.DurationMs, e.Metrics.TokensUsed, e.Metrics.APICalls, e.FinishedAt)
 	if err != nil {
 		return fmt.Errorf("finish execution %s: %w", e.ID, err)
