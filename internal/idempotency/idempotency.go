@@ -6,8 +6,10 @@
 // reused with a different request is refused with IDEMPOTENCY_CONFLICT.
 //
 // The claim is a row written in a short transaction of its own, before the
-// work starts, so it holds across nodes sharing one database. A claim whose
-// holder died (never completed nor released) is taken over after Lease.
+// work starts, so it holds across nodes sharing one database. Its holder
+// renews the claim's lease while the request runs, so a claim whose holder
+// died (killed, or cut off from the database) is taken over by a retry of
+// the same request within Lease, not after the longest request.
 package idempotency
 
 import (
@@ -33,10 +35,10 @@ import (
 const (
 	// TTL is how long a key and its answer are kept.
 	DefaultTTL = 24 * time.Hour
-	// Lease is how long a claim holds before another request may take it
-	// over (its holder is presumed dead). It outlasts the longest request
-	// the API serves (synchronous workflow waits and plugin timeouts).
-	DefaultLease = 10 * time.Minute
+	// Lease is how long a claim holds without renewal before a retry of
+	// the same request may take it over (its holder is presumed dead).
+	// The holder renews it every Lease/3 for as long as it runs.
+	DefaultLease = 10 * time.Second
 	// Wait is how long a request waits for the first request with its key
 	// before answering IDEMPOTENCY_CONFLICT ("still in progress"): longer
 	// than a synchronous workflow wait (60 s), shorter than the server's
@@ -58,6 +60,16 @@ type Response struct {
 // of Complete or Release must follow.
 type Claim struct {
 	workspace, route, key, token string
+	stop                         context.CancelFunc
+	renewing                     sync.WaitGroup
+}
+
+// end stops renewing the claim's lease.
+func (c *Claim) end() {
+	if c.stop != nil {
+		c.stop()
+		c.renewing.Wait()
+	}
 }
 
 // Store keeps idempotency keys in the database.
@@ -191,7 +203,9 @@ func (s *Store) try(ctx context.Context, ws, route, key, hash string) (*Claim, *
 		return nil, nil, err
 	}
 	if claimed {
-		return &Claim{workspace: ws, route: route, key: key, token: token}, nil, nil
+		c := &Claim{workspace: ws, route: route, key: key, token: token}
+		s.renew(c)
+		return c, nil, nil
 	}
 	var storedHash, status string
 	var code sql.NullInt64
@@ -214,9 +228,44 @@ func (s *Store) try(ctx context.Context, ws, route, key, hash string) (*Claim, *
 	return nil, nil, nil
 }
 
+// renew extends c's lease every Lease/3 until the claim ends. A renewal
+// that fails (the database is briefly unreachable) is tried again at the
+// next tick; if the holder stays cut off past Lease, a retry may take the
+// key over, which is what a dead holder would need too.
+func (s *Store) renew(c *Claim) {
+	if s.Lease/3 <= 0 {
+		return
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	c.stop = stop
+	c.renewing.Add(1)
+	go func() {
+		defer c.renewing.Done()
+		t := time.NewTicker(s.Lease / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			err := s.db.Tx(ctx, func(tx *db.Tx) error {
+				_, err := db.Scope(tx, c.workspace).ExecContext(ctx, `UPDATE idempotency_keys SET locked_until = $5
+					WHERE workspace_id = $1 AND route = $2 AND idem_key = $3 AND claim = $4 AND status = 'in_progress'`,
+					c.route, c.key, c.token, db.Now().Add(s.Lease))
+				return err
+			})
+			if err != nil && ctx.Err() == nil {
+				s.log.Warn("renew idempotency claim", "route", c.route, "error", err)
+			}
+		}
+	}()
+}
+
 // Complete stores the answer of a claimed request; later requests with its
 // key get it. It holds even when ctx was cancelled (the client left).
 func (s *Store) Complete(ctx context.Context, c *Claim, r Response) error {
+	c.end()
 	ctx = context.WithoutCancel(ctx)
 	defer s.notify(c)
 	return s.db.Tx(ctx, func(tx *db.Tx) error {
@@ -233,6 +282,7 @@ func (s *Store) Complete(ctx context.Context, c *Claim, r Response) error {
 // Release gives a claimed key up (the request failed in a way a retry may
 // fix): the next request with it runs.
 func (s *Store) Release(ctx context.Context, c *Claim) error {
+	c.end()
 	ctx = context.WithoutCancel(ctx)
 	defer s.notify(c)
 	return s.db.Tx(ctx, func(tx *db.Tx) error {

@@ -161,3 +161,30 @@ func TestExpiredKeysAndDeadClaimsAreTakenOver(t *testing.T) {
 		}
 	})
 }
+
+// A request that runs longer than the lease keeps its key: its holder
+// renews the lease, so a retry waits instead of running a second time.
+func TestBegin_LiveClaimOutlastsItsLease(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		s := idempotency.New(d, nil)
+		s.Lease = 300 * time.Millisecond
+		s.Wait = 1500 * time.Millisecond
+		ctx := context.Background()
+		h := idempotency.Hash("POST", "/x", nil)
+		first, _, err := s.Begin(ctx, ws, "POST /x", "long", h)
+		if err != nil || first == nil {
+			t.Fatal(first, err)
+		}
+		c, _, err := s.Begin(ctx, ws, "POST /x", "long", h)
+		if !apperr.Is(err, apperr.IdempotencyConflict) {
+			t.Fatalf("a retry took over a live claim after its lease: %v %v", c, err)
+		}
+		if err := s.Complete(ctx, first, idempotency.Response{Status: 201, Body: []byte("{}")}); err != nil {
+			t.Fatal(err)
+		}
+		if _, res, err := s.Begin(ctx, ws, "POST /x", "long", h); err != nil || res == nil || res.Status != 201 {
+			t.Fatalf("replay after the long request: %v %v", res, err)
+		}
+	})
+}
