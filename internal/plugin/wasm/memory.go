@@ -2,6 +2,7 @@ package wasm
 
 import (
 	"sync"
+	"sync/atomic"
 
 	"github.com/tetratelabs/wazero/experimental"
 )
@@ -24,7 +25,7 @@ type memoryAllocator struct {
 	mu    sync.Mutex
 	mems  []*linearMemory
 	// refused is set when a growth past limit was refused.
-	refused bool
+	refused atomic.Bool
 }
 
 // Allocate implements experimental.MemoryAllocator.
@@ -43,9 +44,7 @@ func (a *memoryAllocator) Allocate(capacity, maxBytes uint64) experimental.Linea
 
 // limitHit reports whether the module asked for more memory than the limit.
 func (a *memoryAllocator) limitHit() bool {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.refused
+	return a.refused.Load()
 }
 
 // release frees every memory wazero has not freed (an instantiation that
@@ -78,9 +77,7 @@ func (m *linearMemory) Reallocate(size uint64) []byte {
 	}
 	if size > m.max {
 		if size > m.owner.limit {
-			m.owner.mu.Lock()
-			m.owner.refused = true
-			m.owner.mu.Unlock()
+			m.owner.refused.Store(true)
 		}
 		return nil
 	}
