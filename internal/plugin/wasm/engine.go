@@ -39,8 +39,9 @@ type Options struct {
 	// MaxModuleBytes caps a module (default 16 MiB).
 	MaxModuleBytes int
 	// MaxCompiledBytes bounds the compiled modules kept in memory, by their
-	// estimated size (default 256 MiB; see compiledSize). The least recently
-	// used module beyond it is released once no execution uses it.
+	// estimated size (default 256 MiB, about eleven 3 MB Go modules; see
+	// compiledSize). The least recently used module beyond it is released
+	// once no execution uses it, and compiled again when next run.
 	MaxCompiledBytes int64
 	// CacheDir, when set, keeps compiled machine code across restarts.
 	CacheDir string

@@ -102,13 +102,13 @@ func TestCheck_KeepsNothingCompiled(t *testing.T) {
 
 func TestCompiledCache_StaysWithinItsBytes(t *testing.T) {
 	t.Parallel()
-	// Room for two of these modules' estimated compiled size (four times
+	// Room for two of these modules' estimated compiled size (seven times
 	// their bytes), not three.
 	mods := [][]byte{wasmtest.MemoryGrow(false, false), wasmtest.TableGrow(2), wasmtest.TableGrow(1)}
 	var sum, smallest int64 = 0, 1 << 30
 	for _, mod := range mods {
-		sum += int64(4 * len(mod))
-		smallest = min(smallest, int64(4*len(mod)))
+		sum += int64(7 * len(mod))
+		smallest = min(smallest, int64(7*len(mod)))
 	}
 	budget := sum - smallest/2
 	e := newEngine(t, wasm.Options{MaxCompiledBytes: budget})
