@@ -175,9 +175,9 @@ func (e *Engine) runtime(ctx context.Context) (wazero.Runtime, error) {
 
 // module returns the compiled module for wasm, from the cache or compiled
 // and added to it. The release func must be called when the caller is done
-// with it. Only runners call it, and runners exist for approved versions
-// only (market.Service.Load), so the cache holds nothing a reviewer has not
-// approved.
+// with it. Only runners call it, and runners exist only for versions a
+// reviewer approved (market.Service.Load: installable versions, and
+// installed ones that were yanked since), so the cache holds nothing else.
 func (e *Engine) module(ctx context.Context, hash string, wasm []byte) (wazero.CompiledModule, wazero.Runtime, func(), error) {
 	rt, err := e.runtime(ctx)
 	if err != nil {

@@ -76,9 +76,7 @@ func exampleRunner(t testing.TB, e *wasm.Engine) *wasm.Runner {
 		t.Fatal(err)
 	}
 	m := manifest(t, string(raw))
-	if _, err := e.Check(context.Background(), mod, m.Permissions); err != nil {
-		t.Fatalf("check example: %v", err)
-	}
+	checkOnce(t, e, mod, m.Permissions)
 	return e.NewRunner(m, mod)
 }
 
