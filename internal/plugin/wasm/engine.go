@@ -38,6 +38,11 @@ type Options struct {
 	MaxOutputBytes int
 	// MaxModuleBytes caps a module (default 16 MiB).
 	MaxModuleBytes int
+	// MaxCompiledBytes bounds the compiled modules kept in memory, by their
+	// estimated size (default 256 MiB, about eleven 3 MB Go modules; see
+	// compiledSize). The least recently used module beyond it is released
+	// once no execution uses it, and compiled again when next run.
+	MaxCompiledBytes int64
 	// CacheDir, when set, keeps compiled machine code across restarts.
 	CacheDir string
 	// HTTP makes the requests of http_request; nil refuses them. It must be
@@ -62,19 +67,9 @@ type Engine struct {
 	cache wazero.CompilationCache
 
 	mu       sync.Mutex
-	runtimes map[uint32]wazero.Runtime
-	compiled map[compiledKey]wazero.CompiledModule
+	rt       wazero.Runtime // made on first use
+	compiled *moduleCache
 }
-
-type compiledKey struct {
-	pages uint32
-	hash  string
-}
-
-// maxCompiled bounds the compiled modules kept per node; beyond it a module
-// is compiled for the call and released after it (from the compilation
-// cache, so that costs a decode, not a compilation).
-const maxCompiled = 256
 
 // processCache is shared by every Engine of the process: compiled machine
 // code depends only on the module's bytes, and tests start many nodes.
@@ -91,6 +86,9 @@ func NewEngine(opt Options) (*Engine, error) {
 	if opt.MaxModuleBytes <= 0 {
 		opt.MaxModuleBytes = 16 << 20
 	}
+	if opt.MaxCompiledBytes <= 0 {
+		opt.MaxCompiledBytes = 256 << 20
+	}
 	cache := processCache
 	if opt.CacheDir != "" {
 		c, err := wazero.NewCompilationCacheWithDir(opt.CacheDir)
@@ -99,23 +97,27 @@ func NewEngine(opt Options) (*Engine, error) {
 		}
 		cache = c
 	}
-	return &Engine{opt: opt, cache: cache, runtimes: map[uint32]wazero.Runtime{}, compiled: map[compiledKey]wazero.CompiledModule{}}, nil
+	return &Engine{opt: opt, cache: cache, compiled: newModuleCache(opt.MaxCompiledBytes)}, nil
 }
 
 // Options returns the engine's effective options.
 func (e *Engine) Options() Options { return e.opt }
 
+// CacheStats reports the compiled modules the engine keeps and their
+// estimated size in bytes (see Options.MaxCompiledBytes).
+func (e *Engine) CacheStats() (modules int, bytes int64) { return e.compiled.stats() }
+
 // Close releases every runtime and compiled module.
 func (e *Engine) Close(ctx context.Context) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	for _, rt := range e.runtimes {
-		if err := rt.Close(ctx); err != nil {
-			return err
-		}
+	e.compiled.clear()
+	if e.rt == nil {
+		return nil
 	}
-	e.runtimes, e.compiled = map[uint32]wazero.Runtime{}, map[compiledKey]wazero.CompiledModule{}
-	return nil
+	rt := e.rt
+	e.rt = nil
+	return rt.Close(ctx)
 }
 
 // Hash names a module by its content.
@@ -137,19 +139,28 @@ func pagesFor(memoryMB int64) uint32 {
 	return uint32(p)
 }
 
-// runtime returns the runtime for a memory limit, creating it with the
-// WASI and switchboard host modules on first use. Memory limits are a
-// runtime setting in wazero, so there is one runtime per distinct limit (one
-// per plan in practice); they share the compilation cache.
-func (e *Engine) runtime(ctx context.Context, pages uint32) (wazero.Runtime, error) {
-	if rt, ok := e.runtimes[pages]; ok {
-		return rt, nil
-	}
-	cfg := wazero.NewRuntimeConfig().
+// runtimeConfig is the configuration of every runtime the engine makes:
+// module code stops when its context ends, linear memory is capped at pages.
+// wazero has no setting for tables or the call stack; see checkDeclarations
+// and docs/plugins.md.
+func runtimeConfig(pages uint32) wazero.RuntimeConfig {
+	return wazero.NewRuntimeConfig().
 		WithCloseOnContextDone(true).
-		WithMemoryLimitPages(pages).
-		WithCompilationCache(e.cache)
-	rt := wazero.NewRuntimeWithConfig(ctx, cfg)
+		WithMemoryLimitPages(pages)
+}
+
+// runtime returns the engine's runtime, creating it with the WASI and
+// switchboard host modules on first use. It lets every module have the
+// largest plan's memory: each execution's memoryAllocator holds it to its
+// own plan's ramMb, and one runtime keeps one compiled copy of a module for
+// all plans.
+func (e *Engine) runtime(ctx context.Context) (wazero.Runtime, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.rt != nil {
+		return e.rt, nil
+	}
+	rt := wazero.NewRuntimeWithConfig(ctx, runtimeConfig(maxPlanPages()).WithCompilationCache(e.cache))
 	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
 		rt.Close(ctx)
 		return nil, fmt.Errorf("wasi: %w", err)
@@ -158,47 +169,50 @@ func (e *Engine) runtime(ctx context.Context, pages uint32) (wazero.Runtime, err
 		rt.Close(ctx)
 		return nil, err
 	}
-	e.runtimes[pages] = rt
+	e.rt = rt
 	return rt, nil
 }
 
-// module returns the compiled module for wasm under a memory limit. The
-// release func must be called when the caller is done with it.
-func (e *Engine) module(ctx context.Context, pages uint32, hash string, wasm []byte) (wazero.CompiledModule, wazero.Runtime, func(), error) {
-	k := compiledKey{pages, hash}
-	e.mu.Lock()
-	rt, err := e.runtime(ctx, pages)
-	m, ok := e.compiled[k]
-	e.mu.Unlock()
+// module returns the compiled module for wasm, from the cache or compiled
+// and added to it. The release func must be called when the caller is done
+// with it. Only runners call it, and runners exist only for versions a
+// reviewer approved (market.Service.Load: installable versions, and
+// installed ones that were yanked since), so the cache holds nothing else.
+func (e *Engine) module(ctx context.Context, hash string, wasm []byte) (wazero.CompiledModule, wazero.Runtime, func(), error) {
+	rt, err := e.runtime(ctx)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	if ok {
-		return m, rt, func() {}, nil
-	}
-	// Compile outside the lock: a large module takes a while the first
-	// time, and other executions must not wait for it.
-	m, err = rt.CompileModule(ctx, wasm)
+	// Compile outside the engine's lock: a large module takes a while the
+	// first time, and executions of other modules must not wait for it.
+	m, release, err := e.compiled.acquire(ctx, hash, compiledSize(len(wasm)), func() (wazero.CompiledModule, error) {
+		bounded, err := boundTables(wasm)
+		if err != nil {
+			return nil, fmt.Errorf("compile: %w", err)
+		}
+		// Other executions may wait for this compilation: the first
+		// caller's cancellation must not fail theirs.
+		m, err := rt.CompileModule(context.WithoutCancel(ctx), bounded)
+		if err != nil {
+			return nil, fmt.Errorf("compile: %w", err)
+		}
+		return m, nil
+	})
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("compile: %w", err)
+		return nil, nil, nil, err
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if prev, ok := e.compiled[k]; ok {
-		m.Close(ctx)
-		return prev, rt, func() {}, nil
-	}
-	if len(e.compiled) >= maxCompiled {
-		return m, rt, func() { m.Close(context.Background()) }, nil
-	}
-	e.compiled[k] = m
-	return m, rt, func() {}, nil
+	return m, rt, release, nil
 }
 
 // Check validates a module for a manifest asking for perms: it must be a
 // WASI command (export _start and memory), import nothing but WASI and the
-// switchboard host functions its permissions unlock, and compile. It
-// returns the host functions the module imports.
+// switchboard host functions its permissions unlock, keep its tables and
+// memory within what the sandbox accounts for (checkDeclarations), and
+// compile. It returns the host functions the module imports.
+//
+// The module is compiled in a runtime of its own that is closed before
+// Check returns: a submission waiting for review (or refused) is never kept
+// compiled, in memory or in the engine's compilation cache.
 func (e *Engine) Check(ctx context.Context, wasm []byte, perms []string) ([]string, error) {
 	if len(wasm) > e.opt.MaxModuleBytes {
 		return nil, apperr.Invalid(apperr.FieldError{Field: "wasm", Message: fmt.Sprintf("module is %d bytes; the limit is %d", len(wasm), e.opt.MaxModuleBytes)})
@@ -206,20 +220,28 @@ func (e *Engine) Check(ctx context.Context, wasm []byte, perms []string) ([]stri
 	if len(wasm) < 8 || string(wasm[:4]) != "\x00asm" {
 		return nil, apperr.Invalid(apperr.FieldError{Field: "wasm", Message: "is not a WebAssembly binary (no \\0asm header)"})
 	}
-	// Compile without a memory limit of its own: limits apply per run.
-	m, _, release, err := e.module(ctx, pagesFor(0), Hash(wasm), wasm)
+	if err := checkDeclarations(wasm); err != nil {
+		return nil, err
+	}
+	bounded, err := boundTables(wasm)
+	if err != nil {
+		return nil, apperr.Invalid(apperr.FieldError{Field: "wasm", Message: "does not compile: " + err.Error()})
+	}
+	// Validate with wazero's interpreter: it decodes and validates exactly
+	// as the compiler does, in a fraction of the time, and produces no
+	// machine code to keep. Under the largest plan's limit: each run
+	// applies its own.
+	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigInterpreter().WithMemoryLimitPages(maxPlanPages()))
+	defer rt.Close(context.WithoutCancel(ctx))
+	m, err := rt.CompileModule(ctx, bounded)
 	if err != nil {
 		return nil, apperr.Invalid(apperr.FieldError{Field: "wasm", Message: "does not compile: " + trimWazero(err.Error())})
 	}
-	defer release()
 	if _, ok := m.ExportedFunctions()["_start"]; !ok {
 		return nil, apperr.Invalid(apperr.FieldError{Field: "wasm", Message: "must export _start (a WASI command module; GOOS=wasip1 builds are)"})
 	}
 	if _, ok := m.ExportedMemories()["memory"]; !ok {
 		return nil, apperr.Invalid(apperr.FieldError{Field: "wasm", Message: "must export its memory as \"memory\""})
-	}
-	if len(m.ImportedMemories()) > 0 {
-		return nil, apperr.Invalid(apperr.FieldError{Field: "wasm", Message: "must not import memory"})
 	}
 	var used []string
 	for _, f := range m.ImportedFunctions() {

@@ -30,9 +30,7 @@ func hostcallsRunner(t *testing.T, opt wasm.Options) *wasm.Runner {
 	e := newEngine(t, opt)
 	mod := wasmtest.Build(t, "./internal/plugin/wasm/testdata/hostcalls")
 	m := manifest(t, hostcallsManifest)
-	if _, err := e.Check(context.Background(), mod, m.Permissions); err != nil {
-		t.Fatal(err)
-	}
+	checkOnce(t, e, mod, m.Permissions)
 	return e.NewRunner(m, mod)
 }
 

@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/sys"
 
 	"github.com/switchboard/switchboard/internal/actor"
@@ -22,12 +23,20 @@ type Runner struct {
 	m      Compiled
 	wasm   []byte
 	hash   string
+	// minPages is the memory the module starts with.
+	minPages uint32
 }
 
 // NewRunner makes a runner of a module whose manifest has been parsed. The
 // module is compiled lazily, on first execution, and cached by the engine.
 func (e *Engine) NewRunner(m Compiled, wasm []byte) *Runner {
-	return &Runner{engine: e, m: m, wasm: wasm, hash: Hash(wasm)}
+	r := &Runner{engine: e, m: m, wasm: wasm, hash: Hash(wasm)}
+	// A module that cannot be read fails when it compiles, with wazero's
+	// words for why.
+	if d, err := readDeclarations(wasm); err == nil && d.memory != nil {
+		r.minPages = d.memory.min
+	}
+	return r
 }
 
 func (r *Runner) Slug() string                 { return r.m.Slug }
@@ -67,6 +76,9 @@ func (r *Runner) Execute(ctx context.Context, ec plugin.ExecutionContext, input 
 	mem := actor.PlanLimits[ec.Actor.Plan].RAMMB
 	if mem <= 0 {
 		mem = actor.PlanLimits[actor.Free].RAMMB
+	}
+	if r.minPages > pagesFor(mem) {
+		return plugin.Failed(fmt.Sprintf("the module's memory starts at %d pages of 64 KiB, above the plan's ramMb of %d MiB", r.minPages, mem))
 	}
 	return r.engine.run(ctx, r.hash, r.wasm, mem, stdin, &hostEnv{ec: ec, allowedHosts: r.m.AllowedHosts})
 }
@@ -110,7 +122,7 @@ const maxStderr = 4 << 10
 
 func (e *Engine) run(parent context.Context, hash string, wasm []byte, memoryMB int64, stdin []byte, env *hostEnv) plugin.ExecutionResult {
 	pages := pagesFor(memoryMB)
-	compiled, rt, release, err := e.module(parent, pages, hash, wasm)
+	compiled, rt, release, err := e.module(parent, hash, wasm)
 	if err != nil {
 		return plugin.Failed("module cannot be loaded: " + trimWazero(err.Error()))
 	}
@@ -127,17 +139,16 @@ func (e *Engine) run(parent context.Context, hash string, wasm []byte, memoryMB 
 	// environment, and wazero's deterministic clock and random source.
 	cfg := wazero.NewModuleConfig().WithName("").
 		WithStdin(bytes.NewReader(stdin)).WithStdout(stdout).WithStderr(stderr)
-	mod, runErr := rt.InstantiateModule(ctx, compiled, cfg)
-	if mod != nil {
-		mod.Close(context.WithoutCancel(ctx))
-	}
+	memory := &memoryAllocator{limit: uint64(pages) * pageSize}
+	runErr := instantiate(experimental.WithMemoryAllocator(ctx, memory), rt, compiled, cfg)
+	memory.release()
 
 	env.mu.Lock()
 	res := plugin.ExecutionResult{Logs: env.logs, Metrics: plugin.Metrics{APICalls: env.apiCalls}}
 	fault := env.fault
 	env.mu.Unlock()
 
-	if reason := failure(ctx, runErr, fault, stderr.String(), memoryMB, e.opt); reason != "" {
+	if reason := failure(ctx, runErr, fault, stderr.String(), memoryMB, memory.limitHit(), e.opt); reason != "" {
 		res.Error = reason
 		return res
 	}
@@ -153,8 +164,26 @@ func (e *Engine) run(parent context.Context, hash string, wasm []byte, memoryMB 
 	return res
 }
 
-// failure explains why a run failed, or returns "" if it succeeded.
-func failure(ctx context.Context, runErr error, fault, stderr string, memoryMB int64, opt Options) string {
+// instantiate runs the module to completion. A panic inside wazero (none is
+// known; a hostile module must not find one) fails the execution instead
+// of the process.
+func instantiate(ctx context.Context, rt wazero.Runtime, compiled wazero.CompiledModule, cfg wazero.ModuleConfig) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("sandbox fault: %v", p)
+		}
+	}()
+	mod, err := rt.InstantiateModule(ctx, compiled, cfg)
+	if mod != nil {
+		mod.Close(context.WithoutCancel(ctx))
+	}
+	return err
+}
+
+// failure explains why a run failed, or returns "" if it succeeded. atCap
+// says the module asked for memory beyond the limit: a trap then is most
+// likely its answer to the memory.grow the limit refused.
+func failure(ctx context.Context, runErr error, fault, stderr string, memoryMB int64, atCap bool, opt Options) string {
 	switch cause := context.Cause(ctx); {
 	case errors.Is(cause, errOutputLimit):
 		return fmt.Sprintf("output exceeds the limit of %d bytes", opt.MaxOutputBytes)
@@ -184,7 +213,7 @@ func failure(ctx context.Context, runErr error, fault, stderr string, memoryMB i
 		return fmt.Sprintf("the plugin exited with status %d: %s", exit.ExitCode(), tail)
 	}
 	msg := trimWazero(runErr.Error())
-	if strings.Contains(msg, "memory") && (strings.Contains(msg, "limit") || strings.Contains(msg, "exceeds")) {
+	if atCap || strings.Contains(msg, "memory") && (strings.Contains(msg, "limit") || strings.Contains(msg, "exceeds")) {
 		return fmt.Sprintf("memory limit of %d MiB exceeded: %s", memoryMB, msg)
 	}
 	if tail != "" {
