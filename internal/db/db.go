@@ -175,7 +175,8 @@ func openPostgres(ctx context.Context, rawURL string, opt Options) (*DB, error) 
 	}
 	var connector driver.Connector = stdlib.GetPoolConnector(pool)
 	if d := opt.timeout(); d > 0 {
-		connector = acquireTimeout{Connector: connector, d: d}
+		// A connect_timeout the URL sets explicitly is not cut short.
+		connector = acquireTimeout{Connector: connector, d: max(d, cfg.ConnConfig.ConnectTimeout)}
 	}
 	sqldb := sql.OpenDB(connector)
 	// Idle connections stay in the pgx pool, shared with the job queue's
