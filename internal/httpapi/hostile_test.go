@@ -104,6 +104,15 @@ func TestHostileBytes_EveryRouteAnswers4xx(t *testing.T) {
 				t.Errorf("PATCH /api/v1/me with name %q: %d %s", bad, r.Status, r.Raw)
 			}
 		}
+		// A User-Agent (kept on sessions and audit rows) that is not UTF-8,
+		// or that the 512-byte cap would cut inside a character, signs in.
+		for _, ua := range []string{"agent \xff\xfe", "x" + strings.Repeat("é", 400)} {
+			r := h.Do(apptest.Request{Method: "POST", Path: "/api/v1/auth/login", Headers: map[string]string{"User-Agent": ua},
+				Body: map[string]string{"email": apptest.AdminEmail, "password": apptest.AdminPassword}})
+			if r.Status != http.StatusOK {
+				t.Errorf("login with User-Agent %.20q: %d %s", ua, r.Status, r.Raw)
+			}
+		}
 		// An escaped backslash followed by "u0000" is ordinary text.
 		r := h.Do(apptest.Request{Method: "PATCH", Path: "/api/v1/me", Token: admin.AccessToken, Body: []byte(`{"name":"C:\\u0000"}`)})
 		if r.Status != http.StatusOK {

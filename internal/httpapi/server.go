@@ -270,13 +270,14 @@ func (s *Server) actorOf(r *http.Request) actor.Actor {
 }
 
 func (s *Server) requestMeta(r *http.Request) actor.Request {
-	return actor.Request{IP: s.clientIP(r), UserAgent: headerText(r.UserAgent(), 512), RequestID: requestIDFrom(r.Context())}
+	return actor.Request{IP: s.clientIP(r), UserAgent: truncate(r.UserAgent(), 512), RequestID: requestIDFrom(r.Context())}
 }
 
-// headerText makes a header value storable: at most n bytes, cut on a
-// character boundary, with bytes that are not UTF-8 replaced (header values
-// may carry any byte above 0x7f, and PostgreSQL's text takes only UTF-8).
-func headerText(s string, n int) string {
+// truncate makes a client-supplied string storable: at most n bytes, cut on
+// a character boundary, with bytes that are not UTF-8 replaced (a header
+// value may carry any byte above 0x7f, and PostgreSQL's text takes only
+// UTF-8).
+func truncate(s string, n int) string {
 	s = strings.ToValidUTF8(s, "\uFFFD")
 	if len(s) <= n {
 		return s
