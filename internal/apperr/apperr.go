@@ -30,6 +30,10 @@ const (
 	Internal       Code = "INTERNAL"
 )
 
+// Unavailable says the database could not be reached or did not answer in
+// time; the request may be retried once it is back.
+const Unavailable Code = "UNAVAILABLE"
+
 // Error is a domain error with a code a client can branch on.
 type Error struct {
 	Code    Code

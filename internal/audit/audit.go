@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/switchboard/switchboard/internal/actor"
 	"github.com/switchboard/switchboard/internal/db"
@@ -80,8 +81,8 @@ func Record(ctx context.Context, tx *db.Tx, a actor.Actor, e Entry) error {
 	r := Row{
 		ID: ids.New(ids.Audit), UserID: userID, OrganizationID: orgID,
 		ImpersonatorID: a.ImpersonatorID, Action: e.Action, Resource: e.Resource,
-		ResourceID: e.ResourceID, Status: e.Status, IPAddress: a.IP, UserAgent: a.UserAgent,
-		RequestID: a.RequestID, Metadata: meta, CreatedAt: db.Now(),
+		ResourceID: storable(e.ResourceID), Status: e.Status, IPAddress: storable(a.IP), UserAgent: storable(a.UserAgent),
+		RequestID: storable(a.RequestID), Metadata: meta, CreatedAt: db.Now(),
 	}
 	// Taking the head row's lock serializes appends on PostgreSQL; SQLite's
 	// writer lock already does.
@@ -119,6 +120,17 @@ func (r Row) computeHash() string {
 		fmt.Fprintf(h, "%d:%s|", len(f), f)
 	}
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+// storable makes a client-supplied string fit a text column on either
+// engine: PostgreSQL refuses NUL and invalid UTF-8, and an audit row must
+// never fail to be written because of what a client sent. (Metadata is
+// JSON, whose encoding already escapes both.)
+func storable(s string) string {
+	if utf8.ValidString(s) && !strings.Contains(s, "\x00") {
+		return s
+	}
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
 }
 
 func nullable(s string) any {

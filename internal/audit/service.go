@@ -44,15 +44,19 @@ func (s *Service) Verify(ctx context.Context, a actor.Actor) (VerifyResult, erro
 
 // AdminRequest describes one request to an admin endpoint.
 type AdminRequest struct {
-	Method   string
+	Method string
+	// Path is the path as requested (escaped); Route is the route pattern
+	// it matched, empty when it matched none.
 	Path     string
+	Route    string
 	Query    map[string][]string
 	Status   int
 	Duration time.Duration
 }
 
 // RecordAdminRequest writes an "admin.request" row for a request to the admin
-// API, whoever made it and however it ended. Query values under
+// API, whoever made it and however it ended (status "failure" for any 4xx
+// or 5xx answer: refused, invalid, unknown route). Query values under
 // secret-looking names are redacted like any metadata.
 func (s *Service) RecordAdminRequest(ctx context.Context, a actor.Actor, r AdminRequest) error {
 	q := make(map[string]any, len(r.Query))
@@ -69,7 +73,7 @@ func (s *Service) RecordAdminRequest(ctx context.Context, a actor.Actor, r Admin
 	}
 	return s.db.Tx(ctx, func(tx *db.Tx) error {
 		return Record(ctx, tx, a, Entry{Action: "admin.request", Resource: "http", ResourceID: r.Method + " " + r.Path,
-			Status: status, Metadata: map[string]any{"method": r.Method, "path": r.Path, "query": q,
+			Status: status, Metadata: map[string]any{"method": r.Method, "path": r.Path, "route": r.Route, "query": q,
 				"status": r.Status, "durationMs": float64(r.Duration.Microseconds()) / 1000}})
 	})
 }

@@ -9,11 +9,13 @@ package db
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -66,6 +68,17 @@ type Options struct {
 	Synchronous string
 	// MaxConns bounds PostgreSQL connections of this node.
 	MaxConns int32
+	// Timeout bounds each wait on the database (see DefaultTimeout, used
+	// when zero). Negative lifts the PostgreSQL bounds and leaves SQLite's
+	// busy timeout at a minute.
+	Timeout time.Duration
+}
+
+func (o Options) timeout() time.Duration {
+	if o.Timeout == 0 {
+		return DefaultTimeout
+	}
+	return max(o.Timeout, 0)
 }
 
 // IsPostgresURL reports whether u names a PostgreSQL server.
@@ -109,8 +122,14 @@ func openSQLite(ctx context.Context, path string, opt Options) (*DB, error) {
 			return nil, fmt.Errorf("sqlite: create %s: %w", dir, err)
 		}
 	}
+	// A lock held by another process (a CLI command, a backup) is waited
+	// for at most the timeout; then the call fails as unavailable.
+	busy := opt.timeout().Milliseconds()
+	if busy <= 0 {
+		busy = 60_000
+	}
 	base := "file:" + (&url.URL{Path: path}).EscapedPath() + "?_time_format=sqlite" +
-		"&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)" +
+		"&_pragma=busy_timeout(" + strconv.FormatInt(busy, 10) + ")&_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)" +
 		"&_pragma=synchronous(" + sync + ")&_pragma=cache_size(-4000)"
 	w, err := sql.Open("sqlite", base+"&_txlock=immediate")
 	if err != nil {
@@ -143,6 +162,9 @@ func openPostgres(ctx context.Context, rawURL string, opt Options) (*DB, error) 
 	if opt.MaxConns > 0 {
 		cfg.MaxConns = opt.MaxConns
 	}
+	if d := opt.timeout(); d > 0 {
+		configureTimeouts(cfg, d)
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: connect: %w", redactErr(err))
@@ -151,7 +173,15 @@ func openPostgres(ctx context.Context, rawURL string, opt Options) (*DB, error) 
 		pool.Close()
 		return nil, fmt.Errorf("postgres: connect: %w", redactErr(err))
 	}
-	sqldb := stdlib.OpenDBFromPool(pool)
+	var connector driver.Connector = stdlib.GetPoolConnector(pool)
+	if d := opt.timeout(); d > 0 {
+		// A connect_timeout the URL sets explicitly is not cut short.
+		connector = acquireTimeout{Connector: connector, d: max(d, cfg.ConnConfig.ConnectTimeout)}
+	}
+	sqldb := sql.OpenDB(connector)
+	// Idle connections stay in the pgx pool, shared with the job queue's
+	// listener (as stdlib.OpenDBFromPool does).
+	sqldb.SetMaxIdleConns(0)
 	return &DB{Dialect: Postgres, write: sqldb, read: sqldb, Pool: pool}, nil
 }
 

@@ -48,7 +48,8 @@ func (d *DB) Migrate(ctx context.Context) ([]*goose.MigrationResult, error) {
 	if err != nil {
 		return nil, fmt.Errorf("migrations: %w", err)
 	}
-	res, err := p.Up(ctx)
+	// A migration may rewrite a large table: no per-statement timeout.
+	res, err := p.Up(WithoutTimeout(ctx))
 	if err != nil {
 		return res, fmt.Errorf("migrate up: %w", err)
 	}

@@ -7,7 +7,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/riverqueue/river"
 
@@ -145,6 +147,11 @@ func (s *Service) storeEvent(ctx context.Context, tx *db.Tx, r *row, e channel.E
 			UserID: e.UserID, Username: e.Username, Text: e.Text, Command: e.Command, Args: e.Args, Raw: e.Raw}}
 	if len(e.ProviderID) > 200 {
 		return false, apperr.New(apperr.Validation, "inbound request: provider event id too long")
+	}
+	// The id may come from a header, which can carry any byte above 0x7f;
+	// it is stored as text, which takes only UTF-8 without NUL.
+	if !utf8.ValidString(e.ProviderID) || strings.IndexByte(e.ProviderID, 0) >= 0 {
+		return false, apperr.New(apperr.Validation, "inbound request: provider event id must be UTF-8 text without NUL")
 	}
 	raw, err := json.Marshal(job)
 	if err != nil {

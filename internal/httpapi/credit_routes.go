@@ -258,6 +258,9 @@ func (s *Server) billingRoutes() {
 				}
 				return apperr.New(apperr.Validation, "could not read the body")
 			}
+			if err := checkRawBody(r, payload); err != nil {
+				return err
+			}
 			res, err := s.Billing.HandleWebhook(r.Context(), payload, r.Header.Get("Stripe-Signature"))
 			if err != nil {
 				return err

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,8 +14,9 @@ import (
 )
 
 // decode reads exactly one JSON object from the body into v, rejecting
-// unknown fields, wrong types, trailing data and oversized bodies with a
-// message that says what is wrong and where.
+// unknown fields, wrong types, trailing data, oversized bodies, and text
+// that is not UTF-8 or holds NUL, with a message that says what is wrong and
+// where.
 func decode(r *http.Request, v any) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
@@ -22,7 +24,16 @@ func decode(r *http.Request, v any) error {
 			return apperr.New(apperr.Validation, "Content-Type must be application/json")
 		}
 	}
-	dec := json.NewDecoder(r.Body)
+	// The body is read whole (the route's size cap bounds it) so its text
+	// can be checked before decoding: see checkBodyText.
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return decodeError(err)
+	}
+	if err := checkBodyText(body); err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return decodeError(err)

@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	"github.com/switchboard/switchboard/internal/apperr"
+	"github.com/switchboard/switchboard/internal/db"
 )
 
 // envelope is the body of every API response.
@@ -43,6 +44,8 @@ func statusOf(c apperr.Code) int {
 		return http.StatusRequestEntityTooLarge
 	case apperr.WorkflowFailed:
 		return http.StatusUnprocessableEntity
+	case apperr.Unavailable:
+		return http.StatusServiceUnavailable
 	}
 	return http.StatusInternalServerError
 }
@@ -60,6 +63,11 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if !errors.As(err, &ae) {
 		ae = &apperr.Error{Code: apperr.Internal, Message: "internal error", Cause: err}
 	}
+	if ae.Code == apperr.Internal && db.IsUnavailable(err) {
+		// Any path that met an unreachable or timed-out database says so,
+		// instead of a 500 that reads like a bug.
+		ae = &apperr.Error{Code: apperr.Unavailable, Cause: err}
+	}
 	status := statusOf(ae.Code)
 	body := errorBody{Code: ae.Code, Message: ae.Message, Details: ae.Details}
 	if status >= 500 {
@@ -67,6 +75,10 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 			slog.String("requestId", requestIDFrom(r.Context())),
 			slog.String("route", r.Pattern), slog.Any("error", err))
 		body = errorBody{Code: apperr.Internal, Message: "internal error; quote request id " + requestIDFrom(r.Context())}
+		if ae.Code == apperr.Unavailable {
+			body = errorBody{Code: apperr.Unavailable, Message: "the database is unreachable; retry shortly (request id " + requestIDFrom(r.Context()) + ")"}
+			w.Header().Set("Retry-After", "5")
+		}
 	}
 	if ae.Code == apperr.RateLimited {
 		if d, ok := ae.Details.(map[string]any); ok {

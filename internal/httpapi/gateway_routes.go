@@ -189,6 +189,9 @@ func (s *Server) inbound(w http.ResponseWriter, r *http.Request) error {
 		}
 		return apperr.New(apperr.Validation, "cannot read request body")
 	}
+	if err := checkRawBody(r, body); err != nil {
+		return err
+	}
 	res, err := s.Gateways.Inbound(r.Context(), r.PathValue("id"), r.PathValue("token"), channel.Request{
 		Method: r.Method, Header: r.Header, Query: r.URL.Query(), Body: body})
 	if err != nil {

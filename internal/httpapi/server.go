@@ -8,9 +8,11 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"path"
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/switchboard/switchboard/internal/actor"
 	"github.com/switchboard/switchboard/internal/apperr"
@@ -105,7 +107,8 @@ func New(d Deps, opt Options) *Server {
 	}
 	s := &Server{Deps: d, opt: opt, mux: http.NewServeMux(), metrics: newMetrics()}
 	s.registerRoutes()
-	s.handler = s.requestID(s.recoverer(s.observe(s.securityHeaders(s.bodyLimit(s.mux)))))
+	s.handler = s.requestID(s.recoverer(s.observe(s.securityHeaders(
+		s.auditAdmin(s.rejectHostileBytes(s.bodyLimit(s.mux)))))))
 	return s
 }
 
@@ -165,6 +168,10 @@ func (s *Server) handle(rt route) {
 		limit = max(s.opt.MaxUploadBytes, s.opt.MaxBodyBytes)
 	}
 	h := func(w http.ResponseWriter, r *http.Request) {
+		holder, _ := r.Context().Value(actorHolderKey{}).(*actorHolder)
+		if holder != nil {
+			holder.route = rt.method + " " + rt.path
+		}
 		if r.ContentLength > limit {
 			s.writeError(w, r, apperr.New(apperr.PayloadTooLarge, "request body exceeds %d bytes", limit))
 			return
@@ -183,7 +190,7 @@ func (s *Server) handle(rt route) {
 				return
 			}
 			r = r.WithContext(ctx)
-			if holder, ok := r.Context().Value(actorHolderKey{}).(*actorHolder); ok {
+			if holder != nil {
 				holder.a = a
 			}
 			if len(rt.roles) > 0 && !slices.Contains(rt.roles, a.Role) {
@@ -200,38 +207,66 @@ func (s *Server) handle(rt route) {
 			s.writeError(w, r, err)
 		}
 	}
-	if strings.HasPrefix(rt.path, "/api/v1/admin/") || rt.path == "/api/v1/admin" {
-		h = s.auditAdmin(h)
-	}
 	s.mux.HandleFunc(rt.method+" "+rt.path, h)
 }
 
+// isAdminPath reports whether a request path falls under the admin API.
+// The path is cleaned first, as the router would, so no spelling of an
+// admin path escapes the audit.
+func isAdminPath(p string) bool {
+	p = path.Clean("/" + p)
+	return p == "/api/v1/admin" || strings.HasPrefix(p, "/api/v1/admin/")
+}
+
 // auditAdmin records every request to the admin API — who, what, how it
-// ended and how long it took — after it is served, whatever its outcome.
-func (s *Server) auditAdmin(next http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
+// ended and how long it took — after it is served, whatever its outcome:
+// refused by authentication, permission, validation or the hostile-bytes
+// check, sent to a route that does not exist, or served. It wraps the
+// whole router so that nothing under /api/v1/admin answers unrecorded.
+func (s *Server) auditAdmin(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !isAdminPath(r.URL.Path) || s.Audit == nil {
+			next.ServeHTTP(w, r)
+			return
+		}
 		start := time.Now()
 		sr := &statusRecorder{ResponseWriter: w}
 		holder := &actorHolder{}
-		next(sr, r.WithContext(context.WithValue(r.Context(), actorHolderKey{}, holder)))
+		next.ServeHTTP(sr, r.WithContext(context.WithValue(r.Context(), actorHolderKey{}, holder)))
 		if sr.status == 0 {
 			sr.status = http.StatusOK
 		}
+		// The row is written before the answer leaves, so whoever reads
+		// the log next finds it — except when the database is unreachable:
+		// then the answer goes first rather than wait for it twice.
+		if sr.status == http.StatusServiceUnavailable {
+			_ = http.NewResponseController(sr).Flush()
+		}
 		a := holder.a
+		if a.UserID == "" && r.Header.Get("Authorization") != "" {
+			// Refused before a route authenticated it (no such route, bad
+			// bytes): still name who asked, when the credential is good.
+			if found, _, err := s.authenticate(r); err == nil {
+				a = found
+			}
+		}
 		if a.UserID == "" {
 			a = actor.Anonymous(s.requestMeta(r))
 		}
 		if err := s.Audit.RecordAdminRequest(context.WithoutCancel(r.Context()), a, audit.AdminRequest{
-			Method: r.Method, Path: r.URL.Path, Query: r.URL.Query(), Status: sr.status, Duration: time.Since(start),
+			Method: r.Method, Path: r.URL.EscapedPath(), Route: holder.route, Query: r.URL.Query(), Status: sr.status, Duration: time.Since(start),
 		}); err != nil {
 			s.Log.Error("record admin request", "requestId", requestIDFrom(r.Context()), "error", err)
 		}
-	}
+	})
 }
 
-// actorHolder lets auditAdmin learn the actor that authentication found
-// deeper in the chain.
-type actorHolder struct{ a actor.Actor }
+// actorHolder lets auditAdmin learn the route that matched and the actor
+// that authentication found deeper in the chain.
+type actorHolder struct {
+	a     actor.Actor
+	route string
+}
 type actorHolderKey struct{}
 
 // actorOf returns the request's actor: the authenticated one on signed-in
@@ -248,11 +283,19 @@ func (s *Server) requestMeta(r *http.Request) actor.Request {
 	return actor.Request{IP: s.clientIP(r), UserAgent: truncate(r.UserAgent(), 512), RequestID: requestIDFrom(r.Context())}
 }
 
+// truncate makes a client-supplied string storable: at most n bytes, cut on
+// a character boundary, with bytes that are not UTF-8 replaced (a header
+// value may carry any byte above 0x7f, and PostgreSQL's text takes only
+// UTF-8).
 func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n]
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	if len(s) <= n {
+		return s
 	}
-	return s
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 func (s *Server) registerRoutes() {

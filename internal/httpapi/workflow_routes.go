@@ -231,6 +231,9 @@ func readJSONBody(r *http.Request) (json.RawMessage, error) {
 		}
 		return nil, apperr.New(apperr.Validation, "cannot read request body")
 	}
+	if err := checkBodyText(body); err != nil {
+		return nil, err
+	}
 	if !json.Valid(body) {
 		return nil, apperr.Invalid(apperr.FieldError{Field: "body", Message: "is not valid JSON"})
 	}
@@ -256,6 +259,9 @@ func (s *Server) workflowHook(w http.ResponseWriter, r *http.Request) error {
 			return apperr.New(apperr.PayloadTooLarge, "request body exceeds %d bytes", mbe.Limit)
 		}
 		return apperr.New(apperr.Validation, "cannot read request body")
+	}
+	if err := checkRawBody(r, body); err != nil {
+		return err
 	}
 	var payload any
 	if len(body) > 0 {

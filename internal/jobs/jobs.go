@@ -69,7 +69,7 @@ func Migrate(ctx context.Context, d *db.DB) error {
 	if err != nil {
 		return fmt.Errorf("job migrations: %w", err)
 	}
-	if _, err := m.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
+	if _, err := m.Migrate(db.WithoutTimeout(ctx), rivermigrate.DirectionUp, nil); err != nil {
 		return fmt.Errorf("job migrations: %w", err)
 	}
 	return nil

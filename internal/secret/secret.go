@@ -144,15 +144,26 @@ func (kr *Keyring) IDs() []string {
 // Has reports whether the keyring holds the key with this id (reloading a
 // file-backed keyring first if it may have changed).
 func (kr *Keyring) Has(id string) bool {
-	kr.mu.RLock()
-	_, ok := kr.keys[id]
-	kr.mu.RUnlock()
-	if !ok && kr.refresh(true) {
-		kr.mu.RLock()
-		_, ok = kr.keys[id]
-		kr.mu.RUnlock()
-	}
+	_, ok := kr.aead(id)
 	return ok
+}
+
+// aead returns the cipher for key id. A miss forces a reload and then looks
+// again whatever the reload reports: a concurrent reload may have loaded
+// the key just before ours found the file unchanged, and refresh returns
+// only after any reload in progress has replaced the keys.
+func (kr *Keyring) aead(id string) (cipher.AEAD, bool) {
+	kr.mu.RLock()
+	g, ok := kr.keys[id]
+	kr.mu.RUnlock()
+	if ok || kr.source == nil {
+		return g, ok
+	}
+	kr.refresh(true)
+	kr.mu.RLock()
+	g, ok = kr.keys[id]
+	kr.mu.RUnlock()
+	return g, ok
 }
 
 // Seal encrypts plaintext under the primary key, bound to context.
@@ -178,18 +189,9 @@ func (kr *Keyring) Open(sealed, context string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	kr.mu.RLock()
-	g, ok := kr.keys[id]
-	kr.mu.RUnlock()
+	g, ok := kr.aead(id)
 	if !ok {
-		if kr.refresh(true) {
-			kr.mu.RLock()
-			g, ok = kr.keys[id]
-			kr.mu.RUnlock()
-		}
-		if !ok {
-			return nil, fmt.Errorf("%w: %s", ErrMissingKey, id)
-		}
+		return nil, fmt.Errorf("%w: %s", ErrMissingKey, id)
 	}
 	raw, err := base64.RawURLEncoding.DecodeString(body)
 	if err != nil || len(raw) < g.NonceSize()+g.Overhead() {

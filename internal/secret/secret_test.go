@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -122,6 +123,60 @@ func TestLoad_FileRotationIsPickedUpByRunningKeyring(t *testing.T) {
 	kr.PrimaryID() // the periodic check re-reads the changed file
 	if _, err := kr.Open(sealed, "c"); !errors.Is(err, secret.ErrMissingKey) {
 		t.Errorf("value under a pruned key: %v", err)
+	}
+}
+
+// TestLoad_ConcurrentOpensAfterRotationAllSucceed has many readers meet a
+// value under a freshly rotated key at once: one of them reloads the file,
+// and the others, whose own reload then finds nothing new, must still see
+// the key the winner loaded instead of reporting it missing.
+func TestLoad_ConcurrentOpensAfterRotationAllSucceed(t *testing.T) {
+	t.Parallel()
+	for round := 0; round < 40; round++ {
+		dir := t.TempDir()
+		kr, err := secret.Load("", dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := secret.AddPrimaryToFile(dir); err != nil {
+			t.Fatal(err)
+		}
+		other, err := secret.Load("", dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sealed, err := other.Seal([]byte("v"), "c")
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, _ := secret.KeyID(sealed)
+		const readers = 8
+		start := make(chan struct{})
+		errs := make(chan error, 2*readers)
+		var wg sync.WaitGroup
+		for i := 0; i < readers; i++ {
+			wg.Add(2)
+			go func() {
+				defer wg.Done()
+				<-start
+				if _, err := kr.Open(sealed, "c"); err != nil {
+					errs <- err
+				}
+			}()
+			go func() {
+				defer wg.Done()
+				<-start
+				if !kr.Has(id) {
+					errs <- errors.New("Has: key " + id + " reported missing")
+				}
+			}()
+		}
+		close(start)
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatalf("round %d: %v", round, err)
+		}
 	}
 }
 
