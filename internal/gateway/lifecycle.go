@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/riverqueue/river"
 
@@ -12,10 +11,6 @@ import (
 	"github.com/switchboard/switchboard/internal/jobs"
 	"github.com/switchboard/switchboard/internal/workspace"
 )
-
-// pausedSnooze is how long an outbound message of a paused workspace waits
-// before its job looks again.
-const pausedSnooze = 5 * time.Second
 
 // WorkspaceChanged is the gateways' part of a workspace's pause, resume or
 // end, run inside the transaction of the change.

@@ -19,6 +19,7 @@ import (
 	"github.com/switchboard/switchboard/internal/gateway/channel"
 	"github.com/switchboard/switchboard/internal/ids"
 	"github.com/switchboard/switchboard/internal/jobs"
+	"github.com/switchboard/switchboard/internal/workspace"
 )
 
 // SendInput is an outbound message.
@@ -244,7 +245,7 @@ func (w *sendWorker) Work(ctx context.Context, job *river.Job[sendArgs]) error {
 	if paused, err := s.pausedWorkspace(ctx, ws); err != nil {
 		return err
 	} else if paused {
-		return river.JobSnooze(pausedSnooze) // sent after the reactivation
+		return river.JobSnooze(workspace.PausedRecheck) // sent after the reactivation
 	}
 	r, err := getRow(ctx, s.db.Read(), ws, rec.GatewayID)
 	if errors.Is(err, errNotFound) {

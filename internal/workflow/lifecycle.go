@@ -11,11 +11,6 @@ import (
 	"github.com/switchboard/switchboard/internal/workspace"
 )
 
-// pausedSnooze is how long a run job of a paused workspace waits before it
-// looks again: the run stays running (it neither fails nor times out while
-// paused) and goes on within this long of the reactivation.
-const pausedSnooze = 5 * time.Second
-
 // snoozeIfPaused answers a run job of a paused workspace with a snooze.
 func (s *Service) snoozeIfPaused(ctx context.Context, ws string) error {
 	paused, err := workspace.Paused(ctx, s.DB.Read(), ws)
@@ -23,7 +18,7 @@ func (s *Service) snoozeIfPaused(ctx context.Context, ws string) error {
 		return err
 	}
 	if paused {
-		return river.JobSnooze(pausedSnooze)
+		return river.JobSnooze(workspace.PausedRecheck)
 	}
 	return nil
 }

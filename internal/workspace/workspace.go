@@ -24,6 +24,12 @@ import (
 	"github.com/switchboard/switchboard/internal/ids"
 )
 
+// PausedRecheck is how long queued work of a paused workspace (a run, an
+// execution, an outbound message) waits, snoozed, before it looks again:
+// it neither fails nor times out while paused, and goes on within this long
+// of the reactivation.
+const PausedRecheck = 5 * time.Second
+
 // Kind is what happens to a workspace.
 type Kind string
 

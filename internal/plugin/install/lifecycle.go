@@ -3,15 +3,10 @@ package install
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/switchboard/switchboard/internal/db"
 	"github.com/switchboard/switchboard/internal/workspace"
 )
-
-// pausedSnooze is how long a queued execution of a paused workspace waits
-// before its job looks again.
-const pausedSnooze = 5 * time.Second
 
 // WorkspaceChanged is the installations' part of a workspace's pause,
 // resume or end, run inside the transaction of the change.

@@ -103,7 +103,7 @@ func (s *Service) work(ctx context.Context, args ExecuteArgs) error {
 	case errors.Is(err, ErrBusy):
 		return river.JobSnooze(snoozeFor)
 	case errors.Is(err, errPaused):
-		return river.JobSnooze(pausedSnooze) // runs after the reactivation
+		return river.JobSnooze(workspace.PausedRecheck) // runs after the reactivation
 	case apperr.Is(err, apperr.NotFound):
 		// The execution or its installation is gone (uninstalled): nothing
 		// to run.
