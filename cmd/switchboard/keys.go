@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/switchboard/switchboard/internal/app"
+	"github.com/switchboard/switchboard/internal/db"
 	"github.com/switchboard/switchboard/internal/gateway"
 	"github.com/switchboard/switchboard/internal/jobs"
 	"github.com/switchboard/switchboard/internal/plugin/install"
@@ -70,6 +71,9 @@ func cmdKeys(ctx context.Context, args []string, getenv func(string) string, std
 		return err
 	}
 	defer d.Close()
+	// Re-sealing and counting walk whole tables in batches an operator
+	// waits for: no per-statement bound meant for requests.
+	ctx = db.WithoutTimeout(ctx)
 	// Every store of sealed values: gateway credentials, installation
 	// secrets and the sealed arguments of jobs still waiting to run (mail).
 	stores := []secret.Store{gateway.CredentialStore(d), install.SecretStore(d), jobs.SealedArgsStore(d)}

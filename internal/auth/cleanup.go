@@ -25,7 +25,7 @@ type cleanupWorker struct {
 const keepDead = 30 * 24 * time.Hour
 
 func (w *cleanupWorker) Work(ctx context.Context, _ *river.Job[cleanupArgs]) error {
-	_, err := w.s.Cleanup(ctx, time.Now().Add(-keepDead))
+	_, err := w.s.Cleanup(db.WithoutTimeout(ctx), time.Now().Add(-keepDead))
 	return err
 }
 

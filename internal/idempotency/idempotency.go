@@ -366,7 +366,7 @@ type sweepWorker struct {
 }
 
 func (w *sweepWorker) Work(ctx context.Context, _ *river.Job[sweepArgs]) error {
-	_, err := w.s.DeleteExpired(ctx, time.Now())
+	_, err := w.s.DeleteExpired(db.WithoutTimeout(ctx), time.Now())
 	return err
 }
 

@@ -227,7 +227,7 @@ type retentionWorker struct {
 }
 
 func (w *retentionWorker) Work(ctx context.Context, _ *river.Job[RetentionArgs]) error {
-	_, err := w.s.CleanupRuns(ctx)
+	_, err := w.s.CleanupRuns(db.WithoutTimeout(ctx))
 	return err
 }
 

@@ -28,7 +28,7 @@ type pruneWorker struct {
 }
 
 func (w *pruneWorker) Work(ctx context.Context, _ *river.Job[PruneArgs]) error {
-	_, err := w.s.PruneSeen(ctx, time.Now().Add(-SeenFor))
+	_, err := w.s.PruneSeen(db.WithoutTimeout(ctx), time.Now().Add(-SeenFor))
 	return err
 }
 
