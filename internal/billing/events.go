@@ -99,7 +99,7 @@ func (s *Service) onCheckoutCompleted(ctx context.Context, tx *db.Tx, ev *stripe
 			return "", false, err
 		}
 		if cust := customerID(cs.Customer); cust != "" {
-			if err := s.enqueueSavePaymentMethod(ctx, tx, ws, cust, pi); err != nil {
+			if err := s.enqueueSavePaymentMethod(ctx, tx, savePaymentMethodArgs{WorkspaceID: ws, CustomerID: cust, PaymentIntent: pi}); err != nil {
 				return "", false, err
 			}
 		}
@@ -280,6 +280,15 @@ func (s *Service) onSubscription(ctx context.Context, tx *db.Tx, ev *stripe.Even
 		return "", false, err
 	}
 	meta["plan"], meta["previousPlan"] = next.Plan, from
+	// The card the subscription's checkout saved for its renewals becomes
+	// the customer's default as well, the one auto top-up charges.
+	if pm := sub.DefaultPaymentMethod; pm != nil && pm.ID != "" && next.Plan != actor.Free {
+		if cust := customerID(sub.Customer); cust != "" {
+			if err := s.enqueueSavePaymentMethod(ctx, tx, savePaymentMethodArgs{WorkspaceID: ws, CustomerID: cust, PaymentMethodID: pm.ID}); err != nil {
+				return "", false, err
+			}
+		}
+	}
 	return ws, true, audit.Record(ctx, tx, systemFor(ws), auditFor(ws, audit.Entry{Action: "billing.subscription_" + verbOf(ev.Type),
 		Resource: "subscription", ResourceID: sub.ID, Metadata: meta}))
 }

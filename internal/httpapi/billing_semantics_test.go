@@ -300,3 +300,48 @@ func TestStripe_APIURLWithPathPrefix(t *testing.T) {
 		h.Call(http.StatusOK, "POST", "/api/v1/billing/portal", u.AccessToken, nil)
 	})
 }
+
+// A subscription's checkout saves its card for the renewals; that card
+// becomes the customer's default too, and auto top-up charges it.
+func TestStripe_AutoTopUpChargesTheCardASubscriptionSaved(t *testing.T) {
+	t.Parallel()
+	dbtest.EachURL(t, func(t *testing.T, url string) {
+		h, fake := startBilling(t, url)
+		u := h.SignUp("sub-topup@example.com", "correct horse battery")
+		var sess billing.Session
+		h.Call(http.StatusOK, "POST", "/api/v1/billing/subscription", u.AccessToken, map[string]string{"plan": "PRO"}).Data(t, &sess)
+		cust := fake.Object(sess.ID)["customer"].(string)
+		sub := fake.AddSubscription(cust, "price_pro", map[string]string{"workspace_id": u.UserID})
+		if got := outcome(t, deliver(h, stripefake.Event("evt_sub", "customer.subscription.created", time.Now(), sub), testWebhookSecret, time.Now())); got != "applied" {
+			t.Fatalf("subscription created: %s", got)
+		}
+		pm := sub["default_payment_method"].(string)
+		deadline := time.Now().Add(15 * time.Second)
+		for fake.DefaultPaymentMethod(cust) != pm {
+			if time.Now().After(deadline) {
+				t.Fatalf("customer default payment method %q, want the subscription's %s", fake.DefaultPaymentMethod(cust), pm)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		a := actor.Actor{UserID: u.UserID, Role: actor.Member, Plan: actor.Pro}
+		ctx := context.Background()
+		if _, err := h.App.Credits.AddCredits(ctx, actor.Actor{System: true}, u.UserID, credit.Change{Type: credit.Grant, Amount: 1_000_000, Key: "seed"}); err != nil {
+			t.Fatal(err)
+		}
+		h.Call(http.StatusOK, "PUT", "/api/v1/credits/settings", u.AccessToken,
+			map[string]any{"autoTopUp": map[string]any{"enabled": true, "threshold": 500_000, "amount": 1_000_000}})
+		if _, err := h.App.Credits.DeductCredits(ctx, a, credit.Change{Amount: 600_000}); err != nil {
+			t.Fatal(err)
+		}
+		deadline = time.Now().Add(15 * time.Second)
+		for len(topUpCharges(fake)) != 1 || balanceOf(t, h, u.AccessToken).Balance != 1_400_000 {
+			if time.Now().After(deadline) {
+				t.Fatalf("no top-up: %d charges, balance %d", len(topUpCharges(fake)), balanceOf(t, h, u.AccessToken).Balance)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if pi := topUpCharges(fake)[0]; pi["payment_method"] != pm || pi["customer"] != cust {
+			t.Fatalf("top-up charge %v, want the subscription's card %s of %s", pi, pm, cust)
+		}
+	})
+}

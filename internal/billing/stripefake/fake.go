@@ -156,12 +156,18 @@ func (s *Server) DeclineNext() {
 }
 
 // AddSubscription stores a subscription, as completing a subscription
-// Checkout does, and returns it.
+// Checkout does, and returns it: the customer's new card is attached to
+// the customer (Stripe sets a subscription's card up for off-session
+// renewals) and is the subscription's default_payment_method.
 func (s *Server) AddSubscription(customer, price string, metadata map[string]string) map[string]any {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	pm := s.newID("pm")
+	s.objects[pm] = map[string]any{"id": pm, "object": "payment_method", "type": "card", "customer": customer,
+		"card":    map[string]any{"brand": "visa", "last4": "4444", "exp_month": 12, "exp_year": 2030},
+		"created": time.Now().Unix(), "livemode": false, "metadata": map[string]any{}}
 	id := s.newID("sub")
-	sub := map[string]any{"id": id, "object": "subscription", "customer": customer, "status": "active",
+	sub := map[string]any{"id": id, "object": "subscription", "customer": customer, "status": "active", "default_payment_method": pm,
 		"metadata": stringMap(metadata), "created": time.Now().Unix(),
 		"items": map[string]any{"object": "list", "data": []any{map[string]any{"id": s.newID("si"), "object": "subscription_item",
 			"price": map[string]any{"id": price, "object": "price"}, "quantity": 1}}}}
