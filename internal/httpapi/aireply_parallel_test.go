@@ -18,13 +18,17 @@ import (
 // is, and the tokens counted are the tokens charged.
 func TestAIReply_ParallelCallsChargeExactlyWhatTheyCount(t *testing.T) {
 	t.Parallel()
+	const usedBefore = 9_700
 	dbtest.EachURL(t, func(t *testing.T, url string) {
 		h, fake, u, inst := aiHarness(t, url)
-		// FREE allows 10,000 tokens a month; leave room for 1,000. A call
+		// FREE allows 10,000 tokens a month; leave room for 300. A call
 		// is estimated at 125 tokens (prompt estimate + maxTokens 100) and
-		// uses 42: some 8 to 23 calls fit, far fewer than 40.
-		a := actor.Actor{UserID: u.UserID, Role: actor.User, Plan: actor.Free}
-		if _, err := h.App.Limits.Consume(context.Background(), a, actor.ActionAITokens, 9_000, ""); err != nil {
+		// uses 42: the first call always fits, and some 2 to 5 do, far
+		// fewer than the calls that get one of the plan's concurrency
+		// slots within their wait even on a slow machine (the others are
+		// answered 429), so both outcomes occur.
+		a := actor.Actor{UserID: u.UserID, Role: actor.Member, Plan: actor.Free}
+		if _, err := h.App.Limits.Consume(context.Background(), a, actor.ActionAITokens, usedBefore, ""); err != nil {
 			t.Fatal(err)
 		}
 		before := balanceOf(t, h, u.AccessToken)
@@ -85,7 +89,7 @@ func TestAIReply_ParallelCallsChargeExactlyWhatTheyCount(t *testing.T) {
 		if settled != fake.calls.Load() || open != 0 {
 			t.Errorf("%d reservations settled and %d open for %d provider calls", settled, open, fake.calls.Load())
 		}
-		if got := aiTokensUsed(t, h, u.AccessToken) - 9_000; got != tokens {
+		if got := aiTokensUsed(t, h, u.AccessToken) - usedBefore; got != tokens {
 			t.Errorf("%d tokens counted, %d reported by successful executions", got, tokens)
 		}
 		// One charge per successful execution (the grant is the other row),
