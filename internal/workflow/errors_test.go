@@ -280,6 +280,10 @@ func TestRunRetention(t *testing.T) {
 		w := create(t, h, tok, "history", def(manual, transform("a", "`1`", "")))
 		old := start(t, h, tok, w.ID, nil)
 		recent := start(t, h, tok, w.ID, nil)
+		// Runs go on in the background: back-dating one that has not ended
+		// yet would be overwritten by its own finish.
+		waitRun(t, h, tok, old.ID, nil)
+		waitRun(t, h, tok, recent.ID, nil)
 		slow := create(t, h, tok, "slow", def(manual, delay("wait", 3600, "")))
 		running := start(t, h, tok, slow.ID, nil)
 		now := time.Now().UTC()
@@ -297,6 +301,7 @@ func TestRunRetention(t *testing.T) {
 		h.Call(http.StatusOK, "PATCH", "/api/v1/admin/users/"+h.Login("wf@example.com", pw).UserID, h.Admin().AccessToken, obj{"plan": "PRO"})
 		tok = h.Login("wf@example.com", pw).AccessToken
 		pro := start(t, h, tok, w.ID, nil)
+		waitRun(t, h, tok, pro.ID, nil)
 		exec(t, h, `UPDATE workflow_runs SET finished_at = $1 WHERE id = $2`, now.Add(-30*24*time.Hour), pro.ID)
 		if n, err := h.App.Workflows.CleanupRuns(context.Background()); err != nil || n != 0 {
 			t.Fatalf("cleanup of a PRO run within 90 days: %d %v", n, err)
