@@ -15,6 +15,7 @@ import (
 	"github.com/switchboard/switchboard/internal/jobs"
 	"github.com/switchboard/switchboard/internal/plugin/install"
 	"github.com/switchboard/switchboard/internal/secret"
+	"github.com/switchboard/switchboard/internal/workflow"
 )
 
 const keysUsage = `usage:
@@ -75,8 +76,10 @@ func cmdKeys(ctx context.Context, args []string, getenv func(string) string, std
 	// waits for: no per-statement bound meant for requests.
 	ctx = db.WithoutTimeout(ctx)
 	// Every store of sealed values: gateway credentials, installation
-	// secrets and the sealed arguments of jobs still waiting to run (mail).
-	stores := []secret.Store{gateway.CredentialStore(d), install.SecretStore(d), jobs.SealedArgsStore(d)}
+	// secrets, the sealed arguments of jobs still waiting to run (mail) and
+	// the path tokens of gateway inbound and workflow webhook URLs.
+	stores := []secret.Store{gateway.CredentialStore(d), install.SecretStore(d), jobs.SealedArgsStore(d),
+		gateway.HookTokenStore(d), workflow.HookTokenStore(d)}
 	switch sub {
 	case "status":
 		kr, err := secret.Load(c.SecretKey, c.DataDir)

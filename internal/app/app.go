@@ -197,7 +197,12 @@ func New(ctx context.Context, c config.Config, log *slog.Logger, opt Options) (*
 	limits.RegisterCounter(actor.ActionCreateGateway, gateway.Count)
 	runner.SetPriorityCharger(credits.ChargePriorityTx)
 	limits.RegisterCounter(actor.ActionInstallPlugin, install.Count)
-	workflows := newWorkflows(c, d, runner, installs, gateways, limits, log)
+	workflows, err := newWorkflows(ctx, c, d, runner, installs, gateways, limits, keys, log)
+	if err != nil {
+		flags.Close()
+		d.Close()
+		return nil, err
+	}
 	idem := idempotency.New(d, log)
 	idem.RegisterJobs(runner)
 	wireLifecycle(authSvc, orgs, workflows, gateways, installs, scheduler)

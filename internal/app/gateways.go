@@ -25,8 +25,13 @@ func newGateways(ctx context.Context, c config.Config, d *db.DB, keys *secret.Ke
 		Telegram: c.Gateway.TelegramAPIURL, Discord: c.Gateway.DiscordAPIURL,
 		Slack: c.Gateway.SlackAPIURL, WhatsApp: c.Gateway.WhatsAppAPIURL,
 	}), c.PublicURL, log, opt)
-	if err := secret.CheckKeys(ctx, keys, svc.SecretStore()); err != nil {
+	if err := secret.CheckKeys(ctx, keys, svc.SecretStore(), svc.HookStore()); err != nil {
 		return nil, err
+	}
+	if n, err := gateway.SealHookTokens(ctx, d, keys); err != nil {
+		return nil, err
+	} else if n > 0 {
+		log.Info("sealed gateway inbound tokens kept in clear by an earlier version", "count", n)
 	}
 	svc.RegisterJobs(runner)
 	return svc, nil

@@ -15,6 +15,7 @@ import (
 	"github.com/switchboard/switchboard/internal/jobs"
 	"github.com/switchboard/switchboard/internal/plugin"
 	"github.com/switchboard/switchboard/internal/plugin/install"
+	"github.com/switchboard/switchboard/internal/secret"
 	"github.com/switchboard/switchboard/internal/workflow"
 )
 
@@ -44,11 +45,22 @@ func (p workflowPlugins) RunStep(ctx context.Context, a actor.Actor, ref workflo
 	return res, err
 }
 
-// newWorkflows builds the workflow engine, registers its jobs and
-// subscribes event-triggered workflows to stored gateway events.
-func newWorkflows(c config.Config, d *db.DB, runner *jobs.Runner, installs *install.Service, gateways *gateway.Service, limits *credit.Limits, log *slog.Logger) *workflow.Service {
+// newWorkflows builds the workflow engine, checks that the keyring opens
+// every sealed webhook token (sealing those an earlier version kept in
+// clear), registers its jobs and subscribes event-triggered workflows to
+// stored gateway events.
+func newWorkflows(ctx context.Context, c config.Config, d *db.DB, runner *jobs.Runner, installs *install.Service, gateways *gateway.Service,
+	limits *credit.Limits, keys *secret.Keyring, log *slog.Logger) (*workflow.Service, error) {
 	w := workflow.New(workflow.Deps{DB: d, Jobs: runner, Refs: workflowRefs{installs: installs, gateways: gateways},
-		Plugins: workflowPlugins{installs: installs}, Gateways: gateways, Meter: limits, Log: log, PublicURL: c.PublicURL})
+		Plugins: workflowPlugins{installs: installs}, Gateways: gateways, Meter: limits, Log: log, PublicURL: c.PublicURL, Keys: keys})
+	if err := secret.CheckKeys(ctx, keys, w.HookStore()); err != nil {
+		return nil, err
+	}
+	if n, err := workflow.SealHookTokens(ctx, d, keys); err != nil {
+		return nil, err
+	} else if n > 0 {
+		log.Info("sealed workflow webhook tokens kept in clear by an earlier version", "count", n)
+	}
 	w.RegisterJobs(runner)
 	gateways.OnStore(func(ctx context.Context, tx *db.Tx, a actor.Actor, ev gateway.WorkspaceJob) error {
 		raw, err := json.Marshal(ev)
@@ -57,5 +69,5 @@ func newWorkflows(c config.Config, d *db.DB, runner *jobs.Runner, installs *inst
 		}
 		return w.EventTx(ctx, tx, a, ev.Payload.GatewayID, ev.ID, raw)
 	})
-	return w
+	return w, nil
 }

@@ -32,10 +32,14 @@ func (s *Service) Connect(ctx context.Context, a actor.Actor, id string) (Gatewa
 	}
 	pctx, cancel := context.WithTimeout(ctx, s.opt.ProviderTimeout)
 	defer cancel()
+	token, err := s.openHook(r)
+	if err != nil {
+		return Gateway{}, err
+	}
 	t := target(r, creds)
 	ident, perr := ad.Verify(pctx, t)
 	if perr == nil {
-		perr = ad.Register(pctx, t, s.inboundURL(r.ID, r.hookToken))
+		perr = ad.Register(pctx, t, s.inboundURL(r.ID, token))
 	}
 	err = s.db.Tx(context.WithoutCancel(ctx), func(tx *db.Tx) error {
 		now := db.Now()

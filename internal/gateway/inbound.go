@@ -85,7 +85,11 @@ func (s *Service) Inbound(ctx context.Context, id, token string, req channel.Req
 	if err != nil {
 		return InboundResult{}, apperr.Wrap(err, "inbound")
 	}
-	if subtle.ConstantTimeCompare([]byte(token), []byte(r.hookToken)) != 1 {
+	want, err := s.openHook(r)
+	if err != nil {
+		return InboundResult{}, err
+	}
+	if subtle.ConstantTimeCompare([]byte(token), []byte(want)) != 1 {
 		return InboundResult{}, errNotFound
 	}
 	creds, err := s.open(r)

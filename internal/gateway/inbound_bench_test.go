@@ -42,6 +42,10 @@ func BenchmarkInbound(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
+			token, err := s.openHook(r)
+			if err != nil {
+				b.Fatal(err)
+			}
 			key, _ := webhook.DecodeSecret(sec)
 			var seq atomic.Int64
 			var mu sync.Mutex
@@ -61,7 +65,7 @@ func BenchmarkInbound(b *testing.B) {
 					h.Set("webhook-timestamp", strconv.FormatInt(now.Unix(), 10))
 					h.Set("webhook-signature", webhook.Sign(key, id, now.Unix(), body))
 					t0 := time.Now()
-					res, err := s.Inbound(ctx, g.ID, r.hookToken, channel.Request{Method: "POST", Header: h, Body: body})
+					res, err := s.Inbound(ctx, g.ID, token, channel.Request{Method: "POST", Header: h, Body: body})
 					if err != nil || res.Stored != 1 {
 						b.Errorf("inbound: %v %+v", err, res)
 						return

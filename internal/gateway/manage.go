@@ -96,10 +96,13 @@ func (s *Service) Create(ctx context.Context, a actor.Actor, in CreateInput) (Ga
 		return Gateway{}, err
 	}
 	now := db.Now()
-	r := &row{workspaceID: a.WorkspaceID(), hookToken: newHookToken(), plan: a.Plan}
+	r := &row{workspaceID: a.WorkspaceID(), plan: a.Plan}
 	r.Gateway = Gateway{ID: ids.New(ids.Gateway), Type: in.Type, Name: name, Status: Disconnected, Config: cfg,
 		UserID: a.UserID, OrganizationID: a.OrganizationID, CreatedAt: now, UpdatedAt: now}
 	if r.credsEnc, r.keyID, err = s.seal(r.ID, creds); err != nil {
+		return Gateway{}, apperr.Wrap(err, "create gateway")
+	}
+	if r.hookEnc, _, err = s.sealHook(r.ID, newHookToken()); err != nil {
 		return Gateway{}, apperr.Wrap(err, "create gateway")
 	}
 	err = s.db.Tx(ctx, func(tx *db.Tx) error {
@@ -115,7 +118,7 @@ func (s *Service) Create(ctx context.Context, a actor.Actor, in CreateInput) (Ga
 	if err != nil {
 		return Gateway{}, apperr.Wrap(err, "create gateway")
 	}
-	return s.view(r, creds), nil
+	return s.view(r, creds)
 }
 
 // checkGatewayLimit enforces the plan's gateway quota atomically: the
@@ -145,7 +148,7 @@ func (s *Service) Get(ctx context.Context, a actor.Actor, id string) (Gateway, e
 	if err != nil {
 		return Gateway{}, apperr.Wrap(err, "get gateway")
 	}
-	return s.view(r, nil), nil
+	return s.view(r, nil)
 }
 
 // Filter narrows a listing.
@@ -212,7 +215,11 @@ func (s *Service) List(ctx context.Context, a actor.Actor, f Filter) (Page, erro
 		if err != nil {
 			return Page{}, apperr.Wrap(err, "list gateways")
 		}
-		p.Items = append(p.Items, s.view(r, nil))
+		g, err := s.view(r, nil)
+		if err != nil {
+			return Page{}, err
+		}
+		p.Items = append(p.Items, g)
 	}
 	if err := rows.Err(); err != nil {
 		return Page{}, apperr.Wrap(err, "list gateways")
@@ -304,7 +311,9 @@ func (s *Service) Update(ctx context.Context, a actor.Actor, id string, in Updat
 			` WHERE workspace_id = $1 AND id = $2`, args...); err != nil {
 			return fmt.Errorf("update gateway %s: %w", r.ID, err)
 		}
-		out = s.view(r, nil)
+		if out, err = s.view(r, nil); err != nil {
+			return err
+		}
 		return audit.Record(ctx, tx, a, audit.Entry{Action: "gateway.updated", Resource: "gateway", ResourceID: r.ID,
 			Metadata: map[string]any{"fields": fields}})
 	})

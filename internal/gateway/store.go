@@ -41,16 +41,20 @@ type Gateway struct {
 // row is a stored gateway.
 type row struct {
 	Gateway
-	workspaceID  string
-	credsEnc     string
-	keyID        string
-	hookToken    string
+	workspaceID string
+	credsEnc    string
+	keyID       string
+	// hookEnc is the sealed path token of the inbound URL; hookPlain the
+	// token of a row not yet sealed (written before hook tokens were
+	// sealed, sealed at the next start). See openHook.
+	hookEnc      string
+	hookPlain    string
 	authFailures int
 	plan         actor.Plan
 }
 
 const rowColumns = `g.id, g.workspace_id, g.user_id, g.organization_id, g.type, g.name, g.status,
-	g.credentials_enc, g.credentials_key_id, g.config, g.hook_token, g.identity, g.auth_failures,
+	g.credentials_enc, g.credentials_key_id, g.config, g.hook_token, g.hook_token_enc, g.identity, g.auth_failures,
 	g.last_connected_at, g.last_error_at, g.last_error, g.created_at, g.updated_at, COALESCE(o.plan, u.plan, 'FREE')`
 
 const rowFrom = ` FROM gateways g LEFT JOIN organizations o ON o.id = g.organization_id LEFT JOIN users u ON u.id = g.user_id `
@@ -63,7 +67,7 @@ func scanRow(sc scanner) (*row, error) {
 	var cfg, ident string
 	var connected, errAt sql.NullTime
 	err := sc.Scan(&r.ID, &r.workspaceID, &r.UserID, &org, &r.Type, &r.Name, &r.Status,
-		&r.credsEnc, &r.keyID, &cfg, &r.hookToken, &ident, &r.authFailures,
+		&r.credsEnc, &r.keyID, &cfg, &r.hookPlain, &r.hookEnc, &ident, &r.authFailures,
 		&connected, &errAt, &lastErr, &r.CreatedAt, &r.UpdatedAt, &r.plan)
 	if err != nil {
 		return nil, err
@@ -118,11 +122,16 @@ func insertRow(ctx context.Context, tx *db.Tx, r *row) error {
 	if err != nil {
 		return fmt.Errorf("encode config: %w", err)
 	}
+	hookKeyID, err := secret.KeyID(r.hookEnc)
+	if err != nil {
+		return fmt.Errorf("gateway %s hook token: %w", r.ID, err)
+	}
 	_, err = db.Scope(tx, r.workspaceID).ExecContext(ctx, `INSERT INTO gateways (workspace_id, id, user_id, organization_id, type, name,
-		status, credentials_enc, credentials_key_id, config, hook_token, identity, auth_failures, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, '{}', 0, $12, $12) /* workspace_id = $1 */`,
+		status, credentials_enc, credentials_key_id, config, hook_token, hook_token_enc, hook_token_key_id, identity,
+		auth_failures, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, '', $11, $12, '{}', 0, $13, $13) /* workspace_id = $1 */`,
 		r.ID, r.UserID, nullable(r.OrganizationID), string(r.Type), r.Name, string(r.Status), r.credsEnc, r.keyID,
-		string(cfg), r.hookToken, r.CreatedAt)
+		string(cfg), r.hookEnc, hookKeyID, r.CreatedAt)
 	if err != nil {
 		return fmt.Errorf("insert gateway: %w", err)
 	}
@@ -176,15 +185,20 @@ func (s *Service) open(r *row) (map[string]string, error) {
 	return creds, nil
 }
 
-// view is the API form of a row.
-func (s *Service) view(r *row, creds map[string]string) Gateway {
+// view is the API form of a row: the owner sees the whole inbound URL,
+// its token opened.
+func (s *Service) view(r *row, creds map[string]string) (Gateway, error) {
+	token, err := s.openHook(r)
+	if err != nil {
+		return Gateway{}, err
+	}
 	g := r.Gateway
-	g.InboundURL = s.inboundURL(r.ID, r.hookToken)
+	g.InboundURL = s.inboundURL(r.ID, token)
 	g.CredentialsSet = credentialNames(r.Type, creds)
 	if g.Config == nil {
 		g.Config = map[string]any{}
 	}
-	return g
+	return g, nil
 }
 
 // credentialNames lists the user-supplied credential fields (generated

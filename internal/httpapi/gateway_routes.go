@@ -168,6 +168,17 @@ func (s *Server) gatewayRoutes() {
 			writeJSON(w, http.StatusOK, p)
 			return nil
 		}})
+	s.handle(route{method: "POST", path: "/api/v1/gateways/{id}/hook/rotate", tag: "gateways", access: signedIn, perm: actor.PermGatewayUpdate,
+		response: gateway.Gateway{},
+		summary:  "Give the gateway a new inbound URL (the old one stops at once); re-registered with Telegram and Discord, to be pasted into the provider's console for Slack, WhatsApp and webhooks.",
+		handler: func(w http.ResponseWriter, r *http.Request) error {
+			g, err := s.Gateways.RotateHook(r.Context(), s.actorOf(r), r.PathValue("id"))
+			if err != nil {
+				return err
+			}
+			writeJSON(w, http.StatusOK, g)
+			return nil
+		}})
 	for _, method := range []string{"POST", "GET"} {
 		summary := "Inbound delivery from the provider, authenticated by the path token and the provider's signature."
 		if method == "GET" {

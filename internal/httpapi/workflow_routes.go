@@ -119,6 +119,16 @@ func (s *Server) workflowRoutes() {
 				return nil
 			})})
 	}
+	s.handle(route{method: "POST", path: "/api/v1/workflows/{id}/webhook/rotate", tag: "workflows", access: signedIn, perm: actor.PermWorkflowUpdate,
+		response: workflow.Workflow{}, summary: "Give a webhook workflow a new hookUrl; the old URL answers 404 from then on.",
+		handler: gate(func(w http.ResponseWriter, r *http.Request) error {
+			wf, err := s.Workflows.RotateHook(r.Context(), s.actorOf(r), r.PathValue("id"))
+			if err != nil {
+				return err
+			}
+			writeJSON(w, http.StatusOK, wf)
+			return nil
+		})})
 	s.handle(route{method: "GET", path: "/api/v1/workflows/{id}/versions", tag: "workflows", access: signedIn, perm: actor.PermWorkflowRead,
 		response: []workflow.Version{}, summary: "Every version of a workflow, newest first.",
 		handler: gate(func(w http.ResponseWriter, r *http.Request) error {

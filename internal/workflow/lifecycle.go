@@ -101,8 +101,12 @@ func (s *Service) endWorkspace(ctx context.Context, tx *db.Tx, ch workspace.Chan
 		return nil, err
 	}
 	for _, id := range wfs {
-		if _, err := sc.ExecContext(ctx, `UPDATE workflows SET enabled = $3, hook_token = $4, updated_at = $5
-			WHERE workspace_id = $1 AND id = $2`, id, false, newToken(), ch.Now); err != nil {
+		enc, keyID, err := s.sealHook(id, newToken())
+		if err != nil {
+			return nil, err
+		}
+		if _, err := sc.ExecContext(ctx, `UPDATE workflows SET enabled = $3, hook_token = '', hook_token_enc = $4,
+			hook_token_key_id = $5, updated_at = $6 WHERE workspace_id = $1 AND id = $2`, id, false, enc, keyID, ch.Now); err != nil {
 			return nil, fmt.Errorf("disable workflow %s: %w", id, err)
 		}
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/switchboard/switchboard/internal/ids"
 	"github.com/switchboard/switchboard/internal/jobs"
 	"github.com/switchboard/switchboard/internal/plugin"
+	"github.com/switchboard/switchboard/internal/secret"
 )
 
 // PluginRef names what a plugin step runs: an installation of the
@@ -60,6 +61,8 @@ type Deps struct {
 	Meter     Meter
 	Log       *slog.Logger
 	PublicURL string
+	// Keys seals the path tokens of webhook URLs.
+	Keys *secret.Keyring
 }
 
 // Service manages workflows and drives their runs.
@@ -98,7 +101,10 @@ type Workflow struct {
 	UpdatedAt      time.Time  `json:"updatedAt"`
 
 	versionID string
-	hookToken string
+	// hookEnc is the sealed path token of the webhook URL; hookPlain the
+	// token of a row not yet sealed (see openHook).
+	hookEnc   string
+	hookPlain string
 	plan      actor.Plan
 }
 
@@ -162,7 +168,7 @@ func newToken() string {
 }
 
 const wfColumns = `w.id, w.workspace_id, w.user_id, w.organization_id, w.name, w.description, w.enabled, w.version, w.version_id,
-	w.trigger_type, w.hook_token, w.created_at, w.updated_at, v.definition, s.next_fire_at, COALESCE(o.plan, u.plan, 'FREE')`
+	w.trigger_type, w.hook_token, w.hook_token_enc, w.created_at, w.updated_at, v.definition, s.next_fire_at, COALESCE(o.plan, u.plan, 'FREE')`
 
 const wfFrom = ` FROM workflows w JOIN workflow_versions v ON v.id = w.version_id
 	LEFT JOIN workflow_schedules s ON s.workflow_id = w.id
@@ -174,7 +180,7 @@ func (s *Service) scanWorkflow(r interface{ Scan(...any) error }) (Workflow, str
 	var org sql.NullString
 	var next sql.NullTime
 	if err := r.Scan(&w.ID, &ws, &w.UserID, &org, &w.Name, &w.Description, &w.Enabled, &w.Version, &w.versionID,
-		&w.TriggerType, &w.hookToken, &w.CreatedAt, &w.UpdatedAt, &def, &next, &w.plan); err != nil {
+		&w.TriggerType, &w.hookPlain, &w.hookEnc, &w.CreatedAt, &w.UpdatedAt, &def, &next, &w.plan); err != nil {
 		return Workflow{}, "", err
 	}
 	w.OrganizationID = org.String
@@ -187,7 +193,11 @@ func (s *Service) scanWorkflow(r interface{ Scan(...any) error }) (Workflow, str
 		return Workflow{}, "", fmt.Errorf("workflow %s definition: %w", w.ID, err)
 	}
 	if w.TriggerType == string(TriggerWebhook) {
-		w.HookURL = s.PublicURL + "/hooks/workflows/" + w.ID + "/" + w.hookToken
+		token, err := s.openHook(w)
+		if err != nil {
+			return Workflow{}, "", err
+		}
+		w.HookURL = s.PublicURL + "/hooks/workflows/" + w.ID + "/" + token
 	}
 	return w, ws, nil
 }
@@ -240,13 +250,19 @@ func (s *Service) Create(ctx context.Context, a actor.Actor, in CreateInput) (Wo
 	now := s.now()
 	w := Workflow{ID: ids.New(ids.Workflow), Name: name, Description: in.Description, Enabled: in.Enabled == nil || *in.Enabled,
 		Version: 1, TriggerType: string(def.Trigger.Type), Definition: def, UserID: a.UserID, OrganizationID: a.OrganizationID,
-		CreatedAt: now, UpdatedAt: now, versionID: ids.New(ids.WorkflowVersion), hookToken: newToken(), plan: a.Plan}
+		CreatedAt: now, UpdatedAt: now, versionID: ids.New(ids.WorkflowVersion), plan: a.Plan}
+	token := newToken()
+	hookKeyID := ""
+	if w.hookEnc, hookKeyID, err = s.sealHook(w.ID, token); err != nil {
+		return Workflow{}, apperr.Wrap(err, "create workflow")
+	}
 	raw, _ := json.Marshal(def)
 	err = s.DB.Tx(ctx, func(tx *db.Tx) error {
 		if _, err := db.Scope(tx, ws).ExecContext(ctx, `INSERT INTO workflows (workspace_id, id, user_id, organization_id, name, description,
-			enabled, version, version_id, trigger_type, hook_token, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $9, $10, $11, $11)`,
-			w.ID, a.UserID, nullable(a.OrganizationID), w.Name, w.Description, w.Enabled, w.versionID, w.TriggerType, w.hookToken, now); err != nil {
+			enabled, version, version_id, trigger_type, hook_token, hook_token_enc, hook_token_key_id, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $9, '', $10, $11, $12, $12)`,
+			w.ID, a.UserID, nullable(a.OrganizationID), w.Name, w.Description, w.Enabled, w.versionID, w.TriggerType,
+			w.hookEnc, hookKeyID, now); err != nil {
 			return fmt.Errorf("insert workflow: %w", err)
 		}
 		if err := insertVersion(ctx, tx, ws, w.ID, w.versionID, 1, raw, a.UserID, now); err != nil {

@@ -269,16 +269,25 @@ func (s *Service) Hook(ctx context.Context, id, token string, req HookRequest) (
 	var ws string
 	var org sql.NullString
 	err := s.DB.Read().QueryRowContext(ctx, `SELECT w.id, w.workspace_id, w.user_id, w.organization_id, w.enabled, w.version,
-		w.version_id, w.trigger_type, w.hook_token, COALESCE(o.plan, u.plan, 'FREE')
+		w.version_id, w.trigger_type, w.hook_token, w.hook_token_enc, COALESCE(o.plan, u.plan, 'FREE')
 		FROM workflows w LEFT JOIN organizations o ON o.id = w.organization_id LEFT JOIN users u ON u.id = w.user_id
 		WHERE w.id = $1 AND w.deleted_at IS NULL`, id).Scan(&w.ID, &ws, &w.UserID, &org, &w.Enabled, &w.Version,
-		&w.versionID, &w.TriggerType, &w.hookToken, &w.plan)
+		&w.versionID, &w.TriggerType, &w.hookPlain, &w.hookEnc, &w.plan)
 	w.OrganizationID = org.String
-	if errors.Is(err, sql.ErrNoRows) || (err == nil && (subtle.ConstantTimeCompare([]byte(w.hookToken), []byte(token)) != 1 || w.TriggerType != string(TriggerWebhook))) {
+	if errors.Is(err, sql.ErrNoRows) {
 		return HookResult{}, apperr.New(apperr.NotFound, "no such webhook")
 	}
 	if err != nil {
 		return HookResult{}, apperr.Wrap(err, "webhook")
+	}
+	// The stored token is sealed; it is opened and compared in constant
+	// time, so neither the database nor the timing gives it away.
+	want, err := s.openHook(w)
+	if err != nil {
+		return HookResult{}, err
+	}
+	if subtle.ConstantTimeCompare([]byte(want), []byte(token)) != 1 || want == "" || w.TriggerType != string(TriggerWebhook) {
+		return HookResult{}, apperr.New(apperr.NotFound, "no such webhook")
 	}
 	// A paused workspace (its owner deactivated) has no webhooks: the
 	// same answer as an unknown one, so callers learn nothing about it.

@@ -1,0 +1,148 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/switchboard/switchboard/internal/actor"
+	"github.com/switchboard/switchboard/internal/apperr"
+	"github.com/switchboard/switchboard/internal/audit"
+	"github.com/switchboard/switchboard/internal/db"
+	"github.com/switchboard/switchboard/internal/ids"
+	"github.com/switchboard/switchboard/internal/secret"
+)
+
+// The path token of a gateway's inbound URL is a credential (whoever holds
+// it may post to the gateway, subject to the provider's signature), so it
+// is stored sealed like the gateway's credentials: a database dump does
+// not reveal it. A delivery finds its gateway by the id in the URL, opens
+// the stored token and compares it in constant time.
+
+// hookContext binds a sealed token to its gateway, and apart from the
+// gateway's credentials.
+func hookContext(id string) string { return "gateway-hook:" + id }
+
+// sealHook seals a path token for gateway id.
+func (s *Service) sealHook(id, token string) (enc, keyID string, err error) {
+	enc, err = s.keys.Seal([]byte(token), hookContext(id))
+	if err != nil {
+		return "", "", fmt.Errorf("seal hook token of gateway %s: %w", id, err)
+	}
+	keyID, err = secret.KeyID(enc)
+	return enc, keyID, err
+}
+
+// openHook returns a gateway's path token. A row written before tokens were
+// sealed still holds it in clear until SealHookTokens runs; such a row
+// keeps working meanwhile.
+func (s *Service) openHook(r *row) (string, error) {
+	if r.hookEnc == "" {
+		return r.hookPlain, nil
+	}
+	plain, err := s.keys.Open(r.hookEnc, hookContext(r.ID))
+	if err != nil {
+		return "", apperr.Wrap(fmt.Errorf("open hook token of gateway %s: %w", r.ID, err), "open hook token")
+	}
+	return string(plain), nil
+}
+
+// HookTokenStore is the gateways' sealed inbound path tokens, for key
+// rotation, the start-up key check and `switchboard keys`.
+func HookTokenStore(d *db.DB) secret.Column {
+	return secret.Column{DB: d, StoreName: "gateway inbound tokens", What: "gateway", Table: "gateways",
+		Sealed: "hook_token_enc", KeyID: "hook_token_key_id", Present: "hook_token_enc <> ''", Context: hookContext}
+}
+
+// HookStore exposes the service's sealed inbound path tokens.
+func (s *Service) HookStore() secret.Store { return HookTokenStore(s.db) }
+
+// SealHookTokens seals the path tokens that rows written before tokens were
+// sealed still hold in clear. Run it at start-up: it is idempotent and safe
+// while other nodes run it too. The token values stay the same, so inbound
+// URLs already registered with providers keep working.
+func SealHookTokens(ctx context.Context, d *db.DB, kr *secret.Keyring) (int, error) {
+	n, err := HookTokenStore(d).SealPlaintext(ctx, kr, "hook_token", 100)
+	if err != nil {
+		return n, fmt.Errorf("seal gateway inbound tokens: %w", err)
+	}
+	return n, nil
+}
+
+// RotateHook gives a gateway a new inbound path token; the old inbound URL
+// stops working at once. Where the provider lets us set the URL (Telegram's
+// setWebhook, Discord's interactions endpoint) and the gateway is
+// connected, the new URL is registered there; for Slack, WhatsApp and plain
+// webhooks the owner must paste the new URL into the provider's console. A
+// failed registration leaves the gateway in ERROR with lastError, and
+// connecting it again retries the registration.
+func (s *Service) RotateHook(ctx context.Context, a actor.Actor, id string) (Gateway, error) {
+	if err := allow(a, actor.PermGatewayUpdate); err != nil {
+		return Gateway{}, err
+	}
+	if !ids.Valid(ids.Gateway, id) {
+		return Gateway{}, errNotFound
+	}
+	r, err := getRow(ctx, s.db.Read(), a.WorkspaceID(), id)
+	if err != nil {
+		return Gateway{}, apperr.Wrap(err, "rotate inbound token")
+	}
+	token := newHookToken()
+	enc, keyID, err := s.sealHook(r.ID, token)
+	if err != nil {
+		return Gateway{}, apperr.Wrap(err, "rotate inbound token")
+	}
+	// Only a gateway the provider delivers to is re-registered; a
+	// disconnected one registers its current URL when it connects.
+	register := r.Status != Disconnected
+	err = s.db.Tx(ctx, func(tx *db.Tx) error {
+		res, err := db.Scope(tx, r.workspaceID).ExecContext(ctx, `UPDATE gateways SET hook_token = '', hook_token_enc = $3,
+			hook_token_key_id = $4, updated_at = $5 WHERE workspace_id = $1 AND id = $2`, r.ID, enc, keyID, db.Now())
+		if err != nil {
+			return fmt.Errorf("rotate inbound token of gateway %s: %w", r.ID, err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return errNotFound
+		}
+		return audit.Record(ctx, tx, a, audit.Entry{Action: "gateway.hook_rotated", Resource: "gateway", ResourceID: r.ID,
+			Metadata: map[string]any{"type": r.Type, "reregister": register}})
+	})
+	if err != nil {
+		return Gateway{}, apperr.Wrap(err, "rotate inbound token")
+	}
+	if register {
+		s.reregister(context.WithoutCancel(ctx), a, r, token)
+	}
+	return s.Get(ctx, a, id)
+}
+
+// reregister points the provider at the gateway's new inbound URL. Adapters
+// whose provider has no such API do nothing.
+func (s *Service) reregister(ctx context.Context, a actor.Actor, r *row, token string) {
+	creds, err := s.open(r)
+	if err != nil {
+		s.log.Warn("re-register gateway: credentials unreadable", "gatewayId", r.ID, "error", err)
+		return
+	}
+	ad, err := s.adapter(r.Type)
+	if err != nil {
+		return
+	}
+	pctx, cancel := context.WithTimeout(ctx, s.opt.ProviderTimeout)
+	defer cancel()
+	perr := ad.Register(pctx, target(r, creds), s.inboundURL(r.ID, token))
+	if perr == nil {
+		return
+	}
+	msg := scrub(perr.Error(), creds)
+	s.log.Warn("re-register gateway after token rotation", "gatewayId", r.ID, "error", msg)
+	err = s.db.Tx(ctx, func(tx *db.Tx) error {
+		if err := setStatus(ctx, tx, r, Error, "register new inbound URL: "+msg, db.Now()); err != nil {
+			return err
+		}
+		return audit.Record(ctx, tx, a, audit.Entry{Action: "gateway.errored", Resource: "gateway", ResourceID: r.ID,
+			Status: audit.Failure, Metadata: map[string]any{"type": r.Type, "step": "rotate-hook", "failure": failureKind(perr)}})
+	})
+	if err != nil {
+		s.log.Error("record failed re-registration", "gatewayId", r.ID, "error", err)
+	}
+}
