@@ -6,12 +6,15 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/switchboard/switchboard/internal/app/apptest"
 	"github.com/switchboard/switchboard/internal/config"
 	"github.com/switchboard/switchboard/internal/db/dbtest"
+	"github.com/switchboard/switchboard/internal/gateway"
 	"github.com/switchboard/switchboard/internal/gateway/gatewaytest"
 	"github.com/switchboard/switchboard/internal/secret"
+	"github.com/switchboard/switchboard/internal/workflow"
 )
 
 // hookWorkflow is a webhook workflow as the API returns it.
@@ -221,6 +224,74 @@ func TestHookTokens_UpgradeSealsPlaintextRowsAndKeepsURLs(t *testing.T) {
 		}
 		if got := getGateway(t, h1, tok, g.ID); got.InboundURL != g.InboundURL {
 			t.Errorf("inbound URL after sealing %q, want %q", got.InboundURL, g.InboundURL)
+		}
+	})
+}
+
+// Key rotation (`switchboard keys rotate`) re-seals hook tokens with the
+// other sealed values; the URLs stay the same and keep working once the
+// old key is gone.
+func TestHookTokens_KeyRotationResealsThem(t *testing.T) {
+	t.Parallel()
+	dbtest.EachURL(t, func(t *testing.T, url string) {
+		ctx := context.Background()
+		f := gatewaytest.NewTelegram(t, fakeTelegramToken)
+		h := gatewayNode(t, url, []string{f.Host()}, func(c *config.Config) { c.Gateway.TelegramAPIURL = f.URL })
+		tok := h.SignUp("hook-keys@example.com", "correct horse battery").AccessToken
+		g := connectGateway(t, h, tok, createGateway(t, h, tok, map[string]any{"type": "TELEGRAM", "name": "tg",
+			"credentials": map[string]string{"botToken": fakeTelegramToken}}).ID)
+		var wf hookWorkflow
+		h.Call(http.StatusCreated, "POST", "/api/v1/workflows", tok, map[string]any{"name": "hook", "definition": map[string]any{
+			"trigger": map[string]any{"type": "webhook"}, "startStepId": "a",
+			"steps": []any{map[string]any{"id": "a", "type": "transform", "config": map[string]any{"expression": "`1`"}}}}}).Data(t, &wf)
+
+		kr := h.App.Secrets
+		stores := []secret.Store{gateway.HookTokenStore(h.App.DB), workflow.HookTokenStore(h.App.DB)}
+		old := kr.PrimaryID()
+		for _, s := range stores {
+			if c, err := s.CountByKey(ctx); err != nil || c[old] != 1 || len(c) != 1 {
+				t.Fatalf("%s before rotation: %v %v", s.Name(), c, err)
+			}
+		}
+		k, err := secret.AddPrimaryToFile(h.App.Config.DataDir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for kr.PrimaryID() != k.ID {
+			if time.Now().After(deadline) {
+				t.Fatalf("the keyring never reloaded %s", k.ID)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		// The gateway's credentials are re-sealed too: the old key goes.
+		if n, err := secret.Reseal(ctx, kr, secret.RotateOptions{Batch: 10}, append(stores, h.App.Gateways.SecretStore())...); err != nil || n != 3 {
+			t.Fatalf("reseal: %d %v", n, err)
+		}
+		for _, s := range stores {
+			if c, err := s.CountByKey(ctx); err != nil || c[k.ID] != 1 || len(c) != 1 {
+				t.Fatalf("%s after rotation: %v %v", s.Name(), c, err)
+			}
+		}
+		if err := secret.RemoveFromFile(h.App.Config.DataDir, old); err != nil {
+			t.Fatal(err)
+		}
+		deadline = time.Now().Add(10 * time.Second)
+		for kr.PrimaryID() != "" && kr.Has(old) { // PrimaryID re-reads the key file
+			if time.Now().After(deadline) {
+				t.Fatal("the pruned key stayed")
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		_, sec := f.Hook()
+		if r := h.Do(telegramUpdate(t, pathOf(g.InboundURL), sec, 1)); r.Status != http.StatusOK {
+			t.Errorf("inbound URL after key rotation: %d %s", r.Status, r.Raw)
+		}
+		if r := h.Do(apptest.Request{Method: "POST", Path: pathOf(wf.HookURL), Body: `{}`}); r.Status != http.StatusAccepted {
+			t.Errorf("webhook URL after key rotation: %d %s", r.Status, r.Raw)
+		}
+		if got := getGateway(t, h, tok, g.ID); got.InboundURL != g.InboundURL {
+			t.Errorf("inbound URL changed by key rotation: %q → %q", g.InboundURL, got.InboundURL)
 		}
 	})
 }
