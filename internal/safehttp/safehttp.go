@@ -6,8 +6,11 @@
 // The check runs where it cannot be fooled: at dial time, on the IP address
 // the connection is about to use (a net.Dialer Control function), after DNS
 // resolution. A hostname that resolves to 127.0.0.1, a DNS answer that
-// changes between a check and the dial (rebinding), an IPv4-mapped IPv6
-// address and a redirect to an internal address all meet the same check.
+// changes between a check and the dial (rebinding), an IPv6 spelling of an
+// internal IPv4 address (IPv4-mapped ::ffff:127.0.0.1, IPv4-compatible
+// ::127.0.0.1, IPv4-translated ::ffff:0:7f00:1, NAT64 64:ff9b::7f00:1,
+// 6to4, Teredo) and a redirect to an internal address all meet the same
+// check.
 //
 // Operators can allow specific non-public destinations (a private
 // deployment's own services, or local fakes in tests) with an allow-list of
@@ -135,25 +138,52 @@ var blocked = func() []netip.Prefix {
 		"198.51.100.0/24", // TEST-NET-2
 		"203.0.113.0/24",  // TEST-NET-3
 		"240.0.0.0/4",     // reserved, broadcast
-		"64:ff9b::/96",    // NAT64: reaches IPv4 space through a gateway
-		"64:ff9b:1::/48",  // local-use NAT64
-		"100::/64",        // discard-only
-		"2001:db8::/32",   // documentation
-		"2002::/16",       // 6to4: embeds an arbitrary IPv4 address
-		"2001::/32",       // Teredo: embeds an arbitrary IPv4 address
-		"fec0::/10",       // deprecated site-local
+		// Local-use NAT64: where the IPv4 address sits depends on the
+		// prefix length the operator chose, so it cannot be judged.
+		"64:ff9b:1::/48",
+		"100::/64",      // discard-only
+		"2001:db8::/32", // documentation
+		// 6to4 and Teredo embed an arbitrary IPv4 address (Teredo's
+		// obfuscated) reached through relays; both are deprecated (RFC
+		// 7526), so refusing them whole costs nothing.
+		"2002::/16",
+		"2001::/32",
+		"fec0::/10", // deprecated site-local
 	} {
 		out = append(out, netip.MustParsePrefix(s))
 	}
 	return out
 }()
 
+// globalUnicast6 is the only IPv6 space IANA allocates for global
+// unicast. Everything outside it is special: among others the
+// IPv4-compatible ::a.b.c.d (::/96) and IPv4-translated ::ffff:0:a.b.c.d
+// (::ffff:0:0/96) forms, which netip does not unmap and which some stacks
+// route to the embedded IPv4 address — [::127.0.0.1] must not pass as
+// public.
+var globalUnicast6 = netip.MustParsePrefix("2000::/3")
+
+// nat64 is the well-known NAT64 prefix (RFC 6052): 64:ff9b::a.b.c.d
+// reaches the IPv4 address a.b.c.d through a translator. DNS64 resolvers
+// (IPv6-only networks, some clouds) answer with such addresses for every
+// IPv4-only host, so they are judged by the IPv4 address they embed.
+var nat64 = netip.MustParsePrefix("64:ff9b::/96")
+
 // IsPublic reports whether a is a globally routable unicast address:
 // not loopback, private (RFC 1918, IPv6 ULA fc00::/7), link-local
 // (169.254/16 — cloud metadata — and fe80::/10), CGNAT, multicast,
-// unspecified, or reserved. IPv4-mapped IPv6 addresses are judged as IPv4.
+// unspecified, or reserved. IPv4-mapped IPv6 addresses, and NAT64
+// addresses of the well-known prefix, are judged by the IPv4 address they
+// embed; other IPv6 addresses must lie in 2000::/3.
 func IsPublic(a netip.Addr) bool {
 	a = a.Unmap()
+	if a.Is6() && a.Zone() == "" && nat64.Contains(a) {
+		b := a.As16()
+		return IsPublic(netip.AddrFrom4([4]byte{b[12], b[13], b[14], b[15]}))
+	}
+	if a.Is6() && !globalUnicast6.Contains(a) {
+		return false
+	}
 	if !a.IsValid() || a.IsUnspecified() || a.IsLoopback() || a.IsPrivate() ||
 		a.IsLinkLocalUnicast() || a.IsLinkLocalMulticast() || a.IsInterfaceLocalMulticast() ||
 		a.IsMulticast() || !a.IsGlobalUnicast() {
@@ -224,17 +254,7 @@ func New(opt Options) (*Client, error) {
 	if opt.MaxRedirects <= 0 {
 		opt.MaxRedirects = 5
 	}
-	checked := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second,
-		Control: func(network, address string, _ syscall.RawConn) error {
-			ap, err := netip.ParseAddrPort(address)
-			if err != nil {
-				return fmt.Errorf("%w: cannot parse %s", ErrBlocked, address)
-			}
-			if !pol.AllowedAddr(ap) {
-				return fmt.Errorf("%w: %s is not a public address", ErrBlocked, ap.Addr().Unmap())
-			}
-			return nil
-		}}
+	checked := checkedDialer(pol)
 	plain := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
 	tr := &http.Transport{
 		// Never through an environment proxy: the proxy would make the
@@ -270,6 +290,23 @@ func New(opt Options) (*Client, error) {
 		},
 	}
 	return &Client{Client: hc, Policy: pol}, nil
+}
+
+// checkedDialer dials only addresses pol allows. The check runs on the
+// address about to be connected, after DNS resolution: every A and AAAA
+// answer meets it, however it is spelled.
+func checkedDialer(pol *Policy) *net.Dialer {
+	return &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second,
+		Control: func(network, address string, _ syscall.RawConn) error {
+			ap, err := netip.ParseAddrPort(address)
+			if err != nil {
+				return fmt.Errorf("%w: cannot parse %s", ErrBlocked, address)
+			}
+			if !pol.AllowedAddr(ap) {
+				return fmt.Errorf("%w: %s is not a public address", ErrBlocked, ap.Addr().Unmap())
+			}
+			return nil
+		}}
 }
 
 // IsBlocked reports whether err is (or wraps) a refusal by this package.
