@@ -8,6 +8,7 @@ import (
 	"github.com/switchboard/switchboard/internal/apperr"
 	"github.com/switchboard/switchboard/internal/audit"
 	"github.com/switchboard/switchboard/internal/db"
+	"github.com/switchboard/switchboard/internal/gateway/channel"
 	"github.com/switchboard/switchboard/internal/ids"
 	"github.com/switchboard/switchboard/internal/secret"
 )
@@ -68,32 +69,57 @@ func SealHookTokens(ctx context.Context, d *db.DB, kr *secret.Keyring) (int, err
 	return n, nil
 }
 
+// HookRotation is the answer to a rotation: the gateway with its new
+// inboundUrl, whether the provider was pointed at it, and otherwise what
+// the owner must do.
+type HookRotation struct {
+	Gateway
+	// Registered is true when the provider now delivers to the new URL.
+	Registered bool `json:"registered"`
+	// NextStep says what the owner must do for deliveries to resume, when
+	// Registered is false.
+	NextStep string `json:"nextStep,omitempty"`
+}
+
+// registersHook lists the providers whose API sets the delivery URL
+// (Connect registers it there too); the others take it only in their
+// console.
+var registersHook = map[channel.Type]bool{channel.Telegram: true, channel.Discord: true}
+
+// pasteHook tells the owner where a provider that cannot be told the URL
+// by API takes it.
+var pasteHook = map[channel.Type]string{
+	channel.Slack:    "paste the new inboundUrl as the Request URL of your Slack app's Event Subscriptions (and Interactivity, if used)",
+	channel.WhatsApp: "paste the new inboundUrl as the Callback URL of your app's WhatsApp webhook in the Meta developer console",
+	channel.Webhook:  "give the new inboundUrl to the system that posts to this gateway",
+}
+
 // RotateHook gives a gateway a new inbound path token; the old inbound URL
 // stops working at once. Where the provider lets us set the URL (Telegram's
 // setWebhook, Discord's interactions endpoint) and the gateway is
 // connected, the new URL is registered there; for Slack, WhatsApp and plain
-// webhooks the owner must paste the new URL into the provider's console. A
-// failed registration leaves the gateway in ERROR with lastError, and
-// connecting it again retries the registration.
-func (s *Service) RotateHook(ctx context.Context, a actor.Actor, id string) (Gateway, error) {
+// webhooks the owner must paste the new URL into the provider's console
+// (the answer's nextStep says where). A failed registration leaves the
+// gateway in ERROR with lastError, and connecting it again retries it.
+func (s *Service) RotateHook(ctx context.Context, a actor.Actor, id string) (HookRotation, error) {
 	if err := allow(a, actor.PermGatewayUpdate); err != nil {
-		return Gateway{}, err
+		return HookRotation{}, err
 	}
 	if !ids.Valid(ids.Gateway, id) {
-		return Gateway{}, errNotFound
+		return HookRotation{}, errNotFound
 	}
 	r, err := getRow(ctx, s.db.Read(), a.WorkspaceID(), id)
 	if err != nil {
-		return Gateway{}, apperr.Wrap(err, "rotate inbound token")
+		return HookRotation{}, apperr.Wrap(err, "rotate inbound token")
 	}
 	token := newHookToken()
 	enc, keyID, err := s.sealHook(r.ID, token)
 	if err != nil {
-		return Gateway{}, apperr.Wrap(err, "rotate inbound token")
+		return HookRotation{}, apperr.Wrap(err, "rotate inbound token")
 	}
 	// Only a gateway the provider delivers to is re-registered; a
 	// disconnected one registers its current URL when it connects.
-	register := r.Status != Disconnected
+	register := r.Status != Disconnected && registersHook[r.Type]
 	err = s.db.Tx(ctx, func(tx *db.Tx) error {
 		res, err := db.Scope(tx, r.workspaceID).ExecContext(ctx, `UPDATE gateways SET hook_token = '', hook_token_enc = $3,
 			hook_token_key_id = $4, updated_at = $5 WHERE workspace_id = $1 AND id = $2`, r.ID, enc, keyID, db.Now())
@@ -107,31 +133,43 @@ func (s *Service) RotateHook(ctx context.Context, a actor.Actor, id string) (Gat
 			Metadata: map[string]any{"type": r.Type, "reregister": register}})
 	})
 	if err != nil {
-		return Gateway{}, apperr.Wrap(err, "rotate inbound token")
+		return HookRotation{}, apperr.Wrap(err, "rotate inbound token")
 	}
-	if register {
-		s.reregister(context.WithoutCancel(ctx), a, r, token)
+	out := HookRotation{}
+	switch {
+	case register:
+		out.Registered = s.reregister(context.WithoutCancel(ctx), a, r, token)
+		if !out.Registered {
+			out.NextStep = "registering the new inboundUrl failed (see lastError); connect the gateway to retry"
+		}
+	case registersHook[r.Type]:
+		out.NextStep = "connect the gateway to register the new inboundUrl"
+	default:
+		out.NextStep = pasteHook[r.Type]
 	}
-	return s.Get(ctx, a, id)
+	if out.Gateway, err = s.Get(ctx, a, id); err != nil {
+		return HookRotation{}, err
+	}
+	return out, nil
 }
 
-// reregister points the provider at the gateway's new inbound URL. Adapters
-// whose provider has no such API do nothing.
-func (s *Service) reregister(ctx context.Context, a actor.Actor, r *row, token string) {
+// reregister points the provider at the gateway's new inbound URL and
+// reports whether it took it.
+func (s *Service) reregister(ctx context.Context, a actor.Actor, r *row, token string) bool {
 	creds, err := s.open(r)
 	if err != nil {
 		s.log.Warn("re-register gateway: credentials unreadable", "gatewayId", r.ID, "error", err)
-		return
+		return false
 	}
 	ad, err := s.adapter(r.Type)
 	if err != nil {
-		return
+		return false
 	}
 	pctx, cancel := context.WithTimeout(ctx, s.opt.ProviderTimeout)
 	defer cancel()
 	perr := ad.Register(pctx, target(r, creds), s.inboundURL(r.ID, token))
 	if perr == nil {
-		return
+		return true
 	}
 	msg := scrub(perr.Error(), creds)
 	s.log.Warn("re-register gateway after token rotation", "gatewayId", r.ID, "error", msg)
@@ -145,4 +183,5 @@ func (s *Service) reregister(ctx context.Context, a actor.Actor, r *row, token s
 	if err != nil {
 		s.log.Error("record failed re-registration", "gatewayId", r.ID, "error", err)
 	}
+	return false
 }

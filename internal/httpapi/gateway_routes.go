@@ -169,8 +169,8 @@ func (s *Server) gatewayRoutes() {
 			return nil
 		}})
 	s.handle(route{method: "POST", path: "/api/v1/gateways/{id}/hook/rotate", tag: "gateways", access: signedIn, perm: actor.PermGatewayUpdate,
-		response: gateway.Gateway{},
-		summary:  "Give the gateway a new inbound URL (the old one stops at once); re-registered with Telegram and Discord, to be pasted into the provider's console for Slack, WhatsApp and webhooks.",
+		response: gateway.HookRotation{},
+		summary:  "Give the gateway a new inbound URL (the old one stops at once); re-registered with Telegram and Discord, to be pasted into the provider's console for Slack, WhatsApp and webhooks (registered: false and nextStep say so).",
 		handler: func(w http.ResponseWriter, r *http.Request) error {
 			g, err := s.Gateways.RotateHook(r.Context(), s.actorOf(r), r.PathValue("id"))
 			if err != nil {

@@ -17,6 +17,13 @@ import (
 	"github.com/switchboard/switchboard/internal/workflow"
 )
 
+// hookRotation is the answer of a gateway's hook rotation.
+type hookRotation struct {
+	gw
+	Registered bool
+	NextStep   string
+}
+
 // hookWorkflow is a webhook workflow as the API returns it.
 type hookWorkflow struct{ ID, HookURL string }
 
@@ -105,10 +112,10 @@ func TestHookTokens_SealedAtRestAndRotatable(t *testing.T) {
 			t.Fatalf("delivery to the sealed token's URL: %d %s", r.Status, r.Raw)
 		}
 
-		var rotated gw
+		var rotated hookRotation
 		h.Call(http.StatusOK, "POST", "/api/v1/gateways/"+g.ID+"/hook/rotate", tok, nil).Data(t, &rotated)
 		if rotated.InboundURL == g.InboundURL || !strings.HasPrefix(rotated.InboundURL, "https://switchboard.test/hooks/gateways/"+g.ID+"/") ||
-			rotated.Status != "CONNECTED" {
+			rotated.Status != "CONNECTED" || !rotated.Registered || rotated.NextStep != "" {
 			t.Fatalf("rotated: %+v (was %s)", rotated, g.InboundURL)
 		}
 		if registered, _ := f.Hook(); registered != rotated.InboundURL {
@@ -130,8 +137,17 @@ func TestHookTokens_SealedAtRestAndRotatable(t *testing.T) {
 		// A rotation Telegram refuses leaves the gateway in ERROR, saying why.
 		f.Revoke()
 		h.Call(http.StatusOK, "POST", "/api/v1/gateways/"+g.ID+"/hook/rotate", tok, nil).Data(t, &rotated)
-		if rotated.Status != "ERROR" || !strings.Contains(rotated.LastError, "register new inbound URL") {
+		if rotated.Status != "ERROR" || !strings.Contains(rotated.LastError, "register new inbound URL") || rotated.Registered ||
+			!strings.Contains(rotated.NextStep, "connect the gateway to retry") {
 			t.Errorf("rotation refused by the provider: %+v", rotated)
+		}
+		// Slack takes the URL only in its console: the answer says so.
+		slackTok := h.SignUp("slack-hooks@example.com", "correct horse battery").AccessToken
+		sl := createGateway(t, h, slackTok, map[string]any{"type": "SLACK", "name": "sl",
+			"credentials": map[string]string{"botToken": fakeSlackToken, "signingSecret": fakeSlackSigning}})
+		h.Call(http.StatusOK, "POST", "/api/v1/gateways/"+sl.ID+"/hook/rotate", slackTok, nil).Data(t, &rotated)
+		if rotated.InboundURL == sl.InboundURL || rotated.Registered || !strings.Contains(rotated.NextStep, "Slack app's Event Subscriptions") {
+			t.Errorf("rotated Slack gateway: %+v", rotated)
 		}
 
 		var wf hookWorkflow
