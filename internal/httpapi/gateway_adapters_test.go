@@ -180,6 +180,7 @@ func adapterSpecs() []adapterSpec {
 			deliver: func(t *testing.T, x *specState, g gw, n int, _ time.Time, forge bool) apptest.Request {
 				body := jsonBody(t, map[string]any{"object": "whatsapp_business_account", "entry": []any{map[string]any{"id": "1",
 					"changes": []any{map[string]any{"field": "messages", "value": map[string]any{"messaging_product": "whatsapp",
+						"metadata": map[string]any{"display_phone_number": "15550100", "phone_number_id": fakeWAPhone},
 						"contacts": []any{map[string]any{"wa_id": "15550001", "profile": map[string]any{"name": "Ann"}}},
 						"messages": []any{map[string]any{"from": "15550001", "id": fmt.Sprintf("wamid.in%d", n), "timestamp": "1700000000",
 							"type": "text", "text": map[string]any{"body": "hello"}}}}}}}}})

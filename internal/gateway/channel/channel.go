@@ -102,6 +102,19 @@ type Event struct {
 type Inbound struct {
 	Events []Event
 	Reply  *Reply
+	// Statuses are the provider's reports on messages this gateway sent.
+	Statuses []DeliveryStatus
+}
+
+// DeliveryStatus is a provider's report on one sent message (WhatsApp's
+// statuses[]).
+type DeliveryStatus struct {
+	// ProviderMessageID is the id the provider answered the send with.
+	ProviderMessageID string
+	// Failed reports that the provider could not deliver the message;
+	// Error then says why (code and title).
+	Failed bool
+	Error  string
 }
 
 // Message is an outbound message.
