@@ -38,16 +38,17 @@ type WorkspaceJob struct {
 
 // EventPayload is the normalized content of an inbound event.
 type EventPayload struct {
-	GatewayID       string          `json:"gatewayId"`
-	GatewayType     channel.Type    `json:"gatewayType"`
-	ProviderEventID string          `json:"providerEventId"`
-	ChatID          string          `json:"chatId,omitempty"`
-	UserID          string          `json:"userId,omitempty"`
-	Username        string          `json:"username,omitempty"`
-	Text            string          `json:"text,omitempty"`
-	Command         string          `json:"command,omitempty"`
-	Args            string          `json:"args,omitempty"`
-	Raw             json.RawMessage `json:"raw,omitempty"`
+	GatewayID       string            `json:"gatewayId"`
+	GatewayType     channel.Type      `json:"gatewayType"`
+	ProviderEventID string            `json:"providerEventId"`
+	ChatID          string            `json:"chatId,omitempty"`
+	UserID          string            `json:"userId,omitempty"`
+	Username        string            `json:"username,omitempty"`
+	Text            string            `json:"text,omitempty"`
+	Command         string            `json:"command,omitempty"`
+	Args            string            `json:"args,omitempty"`
+	Fields          map[string]string `json:"fields,omitempty"`
+	Raw             json.RawMessage   `json:"raw,omitempty"`
 }
 
 // InboundResult is what the inbound endpoint answers.
@@ -165,7 +166,7 @@ func (s *Service) storeEvent(ctx context.Context, tx *db.Tx, r *row, e channel.E
 	job := WorkspaceJob{ID: ids.New(ids.GatewayEvent), WorkspaceID: r.workspaceID, UserID: r.UserID,
 		OrganizationID: r.OrganizationID, Type: e.Type, CreatedAt: db.Now(),
 		Payload: EventPayload{GatewayID: r.ID, GatewayType: r.Type, ProviderEventID: e.ProviderID, ChatID: e.ChatID,
-			UserID: e.UserID, Username: e.Username, Text: e.Text, Command: e.Command, Args: e.Args, Raw: e.Raw}}
+			UserID: e.UserID, Username: e.Username, Text: e.Text, Command: e.Command, Args: e.Args, Fields: e.Fields, Raw: e.Raw}}
 	if len(e.ProviderID) > 200 {
 		return false, apperr.New(apperr.Validation, "inbound request: provider event id too long")
 	}

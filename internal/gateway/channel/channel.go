@@ -93,6 +93,9 @@ type Event struct {
 	// Command and Args are set for EventCommand.
 	Command string
 	Args    string
+	// Fields are named values: a Discord command's options (keyed by
+	// their path, "group.sub.option") or a modal's inputs (by custom_id).
+	Fields map[string]string
 	// Raw is the provider's own object for this event.
 	Raw json.RawMessage
 }
