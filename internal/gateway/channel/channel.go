@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Type names a provider.
@@ -246,11 +247,23 @@ func ParseRetryAfter(h string) time.Duration {
 	return time.Duration(f * float64(time.Second))
 }
 
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n]
+// truncate bounds a provider's error message (not a message text) to n
+// bytes, cutting at a character boundary so it stays valid UTF-8 (which
+// PostgreSQL requires of text).
+func truncate(s string, n int) string { return Clip(s, n) }
+
+// Clip shortens an error message to at most n bytes of valid UTF-8,
+// marking the cut with "…". Message texts are never clipped.
+func Clip(s string, n int) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	if len(s) <= n {
+		return s
 	}
-	return s
+	cut := n - len("…")
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:max(cut, 0)] + "…"
 }
 
 // Str returns a trimmed credential or an error naming it when empty.
