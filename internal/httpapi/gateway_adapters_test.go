@@ -89,6 +89,11 @@ func adapterSpecs() []adapterSpec {
 				if u != g.InboundURL || len(sec) < 32 {
 					t.Errorf("setWebhook got url %q secret %d chars; want %q and a generated secret", u, len(sec), g.InboundURL)
 				}
+				// Member events come from chat_member updates, delivered
+				// only when asked for.
+				if upd := strings.Join(x.fake.HookUpdates(), ","); upd != "message,chat_member" {
+					t.Errorf("setWebhook allowed_updates %q", upd)
+				}
 			},
 			deliver: func(t *testing.T, x *specState, g gw, n int, _ time.Time, forge bool) apptest.Request {
 				_, sec := x.fake.Hook()
