@@ -185,10 +185,7 @@ func scrub(msg string, creds map[string]string) string {
 			msg = strings.ReplaceAll(msg, v, "[REDACTED]")
 		}
 	}
-	if len(msg) > 500 {
-		msg = msg[:500]
-	}
-	return msg
+	return channel.Clip(msg, 500)
 }
 
 func fieldErr(err error) error {

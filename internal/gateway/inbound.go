@@ -38,16 +38,17 @@ type WorkspaceJob struct {
 
 // EventPayload is the normalized content of an inbound event.
 type EventPayload struct {
-	GatewayID       string          `json:"gatewayId"`
-	GatewayType     channel.Type    `json:"gatewayType"`
-	ProviderEventID string          `json:"providerEventId"`
-	ChatID          string          `json:"chatId,omitempty"`
-	UserID          string          `json:"userId,omitempty"`
-	Username        string          `json:"username,omitempty"`
-	Text            string          `json:"text,omitempty"`
-	Command         string          `json:"command,omitempty"`
-	Args            string          `json:"args,omitempty"`
-	Raw             json.RawMessage `json:"raw,omitempty"`
+	GatewayID       string            `json:"gatewayId"`
+	GatewayType     channel.Type      `json:"gatewayType"`
+	ProviderEventID string            `json:"providerEventId"`
+	ChatID          string            `json:"chatId,omitempty"`
+	UserID          string            `json:"userId,omitempty"`
+	Username        string            `json:"username,omitempty"`
+	Text            string            `json:"text,omitempty"`
+	Command         string            `json:"command,omitempty"`
+	Args            string            `json:"args,omitempty"`
+	Fields          map[string]string `json:"fields,omitempty"`
+	Raw             json.RawMessage   `json:"raw,omitempty"`
 }
 
 // InboundResult is what the inbound endpoint answers.
@@ -115,14 +116,19 @@ func (s *Service) Inbound(ctx context.Context, id, token string, req channel.Req
 		return InboundResult{}, apperr.Wrap(err, "parse inbound")
 	}
 	res := InboundResult{Reply: in.Reply}
-	if len(in.Events) == 0 {
+	if len(in.Events) == 0 && len(in.Statuses) == 0 {
 		return res, nil
 	}
-	if r.Status == Disconnected {
+	if r.Status == Disconnected && len(in.Events) > 0 {
 		return InboundResult{}, apperr.New(apperr.NotFound, "gateway is disconnected and accepts no events")
 	}
 	err = s.db.Tx(ctx, func(tx *db.Tx) error {
 		res.Stored, res.Duplicates = 0, 0
+		for _, st := range in.Statuses {
+			if err := s.applyStatus(ctx, tx, r, st, creds); err != nil {
+				return err
+			}
+		}
 		for _, e := range in.Events {
 			stored, err := s.storeEvent(ctx, tx, r, e)
 			if err != nil {
@@ -142,13 +148,29 @@ func (s *Service) Inbound(ctx context.Context, id, token string, req channel.Req
 	return res, nil
 }
 
+// applyStatus records a provider's report on a message the gateway sent,
+// found by the id the provider gave it. A report on a message that is not
+// (or no longer) this gateway's changes nothing.
+func (s *Service) applyStatus(ctx context.Context, tx *db.Tx, r *row, st channel.DeliveryStatus, creds map[string]string) error {
+	if !st.Failed || st.ProviderMessageID == "" || len(st.ProviderMessageID) > 200 || strings.IndexByte(st.ProviderMessageID, 0) >= 0 {
+		return nil
+	}
+	_, err := db.Scope(tx, r.workspaceID).ExecContext(ctx, `UPDATE gateway_sends SET status = 'FAILED', last_error = $4, updated_at = $5
+		WHERE workspace_id = $1 AND gateway_id = $2 AND provider_message_id = $3`,
+		r.ID, st.ProviderMessageID, scrub(st.Error, creds), db.Now())
+	if err != nil {
+		return fmt.Errorf("record delivery status: %w", err)
+	}
+	return nil
+}
+
 // storeEvent inserts one event unless its provider id is known, and
 // enqueues its processing in the same transaction.
 func (s *Service) storeEvent(ctx context.Context, tx *db.Tx, r *row, e channel.Event) (bool, error) {
 	job := WorkspaceJob{ID: ids.New(ids.GatewayEvent), WorkspaceID: r.workspaceID, UserID: r.UserID,
 		OrganizationID: r.OrganizationID, Type: e.Type, CreatedAt: db.Now(),
 		Payload: EventPayload{GatewayID: r.ID, GatewayType: r.Type, ProviderEventID: e.ProviderID, ChatID: e.ChatID,
-			UserID: e.UserID, Username: e.Username, Text: e.Text, Command: e.Command, Args: e.Args, Raw: e.Raw}}
+			UserID: e.UserID, Username: e.Username, Text: e.Text, Command: e.Command, Args: e.Args, Fields: e.Fields, Raw: e.Raw}}
 	if len(e.ProviderID) > 200 {
 		return false, apperr.New(apperr.Validation, "inbound request: provider event id too long")
 	}

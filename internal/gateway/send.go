@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/riverqueue/river"
 
@@ -96,11 +95,14 @@ func (s *Service) SendTx(ctx context.Context, tx *db.Tx, a actor.Actor, gatewayI
 		if in.ChatID == "" {
 			in.ChatID = r.ConfigString("defaultChatId")
 		}
+		tooLong := channel.CheckText(r.Type, in.Text)
 		switch {
 		case in.Text == "" || strings.TrimSpace(in.Text) == "":
 			return apperr.Invalid(apperr.FieldError{Field: "text", Message: "is required"})
-		case utf8.RuneCountInString(in.Text) > 4000:
-			return apperr.Invalid(apperr.FieldError{Field: "text", Message: "must be at most 4000 characters"})
+		case tooLong != nil:
+			// Refused, never cut: a provider that truncates would lose the
+			// end of the message silently.
+			return apperr.Invalid(apperr.FieldError{Field: "text", Message: tooLong.Error()})
 		case in.ChatID == "" && r.Type != channel.Webhook:
 			return apperr.Invalid(apperr.FieldError{Field: "chatId", Message: "is required (or set config.defaultChatId)"})
 		case len(in.ChatID) > 200:

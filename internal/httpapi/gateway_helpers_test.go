@@ -60,6 +60,7 @@ type eventItem struct {
 	ID, WorkspaceID, Type, Status string
 	Payload                       struct {
 		GatewayID, ProviderEventID, ChatID, Text, Command, Args, UserID string
+		Fields                                                          map[string]string
 	}
 }
 

@@ -187,6 +187,17 @@ func TestGatewayStep(t *testing.T) {
 		if sent[0].Text != "Hello Ada, you have 2 items" || sent[0].ChatID != "c-1" {
 			t.Fatalf("delivered: %+v", sent[0])
 		}
+		// A text longer than the channel takes fails the step with the
+		// limit and the count; nothing is cut and sent.
+		long := create(t, h, tok, "long", def(manual,
+			obj{"id": "send", "type": "gateway", "config": obj{"gatewayId": g.ID, "chatId": "c-3", "text": "{{ trigger.text }}"}}))
+		r = waitRun(t, h, tok, start(t, h, tok, long.ID, obj{"input": obj{"text": strings.Repeat("ü", 4001)}}).ID, nil)
+		if r.Status != "failed" || r.CurrentStepID != "send" || !strings.Contains(r.Error, "text: is 4001 characters long; WEBHOOK allows at most 4000") {
+			t.Fatalf("too-long text: %v", r)
+		}
+		if n := len(recv.Sent()); n != 1 {
+			t.Fatalf("a refused step sent a message: %d", n)
+		}
 		// A disconnected gateway refuses: the step fails with the reason.
 		h.Call(http.StatusOK, "POST", "/api/v1/gateways/"+g.ID+"/disconnect", tok, nil)
 		r = waitRun(t, h, tok, start(t, h, tok, w.ID, obj{"input": obj{"name": "Bob", "chat": "c-2", "items": []int{}}}).ID, nil)

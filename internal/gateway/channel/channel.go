@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Type names a provider.
@@ -93,6 +94,9 @@ type Event struct {
 	// Command and Args are set for EventCommand.
 	Command string
 	Args    string
+	// Fields are named values: a Discord command's options (keyed by
+	// their path, "group.sub.option") or a modal's inputs (by custom_id).
+	Fields map[string]string
 	// Raw is the provider's own object for this event.
 	Raw json.RawMessage
 }
@@ -102,6 +106,19 @@ type Event struct {
 type Inbound struct {
 	Events []Event
 	Reply  *Reply
+	// Statuses are the provider's reports on messages this gateway sent.
+	Statuses []DeliveryStatus
+}
+
+// DeliveryStatus is a provider's report on one sent message (WhatsApp's
+// statuses[]).
+type DeliveryStatus struct {
+	// ProviderMessageID is the id the provider answered the send with.
+	ProviderMessageID string
+	// Failed reports that the provider could not deliver the message;
+	// Error then says why (code and title).
+	Failed bool
+	Error  string
 }
 
 // Message is an outbound message.
@@ -230,11 +247,23 @@ func ParseRetryAfter(h string) time.Duration {
 	return time.Duration(f * float64(time.Second))
 }
 
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n]
+// truncate bounds a provider's error message (not a message text) to n
+// bytes, cutting at a character boundary so it stays valid UTF-8 (which
+// PostgreSQL requires of text).
+func truncate(s string, n int) string { return Clip(s, n) }
+
+// Clip shortens an error message to at most n bytes of valid UTF-8,
+// marking the cut with "…". Message texts are never clipped.
+func Clip(s string, n int) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	if len(s) <= n {
+		return s
 	}
-	return s
+	cut := n - len("…")
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:max(cut, 0)] + "…"
 }
 
 // Str returns a trimmed credential or an error naming it when empty.

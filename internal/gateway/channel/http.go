@@ -14,7 +14,8 @@ type Doer interface {
 	Do(*http.Request) (*http.Response, error)
 }
 
-// CallJSON sends a JSON request and returns the status, headers and body.
+// CallJSON sends a JSON request (Content-Type application/json unless
+// header sets one) and returns the status, headers and body.
 // A transport failure is a Temporary *SendError without the URL.
 func CallJSON(ctx context.Context, c Doer, method, url string, header http.Header, in any) (int, http.Header, []byte, error) {
 	var body io.Reader
@@ -32,7 +33,7 @@ func CallJSON(ctx context.Context, c Doer, method, url string, header http.Heade
 	for k, vs := range header {
 		req.Header[k] = vs
 	}
-	if in != nil {
+	if in != nil && req.Header.Get("Content-Type") == "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	res, err := c.Do(req)

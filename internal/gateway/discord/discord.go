@@ -137,11 +137,10 @@ type interaction struct {
 	Type      int    `json:"type"`
 	ChannelID string `json:"channel_id"`
 	Data      *struct {
-		Name    string `json:"name"`
-		Options []struct {
-			Name  string          `json:"name"`
-			Value json.RawMessage `json:"value"`
-		} `json:"options"`
+		Name       string      `json:"name"`
+		CustomID   string      `json:"custom_id"`
+		Options    []option    `json:"options"`
+		Components []component `json:"components"`
 	} `json:"data"`
 	Member *struct {
 		User duser `json:"user"`
@@ -149,8 +148,89 @@ type interaction struct {
 	User *duser `json:"user"`
 }
 
+// Interaction types and the response types that answer them.
+const (
+	interactionPing         = 1
+	interactionCommand      = 2
+	interactionAutocomplete = 4
+	interactionModalSubmit  = 5
+
+	responsePong                = 1
+	responseMessage             = 4
+	responseDeferredUpdate      = 6
+	responseAutocompleteResults = 8
+)
+
+// option is an application command option; a SUB_COMMAND (1) or
+// SUB_COMMAND_GROUP (2) carries its own options instead of a value.
+type option struct {
+	Name    string          `json:"name"`
+	Type    int             `json:"type"`
+	Value   json.RawMessage `json:"value"`
+	Options []option        `json:"options"`
+}
+
+// component is a modal's component: an action row (1) or a label (18)
+// holds others; a text input has a value, a select menu values.
+type component struct {
+	Type       int         `json:"type"`
+	CustomID   string      `json:"custom_id"`
+	Value      *string     `json:"value"`
+	Values     []string    `json:"values"`
+	Components []component `json:"components"`
+	Component  *component  `json:"component"`
+}
+
+// flatten walks a command's options: subcommand names form the path, and
+// every valued option becomes "name=value" in args and a field keyed by
+// its path ("group.sub.name").
+func flatten(path []string, opts []option, args *[]string, fields map[string]string) {
+	for _, o := range opts {
+		if o.Type == 1 || o.Type == 2 {
+			*args = append(*args, o.Name)
+			flatten(append(append([]string(nil), path...), o.Name), o.Options, args, fields)
+			continue
+		}
+		v := optionValue(o.Value)
+		*args = append(*args, o.Name+"="+v)
+		fields[strings.Join(append(append([]string(nil), path...), o.Name), ".")] = v
+	}
+}
+
+// optionValue is a string option's text, or any other value's JSON
+// (numbers, booleans, snowflakes of users and channels come as strings).
+func optionValue(raw json.RawMessage) string {
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s
+	}
+	return string(raw)
+}
+
+// inputs collects a modal's values by custom_id, in order.
+func inputs(cs []component, fields map[string]string, order *[]string) {
+	for _, c := range cs {
+		switch {
+		case c.Component != nil:
+			inputs([]component{*c.Component}, fields, order)
+		case len(c.Components) > 0:
+			inputs(c.Components, fields, order)
+		case c.CustomID == "":
+		case c.Value != nil:
+			fields[c.CustomID] = *c.Value
+			*order = append(*order, *c.Value)
+		case c.Values != nil:
+			v := strings.Join(c.Values, ",")
+			fields[c.CustomID] = v
+			*order = append(*order, v)
+		}
+	}
+}
+
 // Parse verifies the Ed25519 signature and the timestamp window, answers
-// PINGs, and turns application commands into gateway.command events.
+// PINGs and autocompletes, turns application commands into gateway.command
+// events (subcommand paths and options kept) and modal submits into
+// gateway.message events with the inputs as fields.
 func (a *Adapter) Parse(_ context.Context, t channel.Target, r channel.Request) (channel.Inbound, error) {
 	pk, err := hex.DecodeString(t.ConfigString("publicKey"))
 	if err != nil || len(pk) != ed25519.PublicKeySize {
@@ -178,31 +258,45 @@ func (a *Adapter) Parse(_ context.Context, t channel.Target, r channel.Request) 
 		return channel.Inbound{}, channel.ErrMalformed
 	}
 	switch in.Type {
-	case 1: // PING
-		return channel.Inbound{Reply: channel.JSONReply(map[string]int{"type": 1})}, nil
-	case 2: // APPLICATION_COMMAND
+	case interactionPing:
+		return channel.Inbound{Reply: channel.JSONReply(map[string]int{"type": responsePong})}, nil
+	case interactionAutocomplete:
+		// Suggestions must come within Discord's 3 seconds, before any
+		// plugin or workflow could run: none are offered, which Discord
+		// shows as "no options", and the user types the value.
+		return channel.Inbound{Reply: channel.JSONReply(map[string]any{"type": responseAutocompleteResults,
+			"data": map[string]any{"choices": []any{}}})}, nil
+	case interactionCommand, interactionModalSubmit:
 	default:
-		// Components and others: acknowledge without a visible change.
-		return channel.Inbound{Reply: channel.JSONReply(map[string]int{"type": 6})}, nil
+		// Button and select clicks and others: acknowledged without a
+		// visible change.
+		return channel.Inbound{Reply: channel.JSONReply(map[string]int{"type": responseDeferredUpdate})}, nil
 	}
 	u := in.User
 	if in.Member != nil {
 		u = &in.Member.User
 	}
-	e := channel.Event{Type: channel.EventCommand, ProviderID: in.ID, ChatID: in.ChannelID, Raw: r.Body}
+	e := channel.Event{Type: channel.EventCommand, ProviderID: in.ID, ChatID: in.ChannelID, Raw: r.Body, Fields: map[string]string{}}
 	if u != nil {
 		e.UserID, e.Username = u.ID, u.Username
 	}
-	if in.Data != nil {
+	if in.Data != nil && in.Type == interactionCommand {
 		e.Command = in.Data.Name
 		var args []string
-		for _, o := range in.Data.Options {
-			v := strings.Trim(string(o.Value), `"`)
-			args = append(args, o.Name+"="+v)
-		}
+		flatten(nil, in.Data.Options, &args, e.Fields)
 		e.Args = strings.Join(args, " ")
 		e.Text = strings.TrimSpace("/" + e.Command + " " + e.Args)
 	}
-	reply := channel.JSONReply(map[string]any{"type": 4, "data": map[string]any{"content": "Received.", "flags": 64}})
+	if in.Data != nil && in.Type == interactionModalSubmit {
+		// A submitted form: its inputs are the message's fields, and
+		// their values, one a line, its text.
+		var values []string
+		inputs(in.Data.Components, e.Fields, &values)
+		e.Type, e.Text = channel.EventMessage, strings.Join(values, "\n")
+	}
+	if len(e.Fields) == 0 {
+		e.Fields = nil
+	}
+	reply := channel.JSONReply(map[string]any{"type": responseMessage, "data": map[string]any{"content": "Received.", "flags": 64}})
 	return channel.Inbound{Events: []channel.Event{e}, Reply: reply}, nil
 }

@@ -39,6 +39,7 @@ type Fake struct {
 	calls    map[string]int
 	hookURL  string
 	hookSec  string
+	hookUpd  []string
 }
 
 func newFake(t testing.TB, token string, h func(f *Fake, w http.ResponseWriter, r *http.Request)) *Fake {
@@ -87,6 +88,14 @@ func (f *Fake) Hook() (url, secret string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.hookURL, f.hookSec
+}
+
+// HookUpdates returns the update types the last setWebhook asked for
+// (Telegram's allowed_updates).
+func (f *Fake) HookUpdates() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.hookUpd...)
 }
 
 func (f *Fake) authorized(got string) bool {

@@ -10,7 +10,8 @@ import (
 
 // NewSlack fakes the Web API's auth.test and chat.postMessage: auth errors
 // as HTTP 200 {"ok": false, "error": "invalid_auth"}, rate limits as 429
-// with Retry-After.
+// {"ok": false, "error": "ratelimited"} with Retry-After, and the
+// missing_charset warning for a JSON body without charset=utf-8.
 func NewSlack(t testing.TB, token string) *Fake {
 	return newFake(t, token, func(f *Fake, w http.ResponseWriter, r *http.Request) {
 		if !f.authorized(strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")) {
@@ -41,7 +42,13 @@ func NewSlack(t testing.TB, token string) *Fake {
 				return
 			}
 			n := f.record(Message{ChatID: ch, Text: text, Header: r.Header.Clone()})
-			writeJSON(w, http.StatusOK, map[string]any{"ok": true, "channel": ch, "ts": "1700000000." + strconv.Itoa(100000+n)})
+			out := map[string]any{"ok": true, "channel": ch, "ts": "1700000000." + strconv.Itoa(100000+n)}
+			if r.Header.Get("Content-Type") != "application/json; charset=utf-8" {
+				// What Slack answers a JSON body without its charset.
+				out["warning"] = "missing_charset"
+				out["response_metadata"] = map[string]any{"warnings": []string{"missing_charset"}}
+			}
+			writeJSON(w, http.StatusOK, out)
 		default:
 			writeJSON(w, http.StatusOK, map[string]any{"ok": false, "error": "unknown_method"})
 		}

@@ -35,6 +35,17 @@ func NewTelegram(t testing.TB, token string) *Fake {
 				return
 			}
 			f.setHook(u, sec)
+			var upd []string
+			if list, ok := in["allowed_updates"].([]any); ok {
+				for _, x := range list {
+					if s, ok := x.(string); ok {
+						upd = append(upd, s)
+					}
+				}
+			}
+			f.mu.Lock()
+			f.hookUpd = upd
+			f.mu.Unlock()
 			writeJSON(w, http.StatusOK, map[string]any{"ok": true, "result": true, "description": "Webhook was set"})
 		case "deleteWebhook":
 			f.setHook("", "")

@@ -10,6 +10,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -67,8 +68,47 @@ func (*Adapter) Validate(creds map[string]string, cfg map[string]any) (map[strin
 var authErrors = map[string]bool{"invalid_auth": true, "not_authed": true, "account_inactive": true,
 	"token_revoked": true, "token_expired": true, "no_permission": false}
 
+// Rate limits: Slack answers HTTP 429 {"ok": false, "error":
+// "ratelimited"} with Retry-After in seconds. A call waits that long and
+// tries again, at most rateRetries times and never longer than rateMaxWait
+// or past its context's deadline; beyond that the RateLimited error goes to
+// the caller (a send job snoozes for RetryAfter).
+const (
+	rateRetries = 2
+	rateMaxWait = 30 * time.Second
+)
+
 func (a *Adapter) call(ctx context.Context, t channel.Target, method string, in any) (json.RawMessage, error) {
-	h := http.Header{"Authorization": {"Bearer " + t.Credentials["botToken"]}}
+	for try := 0; ; try++ {
+		raw, err := a.callOnce(ctx, t, method, in)
+		var se *channel.SendError
+		if err == nil || try >= rateRetries || !errors.As(err, &se) || se.Kind != channel.RateLimited {
+			return raw, err
+		}
+		wait := se.RetryAfter
+		if wait <= 0 {
+			wait = time.Second
+		}
+		if wait > rateMaxWait {
+			return nil, err
+		}
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= wait {
+			return nil, err
+		}
+		tm := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			tm.Stop()
+			return nil, err
+		case <-tm.C:
+		}
+	}
+}
+
+func (a *Adapter) callOnce(ctx context.Context, t channel.Target, method string, in any) (json.RawMessage, error) {
+	// Slack reads JSON bodies only with an explicit charset (it warns
+	// "missing_charset" otherwise).
+	h := http.Header{"Authorization": {"Bearer " + t.Credentials["botToken"]}, "Content-Type": {"application/json; charset=utf-8"}}
 	status, rh, raw, err := channel.CallJSON(ctx, a.Client, http.MethodPost, a.BaseURL+"/"+method, h, in)
 	if err != nil {
 		return nil, err
@@ -81,8 +121,12 @@ func (a *Adapter) call(ctx context.Context, t channel.Target, method string, in 
 	if status == http.StatusOK && r.OK {
 		return raw, nil
 	}
-	se := channel.Classify(status, channel.ParseRetryAfter(rh.Get("Retry-After")), r.Error)
-	if status == http.StatusOK {
+	retry := channel.ParseRetryAfter(rh.Get("Retry-After"))
+	se := channel.Classify(status, retry, r.Error)
+	switch {
+	case r.Error == "ratelimited" || r.Error == "rate_limited":
+		se.Kind, se.RetryAfter = channel.RateLimited, retry
+	case status == http.StatusOK:
 		se.Kind = channel.Permanent
 		if authErrors[r.Error] {
 			se.Kind = channel.Auth
@@ -139,12 +183,14 @@ type envelope struct {
 		User    string `json:"user"`
 		Channel string `json:"channel"`
 		Text    string `json:"text"`
+		TS      string `json:"ts"`
 	} `json:"event"`
 }
 
 // Parse verifies the signature and window, answers url_verification, and
 // turns messages, mentions and channel joins/leaves into events. The bot's
-// own messages are ignored so replies do not loop.
+// own messages are ignored so replies do not loop. A message (or mention)
+// is keyed by its channel and ts, other events by event_id.
 func (a *Adapter) Parse(_ context.Context, t channel.Target, r channel.Request) (channel.Inbound, error) {
 	ts := r.Header.Get("X-Slack-Request-Timestamp")
 	got := r.Header.Get("X-Slack-Signature")
@@ -182,6 +228,13 @@ func (a *Adapter) Parse(_ context.Context, t channel.Target, r channel.Request) 
 			return channel.Inbound{}, nil
 		}
 		e.Type = channel.EventMessage
+		if ev.Channel != "" && ev.TS != "" {
+			// An app subscribed to both app_mention and message gets one
+			// user message as two events (two event_ids, one channel and
+			// ts): keyed by the message, the second is a duplicate and
+			// the message is answered once.
+			e.ProviderID = "message:" + ev.Channel + ":" + ev.TS
+		}
 	case "member_joined_channel":
 		e.Type = channel.EventMemberJoined
 	case "member_left_channel":

@@ -152,20 +152,63 @@ type user struct {
 	Username string `json:"username"`
 }
 
+type chat struct {
+	ID int64 `json:"id"`
+}
+
+// chatMember is a ChatMember: status is creator, administrator, member,
+// restricted (is_member says whether still in the chat), left or kicked.
+type chatMember struct {
+	Status   string `json:"status"`
+	User     user   `json:"user"`
+	IsMember bool   `json:"is_member"`
+}
+
+func (m chatMember) in() bool {
+	switch m.Status {
+	case "creator", "administrator", "member":
+		return true
+	case "restricted":
+		return m.IsMember
+	}
+	return false
+}
+
 type update struct {
 	UpdateID *int64 `json:"update_id"`
 	Message  *struct {
-		MessageID      int64              `json:"message_id"`
-		From           *user              `json:"from"`
-		Chat           struct{ ID int64 } `json:"chat"`
-		Text           string             `json:"text"`
-		NewChatMembers []user             `json:"new_chat_members"`
-		LeftChatMember *user              `json:"left_chat_member"`
+		MessageID      int64  `json:"message_id"`
+		Date           int64  `json:"date"`
+		From           *user  `json:"from"`
+		Chat           chat   `json:"chat"`
+		Text           string `json:"text"`
+		Caption        string `json:"caption"`
+		NewChatMembers []user `json:"new_chat_members"`
+		LeftChatMember *user  `json:"left_chat_member"`
 	} `json:"message"`
+	ChatMember *struct {
+		Chat          chat       `json:"chat"`
+		Date          int64      `json:"date"`
+		OldChatMember chatMember `json:"old_chat_member"`
+		NewChatMember chatMember `json:"new_chat_member"`
+	} `json:"chat_member"`
+}
+
+// memberID keys a join or leave by chat, user and date, so one join that
+// Telegram reports twice — as a chat_member update and as a message's
+// new_chat_members — is one event when both carry the same date. Without a
+// date it falls back to the update's own key.
+func memberID(kind string, chatID, userID, date int64, fallback string) string {
+	if date == 0 {
+		return fallback
+	}
+	return fmt.Sprintf("member:%d:%d:%s:%d", chatID, userID, kind, date)
 }
 
 // Parse checks the secret token and turns an Update into events:
-// messages, /commands, member joins and leaves. Other updates are
+// messages (a media message's caption is its text), /commands, member
+// joins and leaves (from chat_member updates, requested in
+// allowed_updates, and from service messages). Other updates are
 // acknowledged and ignored.
 func (a *Adapter) Parse(_ context.Context, t channel.Target, r channel.Request) (channel.Inbound, error) {
 	want := t.Credentials["webhookSecret"]
@@ -178,34 +221,57 @@ func (a *Adapter) Parse(_ context.Context, t channel.Target, r channel.Request) 
 		return channel.Inbound{}, channel.ErrMalformed
 	}
 	id := strconv.FormatInt(*u.UpdateID, 10)
+	if cm := u.ChatMember; cm != nil {
+		was, is := cm.OldChatMember.in(), cm.NewChatMember.in()
+		if was == is {
+			// Promotions, restrictions, a ban of someone already gone.
+			return channel.Inbound{}, nil
+		}
+		raw, _ := json.Marshal(cm)
+		usr := cm.NewChatMember.User
+		e := channel.Event{Type: channel.EventMemberJoined, ChatID: strconv.FormatInt(cm.Chat.ID, 10),
+			UserID: strconv.FormatInt(usr.ID, 10), Username: usr.Username, Raw: raw}
+		e.ProviderID = memberID("joined", cm.Chat.ID, usr.ID, cm.Date, id+":joined")
+		if was {
+			e.Type = channel.EventMemberLeft
+			e.ProviderID = memberID("left", cm.Chat.ID, usr.ID, cm.Date, id+":left")
+		}
+		return channel.Inbound{Events: []channel.Event{e}}, nil
+	}
 	m := u.Message
 	if m == nil {
 		return channel.Inbound{}, nil
 	}
 	raw, _ := json.Marshal(m)
-	chat := strconv.FormatInt(m.Chat.ID, 10)
-	base := channel.Event{ProviderID: id, ChatID: chat, Raw: raw}
+	chatID := strconv.FormatInt(m.Chat.ID, 10)
+	base := channel.Event{ProviderID: id, ChatID: chatID, Raw: raw}
 	if m.From != nil {
 		base.UserID, base.Username = strconv.FormatInt(m.From.ID, 10), m.From.Username
 	}
 	var out []channel.Event
 	for i, nm := range m.NewChatMembers {
 		e := base
-		e.Type, e.ProviderID = channel.EventMemberJoined, id+":joined:"+strconv.Itoa(i)
+		e.Type, e.ProviderID = channel.EventMemberJoined, memberID("joined", m.Chat.ID, nm.ID, m.Date, id+":joined:"+strconv.Itoa(i))
 		e.UserID, e.Username = strconv.FormatInt(nm.ID, 10), nm.Username
 		out = append(out, e)
 	}
 	if lm := m.LeftChatMember; lm != nil {
 		e := base
-		e.Type, e.ProviderID = channel.EventMemberLeft, id+":left"
+		e.Type, e.ProviderID = channel.EventMemberLeft, memberID("left", m.Chat.ID, lm.ID, m.Date, id+":left")
 		e.UserID, e.Username = strconv.FormatInt(lm.ID, 10), lm.Username
 		out = append(out, e)
 	}
-	if m.Text != "" {
+	text := m.Text
+	if text == "" {
+		// Photos, videos, documents and voice notes carry their text as
+		// a caption.
+		text = m.Caption
+	}
+	if text != "" {
 		e := base
-		e.Type, e.Text = channel.EventMessage, m.Text
-		if strings.HasPrefix(m.Text, "/") {
-			cmd, args, _ := strings.Cut(m.Text[1:], " ")
+		e.Type, e.Text = channel.EventMessage, text
+		if strings.HasPrefix(text, "/") {
+			cmd, args, _ := strings.Cut(text[1:], " ")
 			cmd, _, _ = strings.Cut(cmd, "@")
 			e.Type, e.Command, e.Args = channel.EventCommand, cmd, strings.TrimSpace(args)
 		}

@@ -12,6 +12,7 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -145,6 +146,9 @@ type payload struct {
 		Changes []struct {
 			Field string `json:"field"`
 			Value struct {
+				Metadata struct {
+					PhoneNumberID string `json:"phone_number_id"`
+				} `json:"metadata"`
 				Contacts []struct {
 					WaID    string `json:"wa_id"`
 					Profile struct {
@@ -152,6 +156,7 @@ type payload struct {
 					} `json:"profile"`
 				} `json:"contacts"`
 				Messages []json.RawMessage `json:"messages"`
+				Statuses []status          `json:"statuses"`
 			} `json:"value"`
 		} `json:"changes"`
 	} `json:"entry"`
@@ -166,9 +171,40 @@ type message struct {
 	} `json:"text"`
 }
 
+// status is a delivery report on a message the business sent.
+type status struct {
+	ID     string `json:"id"`
+	Status string `json:"status"`
+	Errors []struct {
+		Code      int    `json:"code"`
+		Title     string `json:"title"`
+		Message   string `json:"message"`
+		ErrorData struct {
+			Details string `json:"details"`
+		} `json:"error_data"`
+	} `json:"errors"`
+}
+
+// failure renders a failed status's first error: code, title, details.
+func (s status) failure() string {
+	if len(s.Errors) == 0 {
+		return "WhatsApp reported the message failed"
+	}
+	e := s.Errors[0]
+	msg := fmt.Sprintf("WhatsApp error %d: %s", e.Code, e.Title)
+	if d := e.ErrorData.Details; d != "" && d != e.Title {
+		msg += " (" + d + ")"
+	}
+	return msg
+}
+
 // Parse answers the GET verification handshake and authenticates POSTed
-// notifications, turning each incoming message into an event (keyed by its
-// wamid). Status notifications are acknowledged and ignored.
+// notifications. One Meta app delivers the notifications of every phone
+// number of its business accounts to the same callback, so a change is
+// this gateway's only when its metadata.phone_number_id is the gateway's
+// phoneNumberId; others are acknowledged and ignored. Each incoming
+// message becomes an event (keyed by its wamid); a "failed" status
+// becomes a delivery report on the send it names.
 func (a *Adapter) Parse(_ context.Context, t channel.Target, r channel.Request) (channel.Inbound, error) {
 	if r.Method == http.MethodGet {
 		want := t.Credentials["verifyToken"]
@@ -187,9 +223,13 @@ func (a *Adapter) Parse(_ context.Context, t channel.Target, r channel.Request) 
 	if err := json.Unmarshal(r.Body, &p); err != nil || p.Object == "" {
 		return channel.Inbound{}, channel.ErrMalformed
 	}
-	var out []channel.Event
+	phone := t.ConfigString("phoneNumberId")
+	var in channel.Inbound
 	for _, en := range p.Entry {
 		for _, ch := range en.Changes {
+			if phone == "" || ch.Value.Metadata.PhoneNumberID != phone {
+				continue
+			}
 			names := map[string]string{}
 			for _, c := range ch.Value.Contacts {
 				names[c.WaID] = c.Profile.Name
@@ -205,9 +245,16 @@ func (a *Adapter) Parse(_ context.Context, t channel.Target, r channel.Request) 
 					cmd, args, _ := strings.Cut(e.Text[1:], " ")
 					e.Type, e.Command, e.Args = channel.EventCommand, cmd, strings.TrimSpace(args)
 				}
-				out = append(out, e)
+				in.Events = append(in.Events, e)
+			}
+			for _, st := range ch.Value.Statuses {
+				// sent, delivered and read need no change: the send is
+				// SENT once the Cloud API accepted it.
+				if st.Status == "failed" && st.ID != "" {
+					in.Statuses = append(in.Statuses, channel.DeliveryStatus{ProviderMessageID: st.ID, Failed: true, Error: st.failure()})
+				}
 			}
 		}
 	}
-	return channel.Inbound{Events: out}, nil
+	return in, nil
 }

@@ -81,7 +81,10 @@ func render(src string, data map[string]string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	w := &capWriter{max: 4000 * 4}
+	// Generous (Slack takes 40,000 characters): the gateway refuses a text
+	// longer than its channel takes, naming the limit, rather than this
+	// cap failing first with a vaguer reason.
+	w := &capWriter{max: 40000 * 4}
 	if err := t.Execute(w, data); err != nil {
 		return "", fmt.Errorf("render: %w", err)
 	}
