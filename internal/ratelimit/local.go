@@ -109,7 +109,7 @@ func (l *Local) Allow(rules ...Rule) Decision {
 			continue
 		}
 		share := (r.Limit + n - 1) / n
-		emission := l.period / time.Duration(share)
+		emission := max(l.period/time.Duration(share), 1)
 		b := l.buckets[r.Key]
 		tat := now
 		if b != nil {
