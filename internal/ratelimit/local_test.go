@@ -2,6 +2,8 @@ package ratelimit_test
 
 import (
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -184,5 +186,29 @@ func TestLocal_ForgetsIdleBuckets(t *testing.T) {
 	l.Allow(rule("other", 60))
 	if n := l.Len(); n != 2 {
 		t.Fatalf("%d buckets, want busy and other", n)
+	}
+}
+
+// Parallel requests share one count: exactly the limit gets through.
+func TestLocal_ParallelRequestsNeverExceedTheLimit(t *testing.T) {
+	t.Parallel()
+	c := newClock()
+	l := local(c)
+	var allowed atomic.Int64
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 100 {
+				if l.Allow(rule(fmt.Sprint("key", g%2), 300), rule("ws", 500)).Allowed {
+					allowed.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if n := allowed.Load(); n != 500 {
+		t.Fatalf("%d allowed, want 500", n)
 	}
 }
