@@ -280,3 +280,32 @@ func TestAPIRateLimit_ProductionDefaults(t *testing.T) {
 		t.Fatal("200 requests in a burst and none refused")
 	})
 }
+
+// An impersonation session has a bucket of its own, so an admin's support
+// work does not use up the user's allowance, but it counts toward the
+// user's workspace. The admin's own calls count under the admin's own
+// workspace: admins are not exempt.
+func TestAPIRateLimit_ImpersonationAndAdmins(t *testing.T) {
+	runLimited(t, func(t *testing.T, h *apptest.Harness, clk *frozenClock) {
+		s := h.SignUp("helped@example.com", "correct horse battery")
+		for range 60 {
+			h.Call(http.StatusOK, "GET", "/api/v1/me", s.AccessToken, nil)
+		}
+		wantRateLimited(t, get(h, "/api/v1/me", s.AccessToken), "user", 60, 1)
+
+		admin := h.Admin()
+		var tok struct{ AccessToken string }
+		r := h.Call(http.StatusOK, "POST", "/api/v1/admin/users/"+s.UserID+"/impersonate", admin.AccessToken, nil)
+		r.Data(t, &tok)
+		if rh := rateOf(t, r); rh != (rateHeaders{60, 59, 1}) {
+			t.Fatalf("the admin's own call: %+v", rh)
+		}
+		// The impersonation has its 60, but the workspace has 120-61 left:
+		// as many, and the workspace's take longer to refill.
+		r = get(h, "/api/v1/me", tok.AccessToken)
+		if rh := rateOf(t, r); r.Status != http.StatusOK || rh != (rateHeaders{120, 59, 31}) {
+			t.Fatalf("impersonating: %d %+v %s", r.Status, rh, r.Raw)
+		}
+		wantRateLimited(t, get(h, "/api/v1/me", s.AccessToken), "user", 60, 1)
+	})
+}
