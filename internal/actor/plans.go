@@ -38,16 +38,23 @@ type Limits struct {
 	RAMMB            int64 `json:"ramMb"`
 	// RunRetentionDays is how long workflow run history is kept.
 	RunRetentionDays int64 `json:"runRetentionDays"`
+	// APIRequestsPerMinute caps the authenticated /api/v1 requests of one
+	// credential (an API key, or a user's sessions) acting in the
+	// workspace; APIWorkspaceRequestsPerMinute caps all of the
+	// workspace's credentials together. Inbound hooks are not counted
+	// (executionsPerDay governs them). See internal/httpapi/apilimit.go.
+	APIRequestsPerMinute          int64 `json:"apiRequestsPerMinute"`
+	APIWorkspaceRequestsPerMinute int64 `json:"apiWorkspaceRequestsPerMinute"`
 }
 
 // PlanLimits is the quota table. It is data, read by the limits service and
 // shown to admins; change it here and every check follows.
 var PlanLimits = map[Plan]Limits{
-	Free:       {Gateways: 1, Plugins: 3, ExecutionsPerDay: 100, AITokensPerMonth: 10_000, StorageMB: 100, CPUCores: 1, RAMMB: 128, RunRetentionDays: 7},
-	Starter:    {Gateways: 3, Plugins: 10, ExecutionsPerDay: 1_000, AITokensPerMonth: 100_000, StorageMB: 1_024, CPUCores: 1, RAMMB: 256, RunRetentionDays: 30},
-	Pro:        {Gateways: 10, Plugins: 50, ExecutionsPerDay: 10_000, AITokensPerMonth: 1_000_000, StorageMB: 10_240, CPUCores: 2, RAMMB: 512, RunRetentionDays: 90},
-	Business:   {Gateways: 50, Plugins: 200, ExecutionsPerDay: 100_000, AITokensPerMonth: 10_000_000, StorageMB: 102_400, CPUCores: 4, RAMMB: 1_024, RunRetentionDays: 365},
-	Enterprise: {Gateways: Unlimited, Plugins: Unlimited, ExecutionsPerDay: Unlimited, AITokensPerMonth: Unlimited, StorageMB: Unlimited, CPUCores: 8, RAMMB: 4_096, RunRetentionDays: Unlimited},
+	Free:       {Gateways: 1, Plugins: 3, ExecutionsPerDay: 100, AITokensPerMonth: 10_000, StorageMB: 100, CPUCores: 1, RAMMB: 128, RunRetentionDays: 7, APIRequestsPerMinute: 60, APIWorkspaceRequestsPerMinute: 120},
+	Starter:    {Gateways: 3, Plugins: 10, ExecutionsPerDay: 1_000, AITokensPerMonth: 100_000, StorageMB: 1_024, CPUCores: 1, RAMMB: 256, RunRetentionDays: 30, APIRequestsPerMinute: 300, APIWorkspaceRequestsPerMinute: 600},
+	Pro:        {Gateways: 10, Plugins: 50, ExecutionsPerDay: 10_000, AITokensPerMonth: 1_000_000, StorageMB: 10_240, CPUCores: 2, RAMMB: 512, RunRetentionDays: 90, APIRequestsPerMinute: 1_200, APIWorkspaceRequestsPerMinute: 2_400},
+	Business:   {Gateways: 50, Plugins: 200, ExecutionsPerDay: 100_000, AITokensPerMonth: 10_000_000, StorageMB: 102_400, CPUCores: 4, RAMMB: 1_024, RunRetentionDays: 365, APIRequestsPerMinute: 3_000, APIWorkspaceRequestsPerMinute: 6_000},
+	Enterprise: {Gateways: Unlimited, Plugins: Unlimited, ExecutionsPerDay: Unlimited, AITokensPerMonth: Unlimited, StorageMB: Unlimited, CPUCores: 8, RAMMB: 4_096, RunRetentionDays: Unlimited, APIRequestsPerMinute: 30_000, APIWorkspaceRequestsPerMinute: 60_000},
 }
 
 // Action names a quota-consuming action.

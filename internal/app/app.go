@@ -72,6 +72,8 @@ type App struct {
 	Workflows *workflow.Service
 	// Scheduler fires the scheduler built-in's schedules.
 	Scheduler *schedule.Service
+	// APINodes counts the nodes sharing the API rate limits.
+	APINodes *ratelimit.Nodes
 }
 
 // Options adjust wiring for embedding (tests, benchmarks); production uses
@@ -81,6 +83,9 @@ type Options struct {
 	HashParams auth.HashParams
 	// Gateway tunes the gateway service (retry timing in tests).
 	Gateway gateway.Options
+	// RateLimitClock is the clock of the API rate limits (default
+	// time.Now).
+	RateLimitClock func() time.Time
 }
 
 // NewLogger builds the process logger from the configuration.
@@ -213,10 +218,13 @@ func New(ctx context.Context, c config.Config, log *slog.Logger, opt Options) (*
 		return nil, err
 	}
 	a := &App{Config: c, Log: log, DB: d, Mail: sender, Auth: authSvc, Audit: auditSvc, Flags: flags, Orgs: orgs, Jobs: runner}
+	a.APINodes = ratelimit.NewNodes(d, log)
+	apiLimiter := ratelimit.NewLocal(ratelimit.LocalOptions{Now: opt.RateLimitClock, Nodes: a.APINodes.Count})
 	a.HTTP = httpapi.New(httpapi.Deps{Log: log, Auth: authSvc, Audit: auditSvc, Flags: flags, Orgs: orgs, Gateways: gateways, Limiter: ratelimit.New(d), Ready: d.Ping,
 		Credits: credits, Limits: limits, Billing: billingSvc, Market: marketSvc, Installs: installs, Analytics: analyticsSvc, Workflows: workflows,
-		Idempotency: idem},
-		httpapi.Options{TrustProxy: c.TrustProxy, MaxBodyBytes: c.MaxBodyBytes, MaxUploadBytes: c.MaxUploadBytes, AuthRateLimit: c.AuthRateLimit, Version: Version})
+		Idempotency: idem, APILimiter: apiLimiter},
+		httpapi.Options{TrustProxy: c.TrustProxy, MaxBodyBytes: c.MaxBodyBytes, MaxUploadBytes: c.MaxUploadBytes, AuthRateLimit: c.AuthRateLimit,
+			APIRateLimitScale: c.APIRateLimitScale, Version: Version})
 	a.Gateways, a.Secrets = gateways, keys
 	a.Credits, a.Limits, a.Billing = credits, limits, billingSvc
 	a.Market, a.Installs, a.Wasm = marketSvc, installs, wasmEngine
@@ -234,6 +242,8 @@ func (a *App) Start(ctx context.Context) error {
 	if a.Config.Workers {
 		a.Workflows.Start(ctx)
 	}
+	// Every node serving the API counts toward the split of its limits.
+	a.APINodes.Start(ctx)
 	return nil
 }
 
@@ -284,6 +294,7 @@ func (a *App) Close() error {
 	defer cancel()
 	a.Workflows.Stop()
 	_ = a.Jobs.Stop(sctx)
+	a.APINodes.Stop(sctx)
 	a.Flags.Close()
 	if a.Wasm != nil {
 		_ = a.Wasm.Close(sctx)

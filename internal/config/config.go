@@ -41,6 +41,8 @@ type Config struct {
 	MaxBodyBytes      int64
 	MaxUploadBytes    int64
 	AuthRateLimit     int
+	// APIRateLimitScale multiplies every plan's API request limits.
+	APIRateLimitScale float64
 	TrustProxy        bool
 	Workers           bool
 	ShutdownTimeout   time.Duration
@@ -81,6 +83,7 @@ func settings(c *rawConfig) []setting {
 		{"max-body-bytes", "SWITCHBOARD_MAX_BODY_BYTES", "1048576", "largest accepted request body", &c.maxBody},
 		{"max-upload-bytes", "SWITCHBOARD_MAX_UPLOAD_BYTES", "16777216", "largest accepted upload (plugin submissions)", &c.maxUpload},
 		{"auth-rate-limit", "SWITCHBOARD_AUTH_RATE_LIMIT", "30", "requests per minute one IP may make to the auth endpoints", &c.authRate},
+		{"api-rate-limit-scale", "SWITCHBOARD_API_RATE_LIMIT_SCALE", "1", "multiplier on every plan's per-minute API request limits (docs/api.md), e.g. 2 doubles them", &c.apiRateScale},
 		{"trust-proxy", "SWITCHBOARD_TRUST_PROXY", "false", "take the client IP from X-Forwarded-For (only behind a proxy that sets it)", &c.trustProxy},
 		{"workers", "SWITCHBOARD_WORKERS", "true", "run background jobs on this node (false for an API-only node)", &c.workers},
 		{"shutdown-timeout", "SWITCHBOARD_SHUTDOWN_TIMEOUT", "15s", "how long to drain requests on shutdown", &c.shutdown},
@@ -92,7 +95,7 @@ type rawConfig struct {
 	listen, dataDir, databaseURL, publicURL, tokenKey, secretKey string
 	adminEmail, adminPassword, smtpURL, mailFrom, logLevel       string
 	logFormat, sqliteSync, maxBody, authRate, trustProxy         string
-	maxUpload                                                    string
+	maxUpload, apiRateScale                                      string
 	workers, shutdown, nodeDeadAfter                             string
 	gateway                                                      rawGatewayConfig
 	stripe                                                       rawStripeConfig
@@ -187,6 +190,9 @@ func (r rawConfig) validate() (Config, error) {
 	}
 	if c.AuthRateLimit, err = strconv.Atoi(r.authRate); err != nil || c.AuthRateLimit < 1 {
 		bad("auth-rate-limit", "must be a positive whole number")
+	}
+	if c.APIRateLimitScale, err = strconv.ParseFloat(r.apiRateScale, 64); err != nil || !(c.APIRateLimitScale > 0 && c.APIRateLimitScale <= 1e6) {
+		bad("api-rate-limit-scale", "must be a number above 0 and at most 1000000, such as 1 or 2.5")
 	}
 	if c.TrustProxy, err = strconv.ParseBool(r.trustProxy); err != nil {
 		bad("trust-proxy", "must be true or false")

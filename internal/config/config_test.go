@@ -22,7 +22,7 @@ func TestLoad_DefaultsAreAUsableLocalSetup(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.Listen != "127.0.0.1:8080" || c.DataDir != "./data" || c.DatabaseURL != "data/switchboard.db" ||
-		c.PublicURL != "http://127.0.0.1:8080" || c.SQLiteSynchronous != "NORMAL" || c.AuthRateLimit != 30 {
+		c.PublicURL != "http://127.0.0.1:8080" || c.SQLiteSynchronous != "NORMAL" || c.AuthRateLimit != 30 || c.APIRateLimitScale != 1 {
 		t.Fatalf("defaults: %+v", c)
 	}
 }
@@ -42,13 +42,13 @@ func TestLoad_FlagBeatsEnvironmentBeatsDefault(t *testing.T) {
 func TestLoad_ReportsEveryBadSettingAtOnce(t *testing.T) {
 	t.Parallel()
 	_, err := load(t, []string{"--listen", "nohost", "--public-url", "ftp://x", "--log-level", "loud",
-		"--sqlite-synchronous", "OFF", "--max-body-bytes", "12", "--auth-rate-limit", "-1",
+		"--sqlite-synchronous", "OFF", "--max-body-bytes", "12", "--auth-rate-limit", "-1", "--api-rate-limit-scale", "0",
 		"--database-url", "mysql://x", "--smtp-url", "http://mail", "--trust-proxy", "perhaps", "--shutdown-timeout", "soon"}, nil)
 	if err == nil {
 		t.Fatal("bad settings accepted")
 	}
 	for _, name := range []string{"--listen", "--public-url", "--log-level", "--sqlite-synchronous", "--max-body-bytes",
-		"--auth-rate-limit", "--database-url", "--smtp-url", "--trust-proxy", "--shutdown-timeout"} {
+		"--auth-rate-limit", "--api-rate-limit-scale", "--database-url", "--smtp-url", "--trust-proxy", "--shutdown-timeout"} {
 		if !strings.Contains(err.Error(), name) {
 			t.Errorf("error does not name %s: %v", name, err)
 		}

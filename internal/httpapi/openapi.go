@@ -125,8 +125,13 @@ func (s *Server) OpenAPI() map[string]any {
 		if strings.Contains(rt.path, "{") {
 			responses["404"] = errResp("No such resource in the actor's reach (NOT_FOUND).")
 		}
-		if rt.rateLimited {
+		switch {
+		case rt.rateLimited && rt.access == signedIn:
+			responses["429"] = errResp("Too many requests from this address, or over the plan's API request limits (RATE_LIMITED); see Retry-After.")
+		case rt.rateLimited:
 			responses["429"] = errResp("Too many requests from this address (RATE_LIMITED); see Retry-After.")
+		case rt.access == signedIn:
+			responses["429"] = errResp("Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset.")
 		}
 		if rt.idempotent {
 			responses["409"] = errResp("The Idempotency-Key was used for a different request, or its first request is still running (IDEMPOTENCY_CONFLICT).")

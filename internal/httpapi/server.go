@@ -44,7 +44,10 @@ type Options struct {
 	// AuthRateLimit is how many requests one IP may make to the auth
 	// endpoints per minute (default 30).
 	AuthRateLimit int
-	Version       string
+	// APIRateLimitScale multiplies every plan's per-minute API request
+	// limits (apilimit.go); 0 means 1.
+	APIRateLimitScale float64
+	Version           string
 }
 
 // Deps are the services the API calls.
@@ -55,6 +58,8 @@ type Deps struct {
 	Flags   *flag.Service
 	Orgs    *org.Service
 	Limiter *ratelimit.Limiter
+	// APILimiter enforces the plans' API request limits (nil: none).
+	APILimiter *ratelimit.Local
 	// Ready reports whether the node can serve (database reachable).
 	Ready func(ctx context.Context) error
 
@@ -101,6 +106,9 @@ func New(d Deps, opt Options) *Server {
 	}
 	if opt.AuthRateLimit <= 0 {
 		opt.AuthRateLimit = 30
+	}
+	if opt.APIRateLimitScale <= 0 {
+		opt.APIRateLimitScale = 1
 	}
 	if d.Log == nil {
 		d.Log = slog.Default()
@@ -192,6 +200,10 @@ func (s *Server) handle(rt route) {
 			r = r.WithContext(ctx)
 			if holder != nil {
 				holder.a = a
+			}
+			if err := s.apiRateLimit(w, r, a); err != nil {
+				s.writeError(w, r, err)
+				return
 			}
 			if len(rt.roles) > 0 && !slices.Contains(rt.roles, a.Role) {
 				s.writeError(w, r, apperr.New(apperr.Forbidden, "this needs one of the roles %v", rt.roles))

@@ -42,6 +42,11 @@ type Harness struct {
 // Option adjusts the node's configuration before it starts.
 type Option func(*config.Config)
 
+// ProductionRateLimits gives the node the production API rate limits of
+// the plans (--api-rate-limit-scale 1) instead of the harness's generous
+// ones.
+func ProductionRateLimits(c *config.Config) { c.APIRateLimitScale = 1 }
+
 // FastHashing makes password hashing cheap so tests run quickly; the
 // production cost is tested in the auth package.
 var FastHashing = app.Options{HashParams: auth.HashParams{MemoryKiB: 64, Iterations: 1, Parallelism: 1}}
@@ -61,6 +66,10 @@ func StartWith(t testing.TB, dbURL string, appOpt app.Options, opts ...Option) *
 		Listen: "127.0.0.1:0", DataDir: dir, DatabaseURL: dbURL, PublicURL: "https://switchboard.test",
 		MailFrom: "Switchboard <no-reply@switchboard.test>", LogLevel: "debug", LogFormat: "json", Workers: true,
 		SQLiteSynchronous: "NORMAL", MaxBodyBytes: 1 << 20, AuthRateLimit: 100000, ShutdownTimeout: time.Second,
+		// Tests make hundreds of requests a minute with one credential,
+		// far beyond the FREE plan's API limits; ProductionRateLimits
+		// restores them.
+		APIRateLimitScale: 1e6,
 	}
 	for _, o := range opts {
 		o(&c)
