@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"strconv"
@@ -307,5 +308,28 @@ func TestAPIRateLimit_ImpersonationAndAdmins(t *testing.T) {
 			t.Fatalf("impersonating: %d %+v %s", r.Status, rh, r.Raw)
 		}
 		wantRateLimited(t, get(h, "/api/v1/me", s.AccessToken), "user", 60, 1)
+	})
+}
+
+// A session acting in an organization counts under the organization's
+// workspace and plan, apart from the member's personal workspace.
+func TestAPIRateLimit_OrganizationWorkspace(t *testing.T) {
+	runLimited(t, func(t *testing.T, h *apptest.Harness, clk *frozenClock) {
+		owner := h.SignUp("org-owner@example.com", pw)
+		o := createOrg(t, h, owner, "Acme")
+		if _, err := h.App.DB.SQL().ExecContext(context.Background(), `UPDATE organizations SET plan = 'BUSINESS' WHERE id = $1`, o.ID); err != nil {
+			t.Fatal(err)
+		}
+		org := switchTo(t, h, owner, o.ID)
+		for i := range 3 {
+			r := get(h, "/api/v1/me", org)
+			if rh := rateOf(t, r); r.Status != http.StatusOK || rh != (rateHeaders{3000, 2999 - i, 1}) {
+				t.Fatalf("in the organization, request %d: %d %+v", i+1, r.Status, rh)
+			}
+		}
+		// Personal: creating the organization and switching, then this.
+		if rh := rateOf(t, get(h, "/api/v1/me", owner.AccessToken)); rh != (rateHeaders{60, 57, 3}) {
+			t.Fatalf("personal: %+v", rh)
+		}
 	})
 }

@@ -212,3 +212,20 @@ func TestLocal_ParallelRequestsNeverExceedTheLimit(t *testing.T) {
 		t.Fatalf("%d allowed, want 500", n)
 	}
 }
+
+// The cost an authenticated request pays: two rules over many keys.
+func BenchmarkLocal_Allow(b *testing.B) {
+	l := ratelimit.NewLocal(ratelimit.LocalOptions{})
+	keys := make([]string, 1024)
+	for i := range keys {
+		keys[i] = fmt.Sprint("key:", i)
+	}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			l.Allow(rule(keys[i%len(keys)], 1<<30), rule("ws", 1<<30))
+			i++
+		}
+	})
+}
