@@ -12,7 +12,8 @@
 -- The token values do not change, so URLs already registered with a
 -- provider keep working. Hooks are looked up by the id in the URL, so the
 -- plaintext column no longer needs to be unique.
-ALTER TABLE gateways DROP CONSTRAINT gateways_hook_token_key;
+-- IF EXISTS: going down does not restore the constraint.
+ALTER TABLE gateways DROP CONSTRAINT IF EXISTS gateways_hook_token_key;
 ALTER TABLE gateways ADD COLUMN hook_token_enc TEXT NOT NULL DEFAULT '';
 ALTER TABLE gateways ADD COLUMN hook_token_key_id TEXT NOT NULL DEFAULT '';
 ALTER TABLE workflows ADD COLUMN hook_token_enc TEXT NOT NULL DEFAULT '';
