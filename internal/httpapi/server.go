@@ -45,6 +45,12 @@ type Options struct {
 	// endpoints per minute (default 30).
 	AuthRateLimit int
 	Version       string
+	// SeparateMetrics leaves /metrics off this handler; MetricsHandler
+	// serves it on a listener of its own.
+	SeparateMetrics bool
+	// CORSOrigins are the exact origins whose browser apps may call
+	// /api/v1 (cors.go); empty: no CORS headers at all.
+	CORSOrigins []string
 }
 
 // Deps are the services the API calls.
@@ -107,8 +113,8 @@ func New(d Deps, opt Options) *Server {
 	}
 	s := &Server{Deps: d, opt: opt, mux: http.NewServeMux(), metrics: newMetrics()}
 	s.registerRoutes()
-	s.handler = s.requestID(s.recoverer(s.observe(s.securityHeaders(
-		s.auditAdmin(s.rejectHostileBytes(s.bodyLimit(s.mux)))))))
+	s.handler = s.requestID(s.recoverer(s.observe(s.securityHeaders(s.cors(
+		s.auditAdmin(s.rejectHostileBytes(s.bodyLimit(s.mux))))))))
 	return s
 }
 
