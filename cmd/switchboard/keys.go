@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -53,7 +54,10 @@ func cmdKeys(ctx context.Context, args []string, getenv func(string) string, std
 		fs := flag.NewFlagSet("switchboard keys generate", flag.ContinueOnError)
 		fs.SetOutput(stderr)
 		if err := fs.Parse(args[1:]); err != nil {
-			return err
+			if errors.Is(err, flag.ErrHelp) {
+				return err
+			}
+			return exitError{code: 2, msg: err.Error()}
 		}
 		if fs.NArg() > 0 {
 			return exitError{code: 2, msg: keysUsage}

@@ -81,6 +81,20 @@ func TestCORS_AllowedOriginCallsTheAPIFromTheBrowser(t *testing.T) {
 		t.Errorf("401 from the second origin: %d, Allow-Origin %q", r.Status, r.Header.Get("Access-Control-Allow-Origin"))
 	}
 
+	// Refused bytes are refused readably: the app sees the envelope.
+	r = h.Do(apptest.Request{Method: "GET", Path: "/api/v1/me?q=%00", Token: s.AccessToken, Headers: map[string]string{"Origin": appOrigin}})
+	if r.Status != http.StatusBadRequest || r.Header.Get("Access-Control-Allow-Origin") != appOrigin {
+		t.Errorf("hostile bytes from the app: %d, Allow-Origin %q", r.Status, r.Header.Get("Access-Control-Allow-Origin"))
+	}
+	// A preflight to the admin API is an admin request like any other: audited.
+	if r = preflight(h, "/api/v1/admin/users", appOrigin); r.Status != http.StatusNoContent {
+		t.Fatalf("admin preflight: %d", r.Status)
+	}
+	audit := h.Call(http.StatusOK, "GET", "/api/v1/admin/audit?action=admin.request&limit=200", h.Admin().AccessToken, nil)
+	if !strings.Contains(string(audit.Raw), `"OPTIONS"`) {
+		t.Errorf("the admin preflight was not audited: %.1000s", audit.Raw)
+	}
+
 	// Another origin, or a look-alike, gets nothing: the browser keeps it out.
 	for _, o := range []string{"https://evil.example", "https://app.example.com.evil.example", "http://app.example.com", "null"} {
 		r = preflight(h, "/api/v1/workflows", o)

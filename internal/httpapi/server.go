@@ -113,8 +113,8 @@ func New(d Deps, opt Options) *Server {
 	}
 	s := &Server{Deps: d, opt: opt, mux: http.NewServeMux(), metrics: newMetrics()}
 	s.registerRoutes()
-	s.handler = s.requestID(s.recoverer(s.observe(s.securityHeaders(s.cors(
-		s.auditAdmin(s.rejectHostileBytes(s.bodyLimit(s.mux))))))))
+	s.handler = s.requestID(s.recoverer(s.observe(s.securityHeaders(
+		s.auditAdmin(s.cors(s.rejectHostileBytes(s.bodyLimit(s.mux))))))))
 	return s
 }
 
