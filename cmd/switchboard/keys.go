@@ -24,6 +24,9 @@ const keysUsage = `usage:
   switchboard keys generate          print a fresh key (for SWITCHBOARD_SECRET_KEY)
   switchboard keys prune KEY_ID      drop an old key from <data-dir>/secret.keys once nothing uses it
 
+status, rotate and prune take the configuration flags (--data-dir, --database-url,
+…; see "switchboard serve -h") before or after their arguments.
+
 With keys in <data-dir>/secret.keys (the default), "rotate" writes the new key
 there first; running servers re-read the file within a second, so rotation
 needs no restart. With SWITCHBOARD_SECRET_KEY, put the new key (from

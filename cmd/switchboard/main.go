@@ -44,6 +44,7 @@ Usage:
   switchboard version                       print the version, commit and build time
 
 Every command takes the configuration flags; run "switchboard serve -h" to list them.
+Flags may come before or after a command's arguments, and -h creates nothing.
 Each flag can also be set by its SWITCHBOARD_* environment variable.
 `
 
