@@ -30,7 +30,7 @@ func version() string {
 func loadConfig(name string, args []string, getenv func(string) string, stderr io.Writer, extra func(*flag.FlagSet)) (config.Config, error) {
 	c, rest, err := loadConfigArgs(name, args, getenv, stderr, extra)
 	if err == nil && len(rest) > 0 {
-		return c, exitError{code: 2, msg: fmt.Sprintf("switchboard %s: unexpected argument %q", name, rest[0])}
+		return c, exitError{code: 2, msg: fmt.Sprintf("%s: unexpected argument %q", name, rest[0])}
 	}
 	return c, err
 }

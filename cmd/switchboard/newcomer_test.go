@@ -95,6 +95,13 @@ func TestCLI_ConfigErrorsNameTheirSource(t *testing.T) {
 	if _, err := os.Stat(dir); !os.IsNotExist(err) {
 		t.Errorf("a refused configuration created the data dir (%v)", err)
 	}
+	r = runCLI(t, map[string]string{"SWITCHBOARD_DATA_DIR": dir}, "audit", "verify", "extra")
+	if r.code != 2 || !strings.Contains(r.stderr, `audit verify: unexpected argument "extra"`) {
+		t.Errorf("stray argument: %+v", r)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("a stray argument created the data dir (%v)", err)
+	}
 }
 
 func TestCLI_VersionPrintsBuildInformation(t *testing.T) {
