@@ -28,16 +28,33 @@ func version() string {
 }
 
 func loadConfig(name string, args []string, getenv func(string) string, stderr io.Writer, extra func(*flag.FlagSet)) (config.Config, error) {
+	c, rest, err := loadConfigArgs(name, args, getenv, stderr, extra)
+	if err == nil && len(rest) > 0 {
+		return c, exitError{code: 2, msg: fmt.Sprintf("%s: unexpected argument %q", name, rest[0])}
+	}
+	return c, err
+}
+
+// loadConfigArgs parses a command's flags, wherever they stand among its
+// positional arguments, and returns those arguments. It touches no file:
+// commands read or create the data dir only after it succeeded, so `-h`
+// creates nothing.
+func loadConfigArgs(name string, args []string, getenv func(string) string, stderr io.Writer, extra func(*flag.FlagSet)) (config.Config, []string, error) {
 	fs := flag.NewFlagSet("switchboard "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	if extra != nil {
 		extra(fs)
 	}
-	c, err := config.Load(fs, args, getenv)
+	c, rest, err := config.LoadArgs(fs, args, getenv)
 	if err != nil && !errors.Is(err, flag.ErrHelp) {
-		return c, exitError{code: 2, msg: "configuration: " + err.Error()}
+		return c, nil, exitError{code: 2, msg: "configuration: " + err.Error()}
 	}
-	return c, err
+	return c, rest, err
+}
+
+// isHelp reports whether arg asks for a command's usage.
+func isHelp(arg string) bool {
+	return arg == "-h" || arg == "-help" || arg == "--help" || arg == "help"
 }
 
 func cmdServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -51,15 +68,26 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", c.Listen, err)
 	}
-	a, err := app.New(ctx, c, log, app.Options{})
+	metricsLn, err := listenMetrics(c)
 	if err != nil {
 		ln.Close()
+		return err
+	}
+	closeListeners := func() {
+		ln.Close()
+		if metricsLn != nil {
+			metricsLn.Close()
+		}
+	}
+	a, err := app.New(ctx, c, log, app.Options{})
+	if err != nil {
+		closeListeners()
 		return err
 	}
 	defer a.Close()
 	created, generated, err := a.Auth.EnsureAdmin(ctx, c.AdminEmail, c.AdminPassword)
 	if err != nil {
-		ln.Close()
+		closeListeners()
 		return err
 	}
 	if created {
@@ -76,8 +104,13 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	// Start-up allocates once (migrations, the first admin's password hash);
 	// hand that memory back now rather than carry it while idle.
 	debug.FreeOSMemory()
+	metricsAt := "on listen"
+	if metricsLn != nil {
+		metricsAt = metricsLn.Addr().String()
+		defer serveMetrics(metricsLn, a.HTTP.MetricsHandler(), log)()
+	}
 	log.Info("serving", "listen", ln.Addr().String(), "publicUrl", c.PublicURL, "database", dbKind(c.DatabaseURL),
-		"version", app.Version, "startup", time.Since(start).String())
+		"metrics", metricsAt, "version", app.Version, "startup", time.Since(start).String())
 	return a.Serve(ctx, ln)
 }
 
@@ -89,13 +122,16 @@ func dbKind(u string) string {
 }
 
 func cmdMigrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	sub := "up"
-	if len(args) > 0 && (args[0] == "up" || args[0] == "status") {
-		sub, args = args[0], args[1:]
-	}
-	c, err := loadConfig("migrate "+sub, args, getenv, stderr, nil)
+	c, rest, err := loadConfigArgs("migrate", args, getenv, stderr, nil)
 	if err != nil {
 		return err
+	}
+	sub := "up"
+	if len(rest) > 0 {
+		sub, rest = rest[0], rest[1:]
+	}
+	if (sub != "up" && sub != "status") || len(rest) > 0 {
+		return exitError{code: 2, msg: "usage: switchboard migrate [up|status] [flags]"}
 	}
 	if sub == "up" {
 		d, err := app.OpenDB(ctx, c)
@@ -115,8 +151,13 @@ func cmdMigrate(ctx context.Context, args []string, getenv func(string) string, 
 }
 
 func cmdAdmin(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	const adminUsage = "usage: switchboard admin create --email E --password P [--name N] [flags]"
+	if len(args) > 0 && isHelp(args[0]) {
+		fmt.Fprintln(stdout, adminUsage)
+		return nil
+	}
 	if len(args) == 0 || args[0] != "create" {
-		return exitError{code: 2, msg: "usage: switchboard admin create --email E --password P [--name N]"}
+		return exitError{code: 2, msg: adminUsage}
 	}
 	var email, password, name string
 	c, err := loadConfig("admin create", args[1:], getenv, stderr, func(fs *flag.FlagSet) {
@@ -144,8 +185,13 @@ func cmdAdmin(ctx context.Context, args []string, getenv func(string) string, st
 }
 
 func cmdAudit(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	const auditUsage = "usage: switchboard audit verify [flags]"
+	if len(args) > 0 && isHelp(args[0]) {
+		fmt.Fprintln(stdout, auditUsage)
+		return nil
+	}
 	if len(args) == 0 || args[0] != "verify" {
-		return exitError{code: 2, msg: "usage: switchboard audit verify"}
+		return exitError{code: 2, msg: auditUsage}
 	}
 	c, err := loadConfig("audit verify", args[1:], getenv, stderr, nil)
 	if err != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -24,6 +25,9 @@ const keysUsage = `usage:
   switchboard keys generate          print a fresh key (for SWITCHBOARD_SECRET_KEY)
   switchboard keys prune KEY_ID      drop an old key from <data-dir>/secret.keys once nothing uses it
 
+status, rotate and prune take the configuration flags (--data-dir, --database-url,
+…; see "switchboard serve -h") before or after their arguments.
+
 With keys in <data-dir>/secret.keys (the default), "rotate" writes the new key
 there first; running servers re-read the file within a second, so rotation
 needs no restart. With SWITCHBOARD_SECRET_KEY, put the new key (from
@@ -38,34 +42,57 @@ func cmdKeys(ctx context.Context, args []string, getenv func(string) string, std
 		return exitError{code: 2, msg: keysUsage}
 	}
 	sub := args[0]
+	if isHelp(sub) {
+		fmt.Fprintln(stdout, keysUsage)
+		return nil
+	}
 	var batch int
-	var pruneID string
 	extra := func(fs *flag.FlagSet) {
 		if sub == "rotate" {
 			fs.IntVar(&batch, "batch", 100, "values re-sealed per transaction")
 		}
 	}
-	rest := args[1:]
 	switch sub {
 	case "generate":
+		// A fresh key needs no configuration: only -h is understood.
+		fs := flag.NewFlagSet("switchboard keys generate", flag.ContinueOnError)
+		fs.SetOutput(stderr)
+		if err := fs.Parse(args[1:]); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return err
+			}
+			return exitError{code: 2, msg: err.Error()}
+		}
+		if fs.NArg() > 0 {
+			return exitError{code: 2, msg: keysUsage}
+		}
 		k, err := secret.GenerateKey()
 		if err != nil {
 			return err
 		}
 		fmt.Fprintln(stdout, k.Encode())
 		return nil
-	case "prune":
-		if len(rest) == 0 {
-			return exitError{code: 2, msg: keysUsage}
-		}
-		pruneID, rest = rest[0], rest[1:]
-	case "status", "rotate":
+	case "prune", "status", "rotate":
 	default:
 		return exitError{code: 2, msg: keysUsage}
 	}
-	c, err := loadConfig("keys "+sub, rest, getenv, stderr, extra)
+	// Flags may stand before or after the key id; nothing is opened
+	// before they parsed, so -h creates nothing.
+	c, rest, err := loadConfigArgs("keys "+sub, args[1:], getenv, stderr, extra)
 	if err != nil {
 		return err
+	}
+	var pruneID string
+	if sub == "prune" {
+		if len(rest) != 1 {
+			return exitError{code: 2, msg: keysUsage}
+		}
+		pruneID = rest[0]
+	} else if len(rest) > 0 {
+		return exitError{code: 2, msg: keysUsage}
+	}
+	if sub == "prune" && c.SecretKey != "" {
+		return exitError{code: 2, msg: "keys come from SWITCHBOARD_SECRET_KEY: remove the key from that list instead"}
 	}
 	d, err := app.OpenDB(ctx, c)
 	if err != nil {
@@ -88,9 +115,6 @@ func cmdKeys(ctx context.Context, args []string, getenv func(string) string, std
 		}
 		return printKeyStatus(ctx, kr, stores, stdout)
 	case "prune":
-		if c.SecretKey != "" {
-			return exitError{code: 2, msg: "keys come from SWITCHBOARD_SECRET_KEY: remove the key from that list instead"}
-		}
 		counts, err := countByKey(ctx, stores)
 		if err != nil {
 			return err

@@ -16,6 +16,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/switchboard/switchboard/internal/app"
@@ -40,9 +41,10 @@ Usage:
   switchboard audit verify [flags]          check the audit log's hash chain
   switchboard keys status|rotate|generate|prune
                                             manage the keys that seal stored credentials
-  switchboard version                       print the version
+  switchboard version                       print the version, commit and build time
 
 Every command takes the configuration flags; run "switchboard serve -h" to list them.
+Flags may come before or after a command's arguments, and -h creates nothing.
 Each flag can also be set by its SWITCHBOARD_* environment variable.
 `
 
@@ -65,7 +67,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "keys":
 		err = cmdKeys(ctx, args[1:], getenv, stdout, stderr)
 	case "version", "--version", "-v":
-		fmt.Fprintln(stdout, "switchboard", version())
+		bi, ok := debug.ReadBuildInfo()
+		printVersion(stdout, bi, ok)
 		return 0
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)

@@ -46,7 +46,7 @@ func TestCLI_UsageVersionAndBadConfig(t *testing.T) {
 	}
 	env := map[string]string{"SWITCHBOARD_DATA_DIR": t.TempDir(), "SWITCHBOARD_LOG_LEVEL": "loud"}
 	r := runCLI(t, env, "serve", "--listen", "nonsense")
-	if r.code != 2 || !strings.Contains(r.stderr, "--listen") || !strings.Contains(r.stderr, "--log-level") {
+	if r.code != 2 || !strings.Contains(r.stderr, "--listen") || !strings.Contains(r.stderr, "SWITCHBOARD_LOG_LEVEL") {
 		t.Errorf("bad config should name both bad settings: %+v", r)
 	}
 	if r := runCLI(t, env, "admin", "create", "--email", "a@b.co"); r.code != 2 {

@@ -129,8 +129,8 @@ func New(ctx context.Context, c config.Config, log *slog.Logger, opt Options) (*
 	if err != nil {
 		return nil, fmt.Errorf("secret sealing keys: %w", err)
 	}
-	if db.IsPostgresURL(c.DatabaseURL) && c.TokenKey == "" {
-		log.Warn("token key read from the data dir: every node of a cluster must share it; set SWITCHBOARD_TOKEN_KEY on all nodes")
+	for _, w := range c.ClusterWarnings() {
+		log.Warn(w)
 	}
 	d, err := OpenDB(ctx, c)
 	if err != nil {
@@ -224,7 +224,8 @@ func New(ctx context.Context, c config.Config, log *slog.Logger, opt Options) (*
 		Credits: credits, Limits: limits, Billing: billingSvc, Market: marketSvc, Installs: installs, Analytics: analyticsSvc, Workflows: workflows,
 		Idempotency: idem, APILimiter: apiLimiter},
 		httpapi.Options{TrustProxy: c.TrustProxy, MaxBodyBytes: c.MaxBodyBytes, MaxUploadBytes: c.MaxUploadBytes, AuthRateLimit: c.AuthRateLimit,
-			APIRateLimitScale: c.APIRateLimitScale, Version: Version})
+			APIRateLimitScale: c.APIRateLimitScale, Version: Version,
+			SeparateMetrics: c.MetricsAddr != "", CORSOrigins: c.CORSOrigins})
 	a.Gateways, a.Secrets = gateways, keys
 	a.Credits, a.Limits, a.Billing = credits, limits, billingSvc
 	a.Market, a.Installs, a.Wasm = marketSvc, installs, wasmEngine

@@ -55,6 +55,12 @@ type Config struct {
 	Stripe StripeConfig
 	// AI holds the LLM provider settings of ai-reply (ai.go).
 	AI AIConfig
+	// MetricsAddr, when set, serves /metrics on its own listener instead
+	// of the main one (web.go).
+	MetricsAddr string
+	// CORSOrigins are the exact browser origins allowed to call /api/v1
+	// from another origin (web.go); empty: none.
+	CORSOrigins []string
 }
 
 // setting is one configurable value: its flag, its variable and its help.
@@ -72,7 +78,7 @@ func settings(c *rawConfig) []setting {
 		{"database-url", "SWITCHBOARD_DATABASE_URL", "", "postgres://… for PostgreSQL; default: SQLite file <data-dir>/switchboard.db", &c.databaseURL},
 		{"public-url", "SWITCHBOARD_PUBLIC_URL", "", "base URL users reach this server at, used in mailed links; default http://<listen>", &c.publicURL},
 		{"token-key", "SWITCHBOARD_TOKEN_KEY", "", "access-token signing key (≥32 bytes, base64 or hex); default: generated into <data-dir>/token.key", &c.tokenKey},
-		{"secret-key", "SWITCHBOARD_SECRET_KEY", "", "credential sealing key (32 bytes, base64 or hex); default: generated into <data-dir>/secret.key", &c.secretKey},
+		{"secret-key", "SWITCHBOARD_SECRET_KEY", "", "credential sealing keys (32 bytes each, base64 or hex; several comma-separated, primary first); default: read from, or generated into, <data-dir>/secret.keys", &c.secretKey},
 		{"admin-email", "SWITCHBOARD_ADMIN_EMAIL", "", "first SUPER_ADMIN's email, created on first start if there is none", &c.adminEmail},
 		{"admin-password", "SWITCHBOARD_ADMIN_PASSWORD", "", "first SUPER_ADMIN's password; default: a random one printed once", &c.adminPassword},
 		{"smtp-url", "SWITCHBOARD_SMTP_URL", "", "smtp://user:pass@host:587?from=… ; default: mail is written to <data-dir>/mail/*.eml", &c.smtpURL},
@@ -88,7 +94,7 @@ func settings(c *rawConfig) []setting {
 		{"workers", "SWITCHBOARD_WORKERS", "true", "run background jobs on this node (false for an API-only node)", &c.workers},
 		{"shutdown-timeout", "SWITCHBOARD_SHUTDOWN_TIMEOUT", "15s", "how long to drain requests on shutdown", &c.shutdown},
 		{"node-dead-after", "SWITCHBOARD_NODE_DEAD_AFTER", "15s", "PostgreSQL: how long a worker node may miss its heartbeat before other nodes take over its running jobs", &c.nodeDeadAfter},
-	}, append(append(gatewaySettings(c), stripeSettings(c)...), aiSettings(c)...)...)
+	}, append(append(append(gatewaySettings(c), stripeSettings(c)...), aiSettings(c)...), webSettings(c)...)...)
 }
 
 type rawConfig struct {
@@ -100,6 +106,10 @@ type rawConfig struct {
 	gateway                                                      rawGatewayConfig
 	stripe                                                       rawStripeConfig
 	ai                                                           rawAIConfig
+	web                                                          rawWebConfig
+	// from names where each setting's value came from ("--listen" or
+	// "SWITCHBOARD_LISTEN"), so an error points at what to fix.
+	from map[string]string
 }
 
 // Setting is a documented setting, for help output and docs.
@@ -115,35 +125,76 @@ func Documented() []Setting {
 }
 
 // Load parses args (without the program and command name) and the
-// environment, given as a lookup function.
+// environment, given as a lookup function. It takes no positional
+// arguments.
 func Load(fs *flag.FlagSet, args []string, getenv func(string) string) (Config, error) {
-	var raw rawConfig
+	c, rest, err := LoadArgs(fs, args, getenv)
+	if err == nil && len(rest) > 0 {
+		return Config{}, fmt.Errorf("unexpected argument %q", rest[0])
+	}
+	return c, err
+}
+
+// LoadArgs is Load for commands that take positional arguments: flags may
+// come before, between or after them (everything after "--" is
+// positional). It returns the positional arguments in order.
+//
+// Nothing is read from or written to disk here, so `-h` is always safe.
+func LoadArgs(fs *flag.FlagSet, args []string, getenv func(string) string) (Config, []string, error) {
+	raw := rawConfig{from: map[string]string{}}
 	ss := settings(&raw)
 	for _, s := range ss {
 		// The environment is applied after parsing, not as the flag's
 		// default, so `-h` never prints a password or key taken from it.
 		fs.StringVar(s.target, s.name, s.def, s.help+" ($"+s.env+")")
 	}
-	if err := fs.Parse(args); err != nil {
-		return Config{}, err
+	var rest []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return Config{}, nil, err
+		}
+		left := fs.Args()
+		if len(left) == 0 {
+			break
+		}
+		if consumed := len(args) - len(left); consumed > 0 && args[consumed-1] == "--" {
+			rest = append(rest, left...)
+			break
+		}
+		rest = append(rest, left[0])
+		args = left[1:]
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	for _, s := range ss {
-		if v := getenv(s.env); v != "" && !set[s.name] {
+		if set[s.name] {
+			raw.from[s.name] = "--" + s.name
+		} else if v := getenv(s.env); v != "" {
 			*s.target = v
+			raw.from[s.name] = s.env
 		}
 	}
-	if fs.NArg() > 0 {
-		return Config{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	c, err := raw.validate()
+	return c, rest, err
+}
+
+// source names where a setting's value came from: its flag, its
+// environment variable, or (a default) the flag to set instead.
+func (r rawConfig) source(name string) string {
+	switch from := r.from[name]; {
+	case from == "":
+		return "--" + name + " (default)"
+	case strings.HasPrefix(from, "--"):
+		return from
+	default:
+		return from + " (environment; flag --" + name + ")"
 	}
-	return raw.validate()
 }
 
 func (r rawConfig) validate() (Config, error) {
 	var errs []error
 	bad := func(name, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("--%s: %s", name, fmt.Sprintf(format, args...)))
+		errs = append(errs, fmt.Errorf("%s: %s", r.source(name), fmt.Sprintf(format, args...)))
 	}
 	c := Config{Listen: r.listen, DataDir: r.dataDir, DatabaseURL: r.databaseURL, PublicURL: strings.TrimRight(r.publicURL, "/"),
 		TokenKey: r.tokenKey, SecretKey: r.secretKey, AdminEmail: r.adminEmail, AdminPassword: r.adminPassword,
@@ -209,6 +260,8 @@ func (r rawConfig) validate() (Config, error) {
 	c.Gateway = r.gateway.validate(bad)
 	c.Stripe = r.stripe.validate(bad)
 	c.AI = r.ai.validate(bad)
+	c.MetricsAddr, c.CORSOrigins = r.web.validate(bad, c.Listen)
+	validateKeys(bad, c.TokenKey, c.SecretKey)
 	if len(errs) > 0 {
 		return Config{}, errors.Join(errs...)
 	}

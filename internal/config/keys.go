@@ -9,6 +9,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/switchboard/switchboard/internal/db"
+	"github.com/switchboard/switchboard/internal/secret"
 )
 
 // DecodeKey accepts a key written as base64 (standard or URL, padded or
@@ -72,4 +75,39 @@ func LoadOrCreateKey(value, dir, file string, minLen int) ([]byte, error) {
 		return nil, fmt.Errorf("write %s: %w", path, err)
 	}
 	return k, f.Sync()
+}
+
+// validateKeys checks explicit key values with the other settings, so a
+// bad key is reported together with every other bad setting.
+func validateKeys(bad func(name, format string, args ...any), tokenKey, secretKey string) {
+	if tokenKey != "" {
+		if k, err := DecodeKey(tokenKey); err != nil || len(k) < 32 {
+			bad("token-key", "must be at least 32 bytes written as base64 or hex")
+		}
+	}
+	if strings.TrimSpace(secretKey) != "" {
+		if _, err := secret.ParseKeys(strings.ReplaceAll(secretKey, ",", "\n")); err != nil {
+			bad("secret-key", "must be one or more comma-separated 32-byte keys written as base64 or hex (%v)", err)
+		}
+	}
+}
+
+// ClusterWarnings says what an operator must fix before running more than
+// one node: on PostgreSQL, a key read from (or generated into) the data dir
+// is each node's own, so tokens signed or values sealed on one node would
+// not be accepted or readable on another.
+func (c Config) ClusterWarnings() []string {
+	if !db.IsPostgresURL(c.DatabaseURL) {
+		return nil
+	}
+	var out []string
+	if c.TokenKey == "" {
+		out = append(out, "the access-token signing key comes from "+filepath.Join(c.DataDir, "token.key")+
+			", this node's own: every node must sign with the same key; set SWITCHBOARD_TOKEN_KEY (or --token-key) to one key on all nodes")
+	}
+	if strings.TrimSpace(c.SecretKey) == "" {
+		out = append(out, "the secret sealing keyring comes from "+filepath.Join(c.DataDir, secret.KeysFile)+
+			", this node's own: every node must hold the same keys; set SWITCHBOARD_SECRET_KEY (or --secret-key) to the same keys on all nodes")
+	}
+	return out
 }

@@ -37,14 +37,25 @@ func (s *Server) opsRoutes() {
 			writeJSON(w, http.StatusOK, healthResponse{Status: "ready", Version: s.opt.Version})
 			return nil
 		}})
-	s.handle(route{method: "GET", path: "/metrics", tag: "operations",
-		summary: "Prometheus metrics (text exposition format).",
-		handler: func(w http.ResponseWriter, r *http.Request) error {
-			s.metrics.handler().ServeHTTP(w, r)
-			return nil
-		}})
+	if !s.opt.SeparateMetrics {
+		s.handle(route{method: "GET", path: "/metrics", tag: "operations",
+			summary: "Prometheus metrics (text exposition format).",
+			handler: func(w http.ResponseWriter, r *http.Request) error {
+				s.metrics.handler().ServeHTTP(w, r)
+				return nil
+			}})
+	}
 	// Unknown paths under the API answer with the envelope, not a text 404.
 	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, apperr.New(apperr.NotFound, "no route %s %s", r.Method, r.URL.Path))
 	})
+}
+
+// MetricsHandler serves GET /metrics alone, for a listener of its own
+// (Options.SeparateMetrics): scrapers reach it on an internal address while
+// the main listener faces the public.
+func (s *Server) MetricsHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", s.metrics.handler())
+	return mux
 }

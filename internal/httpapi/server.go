@@ -48,6 +48,12 @@ type Options struct {
 	// limits (apilimit.go); 0 means 1.
 	APIRateLimitScale float64
 	Version           string
+	// SeparateMetrics leaves /metrics off this handler; MetricsHandler
+	// serves it on a listener of its own.
+	SeparateMetrics bool
+	// CORSOrigins are the exact origins whose browser apps may call
+	// /api/v1 (cors.go); empty: no CORS headers at all.
+	CORSOrigins []string
 }
 
 // Deps are the services the API calls.
@@ -116,7 +122,7 @@ func New(d Deps, opt Options) *Server {
 	s := &Server{Deps: d, opt: opt, mux: http.NewServeMux(), metrics: newMetrics()}
 	s.registerRoutes()
 	s.handler = s.requestID(s.recoverer(s.observe(s.securityHeaders(
-		s.auditAdmin(s.rejectHostileBytes(s.bodyLimit(s.mux)))))))
+		s.auditAdmin(s.cors(s.rejectHostileBytes(s.bodyLimit(s.mux))))))))
 	return s
 }
 
