@@ -45,6 +45,9 @@ type Options struct {
 	// endpoints per minute (default 30).
 	AuthRateLimit int
 	Version       string
+	// PublicURL is where users reach the server: a cookie session is also
+	// accepted from its origin, and its cookie is Secure when it is https.
+	PublicURL string
 }
 
 // Deps are the services the API calls.
