@@ -24,7 +24,7 @@ func TestBrowser_SignUpVerifyResetSignIn(t *testing.T) {
 			}
 		}
 
-		s.do("open sign-up", chromedp.Navigate(base+"/sign-up"), chromedp.WaitVisible(chromedp.CSS(`input[name=email]`)))
+		s.do("open sign-up", chromedp.Navigate(base+"/sign-up"), onPage("Create an account"))
 		s.do("fill sign-up",
 			chromedp.SendKeys(chromedp.CSS(`input[name=name]`), "Ada Lovelace"),
 			chromedp.SendKeys(chromedp.CSS(`input[name=email]`), email),
@@ -93,9 +93,9 @@ func TestBrowser_SignUpVerifyResetSignIn(t *testing.T) {
 			chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.CSS(`.user-menu summary`)),
 			chromedp.Click(chromedp.CSS(`.user-menu summary`)),
 			chromedp.Click(chromedp.CSS(`.menu button`)),
-			chromedp.WaitVisible(chromedp.CSS(`form input[name=password]`)))
+			onPage("Sign in"))
 		// Signed out for good: a reload lands on sign-in again.
-		s.do("reload signed out", chromedp.Navigate(base+"/account"), chromedp.WaitVisible(chromedp.CSS(`form input[name=password]`)))
+		s.do("reload signed out", chromedp.Navigate(base+"/account"), onPage("Sign in"))
 
 		// A wrong password reads like any failed sign-in, with the
 		// request id to quote.
@@ -113,7 +113,7 @@ func TestBrowser_SignUpVerifyResetSignIn(t *testing.T) {
 
 		s.do("forgot password",
 			chromedp.Click(chromedp.CSS(`a[href="/forgot-password"]`)),
-			chromedp.WaitVisible(chromedp.CSS(`input[name=email]`)),
+			onPage("Reset your password"),
 			chromedp.SendKeys(chromedp.CSS(`input[name=email]`), email),
 			chromedp.Click(chromedp.CSS(`button[type=submit]`)))
 		if got := s.text(`.success`); !strings.Contains(got, "Check your inbox") {
@@ -125,7 +125,7 @@ func TestBrowser_SignUpVerifyResetSignIn(t *testing.T) {
 		if !strings.HasPrefix(link, base+"/reset-password?token=") {
 			t.Fatalf("reset link %q", link)
 		}
-		s.do("open reset link", chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS(`input[name=password]`)),
+		s.do("open reset link", chromedp.Navigate(link), onPage("Choose a new password"),
 			chromedp.SendKeys(chromedp.CSS(`input[name=password]`), "second-password-2"),
 			chromedp.SendKeys(chromedp.CSS(`input[name=confirm]`), "second-password-3"),
 			chromedp.Click(chromedp.CSS(`button[type=submit]`)))

@@ -291,3 +291,13 @@ func clearInput(sel string) chromedp.Action[chromedp.Void] {
 		return err
 	})
 }
+
+// onPage waits until the page's heading is title: links swap pages
+// in place, and the old page's fields must not be mistaken for the new.
+func onPage(title string) chromedp.Action[chromedp.Void] {
+	q, _ := json.Marshal(title)
+	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := chromedp.Poll[bool](`document.querySelector('h1')?.textContent.trim() === ` + string(q))(ctx, t)
+		return err
+	})
+}
