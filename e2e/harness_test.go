@@ -297,7 +297,7 @@ func clearInput(sel string) chromedp.Action[chromedp.Void] {
 func onPage(title string) chromedp.Action[chromedp.Void] {
 	q, _ := json.Marshal(title)
 	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
-		_, err := chromedp.Poll[bool](`document.querySelector('h1')?.textContent.trim() === ` + string(q))(ctx, t)
+		_, err := chromedp.Poll[bool](`document.querySelector('h1')?.textContent.trim() === `+string(q))(ctx, t)
 		return err
 	})
 }
