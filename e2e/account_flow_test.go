@@ -79,7 +79,24 @@ func TestBrowser_SignUpVerifyResetSignIn(t *testing.T) {
 		// Account page: at 375 px and in dark mode too.
 		s.do("open account", chromedp.Navigate(base+"/account"), chromedp.WaitVisible(chromedp.CSS(`#sessions-h`)),
 			chromedp.WaitVisible(chromedp.CSS(`.list li button, .list li .badge`)))
+		// An API key is shown once, then listed by its prefix only, and
+		// can be revoked.
+		s.do("create an API key",
+			chromedp.SendKeys(chromedp.CSS(`.inline-form input[name=name]`), "ci"),
+			chromedp.Click(chromedp.CSS(`.inline-form button[type=submit]`)),
+			chromedp.WaitVisible(chromedp.CSS(`.key-once .key`)))
+		key := s.text(`.key-once .key`)
+		if len(key) < 20 {
+			t.Fatalf("new key %q", key)
+		}
 		shot("account")
+		s.do("dismiss the key", chromedp.Click(chromedp.CSS(`.key-once button:last-of-type`)),
+			chromedp.WaitNotPresent(chromedp.CSS(`.key-once`)))
+		if html := s.html(); strings.Contains(html, key) {
+			t.Error("the key is still in the page after it was dismissed")
+		}
+		s.do("revoke it", chromedp.Click(chromedp.CSS(`.list li button.danger`)),
+			chromedp.WaitNotPresent(chromedp.CSS(`.list li button.danger`)))
 		s.do("phone width", chromedp.EmulateViewport(375, 740, chromedp.EmulateScale(2)), setScheme("dark"),
 			chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.CSS(`.topbar`)))
 		if eval[bool](s, `document.documentElement.scrollWidth > window.innerWidth`) {

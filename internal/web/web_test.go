@@ -1,6 +1,8 @@
 package web_test
 
 import (
+	"bytes"
+	"compress/gzip"
 	"io"
 	"io/fs"
 	"net/http"
@@ -151,4 +153,35 @@ func TestEmbeddedBuildHasNoInlineCode(t *testing.T) {
 	if rec := get(h, "GET", "/verify-email?token=x"); rec.Code != http.StatusOK || rec.Body.String() != html {
 		t.Errorf("embedded index: %d", rec.Code)
 	}
+}
+
+// The first load stays within the dashboard's budget: 150 KB of gzipped
+// JavaScript for the entry script and what index.html preloads; pages are
+// separate chunks loaded when visited.
+func TestEmbeddedBuildFirstLoadBudget(t *testing.T) {
+	t.Parallel()
+	index, err := fs.ReadFile(dist.Dist, "dist/index.html")
+	if err != nil {
+		t.Fatal(err)
+	}
+	scripts := regexp.MustCompile(`(?:src|href)="/(assets/[\w.-]+\.js)"`).FindAllStringSubmatch(string(index), -1)
+	if len(scripts) == 0 {
+		t.Fatalf("no scripts in index.html:\n%s", index)
+	}
+	total := 0
+	for _, m := range scripts {
+		raw, err := fs.ReadFile(dist.Dist, "dist/"+m[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		var buf bytes.Buffer
+		zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+		_, _ = zw.Write(raw)
+		_ = zw.Close()
+		total += buf.Len()
+	}
+	if total > 150<<10 {
+		t.Errorf("first load is %d bytes of gzipped JavaScript, over 150 KB", total)
+	}
+	t.Logf("first load: %d bytes of gzipped JavaScript in %d files", total, len(scripts))
 }
