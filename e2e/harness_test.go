@@ -301,3 +301,12 @@ func onPage(title string) chromedp.Action[chromedp.Void] {
 		return err
 	})
 }
+
+// until waits until a JavaScript expression is true in the page (the
+// shell loads workspaces and credits after it draws).
+func until(expr string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := chromedp.Poll[bool](expr)(ctx, t)
+		return err
+	})
+}
