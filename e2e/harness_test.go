@@ -149,8 +149,9 @@ func (s *site) problem(p string) {
 	s.mu.Unlock()
 }
 
-// stepTimeout bounds one group of browser steps.
-const stepTimeout = 30 * time.Second
+// stepTimeout bounds one group of browser steps; generous, as CI runs
+// these beside the rest of the suite on two cores.
+const stepTimeout = 90 * time.Second
 
 // do runs browser steps and fails the test on error, showing the page.
 func (s *site) do(what string, steps ...chromedp.Action[chromedp.Void]) {
@@ -225,7 +226,7 @@ var linkRE = regexp.MustCompile(`https?://[^\s"<>]+`)
 func (s *site) mailedLink(to, about string, n int) string {
 	s.t.Helper()
 	dir := filepath.Join(s.dataDir, "mail")
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for {
 		var bodies []string
 		entries, _ := os.ReadDir(dir)
