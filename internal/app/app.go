@@ -35,6 +35,7 @@ import (
 	"github.com/switchboard/switchboard/internal/plugin/wasm"
 	"github.com/switchboard/switchboard/internal/ratelimit"
 	"github.com/switchboard/switchboard/internal/secret"
+	"github.com/switchboard/switchboard/internal/web"
 	"github.com/switchboard/switchboard/internal/workflow"
 )
 
@@ -53,6 +54,8 @@ type App struct {
 	Orgs   *org.Service
 	Jobs   *jobs.Runner
 	HTTP   *httpapi.Server
+	// Handler is what the node serves: the dashboard in front of HTTP.
+	Handler http.Handler
 	// Gateways owns gateways; Secrets is the credential-sealing keyring.
 	Gateways *gateway.Service
 	Secrets  *secret.Keyring
@@ -224,8 +227,15 @@ func New(ctx context.Context, c config.Config, log *slog.Logger, opt Options) (*
 		Credits: credits, Limits: limits, Billing: billingSvc, Market: marketSvc, Installs: installs, Analytics: analyticsSvc, Workflows: workflows,
 		Idempotency: idem, APILimiter: apiLimiter},
 		httpapi.Options{TrustProxy: c.TrustProxy, MaxBodyBytes: c.MaxBodyBytes, MaxUploadBytes: c.MaxUploadBytes, AuthRateLimit: c.AuthRateLimit,
-			APIRateLimitScale: c.APIRateLimitScale, Version: Version,
+			APIRateLimitScale: c.APIRateLimitScale, Version: Version, PublicURL: c.PublicURL,
 			SeparateMetrics: c.MetricsAddr != "", CORSOrigins: c.CORSOrigins})
+	dashboard, err := web.New(a.HTTP)
+	if err != nil {
+		flags.Close()
+		d.Close()
+		return nil, fmt.Errorf("dashboard: %w", err)
+	}
+	a.Handler = dashboard
 	a.Gateways, a.Secrets = gateways, keys
 	a.Credits, a.Limits, a.Billing = credits, limits, billingSvc
 	a.Market, a.Installs, a.Wasm = marketSvc, installs, wasmEngine
@@ -256,7 +266,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		return err
 	}
 	srv := &http.Server{
-		Handler:           a.HTTP,
+		Handler:           a.Handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
 		WriteTimeout:      120 * time.Second,

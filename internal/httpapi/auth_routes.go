@@ -3,16 +3,23 @@ package httpapi
 import (
 	"net/http"
 
+	"github.com/switchboard/switchboard/internal/apperr"
 	"github.com/switchboard/switchboard/internal/auth"
 )
 
 type loginRequest struct {
 	Email    string `json:"email"`
 	Password string `json:"password"`
+	// Session "cookie" puts the refresh token in an HttpOnly cookie
+	// instead of the body (browsers).
+	Session sessionMode `json:"session,omitempty" jsonschema:"enum=cookie"`
 }
 
 type refreshRequest struct {
-	RefreshToken string `json:"refreshToken"`
+	// RefreshToken is required unless Session is "cookie", which reads it
+	// from the cookie and sets the new one there.
+	RefreshToken string      `json:"refreshToken,omitempty"`
+	Session      sessionMode `json:"session,omitempty" jsonschema:"enum=cookie"`
 }
 
 type emailRequest struct {
@@ -59,11 +66,19 @@ func (s *Server) authRoutes() {
 			if err := decode(r, &in); err != nil {
 				return err
 			}
+			if err := in.Session.validate(); err != nil {
+				return err
+			}
+			if in.Session == "cookie" {
+				if err := s.checkOrigin(r); err != nil {
+					return err
+				}
+			}
 			t, err := s.Auth.Login(r.Context(), s.actorOf(r), in.Email, in.Password)
 			if err != nil {
 				return err
 			}
-			writeJSON(w, http.StatusOK, t)
+			s.writeTokens(w, http.StatusOK, t, in.Session)
 			return nil
 		}})
 	s.handle(route{method: "POST", path: "/api/v1/auth/refresh", tag: "auth", rateLimited: true,
@@ -73,16 +88,40 @@ func (s *Server) authRoutes() {
 			if err := decode(r, &in); err != nil {
 				return err
 			}
-			t, err := s.Auth.Refresh(r.Context(), s.actorOf(r), in.RefreshToken)
-			if err != nil {
+			if err := in.Session.validate(); err != nil {
 				return err
 			}
-			writeJSON(w, http.StatusOK, t)
+			token := in.RefreshToken
+			if in.Session == "cookie" {
+				if err := s.checkOrigin(r); err != nil {
+					return err
+				}
+				if token == "" {
+					token = refreshFromCookie(r)
+				}
+				if token == "" {
+					return apperr.New(apperr.Unauthorized, "no session cookie: sign in")
+				}
+			}
+			t, err := s.Auth.Refresh(r.Context(), s.actorOf(r), token)
+			if err != nil {
+				if in.Session == "cookie" && apperr.CodeOf(err) == apperr.Unauthorized {
+					s.clearRefreshCookie(w)
+				}
+				return err
+			}
+			s.writeTokens(w, http.StatusOK, t, in.Session)
 			return nil
 		}})
 	s.handle(route{method: "POST", path: "/api/v1/auth/logout", tag: "auth", access: signedIn,
-		summary: "End the current session.", response: messageResponse{},
+		summary: "End the current session (and clear the browser's session cookie when it is sent).", response: messageResponse{},
 		handler: func(w http.ResponseWriter, r *http.Request) error {
+			if refreshFromCookie(r) != "" {
+				if err := s.checkOrigin(r); err != nil {
+					return err
+				}
+				s.clearRefreshCookie(w)
+			}
 			if err := s.Auth.Logout(r.Context(), s.actorOf(r)); err != nil {
 				return err
 			}

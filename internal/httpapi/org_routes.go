@@ -293,14 +293,22 @@ func (s *Server) invitationRoutes() {
 			return nil
 		}})
 	s.handle(route{method: "POST", path: "/api/v1/invitations/accept-signup", tag: "organizations", rateLimited: true, status: http.StatusCreated,
-		summary: "Create an account for the invited address, join, and sign in.", request: org.AcceptSignupInput{}, response: auth.Tokens{},
+		summary: "Create an account for the invited address, join, and sign in.", request: acceptSignupRequest{}, response: auth.Tokens{},
 		handler: func(w http.ResponseWriter, r *http.Request) error {
-			var in org.AcceptSignupInput
+			var in acceptSignupRequest
 			if err := decode(r, &in); err != nil {
 				return err
 			}
+			if err := in.Session.validate(); err != nil {
+				return err
+			}
+			if in.Session == "cookie" {
+				if err := s.checkOrigin(r); err != nil {
+					return err
+				}
+			}
 			a := s.actorOf(r)
-			_, email, err := s.Orgs.AcceptWithSignup(r.Context(), a, in)
+			_, email, err := s.Orgs.AcceptWithSignup(r.Context(), a, in.AcceptSignupInput)
 			if err != nil {
 				return err
 			}
@@ -308,7 +316,7 @@ func (s *Server) invitationRoutes() {
 			if err != nil {
 				return err
 			}
-			writeJSON(w, http.StatusCreated, t)
+			s.writeTokens(w, http.StatusCreated, t, in.Session)
 			return nil
 		}})
 }

@@ -54,6 +54,9 @@ type Options struct {
 	// CORSOrigins are the exact origins whose browser apps may call
 	// /api/v1 (cors.go); empty: no CORS headers at all.
 	CORSOrigins []string
+	// PublicURL is where users reach the server: a cookie session is also
+	// accepted from its origin, and its cookie is Secure when it is https.
+	PublicURL string
 }
 
 // Deps are the services the API calls.

@@ -1,0 +1,55 @@
+import createClient from 'openapi-fetch';
+import type { paths, operations } from './schema';
+import { ApiError } from './errors';
+import { session, refreshSession } from '../session.svelte';
+
+// Every call goes through this fetch: it adds the in-memory access token
+// and, when a signed-in call answers 401 because the token expired,
+// refreshes once through the session cookie and retries.
+async function authedFetch(input: Request): Promise<Response> {
+  const retry = input.clone();
+  const res = await fetch(withToken(input));
+  if (res.status !== 401 || !session.token || new URL(input.url).pathname.startsWith('/api/v1/auth/')) {
+    return res;
+  }
+  if (!(await refreshSession())) return res;
+  return fetch(withToken(retry));
+}
+
+function withToken(r: Request): Request {
+  if (session.token && !r.headers.has('Authorization')) {
+    r.headers.set('Authorization', 'Bearer ' + session.token);
+  }
+  return r;
+}
+
+export const api = createClient<paths>({ baseUrl: '', fetch: authedFetch });
+
+type Result<D> = { data?: D; error?: unknown; response: Response };
+
+// call unwraps the success envelope, or throws the error envelope as an
+// ApiError.
+export async function call<D extends { data?: unknown }>(p: Promise<Result<D>>): Promise<NonNullable<D['data']>> {
+  let r: Result<D>;
+  try {
+    r = await p;
+  } catch (e) {
+    throw new ApiError({ message: 'cannot reach the server: ' + (e instanceof Error ? e.message : String(e)), code: 'NETWORK', status: 0 });
+  }
+  if (r.response.ok && r.data !== undefined && r.data.data !== undefined) {
+    return r.data.data as NonNullable<D['data']>;
+  }
+  throw ApiError.from(r.response, r.error);
+}
+
+// A page of a list: lists answer {items, nextCursor}. itemsOf also takes a
+// bare array, as some list routes answered before they were paged.
+export type Page<T> = { items: T[]; nextCursor?: string | null };
+export function itemsOf<T>(v: Page<T> | T[] | null | undefined): T[] {
+  if (!v) return [];
+  return Array.isArray(v) ? v : (v.items ?? []);
+}
+
+export type User = operations['getMe']['responses'][200]['content']['application/json']['data'];
+export type Tokens = operations['postAuthLogin']['responses'][200]['content']['application/json']['data'];
+export type Org = operations['getOrgs']['responses'][200]['content']['application/json']['data'] extends (infer O)[] | Page<infer O> ? O : never;

@@ -1,0 +1,92 @@
+import { api, call, type Tokens, type User } from './api/client';
+
+// The signed-in state. The access token lives only here, in memory; the
+// refresh token is an HttpOnly cookie the page cannot read, so a reload
+// signs back in through POST /auth/refresh with "session": "cookie".
+export const session = $state({
+  token: '',
+  user: null as User | null,
+  // ready turns true once the first refresh has been tried.
+  ready: false,
+});
+
+let timer: ReturnType<typeof setTimeout> | undefined;
+let inflight: Promise<boolean> | null = null;
+
+// Tabs tell each other when the user signs out or in.
+const channel = typeof BroadcastChannel === 'undefined' ? null : new BroadcastChannel('switchboard-session');
+const listeners = new Set<(e: 'signed-out' | 'signed-in') => void>();
+channel?.addEventListener('message', (m) => {
+  if (m.data === 'signed-out') {
+    clear();
+    for (const l of listeners) l('signed-out');
+  } else if (m.data === 'signed-in' && !session.token) {
+    void refreshSession().then(() => listeners.forEach((l) => l('signed-in')));
+  }
+});
+
+export function onSessionChange(l: (e: 'signed-out' | 'signed-in') => void): () => void {
+  listeners.add(l);
+  return () => listeners.delete(l);
+}
+
+export function setTokens(t: Tokens) {
+  session.token = t.accessToken;
+  session.user = t.user;
+  clearTimeout(timer);
+  // Renew a little before the access token expires.
+  const ms = Math.max(10, t.expiresIn * 0.8) * 1000;
+  timer = setTimeout(() => void refreshSession(), ms);
+}
+
+function clear() {
+  clearTimeout(timer);
+  session.token = '';
+  session.user = null;
+}
+
+// refreshSession trades the cookie for a new access token. Tabs take turns
+// (Web Locks): refresh tokens are single use, and two tabs spending the
+// same one at once would look like a stolen token.
+export function refreshSession(): Promise<boolean> {
+  inflight ??= (async () => {
+    const run = async () => {
+      try {
+        setTokens(await call(api.POST('/api/v1/auth/refresh', { body: { session: 'cookie' } })));
+        return true;
+      } catch {
+        clear();
+        return false;
+      }
+    };
+    try {
+      return navigator.locks ? await navigator.locks.request('switchboard-refresh', run) : await run();
+    } finally {
+      inflight = null;
+      session.ready = true;
+    }
+  })();
+  return inflight;
+}
+
+export async function signIn(email: string, password: string) {
+  setTokens(await call(api.POST('/api/v1/auth/login', { body: { email, password, session: 'cookie' } })));
+  channel?.postMessage('signed-in');
+}
+
+export async function signOut() {
+  try {
+    await call(api.POST('/api/v1/auth/logout'));
+  } catch {
+    // Signed out here whatever the server said; the cookie is gone or stale.
+  }
+  clear();
+  channel?.postMessage('signed-out');
+}
+
+// signedOutLocally ends the session in this tab and the others without
+// asking the server (used after a password reset ended every session).
+export function signedOutLocally() {
+  clear();
+  channel?.postMessage('signed-out');
+}

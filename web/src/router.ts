@@ -1,0 +1,20 @@
+import { createRouter } from 'sv-router';
+
+// Every page is its own chunk, loaded when first visited. The paths of
+// mailed links (verify-email, reset-password, invitations/accept,
+// confirm-/revert-email-change) are fixed by the server's mails.
+export const { p, navigate, isActive, route } = createRouter({
+  '/': () => import('./pages/Home.svelte'),
+  '/sign-in': () => import('./pages/SignIn.svelte'),
+  '/sign-up': () => import('./pages/SignUp.svelte'),
+  '/forgot-password': () => import('./pages/ForgotPassword.svelte'),
+  '/reset-password': () => import('./pages/ResetPassword.svelte'),
+  '/verify-email': () => import('./pages/VerifyEmail.svelte'),
+  '/invitations/accept': () => import('./pages/AcceptInvitation.svelte'),
+  '/confirm-email-change': () => import('./pages/ConfirmEmailChange.svelte'),
+  '/revert-email-change': () => import('./pages/RevertEmailChange.svelte'),
+  '/account': () => import('./pages/Account.svelte'),
+  '/billing/success': () => import('./pages/BillingResult.svelte'),
+  '/billing/cancelled': () => import('./pages/BillingResult.svelte'),
+  '*': () => import('./pages/NotFound.svelte'),
+});
