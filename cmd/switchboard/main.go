@@ -5,6 +5,7 @@
 //	switchboard admin create --email … --password …
 //	switchboard audit verify          check the audit log's hash chain
 //	switchboard keys rotate           re-seal stored credentials under a new key
+//	switchboard openapi               print the OpenAPI document
 //	switchboard version
 package main
 
@@ -40,6 +41,7 @@ Usage:
   switchboard audit verify [flags]          check the audit log's hash chain
   switchboard keys status|rotate|generate|prune
                                             manage the keys that seal stored credentials
+  switchboard openapi                       print the API's OpenAPI 3.1 document (no database needed)
   switchboard version                       print the version
 
 Every command takes the configuration flags; run "switchboard serve -h" to list them.
@@ -64,6 +66,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = cmdAudit(ctx, args[1:], getenv, stdout, stderr)
 	case "keys":
 		err = cmdKeys(ctx, args[1:], getenv, stdout, stderr)
+	case "openapi":
+		err = cmdOpenAPI(args[1:], stdout)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "switchboard", version())
 		return 0
