@@ -74,12 +74,13 @@ func report(in io.Reader, out io.Writer) (failed bool, err error) {
 		if f == nil || len(f.Trace) == 0 || f.Trace[0].Function == "" {
 			continue
 		}
-		if _, seen := called[f.OSV]; seen {
-			continue
-		}
 		vuln, where := f.Trace[0], ""
 		if last := f.Trace[len(f.Trace)-1]; last.Position != nil {
 			where = fmt.Sprintf("%s:%d", last.Position.Filename, last.Position.Line)
+		}
+		// One call site per vulnerability, the same on every run.
+		if prev, seen := called[f.OSV]; seen && prev.where <= where {
+			continue
 		}
 		called[f.OSV] = finding{id: f.OSV, module: vuln.Module, version: vuln.Version, fixed: f.FixedVersion, where: where}
 	}
