@@ -5,6 +5,7 @@
 //	switchboard admin create --email … --password …
 //	switchboard audit verify          check the audit log's hash chain
 //	switchboard keys rotate           re-seal stored credentials under a new key
+//	switchboard openapi               print the OpenAPI document
 //	switchboard version
 package main
 
@@ -41,6 +42,7 @@ Usage:
   switchboard audit verify [flags]          check the audit log's hash chain
   switchboard keys status|rotate|generate|prune
                                             manage the keys that seal stored credentials
+  switchboard openapi                       print the API's OpenAPI 3.1 document (no database needed)
   switchboard version                       print the version, commit and build time
 
 Every command takes the configuration flags; run "switchboard serve -h" to list them.
@@ -66,6 +68,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = cmdAudit(ctx, args[1:], getenv, stdout, stderr)
 	case "keys":
 		err = cmdKeys(ctx, args[1:], getenv, stdout, stderr)
+	case "openapi":
+		err = cmdOpenAPI(args[1:], stdout)
 	case "version", "--version", "-v":
 		bi, ok := debug.ReadBuildInfo()
 		printVersion(stdout, bi, ok)

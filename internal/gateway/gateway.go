@@ -19,7 +19,6 @@ package gateway
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"strings"
 	"time"
@@ -202,5 +201,3 @@ func ptrTime(t time.Time) *time.Time {
 	u := t.UTC()
 	return &u
 }
-
-func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }

@@ -298,10 +298,7 @@ func (w *sendWorker) Work(ctx context.Context, job *river.Job[sendArgs]) error {
 	case se.Kind == channel.Permanent, se.Kind == channel.Auth && st == Error:
 		return s.failSend(ctx, ws, rec.ID, msg)
 	case final:
-		if err := s.failSend(ctx, ws, rec.ID, msg); err != nil {
-			return err
-		}
-		return errors.New(msg)
+		return s.failSend(ctx, ws, rec.ID, msg)
 	}
 	if err := s.noteAttempt(ctx, ws, rec.ID, msg); err != nil {
 		return err

@@ -57,7 +57,7 @@ func (s *Server) adminUserRoutes() {
 			writeJSON(w, http.StatusOK, p)
 			return nil
 		}})
-	s.handle(route{method: "PATCH", path: "/api/v1/admin/users/{id}", tag: "admin", access: signedIn,
+	s.handle(route{method: "PATCH", path: "/api/v1/admin/users/{id}", doc: routeDoc{errors: []int{409}}, tag: "admin", access: signedIn,
 		summary: "Change an account's role, plan or active state.", request: auth.AdminUpdateInput{}, response: auth.User{},
 		handler: func(w http.ResponseWriter, r *http.Request) error {
 			var in auth.AdminUpdateInput
@@ -71,7 +71,7 @@ func (s *Server) adminUserRoutes() {
 			writeJSON(w, http.StatusOK, u)
 			return nil
 		}})
-	s.handle(route{method: "DELETE", path: "/api/v1/admin/users/{id}", tag: "admin", access: signedIn,
+	s.handle(route{method: "DELETE", path: "/api/v1/admin/users/{id}", doc: routeDoc{errors: []int{409}}, tag: "admin", access: signedIn,
 		summary: "Soft-delete an account (SUPER_ADMIN).", response: messageResponse{},
 		handler: func(w http.ResponseWriter, r *http.Request) error {
 			if err := s.Auth.DeleteUser(r.Context(), s.actorOf(r), r.PathValue("id")); err != nil {
@@ -80,7 +80,7 @@ func (s *Server) adminUserRoutes() {
 			writeJSON(w, http.StatusOK, messageResponse{Message: "account deleted"})
 			return nil
 		}})
-	s.handle(route{method: "POST", path: "/api/v1/admin/users/{id}/restore", tag: "admin", access: signedIn,
+	s.handle(route{method: "POST", path: "/api/v1/admin/users/{id}/restore", doc: routeDoc{errors: []int{409}}, tag: "admin", access: signedIn,
 		summary: "Restore a soft-deleted account (SUPER_ADMIN).", response: auth.User{},
 		handler: func(w http.ResponseWriter, r *http.Request) error {
 			u, err := s.Auth.RestoreUser(r.Context(), s.actorOf(r), r.PathValue("id"))
@@ -110,7 +110,7 @@ func (s *Server) adminUserRoutes() {
 			writeJSON(w, http.StatusOK, u)
 			return nil
 		}})
-	s.handle(route{method: "POST", path: "/api/v1/admin/users/{id}/impersonate", tag: "admin", access: signedIn,
+	s.handle(route{method: "POST", path: "/api/v1/admin/users/{id}/impersonate", doc: routeDoc{errors: []int{409}}, tag: "admin", access: signedIn,
 		roles:   []actor.Role{actor.SuperAdmin},
 		summary: "A short-lived token acting as the user (SUPER_ADMIN; never another SUPER_ADMIN).", response: auth.Tokens{},
 		handler: func(w http.ResponseWriter, r *http.Request) error {

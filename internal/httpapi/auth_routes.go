@@ -44,7 +44,7 @@ type revokedResponse struct {
 }
 
 func (s *Server) authRoutes() {
-	s.handle(route{method: "POST", path: "/api/v1/auth/signup", tag: "auth", rateLimited: true, status: http.StatusCreated,
+	s.handle(route{method: "POST", path: "/api/v1/auth/signup", doc: routeDoc{errors: []int{409}}, tag: "auth", rateLimited: true, status: http.StatusCreated,
 		summary: "Create an account and mail a verification link.", request: auth.SignupInput{}, response: auth.User{},
 		handler: func(w http.ResponseWriter, r *http.Request) error {
 			var in auth.SignupInput
@@ -179,7 +179,7 @@ func (s *Server) authRoutes() {
 			writeJSON(w, http.StatusOK, u)
 			return nil
 		}})
-	s.handle(route{method: "POST", path: "/api/v1/auth/email/resend", tag: "auth", access: signedIn, rateLimited: true, status: http.StatusAccepted,
+	s.handle(route{method: "POST", path: "/api/v1/auth/email/resend", doc: routeDoc{errors: []int{409}}, tag: "auth", access: signedIn, rateLimited: true, status: http.StatusAccepted,
 		summary: "Mail a new verification link to the account's address.", response: messageResponse{},
 		handler: func(w http.ResponseWriter, r *http.Request) error {
 			if err := s.Auth.ResendVerification(r.Context(), s.actorOf(r)); err != nil {

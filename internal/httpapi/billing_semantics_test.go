@@ -99,7 +99,7 @@ func TestStripe_RefundNeverTriggersAutoTopUp(t *testing.T) {
 
 		// Usage across the threshold still tops up.
 		payCheckout(t, h, fake, u.AccessToken, "credits_1000", "evt_buy2")
-		a := actor.Actor{UserID: u.UserID, Role: actor.User, Plan: actor.Free}
+		a := actor.Actor{UserID: u.UserID, Role: actor.Member, Plan: actor.Free}
 		if _, err := h.App.Credits.DeductCredits(context.Background(), a, credit.Change{Amount: 600_000}); err != nil {
 			t.Fatal(err)
 		}

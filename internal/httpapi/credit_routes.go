@@ -59,7 +59,7 @@ func (s *Server) creditRoutes() {
 			writeJSON(w, http.StatusOK, b)
 			return nil
 		}})
-	s.handle(route{method: "GET", path: "/api/v1/credits/transactions", tag: "credits", access: signedIn, perm: actor.PermCreditsRead,
+	s.handle(route{method: "GET", path: "/api/v1/credits/transactions", doc: routeDoc{produces: []string{"text/csv"}}, tag: "credits", access: signedIn, perm: actor.PermCreditsRead,
 		summary: "Your workspace's ledger, newest first; format=csv exports it.", response: credit.TxPage{}, query: txParams,
 		handler: func(w http.ResponseWriter, r *http.Request) error {
 			f, err := txFilter(r)
@@ -116,7 +116,7 @@ func (s *Server) creditRoutes() {
 			writeJSON(w, http.StatusOK, estimateResponse{Action: action, Quantity: qty, Millicredits: mc, Credits: credit.Credits(mc)})
 			return nil
 		}})
-	s.handle(route{method: "POST", path: "/api/v1/admin/workspaces/{id}/credits", tag: "admin", access: signedIn, perm: actor.PermCreditsGrant,
+	s.handle(route{method: "POST", path: "/api/v1/admin/workspaces/{id}/credits", doc: routeDoc{errors: []int{402, 409}}, tag: "admin", access: signedIn, perm: actor.PermCreditsGrant,
 		status: http.StatusCreated, summary: "Credit a workspace by hand: grant, bonus or refund (ADMIN, SUPER_ADMIN; audited).",
 		request: credit.GrantInput{}, response: credit.Result{}, idempotent: true,
 		handler: func(w http.ResponseWriter, r *http.Request) error {
@@ -199,13 +199,13 @@ func (s *Server) billingRoutes() {
 	if s.Billing == nil {
 		return
 	}
-	s.handle(route{method: "GET", path: "/api/v1/billing/packs", tag: "billing", access: signedIn,
+	s.handle(route{method: "GET", path: "/api/v1/billing/packs", doc: routeDoc{errors: []int{404}}, tag: "billing", access: signedIn,
 		summary: "The credit packs for sale (credits in millicredits, prices in cents).", response: []billing.Pack{},
 		handler: func(w http.ResponseWriter, r *http.Request) error {
 			writeJSON(w, http.StatusOK, s.Billing.PackList())
 			return nil
 		}})
-	s.handle(route{method: "POST", path: "/api/v1/billing/checkout", tag: "billing", access: signedIn,
+	s.handle(route{method: "POST", path: "/api/v1/billing/checkout", doc: routeDoc{errors: []int{404}}, tag: "billing", access: signedIn,
 		summary: "A Stripe Checkout Session buying a credit pack; credits arrive when Stripe reports the payment paid.",
 		request: billing.CheckoutInput{}, response: billing.Session{}, idempotent: true,
 		handler: func(w http.ResponseWriter, r *http.Request) error {
@@ -220,7 +220,7 @@ func (s *Server) billingRoutes() {
 			writeJSON(w, http.StatusOK, out)
 			return nil
 		}})
-	s.handle(route{method: "POST", path: "/api/v1/billing/subscription", tag: "billing", access: signedIn,
+	s.handle(route{method: "POST", path: "/api/v1/billing/subscription", doc: routeDoc{errors: []int{404}}, tag: "billing", access: signedIn,
 		summary: "Subscribe to a plan (a Checkout Session) or switch the running subscription; the plan follows Stripe's confirmation.",
 		request: billing.SubscriptionInput{}, response: billing.Session{}, idempotent: true,
 		handler: func(w http.ResponseWriter, r *http.Request) error {
@@ -235,7 +235,7 @@ func (s *Server) billingRoutes() {
 			writeJSON(w, http.StatusOK, out)
 			return nil
 		}})
-	s.handle(route{method: "POST", path: "/api/v1/billing/portal", tag: "billing", access: signedIn,
+	s.handle(route{method: "POST", path: "/api/v1/billing/portal", doc: routeDoc{errors: []int{404}}, tag: "billing", access: signedIn,
 		summary: "A Stripe customer portal session: change or cancel the plan, manage payment methods.", response: billing.Session{},
 		handler: func(w http.ResponseWriter, r *http.Request) error {
 			out, err := s.Billing.Portal(r.Context(), s.actorOf(r))
@@ -245,7 +245,7 @@ func (s *Server) billingRoutes() {
 			writeJSON(w, http.StatusOK, out)
 			return nil
 		}})
-	s.handle(route{method: "POST", path: "/hooks/stripe", tag: "billing",
+	s.handle(route{method: "POST", path: "/hooks/stripe", doc: routeDoc{rawBody: true, errors: []int{404, 409}}, tag: "billing",
 		summary:  "Stripe webhook: verified by Stripe-Signature; each event applied at most once, unknown types acknowledged.",
 		response: billing.WebhookResult{},
 		handler: func(w http.ResponseWriter, r *http.Request) error {

@@ -57,7 +57,7 @@ func (s *Server) flagRoutes() {
 			writeJSON(w, http.StatusOK, list)
 			return nil
 		}})
-	s.handle(route{method: "POST", path: "/api/v1/admin/flags", tag: "admin", access: signedIn, perm: actor.PermFlagsManage,
+	s.handle(route{method: "POST", path: "/api/v1/admin/flags", doc: routeDoc{errors: []int{409}}, tag: "admin", access: signedIn, perm: actor.PermFlagsManage,
 		status: http.StatusCreated, summary: "Create a feature flag (ADMIN+; audited).", request: flag.CreateInput{}, response: flag.Flag{},
 		handler: func(w http.ResponseWriter, r *http.Request) error {
 			var in flag.CreateInput

@@ -22,7 +22,7 @@ var gatewayListParams = append([]param{
 }, pageParams...)
 
 func (s *Server) gatewayRoutes() {
-	s.handle(route{method: "POST", path: "/api/v1/gateways", tag: "gateways", access: signedIn, perm: actor.PermGatewayCreate,
+	s.handle(route{method: "POST", path: "/api/v1/gateways", doc: routeDoc{errors: []int{402}}, tag: "gateways", access: signedIn, perm: actor.PermGatewayCreate,
 		status: http.StatusCreated, request: gateway.CreateInput{}, response: gateway.Gateway{},
 		summary: "Create a gateway (credentials are sealed and never returned), within the plan's gateway limit.",
 		handler: func(w http.ResponseWriter, r *http.Request) error {
@@ -109,7 +109,7 @@ func (s *Server) gatewayRoutes() {
 			writeJSON(w, http.StatusOK, g)
 			return nil
 		}})
-	s.handle(route{method: "POST", path: "/api/v1/gateways/{id}/test", tag: "gateways", access: signedIn, perm: actor.PermGatewayUpdate,
+	s.handle(route{method: "POST", path: "/api/v1/gateways/{id}/test", doc: routeDoc{errors: []int{409}}, tag: "gateways", access: signedIn, perm: actor.PermGatewayUpdate,
 		request: gatewayChatRequest{}, response: gateway.TestResult{}, idempotent: true,
 		summary: "Send a test message now and report whether the provider accepted it.",
 		handler: func(w http.ResponseWriter, r *http.Request) error {
@@ -126,7 +126,7 @@ func (s *Server) gatewayRoutes() {
 			writeJSON(w, http.StatusOK, res)
 			return nil
 		}})
-	s.handle(route{method: "POST", path: "/api/v1/gateways/{id}/send", tag: "gateways", access: signedIn, perm: actor.PermGatewayUpdate,
+	s.handle(route{method: "POST", path: "/api/v1/gateways/{id}/send", doc: routeDoc{errors: []int{409}}, tag: "gateways", access: signedIn, perm: actor.PermGatewayUpdate,
 		status: http.StatusAccepted, request: gateway.SendInput{}, response: gateway.SendRecord{}, idempotent: true,
 		summary: "Queue a message; a job delivers it with retries. Poll GET …/sends/{sendId} for its status.",
 		handler: func(w http.ResponseWriter, r *http.Request) error {
@@ -184,7 +184,7 @@ func (s *Server) gatewayRoutes() {
 		if method == "GET" {
 			summary = "Provider verification handshake (WhatsApp hub.challenge)."
 		}
-		s.handle(route{method: method, path: "/hooks/gateways/{id}/{token}", tag: "gateways", summary: summary,
+		s.handle(route{method: method, path: "/hooks/gateways/{id}/{token}", doc: routeDoc{rawBody: true}, tag: "gateways", summary: summary,
 			handler: s.inbound})
 	}
 }

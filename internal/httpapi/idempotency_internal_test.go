@@ -37,7 +37,7 @@ func TestWithIdempotency_ServerErrorsReleaseTheKey(t *testing.T) {
 			n := calls.Add(1)
 			return outcomes[min(int(n), len(outcomes))-1](w)
 		}})
-		a := actor.Actor{UserID: "usr_01hzzzzzzzzzzzzzzzzzzzzzzz", Role: actor.User, Plan: actor.Free}
+		a := actor.Actor{UserID: "usr_01hzzzzzzzzzzzzzzzzzzzzzzz", Role: actor.Member, Plan: actor.Free}
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			s.ServeHTTP(w, r.WithContext(actor.NewContext(r.Context(), a)))
 		}))

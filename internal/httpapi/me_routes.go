@@ -17,7 +17,7 @@ func (s *Server) meRoutes() {
 			writeJSON(w, http.StatusOK, u)
 			return nil
 		}})
-	s.handle(route{method: "PATCH", path: "/api/v1/me", tag: "me", access: signedIn, rateLimited: true,
+	s.handle(route{method: "PATCH", path: "/api/v1/me", doc: routeDoc{errors: []int{409}}, tag: "me", access: signedIn, rateLimited: true,
 		summary: "Change the name, or ask to change the email: that needs currentPassword (not with an API key or impersonation) and takes effect when the new address confirms; the answer shows pendingEmail.",
 		request: auth.UpdateMeInput{}, response: auth.User{},
 		handler: func(w http.ResponseWriter, r *http.Request) error {
@@ -85,7 +85,7 @@ func (s *Server) meRoutes() {
 			writeJSON(w, http.StatusOK, list)
 			return nil
 		}})
-	s.handle(route{method: "POST", path: "/api/v1/me/api-keys", tag: "me", access: signedIn, status: http.StatusCreated,
+	s.handle(route{method: "POST", path: "/api/v1/me/api-keys", doc: routeDoc{errors: []int{409}}, tag: "me", access: signedIn, status: http.StatusCreated,
 		summary: "Create an API key; the key is in this response only (not with an API key or impersonation).", request: auth.CreateAPIKeyInput{}, response: auth.CreatedAPIKey{},
 		handler: func(w http.ResponseWriter, r *http.Request) error {
 			var in auth.CreateAPIKeyInput
@@ -108,7 +108,7 @@ func (s *Server) meRoutes() {
 			writeJSON(w, http.StatusOK, messageResponse{Message: "API key revoked"})
 			return nil
 		}})
-	s.handle(route{method: "POST", path: "/api/v1/auth/email/change/confirm", tag: "auth", rateLimited: true,
+	s.handle(route{method: "POST", path: "/api/v1/auth/email/change/confirm", doc: routeDoc{errors: []int{409}}, tag: "auth", rateLimited: true,
 		summary: "Make a pending email change take effect with the token mailed to the new address (valid 24 h).",
 		request: tokenRequest{}, response: auth.User{},
 		handler: func(w http.ResponseWriter, r *http.Request) error {
@@ -123,7 +123,7 @@ func (s *Server) meRoutes() {
 			writeJSON(w, http.StatusOK, u)
 			return nil
 		}})
-	s.handle(route{method: "POST", path: "/api/v1/auth/email/change/revert", tag: "auth", rateLimited: true,
+	s.handle(route{method: "POST", path: "/api/v1/auth/email/change/revert", doc: routeDoc{errors: []int{409}}, tag: "auth", rateLimited: true,
 		summary: "Undo an email change with the token mailed to the old address (valid 7 days) and a new password: restores the address, signs out every session, revokes every API key.",
 		request: resetRequest{}, response: auth.EmailChangeReverted{},
 		handler: func(w http.ResponseWriter, r *http.Request) error {

@@ -14,7 +14,7 @@ type healthResponse struct {
 }
 
 func (s *Server) opsRoutes() {
-	s.handle(route{method: "GET", path: "/healthz", tag: "operations",
+	s.handle(route{method: "GET", path: "/healthz", doc: routeDoc{noDatabase: true}, tag: "operations",
 		summary: "Liveness: the process serves HTTP.", response: healthResponse{},
 		handler: func(w http.ResponseWriter, r *http.Request) error {
 			writeJSON(w, http.StatusOK, healthResponse{Status: "ok", Version: s.opt.Version})
@@ -38,7 +38,7 @@ func (s *Server) opsRoutes() {
 			return nil
 		}})
 	if !s.opt.SeparateMetrics {
-		s.handle(route{method: "GET", path: "/metrics", tag: "operations",
+		s.handle(route{method: "GET", path: "/metrics", doc: routeDoc{noDatabase: true, produces: []string{"text/plain"}}, tag: "operations",
 			summary: "Prometheus metrics (text exposition format).",
 			handler: func(w http.ResponseWriter, r *http.Request) error {
 				s.metrics.handler().ServeHTTP(w, r)

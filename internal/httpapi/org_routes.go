@@ -135,7 +135,7 @@ func (s *Server) memberRoutes() {
 			writeJSON(w, http.StatusOK, list)
 			return nil
 		}})
-	s.handle(route{method: "PATCH", path: "/api/v1/orgs/{id}/members/{userId}", tag: "organizations", access: signedIn,
+	s.handle(route{method: "PATCH", path: "/api/v1/orgs/{id}/members/{userId}", doc: routeDoc{errors: []int{409}}, tag: "organizations", access: signedIn,
 		summary: "Change a member's org role (owners by an owner only; the last owner stays).", request: roleRequest{}, response: org.Member{},
 		handler: func(w http.ResponseWriter, r *http.Request) error {
 			var in roleRequest
@@ -149,7 +149,7 @@ func (s *Server) memberRoutes() {
 			writeJSON(w, http.StatusOK, m)
 			return nil
 		}})
-	s.handle(route{method: "DELETE", path: "/api/v1/orgs/{id}/members/{userId}", tag: "organizations", access: signedIn,
+	s.handle(route{method: "DELETE", path: "/api/v1/orgs/{id}/members/{userId}", doc: routeDoc{errors: []int{409}}, tag: "organizations", access: signedIn,
 		summary: "Remove a member; their tokens for this organization stop working at once.", response: messageResponse{},
 		handler: func(w http.ResponseWriter, r *http.Request) error {
 			if err := s.Orgs.RemoveMember(r.Context(), s.actorOf(r), r.PathValue("id"), r.PathValue("userId")); err != nil {
@@ -158,7 +158,7 @@ func (s *Server) memberRoutes() {
 			writeJSON(w, http.StatusOK, messageResponse{Message: "member removed"})
 			return nil
 		}})
-	s.handle(route{method: "POST", path: "/api/v1/orgs/{id}/leave", tag: "organizations", access: signedIn,
+	s.handle(route{method: "POST", path: "/api/v1/orgs/{id}/leave", doc: routeDoc{errors: []int{409}}, tag: "organizations", access: signedIn,
 		summary: "Leave an organization (not as its last owner).", response: messageResponse{},
 		handler: func(w http.ResponseWriter, r *http.Request) error {
 			if err := s.Orgs.Leave(r.Context(), s.actorOf(r), r.PathValue("id")); err != nil {
@@ -199,7 +199,7 @@ func (s *Server) departmentRoutes() {
 			writeJSON(w, http.StatusOK, list)
 			return nil
 		}})
-	s.handle(route{method: "POST", path: "/api/v1/orgs/{id}/departments", tag: "organizations", access: signedIn, status: http.StatusCreated,
+	s.handle(route{method: "POST", path: "/api/v1/orgs/{id}/departments", doc: routeDoc{errors: []int{409}}, tag: "organizations", access: signedIn, status: http.StatusCreated,
 		summary: "Create a department (ORG_OWNER, ORG_ADMIN).", request: nameRequest{}, response: org.Department{},
 		handler: func(w http.ResponseWriter, r *http.Request) error {
 			var in nameRequest
@@ -213,7 +213,7 @@ func (s *Server) departmentRoutes() {
 			writeJSON(w, http.StatusCreated, d)
 			return nil
 		}})
-	s.handle(route{method: "PATCH", path: "/api/v1/orgs/{id}/departments/{deptId}", tag: "organizations", access: signedIn,
+	s.handle(route{method: "PATCH", path: "/api/v1/orgs/{id}/departments/{deptId}", doc: routeDoc{errors: []int{409}}, tag: "organizations", access: signedIn,
 		summary: "Rename a department.", request: nameRequest{}, response: org.Department{},
 		handler: func(w http.ResponseWriter, r *http.Request) error {
 			var in nameRequest
@@ -253,7 +253,7 @@ func (s *Server) invitationRoutes() {
 			writeJSON(w, http.StatusOK, list)
 			return nil
 		}})
-	s.handle(route{method: "POST", path: "/api/v1/orgs/{id}/invitations", tag: "organizations", access: signedIn, status: http.StatusCreated,
+	s.handle(route{method: "POST", path: "/api/v1/orgs/{id}/invitations", doc: routeDoc{errors: []int{409}}, tag: "organizations", access: signedIn, status: http.StatusCreated,
 		summary: "Invite by email; a single-use link valid 7 days is mailed (re-inviting replaces it).",
 		request: org.InviteInput{}, response: org.Invitation{},
 		handler: func(w http.ResponseWriter, r *http.Request) error {
@@ -277,7 +277,7 @@ func (s *Server) invitationRoutes() {
 			writeJSON(w, http.StatusOK, messageResponse{Message: "invitation revoked"})
 			return nil
 		}})
-	s.handle(route{method: "POST", path: "/api/v1/invitations/accept", tag: "organizations", access: signedIn,
+	s.handle(route{method: "POST", path: "/api/v1/invitations/accept", doc: routeDoc{errors: []int{409}}, tag: "organizations", access: signedIn,
 		summary: "Accept an invitation as the signed-in user (whose email must be the invited one).",
 		request: tokenRequest{}, response: acceptResponse{},
 		handler: func(w http.ResponseWriter, r *http.Request) error {
@@ -292,7 +292,7 @@ func (s *Server) invitationRoutes() {
 			writeJSON(w, http.StatusOK, acceptResponse{Organization: o})
 			return nil
 		}})
-	s.handle(route{method: "POST", path: "/api/v1/invitations/accept-signup", tag: "organizations", rateLimited: true, status: http.StatusCreated,
+	s.handle(route{method: "POST", path: "/api/v1/invitations/accept-signup", doc: routeDoc{errors: []int{409}}, tag: "organizations", rateLimited: true, status: http.StatusCreated,
 		summary: "Create an account for the invited address, join, and sign in.", request: acceptSignupRequest{}, response: auth.Tokens{},
 		handler: func(w http.ResponseWriter, r *http.Request) error {
 			var in acceptSignupRequest

@@ -43,7 +43,7 @@ func (s *Server) pluginRoutes() {
 }
 
 func (s *Server) marketRoutes() {
-	s.handle(route{method: "POST", path: "/api/v1/marketplace/submissions", tag: "marketplace", access: signedIn, perm: actor.PermMarketSubmit, upload: true,
+	s.handle(route{method: "POST", path: "/api/v1/marketplace/submissions", doc: routeDoc{errors: []int{402, 409}}, tag: "marketplace", access: signedIn, perm: actor.PermMarketSubmit, upload: true,
 		status: http.StatusCreated, request: market.SubmitInput{}, response: market.Version{},
 		summary: "Submit a plugin version (manifest + base64 WebAssembly module, optionally gzipped) for review; it starts PENDING.",
 		handler: func(w http.ResponseWriter, r *http.Request) error {
@@ -68,7 +68,7 @@ func (s *Server) marketRoutes() {
 			writeJSON(w, http.StatusOK, list)
 			return nil
 		}})
-	s.handle(route{method: "POST", path: "/api/v1/marketplace/versions/{id}/yank", tag: "marketplace", access: signedIn,
+	s.handle(route{method: "POST", path: "/api/v1/marketplace/versions/{id}/yank", doc: routeDoc{errors: []int{409}}, tag: "marketplace", access: signedIn,
 		request: market.ReviewInput{}, response: market.Version{},
 		summary: "Withdraw an approved version (its author or a reviewer): installed copies keep running, new installs cannot pick it.",
 		handler: func(w http.ResponseWriter, r *http.Request) error {
@@ -95,7 +95,7 @@ func (s *Server) marketRoutes() {
 			return nil
 		}})
 	review := func(verb string, fn func(*Server, *http.Request, market.ReviewInput) (market.Version, error), summary string) {
-		s.handle(route{method: "POST", path: "/api/v1/admin/marketplace/versions/{id}/" + verb, tag: "admin", access: signedIn,
+		s.handle(route{method: "POST", path: "/api/v1/admin/marketplace/versions/{id}/" + verb, doc: routeDoc{errors: []int{409}}, tag: "admin", access: signedIn,
 			perm: actor.PermMarketReview, request: market.ReviewInput{}, response: market.Version{}, summary: summary,
 			handler: func(w http.ResponseWriter, r *http.Request) error {
 				var in market.ReviewInput
@@ -136,7 +136,7 @@ func (s *Server) marketRoutes() {
 }
 
 func (s *Server) installationRoutes() {
-	s.handle(route{method: "POST", path: "/api/v1/installations", tag: "installations", access: signedIn, perm: actor.PermPluginInstall,
+	s.handle(route{method: "POST", path: "/api/v1/installations", doc: routeDoc{errors: []int{402, 409}}, tag: "installations", access: signedIn, perm: actor.PermPluginInstall,
 		status: http.StatusCreated, request: install.InstallInput{}, response: install.Installation{},
 		summary: "Install a built-in or an approved marketplace plugin, within the plan's plugin limit (marketplace plugins need the wasm_sandbox flag). Optional write-only secrets are sealed; answers list only their names.",
 		handler: func(w http.ResponseWriter, r *http.Request) error {
@@ -177,7 +177,7 @@ func (s *Server) installationRoutes() {
 			writeJSON(w, http.StatusOK, inst)
 			return nil
 		}})
-	s.handle(route{method: "PATCH", path: "/api/v1/installations/{id}", tag: "installations", access: signedIn, perm: actor.PermPluginConfigure,
+	s.handle(route{method: "PATCH", path: "/api/v1/installations/{id}", doc: routeDoc{errors: []int{409}}, tag: "installations", access: signedIn, perm: actor.PermPluginConfigure,
 		request: install.UpdateInput{}, response: install.Installation{},
 		summary: "Change config or gateways (plugin:configure), or grants or version — upgrade to another approved version (plugin:install). secrets replaces the named write-only secrets (null deletes one; plugin:configure).",
 		handler: func(w http.ResponseWriter, r *http.Request) error {
@@ -203,7 +203,7 @@ func (s *Server) installationRoutes() {
 		}})
 	for _, verb := range []string{"enable", "disable"} {
 		enabled := verb == "enable"
-		s.handle(route{method: "POST", path: "/api/v1/installations/{id}/" + verb, tag: "installations", access: signedIn,
+		s.handle(route{method: "POST", path: "/api/v1/installations/{id}/" + verb, doc: routeDoc{errors: []int{409}}, tag: "installations", access: signedIn,
 			perm: actor.PermPluginConfigure, response: install.Installation{},
 			summary: map[bool]string{true: "Enable an installation.", false: "Disable an installation: it no longer executes."}[enabled],
 			handler: func(w http.ResponseWriter, r *http.Request) error {
@@ -215,7 +215,7 @@ func (s *Server) installationRoutes() {
 				return nil
 			}})
 	}
-	s.handle(route{method: "POST", path: "/api/v1/installations/{id}/execute", tag: "installations", access: signedIn, perm: actor.PermWorkflowExecute,
+	s.handle(route{method: "POST", path: "/api/v1/installations/{id}/execute", doc: routeDoc{errors: []int{402, 409}}, tag: "installations", access: signedIn, perm: actor.PermWorkflowExecute,
 		request: install.ExecuteInput{}, response: install.Execution{}, idempotent: true,
 		summary: "Run the plugin standalone: 200 with the finished execution, or with async:true 202 with the queued one (poll its history). A synchronous run waits up to 10 s for one of the plan's cpuCores slots, then answers 429 RATE_LIMITED with Retry-After.",
 		handler: func(w http.ResponseWriter, r *http.Request) error {

@@ -164,6 +164,9 @@ type route struct {
 
 	// idempotent honours the Idempotency-Key header (withIdempotency).
 	idempotent bool
+
+	// doc says what the OpenAPI document cannot infer from the rest.
+	doc routeDoc
 }
 
 type param struct {

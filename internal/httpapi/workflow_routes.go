@@ -28,7 +28,7 @@ type hookAccepted struct {
 
 func (s *Server) workflowRoutes() {
 	gate := s.requireFlag(workflowFlag)
-	s.handle(route{method: "POST", path: "/api/v1/workflows", tag: "workflows", access: signedIn, perm: actor.PermWorkflowCreate,
+	s.handle(route{method: "POST", path: "/api/v1/workflows", doc: routeDoc{errors: []int{404}}, tag: "workflows", access: signedIn, perm: actor.PermWorkflowCreate,
 		status: http.StatusCreated, request: workflow.CreateInput{}, response: workflow.Workflow{},
 		summary: "Create a workflow (version 1). The definition is validated: step references, expressions, JMESPath, plugin configs, limits.",
 		handler: gate(func(w http.ResponseWriter, r *http.Request) error {
@@ -43,7 +43,7 @@ func (s *Server) workflowRoutes() {
 			writeJSON(w, http.StatusCreated, wf)
 			return nil
 		})})
-	s.handle(route{method: "GET", path: "/api/v1/workflows", tag: "workflows", access: signedIn, perm: actor.PermWorkflowRead,
+	s.handle(route{method: "GET", path: "/api/v1/workflows", doc: routeDoc{errors: []int{404}}, tag: "workflows", access: signedIn, perm: actor.PermWorkflowRead,
 		response: workflow.Page{}, query: []param{{"cursor", "nextCursor of the previous page"}, {"limit", "1–200 (default 50)"}},
 		summary: "The workspace's workflows at their current versions, newest first.",
 		handler: gate(func(w http.ResponseWriter, r *http.Request) error {
@@ -58,7 +58,7 @@ func (s *Server) workflowRoutes() {
 			writeJSON(w, http.StatusOK, page)
 			return nil
 		})})
-	s.handle(route{method: "POST", path: "/api/v1/workflows/validate", tag: "workflows", access: signedIn, perm: actor.PermWorkflowRead,
+	s.handle(route{method: "POST", path: "/api/v1/workflows/validate", doc: routeDoc{errors: []int{404}}, tag: "workflows", access: signedIn, perm: actor.PermWorkflowRead,
 		request: workflow.Definition{}, response: validResponse{},
 		summary: "Validate a definition without saving it: 200 when valid, 400 with every problem otherwise.",
 		handler: gate(func(w http.ResponseWriter, r *http.Request) error {
@@ -82,7 +82,7 @@ func (s *Server) workflowRoutes() {
 			writeJSON(w, http.StatusOK, wf)
 			return nil
 		})})
-	s.handle(route{method: "PUT", path: "/api/v1/workflows/{id}", tag: "workflows", access: signedIn, perm: actor.PermWorkflowUpdate,
+	s.handle(route{method: "PUT", path: "/api/v1/workflows/{id}", doc: routeDoc{errors: []int{409}}, tag: "workflows", access: signedIn, perm: actor.PermWorkflowUpdate,
 		request: workflow.UpdateInput{}, response: workflow.Workflow{},
 		summary: "Update a workflow: every update makes a new immutable version; runs under way keep the version they started on.",
 		handler: gate(func(w http.ResponseWriter, r *http.Request) error {
@@ -108,7 +108,7 @@ func (s *Server) workflowRoutes() {
 		})})
 	for _, verb := range []string{"enable", "disable"} {
 		enabled := verb == "enable"
-		s.handle(route{method: "POST", path: "/api/v1/workflows/{id}/" + verb, tag: "workflows", access: signedIn, perm: actor.PermWorkflowUpdate,
+		s.handle(route{method: "POST", path: "/api/v1/workflows/{id}/" + verb, doc: routeDoc{errors: []int{409}}, tag: "workflows", access: signedIn, perm: actor.PermWorkflowUpdate,
 			response: workflow.Workflow{}, summary: strings.ToUpper(verb[:1]) + verb[1:] + " a workflow's automatic triggers (schedule, event, webhook).",
 			handler: gate(func(w http.ResponseWriter, r *http.Request) error {
 				wf, err := s.Workflows.SetEnabled(r.Context(), s.actorOf(r), r.PathValue("id"), enabled)
@@ -153,7 +153,7 @@ func (s *Server) workflowRoutes() {
 			writeJSON(w, http.StatusOK, v)
 			return nil
 		})})
-	s.handle(route{method: "POST", path: "/api/v1/workflows/{id}/runs", tag: "runs", access: signedIn, perm: actor.PermWorkflowExecute,
+	s.handle(route{method: "POST", path: "/api/v1/workflows/{id}/runs", doc: routeDoc{errors: []int{402, 409}}, tag: "runs", access: signedIn, perm: actor.PermWorkflowExecute,
 		status: http.StatusCreated, request: workflow.ManualInput{}, response: workflow.Run{}, idempotent: true,
 		summary: "Start a run by hand (201; 200 replaying an idempotencyKey). With wait, answer when the run ends (or after waitMs).",
 		handler: gate(func(w http.ResponseWriter, r *http.Request) error {
@@ -175,7 +175,7 @@ func (s *Server) workflowRoutes() {
 			writeJSON(w, status, run)
 			return nil
 		})})
-	s.handle(route{method: "GET", path: "/api/v1/runs", tag: "runs", access: signedIn, perm: actor.PermWorkflowRead,
+	s.handle(route{method: "GET", path: "/api/v1/runs", doc: routeDoc{errors: []int{404}}, tag: "runs", access: signedIn, perm: actor.PermWorkflowRead,
 		response: workflow.RunPage{}, query: []param{{"workflowId", "only this workflow's runs"}, {"status", "running, completed, failed or cancelled"},
 			{"cursor", "nextCursor of the previous page"}, {"limit", "1–200 (default 50)"}},
 		summary: "Run history, newest first (without step records; get a run for those).",
@@ -203,7 +203,7 @@ func (s *Server) workflowRoutes() {
 			writeJSON(w, http.StatusOK, run)
 			return nil
 		})})
-	s.handle(route{method: "POST", path: "/api/v1/runs/{id}/cancel", tag: "runs", access: signedIn, perm: actor.PermWorkflowExecute,
+	s.handle(route{method: "POST", path: "/api/v1/runs/{id}/cancel", doc: routeDoc{errors: []int{409}}, tag: "runs", access: signedIn, perm: actor.PermWorkflowExecute,
 		response: workflow.Run{}, summary: "Cancel a running run; no further step runs.",
 		handler: gate(func(w http.ResponseWriter, r *http.Request) error {
 			run, err := s.Workflows.Cancel(r.Context(), s.actorOf(r), r.PathValue("id"))
@@ -213,7 +213,7 @@ func (s *Server) workflowRoutes() {
 			writeJSON(w, http.StatusOK, run)
 			return nil
 		})})
-	s.handle(route{method: "POST", path: "/api/v1/runs/{id}/retry", tag: "runs", access: signedIn, perm: actor.PermWorkflowExecute,
+	s.handle(route{method: "POST", path: "/api/v1/runs/{id}/retry", doc: routeDoc{errors: []int{402, 409}}, tag: "runs", access: signedIn, perm: actor.PermWorkflowExecute,
 		response: workflow.Run{}, idempotent: true, summary: "Retry a failed run from the step that failed (finished steps are not run again).",
 		handler: gate(func(w http.ResponseWriter, r *http.Request) error {
 			run, err := s.Workflows.Retry(r.Context(), s.actorOf(r), r.PathValue("id"))
@@ -224,7 +224,8 @@ func (s *Server) workflowRoutes() {
 			return nil
 		})})
 	for _, method := range []string{"POST", "GET", "PUT"} {
-		s.handle(route{method: method, path: "/hooks/workflows/{id}/{token}", tag: "runs", status: http.StatusAccepted, response: hookAccepted{},
+		s.handle(route{method: method, path: "/hooks/workflows/{id}/{token}", doc: routeDoc{rawBody: true, errors: []int{402, 409, 422},
+			also: map[int]string{http.StatusOK: "A synchronous workflow completed: the body is its last step's output, X-Switchboard-Run-Id names the run."}}, tag: "runs", status: http.StatusAccepted, response: hookAccepted{},
 			summary: "A workflow's webhook. Async: 202 with the run id. Sync: the last step's output as the body (200), " +
 				"422 WORKFLOW_FAILED if the run failed, 202 if it outlasts the workflow's timeout.",
 			handler: s.workflowHook})

@@ -239,7 +239,7 @@ func TestRunTimeout(t *testing.T) {
 		h, tok := node(t, url)
 		w := create(t, h, tok, "slow", with(def(manual, delay("wait", 3600, "z"), transform("z", "'never'", "")), "settings", obj{"timeoutSeconds": 1}))
 		r := start(t, h, tok, w.ID, nil)
-		if r.Status != "running" || r.TimeoutAt.Sub(time.Now()) > 2*time.Second {
+		if r.Status != "running" || time.Until(r.TimeoutAt) > 2*time.Second {
 			t.Fatalf("run: %+v", r)
 		}
 		for time.Now().Before(r.TimeoutAt.Add(10 * time.Millisecond)) {

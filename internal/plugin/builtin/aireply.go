@@ -74,8 +74,6 @@ type AIReply struct{ opt AIReplyOptions }
 // AIKeySecret is the installation secret holding a user's own provider key.
 const AIKeySecret = "apiKey"
 
-const aiMaxPrompt = 32000
-
 var (
 	aiInput = plugin.MustSchema(`{
 		"type": "object",

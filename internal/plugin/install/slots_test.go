@@ -34,7 +34,7 @@ func TestSlots_DeadWorkersSlotFreesWhenItsLeaseEnds(t *testing.T) {
 			t.Fatal(err)
 		}
 		s := New(d, market.New(d, engine, plugin.NewRegistry(builtin.NewTemplate())), nil, nil, nil)
-		a := actor.Actor{UserID: ids.New(ids.User), Role: actor.User, Plan: actor.Free}
+		a := actor.Actor{UserID: ids.New(ids.User), Role: actor.Member, Plan: actor.Free}
 		inst, err := s.Install(ctx, a, InstallInput{Plugin: "template", Config: json.RawMessage(`{"template":"hi {{.}}"}`)})
 		if err != nil {
 			t.Fatal(err)
@@ -106,7 +106,7 @@ func TestSlots_ReaperDeletesInlineStepSlots(t *testing.T) {
 			t.Fatal(err)
 		}
 		s := New(d, market.New(d, engine, plugin.NewRegistry(builtin.NewTemplate())), nil, nil, nil)
-		a := actor.Actor{UserID: ids.New(ids.User), Role: actor.User, Plan: actor.Free}
+		a := actor.Actor{UserID: ids.New(ids.User), Role: actor.Member, Plan: actor.Free}
 		stepCtx, cancel := context.WithTimeout(ctx, time.Second)
 		defer cancel()
 		e, err := s.claimStep(stepCtx, a, "", builtin.Template{}, nil, "run_inline/p/1/1")
