@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"io"
 	"mime"
@@ -221,8 +222,12 @@ func (s *Server) workflowRoutes() {
 	}
 }
 
-// readJSONBody reads a raw JSON body.
+// readJSONBody reads a raw JSON object body.
 func readJSONBody(r *http.Request) (json.RawMessage, error) {
+	ct := r.Header.Get("Content-Type")
+	if ct != "" && !isJSONMediaType(ct) {
+		return nil, errMediaType(ct)
+	}
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		var mbe *http.MaxBytesError
@@ -234,8 +239,14 @@ func readJSONBody(r *http.Request) (json.RawMessage, error) {
 	if err := checkBodyText(body); err != nil {
 		return nil, err
 	}
+	if ct == "" && len(body) > 0 {
+		return nil, errMediaType(ct)
+	}
 	if !json.Valid(body) {
 		return nil, apperr.Invalid(apperr.FieldError{Field: "body", Message: "is not valid JSON"})
+	}
+	if string(bytes.TrimSpace(body)) == "null" {
+		return nil, apperr.New(apperr.Validation, "request body must be a JSON object, not null")
 	}
 	return body, nil
 }
