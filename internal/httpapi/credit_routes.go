@@ -95,9 +95,9 @@ func (s *Server) creditRoutes() {
 			return nil
 		}})
 	s.handle(route{method: "GET", path: "/api/v1/credits/costs", tag: "credits", access: signedIn,
-		summary: "The CREDIT_COSTS table: millicredits per unit of each metered action.", response: []credit.Cost{},
+		summary: "The CREDIT_COSTS table: millicredits per unit of each metered action.", response: page[credit.Cost]{},
 		handler: func(w http.ResponseWriter, r *http.Request) error {
-			writeJSON(w, http.StatusOK, credit.Costs())
+			writeJSON(w, http.StatusOK, wholePage(credit.Costs()))
 			return nil
 		}})
 	s.handle(route{method: "GET", path: "/api/v1/credits/estimate", tag: "credits", access: signedIn,
@@ -200,9 +200,9 @@ func (s *Server) billingRoutes() {
 		return
 	}
 	s.handle(route{method: "GET", path: "/api/v1/billing/packs", tag: "billing", access: signedIn,
-		summary: "The credit packs for sale (credits in millicredits, prices in cents).", response: []billing.Pack{},
+		summary: "The credit packs for sale (credits in millicredits, prices in cents).", response: page[billing.Pack]{},
 		handler: func(w http.ResponseWriter, r *http.Request) error {
-			writeJSON(w, http.StatusOK, s.Billing.PackList())
+			writeJSON(w, http.StatusOK, wholePage(s.Billing.PackList()))
 			return nil
 		}})
 	s.handle(route{method: "POST", path: "/api/v1/billing/checkout", tag: "billing", access: signedIn,

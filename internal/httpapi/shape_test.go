@@ -2,6 +2,8 @@ package httpapi_test
 
 import (
 	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -189,9 +191,168 @@ func TestCreditSettings_ValidatedWhenDisabled(t *testing.T) {
 		}
 		// A real pack amount may be stored switched off.
 		var packs []struct{ Credits int64 }
-		f.Call(http.StatusOK, "GET", "/api/v1/billing/packs", s.AccessToken, nil).Data(f.t, &packs)
+		f.Call(http.StatusOK, "GET", "/api/v1/billing/packs", s.AccessToken, nil).Items(f.t, &packs)
 		if r := put(map[string]any{"autoTopUp": map[string]any{"enabled": false, "amount": packs[0].Credits, "threshold": 1000}}); r.Status != http.StatusOK {
 			f.t.Fatalf("valid disabled settings: %d %s", r.Status, r.Raw)
+		}
+	})
+}
+
+// Every listing answers {items, nextCursor} with items an array, and every
+// listing that takes a cursor refuses one it could not have produced.
+func TestLists_ShapeAndMalformedCursor(t *testing.T) {
+	runAuth(t, func(f authFlow) {
+		admin := f.Admin()
+		o := createOrg(f.t, f.Harness, admin, "Listers")
+		var wf struct {
+			ID string `json:"id"`
+		}
+		f.Call(http.StatusCreated, "POST", "/api/v1/workflows", admin.AccessToken, map[string]any{"name": "w", "definition": map[string]any{
+			"trigger": map[string]any{"type": "manual"}, "startStepId": "a",
+			"steps": []any{map[string]any{"id": "a", "type": "transform", "config": map[string]any{"expression": "`1`"}}}}}).Data(f.t, &wf)
+		concrete := strings.NewReplacer(
+			"/admin/users/{id}", "/admin/users/"+admin.UserID,
+			"/orgs/{id}", "/orgs/"+o.ID,
+			"/workflows/{id}", "/workflows/"+wf.ID,
+			// Unknown ids: the cursor is checked before the lookup.
+			"/gateways/{id}", "/gateways/gw_01jzzzzzzzzzzzzzzzzzzzzzzz",
+			"/installations/{id}", "/installations/ins_01jzzzzzzzzzzzzzzzzzzzzzzz",
+		)
+		paths := f.App.HTTP.OpenAPI()["paths"].(map[string]any)
+		lists := 0
+		for p, raw := range paths {
+			get, ok := raw.(map[string]any)["get"].(map[string]any)
+			if !ok {
+				continue
+			}
+			ok200, _ := get["responses"].(map[string]any)["200"].(map[string]any)
+			content, _ := ok200["content"].(map[string]any)
+			if content == nil {
+				continue
+			}
+			schema := content["application/json"].(map[string]any)["schema"].(map[string]any)
+			data, _ := schema["properties"].(map[string]any)["data"].(map[string]any)
+			props, _ := data["properties"].(map[string]any)
+			if data["type"] == "array" {
+				f.t.Errorf("GET %s answers a bare array", p)
+				continue
+			}
+			if _, isList := props["items"]; !isList {
+				continue
+			}
+			lists++
+			path := concrete.Replace(p)
+			if strings.Contains(path, "{") {
+				f.t.Errorf("GET %s: no concrete path for the test", p)
+				continue
+			}
+			takesCursor := false
+			params, _ := get["parameters"].([]any)
+			for _, pa := range params {
+				if pa.(map[string]any)["name"] == "cursor" {
+					takesCursor = true
+				}
+			}
+			if !strings.Contains(p, "{id}/events") && !strings.Contains(p, "{id}/executions") {
+				r := f.Call(http.StatusOK, "GET", path, admin.AccessToken, nil)
+				var items []any
+				r.Items(f.t, &items)
+			}
+			if takesCursor {
+				r := f.Do(apptest.Request{Method: "GET", Path: path + "?cursor=%21not-a-cursor", Token: admin.AccessToken})
+				wantErrLike(f.t, r, http.StatusBadRequest, "VALIDATION_ERROR", "cursor")
+			}
+		}
+		if lists < 20 {
+			f.t.Fatalf("found %d listings in the OpenAPI document; the walk is broken", lists)
+		}
+	})
+}
+
+// Lists that can grow page with limit and cursor: no item twice, none
+// lost, the last page's nextCursor null.
+func TestLists_CursorPagination(t *testing.T) {
+	runAuth(t, func(f authFlow) {
+		s := f.SignUp("pager@example.com", authPassword)
+		for range 3 {
+			f.Login(s.Email, authPassword)
+		}
+		for i := range 3 {
+			f.Call(http.StatusCreated, "POST", "/api/v1/me/api-keys", s.AccessToken, map[string]any{"name": "k" + strconv.Itoa(i)})
+		}
+		walk := func(path, token string, limit int) []string {
+			var all []string
+			cursor := ""
+			for pages := 0; ; pages++ {
+				if pages > 20 {
+					f.t.Fatalf("%s: pages never end", path)
+				}
+				q := "?limit=" + strconv.Itoa(limit)
+				if cursor != "" {
+					q += "&cursor=" + url.QueryEscape(cursor)
+				}
+				var items []struct {
+					ID      string `json:"id"`
+					Key     string `json:"key"`
+					Version int    `json:"version"`
+				}
+				r := f.Call(http.StatusOK, "GET", path+q, token, nil)
+				if !strings.Contains(string(r.Raw), `"nextCursor":`) {
+					f.t.Fatalf("%s: no nextCursor: %s", path, r.Raw)
+				}
+				cursor = r.Items(f.t, &items)
+				if len(items) > limit {
+					f.t.Fatalf("%s: %d items on a page of %d", path, len(items), limit)
+				}
+				for _, it := range items {
+					all = append(all, it.ID+it.Key+strconv.Itoa(it.Version))
+				}
+				if cursor == "" {
+					return all
+				}
+			}
+		}
+		whole := func(path, token string) []string { return walk(path, token, 200) }
+		for _, c := range []struct {
+			path  string
+			token string
+			min   int
+		}{
+			{"/api/v1/me/sessions", s.AccessToken, 4},
+			{"/api/v1/me/api-keys", s.AccessToken, 3},
+		} {
+			all := whole(c.path, c.token)
+			if len(all) < c.min {
+				f.t.Fatalf("%s: %d items, want at least %d", c.path, len(all), c.min)
+			}
+			if paged := walk(c.path, c.token, 2); strings.Join(paged, ",") != strings.Join(all, ",") {
+				f.t.Fatalf("%s: pages of 2 give %v, one page %v", c.path, paged, all)
+			}
+		}
+		admin := f.Admin()
+		flags := whole("/api/v1/admin/flags", admin.AccessToken)
+		if paged := walk("/api/v1/admin/flags", admin.AccessToken, 1); strings.Join(paged, ",") != strings.Join(flags, ",") || len(flags) < 2 {
+			f.t.Fatalf("flags: pages of 1 give %v, one page %v", paged, flags)
+		}
+
+		// Workflow versions, newest first, by version number.
+		var wf struct {
+			ID string `json:"id"`
+		}
+		def := map[string]any{"trigger": map[string]any{"type": "manual"}, "startStepId": "a",
+			"steps": []any{map[string]any{"id": "a", "type": "transform", "config": map[string]any{"expression": "`1`"}}}}
+		f.Call(http.StatusCreated, "POST", "/api/v1/workflows", s.AccessToken, map[string]any{"name": "w", "definition": def}).Data(f.t, &wf)
+		for _, name := range []string{"w2", "w3"} {
+			f.Call(http.StatusOK, "PUT", "/api/v1/workflows/"+wf.ID, s.AccessToken, map[string]any{"name": name})
+		}
+		var first []struct{ Version int }
+		cursor := f.Call(http.StatusOK, "GET", "/api/v1/workflows/"+wf.ID+"/versions?limit=2", s.AccessToken, nil).Items(f.t, &first)
+		if len(first) != 2 || first[0].Version != 3 || first[1].Version != 2 || cursor != "2" {
+			f.t.Fatalf("first page %+v, cursor %q", first, cursor)
+		}
+		var rest []struct{ Version int }
+		if next := f.Call(http.StatusOK, "GET", "/api/v1/workflows/"+wf.ID+"/versions?limit=2&cursor=2", s.AccessToken, nil).Items(f.t, &rest); next != "" || len(rest) != 1 || rest[0].Version != 1 {
+			f.t.Fatalf("second page %+v, cursor %q", rest, next)
 		}
 	})
 }

@@ -121,13 +121,17 @@ func (s *Server) workflowRoutes() {
 			})})
 	}
 	s.handle(route{method: "GET", path: "/api/v1/workflows/{id}/versions", tag: "workflows", access: signedIn, perm: actor.PermWorkflowRead,
-		response: []workflow.Version{}, summary: "Every version of a workflow, newest first.",
+		response: page[workflow.Version]{}, query: pageParams, summary: "Every version of a workflow, newest first.",
 		handler: gate(func(w http.ResponseWriter, r *http.Request) error {
 			list, err := s.Workflows.Versions(r.Context(), s.actorOf(r), r.PathValue("id"))
 			if err != nil {
 				return err
 			}
-			writeJSON(w, http.StatusOK, list)
+			p, err := keyset(r, list, func(x workflow.Version) string { return strconv.Itoa(x.Version) }, byNumberDesc)
+			if err != nil {
+				return err
+			}
+			writeJSON(w, http.StatusOK, p)
 			return nil
 		})})
 	s.handle(route{method: "GET", path: "/api/v1/workflows/{id}/versions/{version}", tag: "workflows", access: signedIn, perm: actor.PermWorkflowRead,
