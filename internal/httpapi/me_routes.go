@@ -60,7 +60,11 @@ func (s *Server) meRoutes() {
 	s.handle(route{method: "GET", path: "/api/v1/me/sessions", tag: "me", access: signedIn,
 		summary: "The account's live sessions.", response: page[auth.Session]{}, query: pageParams,
 		handler: func(w http.ResponseWriter, r *http.Request) error {
-			list, err := s.Auth.ListSessions(r.Context(), s.actorOf(r))
+			after, n, err := pageQuery(r, newestFirst(ids.Session))
+			if err != nil {
+				return err
+			}
+			list, err := s.Auth.ListSessions(r.Context(), s.actorOf(r), after, n)
 			if err != nil {
 				return err
 			}

@@ -129,7 +129,11 @@ func (s *Server) memberRoutes() {
 	s.handle(route{method: "GET", path: "/api/v1/orgs/{id}/members", tag: "organizations", access: signedIn,
 		summary: "The organization's members.", response: page[org.Member]{}, query: pageParams,
 		handler: func(w http.ResponseWriter, r *http.Request) error {
-			list, err := s.Orgs.ListMembers(r.Context(), s.actorOf(r), r.PathValue("id"))
+			after, n, err := pageQuery(r, oldestFirst(ids.User))
+			if err != nil {
+				return err
+			}
+			list, err := s.Orgs.ListMembers(r.Context(), s.actorOf(r), r.PathValue("id"), after, n)
 			if err != nil {
 				return err
 			}
@@ -251,7 +255,11 @@ func (s *Server) invitationRoutes() {
 	s.handle(route{method: "GET", path: "/api/v1/orgs/{id}/invitations", tag: "organizations", access: signedIn,
 		summary: "Pending invitations (ORG_OWNER, ORG_ADMIN).", response: page[org.Invitation]{}, query: pageParams,
 		handler: func(w http.ResponseWriter, r *http.Request) error {
-			list, err := s.Orgs.ListInvitations(r.Context(), s.actorOf(r), r.PathValue("id"))
+			after, n, err := pageQuery(r, newestFirst(ids.Invitation))
+			if err != nil {
+				return err
+			}
+			list, err := s.Orgs.ListInvitations(r.Context(), s.actorOf(r), r.PathValue("id"), after, n)
 			if err != nil {
 				return err
 			}

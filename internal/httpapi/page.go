@@ -49,10 +49,11 @@ var byNumberDesc = order{
 	valid: func(c string) bool { n, err := strconv.Atoi(c); return err == nil && n > 0 && strconv.Itoa(n) == c },
 }
 
-// keyset pages a list its service returned whole, with the limit and cursor
-// query parameters. The cursor is the key of the previous page's last item
-// and a page starts at the first item after it in the order, so a deleted
-// or added item never shifts the pages.
+// keyset pages a list with the limit and cursor query parameters. The
+// cursor is the key of the previous page's last item and a page starts at
+// the first item after it in the order, so a deleted or added item never
+// shifts the pages. items is either the whole (bounded) list, or what a
+// service read itself after the cursor with pageQuery's limit+1.
 func keyset[T any](r *http.Request, items []T, key func(T) string, o order) (page[T], error) {
 	limit, err := queryInt(r, "limit", 1, 200)
 	if err != nil {
@@ -104,3 +105,18 @@ func oldestFirst(prefix string) order {
 
 // byKey orders by a string key, ascending.
 func byKey(valid func(string) bool) order { return order{cmp: strings.Compare, valid: valid} }
+
+// pageQuery reads limit (default 50) and a well-formed cursor, for a
+// service that reads the page itself: it asks for limit+1 items after the
+// cursor, so keyset can tell whether another page follows.
+func pageQuery(r *http.Request, o order) (cursor string, fetch int, err error) {
+	limit, err := queryInt(r, "limit", 1, 200)
+	if err != nil {
+		return "", 0, err
+	}
+	if limit == 0 {
+		limit = 50
+	}
+	cursor, err = cursorParam(r, o.valid)
+	return cursor, limit + 1, err
+}

@@ -62,7 +62,11 @@ func (s *Server) marketRoutes() {
 	s.handle(route{method: "GET", path: "/api/v1/marketplace/submissions", tag: "marketplace", access: signedIn, perm: actor.PermMarketSubmit,
 		response: page[market.Version]{}, query: pageParams, summary: "The versions you submitted and how their review went, newest first.",
 		handler: func(w http.ResponseWriter, r *http.Request) error {
-			list, err := s.Market.Submissions(r.Context(), s.actorOf(r))
+			after, n, err := pageQuery(r, newestFirst(ids.PluginVersion))
+			if err != nil {
+				return err
+			}
+			list, err := s.Market.Submissions(r.Context(), s.actorOf(r), after, n)
 			if err != nil {
 				return err
 			}
@@ -92,7 +96,11 @@ func (s *Server) marketRoutes() {
 		response: page[market.Version]{}, query: append([]param{{"status", "PENDING (default), APPROVED, REJECTED or YANKED."}}, pageParams...),
 		summary: "The review queue: submitted versions by status (ADMIN, SUPER_ADMIN).",
 		handler: func(w http.ResponseWriter, r *http.Request) error {
-			list, err := s.Market.ReviewQueue(r.Context(), s.actorOf(r), market.Status(r.URL.Query().Get("status")))
+			after, n, err := pageQuery(r, newestFirst(ids.PluginVersion))
+			if err != nil {
+				return err
+			}
+			list, err := s.Market.ReviewQueue(r.Context(), s.actorOf(r), market.Status(r.URL.Query().Get("status")), after, n)
 			if err != nil {
 				return err
 			}

@@ -330,6 +330,15 @@ func TestLists_CursorPagination(t *testing.T) {
 			}
 		}
 		admin := f.Admin()
+		o := createOrg(f.t, f.Harness, admin, "Pagers")
+		for i := range 3 {
+			f.Call(http.StatusCreated, "POST", "/api/v1/orgs/"+o.ID+"/invitations", admin.AccessToken,
+				map[string]string{"email": "invitee" + strconv.Itoa(i) + "@example.com", "orgRole": "ORG_MEMBER"})
+		}
+		invitations := whole("/api/v1/orgs/"+o.ID+"/invitations", admin.AccessToken)
+		if paged := walk("/api/v1/orgs/"+o.ID+"/invitations", admin.AccessToken, 2); len(invitations) != 3 || strings.Join(paged, ",") != strings.Join(invitations, ",") {
+			f.t.Fatalf("invitations: pages of 2 give %v, one page %v", paged, invitations)
+		}
 		flags := whole("/api/v1/admin/flags", admin.AccessToken)
 		if paged := walk("/api/v1/admin/flags", admin.AccessToken, 1); strings.Join(paged, ",") != strings.Join(flags, ",") || len(flags) < 2 {
 			f.t.Fatalf("flags: pages of 1 give %v, one page %v", paged, flags)

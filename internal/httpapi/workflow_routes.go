@@ -123,7 +123,12 @@ func (s *Server) workflowRoutes() {
 	s.handle(route{method: "GET", path: "/api/v1/workflows/{id}/versions", tag: "workflows", access: signedIn, perm: actor.PermWorkflowRead,
 		response: page[workflow.Version]{}, query: pageParams, summary: "Every version of a workflow, newest first.",
 		handler: gate(func(w http.ResponseWriter, r *http.Request) error {
-			list, err := s.Workflows.Versions(r.Context(), s.actorOf(r), r.PathValue("id"))
+			after, n, err := pageQuery(r, byNumberDesc)
+			if err != nil {
+				return err
+			}
+			before, _ := strconv.Atoi(after)
+			list, err := s.Workflows.Versions(r.Context(), s.actorOf(r), r.PathValue("id"), before, n)
 			if err != nil {
 				return err
 			}

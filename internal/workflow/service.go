@@ -525,8 +525,12 @@ func (s *Service) Delete(ctx context.Context, a actor.Actor, id string) error {
 	return apperr.Wrap(err, "delete workflow")
 }
 
-// Versions lists a workflow's versions, newest first.
-func (s *Service) Versions(ctx context.Context, a actor.Actor, id string) ([]Version, error) {
+// Versions lists a workflow's versions, newest first: at most limit (1–500,
+// default 500) of those before version before (0: from the newest).
+func (s *Service) Versions(ctx context.Context, a actor.Actor, id string, before, limit int) ([]Version, error) {
+	if limit <= 0 || limit > 500 {
+		limit = 500
+	}
 	if err := allow(a, actor.PermWorkflowRead); err != nil {
 		return nil, err
 	}
@@ -535,7 +539,8 @@ func (s *Service) Versions(ctx context.Context, a actor.Actor, id string) ([]Ver
 		return nil, apperr.Wrap(err, "list versions")
 	}
 	rows, err := db.Scope(s.DB.Read(), ws).QueryContext(ctx, `SELECT id, workflow_id, version, definition, created_by, created_at
-		FROM workflow_versions WHERE workspace_id = $1 AND workflow_id = $2 ORDER BY version DESC LIMIT 500`, id)
+		FROM workflow_versions WHERE workspace_id = $1 AND workflow_id = $2 AND ($3 = 0 OR version < $3)
+		ORDER BY version DESC LIMIT $4`, id, before, limit)
 	if err != nil {
 		return nil, apperr.Wrap(err, "list versions")
 	}
