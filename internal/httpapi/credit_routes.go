@@ -181,10 +181,10 @@ func (s *Server) writeLedgerCSV(w http.ResponseWriter, r *http.Request, f credit
 				credit.Credits(t.Amount), strconv.FormatInt(t.BalanceAfter, 10), csvCell(t.Description), csvCell(t.IdempotencyKey), t.ReversesID})
 			rows++
 		}
-		if page.NextCursor == "" || rows >= 100_000 {
+		if page.NextCursor == nil || rows >= 100_000 {
 			break
 		}
-		f.Cursor = page.NextCursor
+		f.Cursor = *page.NextCursor
 		if page, err = s.Credits.Transactions(r.Context(), a, f); err != nil {
 			// The header is sent; all that is left is to stop.
 			s.Log.Error("ledger export", "requestId", requestIDFrom(r.Context()), "error", err)

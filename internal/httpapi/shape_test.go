@@ -237,15 +237,8 @@ func TestLists_ShapeAndMalformedCursor(t *testing.T) {
 				f.t.Errorf("GET %s answers a bare array", p)
 				continue
 			}
-			if _, isList := props["items"]; !isList {
-				continue
-			}
-			lists++
-			path := concrete.Replace(p)
-			if strings.Contains(path, "{") {
-				f.t.Errorf("GET %s: no concrete path for the test", p)
-				continue
-			}
+			_, hasItems := props["items"]
+			_, hasNext := props["nextCursor"]
 			takesCursor := false
 			params, _ := get["parameters"].([]any)
 			for _, pa := range params {
@@ -253,10 +246,25 @@ func TestLists_ShapeAndMalformedCursor(t *testing.T) {
 					takesCursor = true
 				}
 			}
+			if takesCursor && !(hasItems && hasNext) {
+				f.t.Errorf("GET %s takes a cursor but does not declare {items, nextCursor}", p)
+			}
+			if !hasItems || !hasNext {
+				continue // not a listing (a report may hold items of its own)
+			}
+			lists++
+			path := concrete.Replace(p)
+			if strings.Contains(path, "{") {
+				f.t.Errorf("GET %s: no concrete path for the test", p)
+				continue
+			}
 			if !strings.Contains(p, "{id}/events") && !strings.Contains(p, "{id}/executions") {
 				r := f.Call(http.StatusOK, "GET", path, admin.AccessToken, nil)
 				var items []any
 				r.Items(f.t, &items)
+				if !strings.Contains(string(r.Raw), `"nextCursor":`) {
+					f.t.Errorf("GET %s: no nextCursor: %s", p, r.Raw)
+				}
 			}
 			if takesCursor {
 				r := f.Do(apptest.Request{Method: "GET", Path: path + "?cursor=%21not-a-cursor", Token: admin.AccessToken})

@@ -322,7 +322,7 @@ func (s *Service) Get(ctx context.Context, a actor.Actor, id string) (Workflow, 
 // Page is a page of workflows, newest first.
 type Page struct {
 	Items      []Workflow `json:"items"`
-	NextCursor string     `json:"nextCursor,omitempty"`
+	NextCursor *string    `json:"nextCursor"`
 }
 
 // List pages the workspace's workflows, newest first.
@@ -348,7 +348,15 @@ func (s *Service) List(ctx context.Context, a actor.Actor, cursor string, limit 
 	if err != nil {
 		return Page{}, apperr.Wrap(err, "list workflows")
 	}
-	return Page{Items: items, NextCursor: next}, nil
+	return Page{Items: items, NextCursor: cursorOrNil(next)}, nil
+}
+
+// cursorOrNil is a page's nextCursor: null on the last page.
+func cursorOrNil(next string) *string {
+	if next == "" {
+		return nil
+	}
+	return &next
 }
 
 // collectPage runs a listing query (ordered by id, newest first, with
