@@ -117,6 +117,9 @@ func (s *Server) OpenAPI() map[string]any {
 		if rt.request != nil || len(rt.query) > 0 {
 			responses["400"] = errResp("Invalid input (VALIDATION_ERROR) or body too large (PAYLOAD_TOO_LARGE, 413).")
 		}
+		if rt.request != nil && strings.HasPrefix(rt.path, "/api/") {
+			responses["415"] = errResp("The body's Content-Type is not application/json or application/*+json (UNSUPPORTED_MEDIA_TYPE).")
+		}
 		if rt.access == signedIn {
 			op["security"] = []any{map[string]any{"bearer": []any{}}}
 			responses["401"] = errResp("Missing, invalid or revoked credential (UNAUTHORIZED).")

@@ -90,6 +90,12 @@ func TestJSONBody_MediaTypeAndNull(t *testing.T) {
 		}
 		wantErrLike(f.t, validate("text/yaml", `{}`), http.StatusUnsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE", "")
 		wantErrLike(f.t, validate("application/json", `null`), http.StatusBadRequest, "VALIDATION_ERROR", "not null")
+
+		// The OpenAPI document says so.
+		login := f.App.HTTP.OpenAPI()["paths"].(map[string]any)["/api/v1/auth/login"].(map[string]any)["post"].(map[string]any)
+		if _, ok := login["responses"].(map[string]any)["415"]; !ok {
+			f.t.Fatalf("POST /api/v1/auth/login documents no 415: %v", login["responses"])
+		}
 	})
 }
 
