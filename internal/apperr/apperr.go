@@ -34,6 +34,13 @@ const (
 // time; the request may be retried once it is back.
 const Unavailable Code = "UNAVAILABLE"
 
+// MethodNotAllowed answers a known path asked with a method it does not
+// serve; UnsupportedMediaType a JSON route sent a body that is not JSON.
+const (
+	MethodNotAllowed     Code = "METHOD_NOT_ALLOWED"
+	UnsupportedMediaType Code = "UNSUPPORTED_MEDIA_TYPE"
+)
+
 // Error is a domain error with a code a client can branch on.
 type Error struct {
 	Code    Code

@@ -147,10 +147,10 @@ func TestList_PaginatesNewestFirstWithFilters(t *testing.T) {
 				}
 				seen = append(seen, r.Seq)
 			}
-			if p.NextCursor == "" {
+			if p.NextCursor == nil {
 				break
 			}
-			cursor = p.NextCursor
+			cursor = *p.NextCursor
 		}
 		if len(seen) != 7 {
 			t.Fatalf("got %d rows, want 7", len(seen))

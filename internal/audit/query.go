@@ -28,8 +28,8 @@ type Filter struct {
 
 // Page is one page of rows, newest first.
 type Page struct {
-	Items      []Row  `json:"items"`
-	NextCursor string `json:"nextCursor,omitempty"`
+	Items      []Row   `json:"items"`
+	NextCursor *string `json:"nextCursor"`
 }
 
 const (
@@ -110,7 +110,8 @@ func List(ctx context.Context, q db.Querier, f Filter) (Page, error) {
 	}
 	if len(page.Items) > limit {
 		page.Items = page.Items[:limit]
-		page.NextCursor = strconv.FormatInt(page.Items[limit-1].Seq, 36)
+		next := strconv.FormatInt(page.Items[limit-1].Seq, 36)
+		page.NextCursor = &next
 	}
 	return page, nil
 }

@@ -27,7 +27,7 @@ type AdminSession struct {
 // SessionPage is one page of a user's sessions, newest first.
 type SessionPage struct {
 	Items      []AdminSession `json:"items"`
-	NextCursor string         `json:"nextCursor,omitempty"`
+	NextCursor *string        `json:"nextCursor"`
 }
 
 // ListUserSessions lists every session of an account, newest first
@@ -77,7 +77,8 @@ func (s *Service) ListUserSessions(ctx context.Context, a actor.Actor, userID, c
 	}
 	if len(page.Items) > limit {
 		page.Items = page.Items[:limit]
-		page.NextCursor = page.Items[limit-1].ID
+		next := page.Items[limit-1].ID
+		page.NextCursor = &next
 	}
 	return page, nil
 }

@@ -27,8 +27,8 @@ type UserFilter struct {
 
 // UserPage is one page of users, newest first.
 type UserPage struct {
-	Items      []User `json:"items"`
-	NextCursor string `json:"nextCursor,omitempty"`
+	Items      []User  `json:"items"`
+	NextCursor *string `json:"nextCursor"`
 }
 
 func requirePerm(a actor.Actor, p actor.Permission) error {
@@ -111,7 +111,8 @@ func (s *Service) ListUsers(ctx context.Context, a actor.Actor, f UserFilter) (U
 	}
 	if len(page.Items) > limit {
 		page.Items = page.Items[:limit]
-		page.NextCursor = page.Items[limit-1].ID
+		next := page.Items[limit-1].ID
+		page.NextCursor = &next
 	}
 	return page, nil
 }

@@ -216,11 +216,15 @@ func (s *Service) LogoutAll(ctx context.Context, a actor.Actor) (int64, error) {
 	return n, err
 }
 
-// ListSessions lists the actor's live sessions, newest first.
-func (s *Service) ListSessions(ctx context.Context, a actor.Actor) ([]Session, error) {
+// ListSessions lists the actor's live sessions, newest first (by id), at
+// most limit (1–201, default 200) of those after the id after.
+func (s *Service) ListSessions(ctx context.Context, a actor.Actor, after string, limit int) ([]Session, error) {
+	if limit <= 0 || limit > 201 {
+		limit = 200
+	}
 	rows, err := s.db.Read().QueryContext(ctx, `SELECT id, ip, user_agent, created_at, last_used_at, expires_at,
 		impersonator_id FROM sessions WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2
-		ORDER BY created_at DESC LIMIT 200`, a.UserID, db.Now())
+		AND ($3 = '' OR id < $3) ORDER BY id DESC LIMIT $4`, a.UserID, db.Now(), after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list sessions: %w", err)
 	}

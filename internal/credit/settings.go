@@ -120,6 +120,12 @@ func validateSettings(s Settings, amounts []int64) error {
 	if t.Threshold < 0 || t.Threshold > MaxAmount {
 		return apperr.Invalid(apperr.FieldError{Field: "autoTopUp.threshold", Message: fmt.Sprintf("must be from 0 to %d millicredits", MaxAmount)})
 	}
+	// The amount is checked whether or not auto top-up is on: a disabled
+	// setting is kept, and switching it on later must not find nonsense
+	// stored. 0 means none chosen yet.
+	if t.Amount != 0 && !slices.Contains(amounts, t.Amount) {
+		return apperr.Invalid(apperr.FieldError{Field: "autoTopUp.amount", Message: fmt.Sprintf("must be one of the credit packs' amounts %v (millicredits), or 0 for none", amounts)})
+	}
 	if !t.Enabled {
 		return nil
 	}

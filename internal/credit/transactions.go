@@ -26,7 +26,7 @@ type TxFilter struct {
 // TxPage is one page of ledger rows, newest first.
 type TxPage struct {
 	Items      []Transaction `json:"items"`
-	NextCursor string        `json:"nextCursor,omitempty"`
+	NextCursor *string       `json:"nextCursor"`
 }
 
 // Transactions lists the actor's workspace ledger (credits:read).
@@ -89,7 +89,8 @@ func (s *Service) transactions(ctx context.Context, q db.Querier, ws string, f T
 	}
 	if len(page.Items) > limit {
 		page.Items = page.Items[:limit]
-		page.NextCursor = page.Items[limit-1].ID
+		next := page.Items[limit-1].ID
+		page.NextCursor = &next
 	}
 	return page, nil
 }

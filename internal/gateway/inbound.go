@@ -275,7 +275,7 @@ func scanEvent(sc scanner) (WorkspaceJob, error) {
 // EventPage is a page of events, newest first.
 type EventPage struct {
 	Items      []WorkspaceJob `json:"items"`
-	NextCursor string         `json:"nextCursor,omitempty"`
+	NextCursor *string        `json:"nextCursor"`
 }
 
 // Events lists a gateway's inbound events, newest first.
@@ -319,7 +319,8 @@ func (s *Service) Events(ctx context.Context, a actor.Actor, gatewayID, cursor s
 	}
 	if len(p.Items) > limit {
 		p.Items = p.Items[:limit]
-		p.NextCursor = p.Items[limit-1].ID
+		next := p.Items[limit-1].ID
+		p.NextCursor = &next
 	}
 	return p, nil
 }

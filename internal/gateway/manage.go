@@ -162,7 +162,7 @@ type Filter struct {
 // Page is a page of gateways, newest first.
 type Page struct {
 	Items      []Gateway `json:"items"`
-	NextCursor string    `json:"nextCursor,omitempty"`
+	NextCursor *string   `json:"nextCursor"`
 }
 
 // List returns the workspace's gateways, newest first.
@@ -226,7 +226,8 @@ func (s *Service) List(ctx context.Context, a actor.Actor, f Filter) (Page, erro
 	}
 	if len(p.Items) > limit {
 		p.Items = p.Items[:limit]
-		p.NextCursor = p.Items[limit-1].ID
+		next := p.Items[limit-1].ID
+		p.NextCursor = &next
 	}
 	return p, nil
 }

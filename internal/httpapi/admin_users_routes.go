@@ -5,6 +5,7 @@ import (
 
 	"github.com/switchboard/switchboard/internal/actor"
 	"github.com/switchboard/switchboard/internal/auth"
+	"github.com/switchboard/switchboard/internal/ids"
 )
 
 func (s *Server) adminUserRoutes() {
@@ -17,8 +18,11 @@ func (s *Server) adminUserRoutes() {
 		handler: func(w http.ResponseWriter, r *http.Request) error {
 			q := r.URL.Query()
 			f := auth.UserFilter{Query: q.Get("q"), Role: actor.Role(q.Get("role")), Plan: actor.Plan(q.Get("plan")),
-				Deleted: q.Get("deleted"), Cursor: q.Get("cursor")}
+				Deleted: q.Get("deleted")}
 			var err error
+			if f.Cursor, err = idCursor(r, ids.User); err != nil {
+				return err
+			}
 			if f.Limit, err = queryInt(r, "limit", 1, 200); err != nil {
 				return err
 			}
@@ -50,7 +54,11 @@ func (s *Server) adminUserRoutes() {
 			if err != nil {
 				return err
 			}
-			p, err := s.Auth.ListUserSessions(r.Context(), s.actorOf(r), r.PathValue("id"), r.URL.Query().Get("cursor"), limit)
+			cursor, err := idCursor(r, ids.Session)
+			if err != nil {
+				return err
+			}
+			p, err := s.Auth.ListUserSessions(r.Context(), s.actorOf(r), r.PathValue("id"), cursor, limit)
 			if err != nil {
 				return err
 			}

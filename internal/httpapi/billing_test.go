@@ -343,7 +343,7 @@ func TestCredits_AdminGrantsOverageAndLimitsOverHTTP(t *testing.T) {
 			t.Errorf("estimate %d", est.Millicredits)
 		}
 		var costs []credit.Cost
-		h.Call(http.StatusOK, "GET", "/api/v1/credits/costs", u.AccessToken, nil).Data(t, &costs)
+		h.Call(http.StatusOK, "GET", "/api/v1/credits/costs", u.AccessToken, nil).Items(t, &costs)
 		if len(costs) != len(credit.CreditCosts) {
 			t.Errorf("%d costs", len(costs))
 		}

@@ -95,9 +95,9 @@ func (s *Server) creditRoutes() {
 			return nil
 		}})
 	s.handle(route{method: "GET", path: "/api/v1/credits/costs", tag: "credits", access: signedIn,
-		summary: "The CREDIT_COSTS table: millicredits per unit of each metered action.", response: []credit.Cost{},
+		summary: "The CREDIT_COSTS table: millicredits per unit of each metered action.", response: page[credit.Cost]{},
 		handler: func(w http.ResponseWriter, r *http.Request) error {
-			writeJSON(w, http.StatusOK, credit.Costs())
+			writeJSON(w, http.StatusOK, wholePage(credit.Costs()))
 			return nil
 		}})
 	s.handle(route{method: "GET", path: "/api/v1/credits/estimate", tag: "credits", access: signedIn,
@@ -181,10 +181,10 @@ func (s *Server) writeLedgerCSV(w http.ResponseWriter, r *http.Request, f credit
 				credit.Credits(t.Amount), strconv.FormatInt(t.BalanceAfter, 10), csvCell(t.Description), csvCell(t.IdempotencyKey), t.ReversesID})
 			rows++
 		}
-		if page.NextCursor == "" || rows >= 100_000 {
+		if page.NextCursor == nil || rows >= 100_000 {
 			break
 		}
-		f.Cursor = page.NextCursor
+		f.Cursor = *page.NextCursor
 		if page, err = s.Credits.Transactions(r.Context(), a, f); err != nil {
 			// The header is sent; all that is left is to stop.
 			s.Log.Error("ledger export", "requestId", requestIDFrom(r.Context()), "error", err)
@@ -200,9 +200,9 @@ func (s *Server) billingRoutes() {
 		return
 	}
 	s.handle(route{method: "GET", path: "/api/v1/billing/packs", doc: routeDoc{errors: []int{404}}, tag: "billing", access: signedIn,
-		summary: "The credit packs for sale (credits in millicredits, prices in cents).", response: []billing.Pack{},
+		summary: "The credit packs for sale (credits in millicredits, prices in cents).", response: page[billing.Pack]{},
 		handler: func(w http.ResponseWriter, r *http.Request) error {
-			writeJSON(w, http.StatusOK, s.Billing.PackList())
+			writeJSON(w, http.StatusOK, wholePage(s.Billing.PackList()))
 			return nil
 		}})
 	s.handle(route{method: "POST", path: "/api/v1/billing/checkout", doc: routeDoc{errors: []int{404}}, tag: "billing", access: signedIn,

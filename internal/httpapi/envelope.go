@@ -42,6 +42,10 @@ func statusOf(c apperr.Code) int {
 		return http.StatusTooManyRequests
 	case apperr.PayloadTooLarge:
 		return http.StatusRequestEntityTooLarge
+	case apperr.MethodNotAllowed:
+		return http.StatusMethodNotAllowed
+	case apperr.UnsupportedMediaType:
+		return http.StatusUnsupportedMediaType
 	case apperr.WorkflowFailed:
 		return http.StatusUnprocessableEntity
 	case apperr.Unavailable:

@@ -48,13 +48,17 @@ func (s *Server) flagRoutes() {
 			return nil
 		}})
 	s.handle(route{method: "GET", path: "/api/v1/admin/flags", tag: "admin", access: signedIn, perm: actor.PermFlagsManage,
-		summary: "Every feature flag with its targeting, ordered by key (ADMIN+).", response: []flag.Flag{},
+		summary: "Every feature flag with its targeting, ordered by key (ADMIN+).", response: page[flag.Flag]{}, query: pageParams,
 		handler: func(w http.ResponseWriter, r *http.Request) error {
 			list, err := s.Flags.List(r.Context(), s.actorOf(r))
 			if err != nil {
 				return err
 			}
-			writeJSON(w, http.StatusOK, list)
+			p, err := keyset(r, list, func(x flag.Flag) string { return x.Key }, byKey(flag.ValidKey))
+			if err != nil {
+				return err
+			}
+			writeJSON(w, http.StatusOK, p)
 			return nil
 		}})
 	s.handle(route{method: "POST", path: "/api/v1/admin/flags", doc: routeDoc{errors: []int{409}}, tag: "admin", access: signedIn, perm: actor.PermFlagsManage,

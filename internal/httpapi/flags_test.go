@@ -104,7 +104,7 @@ func TestFlags_AdminTargetsAndRollsOutOverHTTP(t *testing.T) {
 		}
 
 		var list []flagView
-		h.Call(http.StatusOK, "GET", "/api/v1/admin/flags", admin, nil).Data(t, &list)
+		h.Call(http.StatusOK, "GET", "/api/v1/admin/flags", admin, nil).Items(t, &list)
 		var keys []string
 		for _, f := range list {
 			keys = append(keys, f.Key)

@@ -9,6 +9,7 @@ import (
 	"github.com/switchboard/switchboard/internal/apperr"
 	"github.com/switchboard/switchboard/internal/gateway"
 	"github.com/switchboard/switchboard/internal/gateway/channel"
+	"github.com/switchboard/switchboard/internal/ids"
 )
 
 type gatewayChatRequest struct {
@@ -45,9 +46,13 @@ func (s *Server) gatewayRoutes() {
 			if err != nil {
 				return err
 			}
+			cursor, err := idCursor(r, ids.Gateway)
+			if err != nil {
+				return err
+			}
 			q := r.URL.Query()
 			p, err := s.Gateways.List(r.Context(), s.actorOf(r), gateway.Filter{Type: channel.Type(q.Get("type")),
-				Status: gateway.Status(q.Get("status")), Cursor: q.Get("cursor"), Limit: limit})
+				Status: gateway.Status(q.Get("status")), Cursor: cursor, Limit: limit})
 			if err != nil {
 				return err
 			}
@@ -161,7 +166,11 @@ func (s *Server) gatewayRoutes() {
 			if err != nil {
 				return err
 			}
-			p, err := s.Gateways.Events(r.Context(), s.actorOf(r), r.PathValue("id"), r.URL.Query().Get("cursor"), limit)
+			cursor, err := idCursor(r, ids.GatewayEvent)
+			if err != nil {
+				return err
+			}
+			p, err := s.Gateways.Events(r.Context(), s.actorOf(r), r.PathValue("id"), cursor, limit)
 			if err != nil {
 				return err
 			}

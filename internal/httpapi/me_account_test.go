@@ -164,7 +164,7 @@ func TestMe_SessionsListsAndRevokesOwnSessions(t *testing.T) {
 		}
 		list := func(token string) []session {
 			var out []session
-			f.Call(http.StatusOK, "GET", "/api/v1/me/sessions", token, nil).Data(f.t, &out)
+			f.Call(http.StatusOK, "GET", "/api/v1/me/sessions", token, nil).Items(f.t, &out)
 			return out
 		}
 		got := list(s1.AccessToken)

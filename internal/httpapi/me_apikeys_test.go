@@ -35,7 +35,7 @@ func (f authFlow) keys(token string) (string, []apiKeyView) {
 	f.t.Helper()
 	var out []apiKeyView
 	r := f.Call(http.StatusOK, "GET", "/api/v1/me/api-keys", token, nil)
-	r.Data(f.t, &out)
+	r.Items(f.t, &out)
 	return string(r.Raw), out
 }
 

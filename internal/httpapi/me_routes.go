@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/switchboard/switchboard/internal/auth"
+	"github.com/switchboard/switchboard/internal/ids"
 )
 
 func (s *Server) meRoutes() {
@@ -57,13 +58,21 @@ func (s *Server) meRoutes() {
 			return nil
 		}})
 	s.handle(route{method: "GET", path: "/api/v1/me/sessions", tag: "me", access: signedIn,
-		summary: "The account's live sessions.", response: []auth.Session{},
+		summary: "The account's live sessions.", response: page[auth.Session]{}, query: pageParams,
 		handler: func(w http.ResponseWriter, r *http.Request) error {
-			list, err := s.Auth.ListSessions(r.Context(), s.actorOf(r))
+			after, n, err := pageQuery(r, newestFirst(ids.Session))
 			if err != nil {
 				return err
 			}
-			writeJSON(w, http.StatusOK, list)
+			list, err := s.Auth.ListSessions(r.Context(), s.actorOf(r), after, n)
+			if err != nil {
+				return err
+			}
+			p, err := keyset(r, list, func(x auth.Session) string { return x.ID }, newestFirst(ids.Session))
+			if err != nil {
+				return err
+			}
+			writeJSON(w, http.StatusOK, p)
 			return nil
 		}})
 	s.handle(route{method: "DELETE", path: "/api/v1/me/sessions/{id}", tag: "me", access: signedIn,
@@ -76,13 +85,17 @@ func (s *Server) meRoutes() {
 			return nil
 		}})
 	s.handle(route{method: "GET", path: "/api/v1/me/api-keys", tag: "me", access: signedIn,
-		summary: "The account's API keys (never the keys themselves).", response: []auth.APIKey{},
+		summary: "The account's API keys (never the keys themselves).", response: page[auth.APIKey]{}, query: pageParams,
 		handler: func(w http.ResponseWriter, r *http.Request) error {
 			list, err := s.Auth.ListAPIKeys(r.Context(), s.actorOf(r))
 			if err != nil {
 				return err
 			}
-			writeJSON(w, http.StatusOK, list)
+			p, err := keyset(r, list, func(x auth.APIKey) string { return x.ID }, newestFirst(ids.APIKey))
+			if err != nil {
+				return err
+			}
+			writeJSON(w, http.StatusOK, p)
 			return nil
 		}})
 	s.handle(route{method: "POST", path: "/api/v1/me/api-keys", doc: routeDoc{errors: []int{409}}, tag: "me", access: signedIn, status: http.StatusCreated,

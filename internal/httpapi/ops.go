@@ -4,8 +4,6 @@ import (
 	"context"
 	"net/http"
 	"time"
-
-	"github.com/switchboard/switchboard/internal/apperr"
 )
 
 type healthResponse struct {
@@ -45,10 +43,10 @@ func (s *Server) opsRoutes() {
 				return nil
 			}})
 	}
-	// Unknown paths under the API answer with the envelope, not a text 404.
-	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
-		s.writeError(w, r, apperr.New(apperr.NotFound, "no route %s %s", r.Method, r.URL.Path))
-	})
+	// Unknown paths and wrong methods under the API and the hooks answer
+	// with the envelope, not ServeMux's text 404 and 405.
+	s.mux.HandleFunc("/api/", s.unmatched)
+	s.mux.HandleFunc("/hooks/", s.unmatched)
 }
 
 // MetricsHandler serves GET /metrics alone, for a listener of its own

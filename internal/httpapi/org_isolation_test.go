@@ -95,7 +95,7 @@ func ownedKinds() []apptest.Owned {
 			Name: "session",
 			Create: func(t *testing.T, h *apptest.Harness, ws apptest.Workspace) map[string]string {
 				var list []struct{ ID string }
-				h.Call(http.StatusOK, "GET", "/api/v1/me/sessions", ws.User.AccessToken, nil).Data(t, &list)
+				h.Call(http.StatusOK, "GET", "/api/v1/me/sessions", ws.User.AccessToken, nil).Items(t, &list)
 				return map[string]string{"id": list[0].ID}
 			},
 			Snapshot: "/api/v1/me/sessions",

@@ -6,6 +6,7 @@ import (
 	"github.com/switchboard/switchboard/internal/actor"
 	"github.com/switchboard/switchboard/internal/audit"
 	"github.com/switchboard/switchboard/internal/auth"
+	"github.com/switchboard/switchboard/internal/ids"
 	"github.com/switchboard/switchboard/internal/org"
 )
 
@@ -43,13 +44,13 @@ func (s *Server) orgRoutes() {
 			return nil
 		})})
 	s.handle(route{method: "GET", path: "/api/v1/orgs", tag: "organizations", access: signedIn,
-		summary: "The organizations you belong to, with your role in each.", response: []org.Org{},
+		summary: "The organizations you belong to, with your role in each.", response: page[org.Org]{},
 		handler: func(w http.ResponseWriter, r *http.Request) error {
 			list, err := s.Orgs.ListMine(r.Context(), s.actorOf(r))
 			if err != nil {
 				return err
 			}
-			writeJSON(w, http.StatusOK, list)
+			writeJSON(w, http.StatusOK, wholePage(list))
 			return nil
 		}})
 	s.handle(route{method: "GET", path: "/api/v1/orgs/{id}", tag: "organizations", access: signedIn,
@@ -126,13 +127,21 @@ func (s *Server) orgRoutes() {
 
 func (s *Server) memberRoutes() {
 	s.handle(route{method: "GET", path: "/api/v1/orgs/{id}/members", tag: "organizations", access: signedIn,
-		summary: "The organization's members.", response: []org.Member{},
+		summary: "The organization's members.", response: page[org.Member]{}, query: pageParams,
 		handler: func(w http.ResponseWriter, r *http.Request) error {
-			list, err := s.Orgs.ListMembers(r.Context(), s.actorOf(r), r.PathValue("id"))
+			after, n, err := pageQuery(r, oldestFirst(ids.User))
 			if err != nil {
 				return err
 			}
-			writeJSON(w, http.StatusOK, list)
+			list, err := s.Orgs.ListMembers(r.Context(), s.actorOf(r), r.PathValue("id"), after, n)
+			if err != nil {
+				return err
+			}
+			p, err := keyset(r, list, func(x org.Member) string { return x.UserID }, oldestFirst(ids.User))
+			if err != nil {
+				return err
+			}
+			writeJSON(w, http.StatusOK, p)
 			return nil
 		}})
 	s.handle(route{method: "PATCH", path: "/api/v1/orgs/{id}/members/{userId}", doc: routeDoc{errors: []int{409}}, tag: "organizations", access: signedIn,
@@ -190,13 +199,13 @@ func (s *Server) memberRoutes() {
 
 func (s *Server) departmentRoutes() {
 	s.handle(route{method: "GET", path: "/api/v1/orgs/{id}/departments", tag: "organizations", access: signedIn,
-		summary: "The organization's departments.", response: []org.Department{},
+		summary: "The organization's departments.", response: page[org.Department]{},
 		handler: func(w http.ResponseWriter, r *http.Request) error {
 			list, err := s.Orgs.ListDepartments(r.Context(), s.actorOf(r), r.PathValue("id"))
 			if err != nil {
 				return err
 			}
-			writeJSON(w, http.StatusOK, list)
+			writeJSON(w, http.StatusOK, wholePage(list))
 			return nil
 		}})
 	s.handle(route{method: "POST", path: "/api/v1/orgs/{id}/departments", doc: routeDoc{errors: []int{409}}, tag: "organizations", access: signedIn, status: http.StatusCreated,
@@ -244,13 +253,21 @@ type acceptResponse struct {
 
 func (s *Server) invitationRoutes() {
 	s.handle(route{method: "GET", path: "/api/v1/orgs/{id}/invitations", tag: "organizations", access: signedIn,
-		summary: "Pending invitations (ORG_OWNER, ORG_ADMIN).", response: []org.Invitation{},
+		summary: "Pending invitations (ORG_OWNER, ORG_ADMIN).", response: page[org.Invitation]{}, query: pageParams,
 		handler: func(w http.ResponseWriter, r *http.Request) error {
-			list, err := s.Orgs.ListInvitations(r.Context(), s.actorOf(r), r.PathValue("id"))
+			after, n, err := pageQuery(r, newestFirst(ids.Invitation))
 			if err != nil {
 				return err
 			}
-			writeJSON(w, http.StatusOK, list)
+			list, err := s.Orgs.ListInvitations(r.Context(), s.actorOf(r), r.PathValue("id"), after, n)
+			if err != nil {
+				return err
+			}
+			p, err := keyset(r, list, func(x org.Invitation) string { return x.ID }, newestFirst(ids.Invitation))
+			if err != nil {
+				return err
+			}
+			writeJSON(w, http.StatusOK, p)
 			return nil
 		}})
 	s.handle(route{method: "POST", path: "/api/v1/orgs/{id}/invitations", doc: routeDoc{errors: []int{409}}, tag: "organizations", access: signedIn, status: http.StatusCreated,

@@ -48,7 +48,7 @@ func invite(t *testing.T, h *apptest.Harness, by apptest.Session, orgID, email, 
 func members(t *testing.T, h *apptest.Harness, token, orgID string) map[string]memberView {
 	t.Helper()
 	var list []memberView
-	h.Call(http.StatusOK, "GET", "/api/v1/orgs/"+orgID+"/members", token, nil).Data(t, &list)
+	h.Call(http.StatusOK, "GET", "/api/v1/orgs/"+orgID+"/members", token, nil).Items(t, &list)
 	out := map[string]memberView{}
 	for _, m := range list {
 		out[m.UserID] = m
@@ -112,7 +112,7 @@ func TestOrgs_InvitationsThroughTheMailedLink(t *testing.T) {
 		// Revoked and expired invitations do not work; pending ones are listed.
 		revoked := invite(t, h, owner, o.ID, "dan@example.com", "ORG_MEMBER", 1)
 		var pending []struct{ ID, Email string }
-		h.Call(http.StatusOK, "GET", "/api/v1/orgs/"+o.ID+"/invitations", owner.AccessToken, nil).Data(t, &pending)
+		h.Call(http.StatusOK, "GET", "/api/v1/orgs/"+o.ID+"/invitations", owner.AccessToken, nil).Items(t, &pending)
 		if len(pending) != 1 || pending[0].Email != "dan@example.com" {
 			t.Fatalf("pending: %+v", pending)
 		}
@@ -205,7 +205,7 @@ func TestOrgs_RolesOwnersAndRemoval(t *testing.T) {
 		h.Call(http.StatusOK, "DELETE", "/api/v1/orgs/"+o.ID, bob.AccessToken, nil)
 		h.Call(http.StatusUnauthorized, "GET", "/api/v1/me", carolOrg, nil)
 		var mine []orgView
-		h.Call(http.StatusOK, "GET", "/api/v1/orgs", carol.AccessToken, nil).Data(t, &mine)
+		h.Call(http.StatusOK, "GET", "/api/v1/orgs", carol.AccessToken, nil).Items(t, &mine)
 		if len(mine) != 0 {
 			t.Fatalf("deleted org still listed: %+v", mine)
 		}

@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/switchboard/switchboard/internal/actor"
+	"github.com/switchboard/switchboard/internal/ids"
 	"github.com/switchboard/switchboard/internal/plugin/install"
 	"github.com/switchboard/switchboard/internal/plugin/market"
 )
@@ -17,14 +18,14 @@ type featuredRequest struct {
 }
 
 func (s *Server) pluginRoutes() {
-	s.handle(route{method: "GET", path: "/api/v1/plugins", tag: "plugins", access: signedIn, response: []market.Entry{},
+	s.handle(route{method: "GET", path: "/api/v1/plugins", tag: "plugins", access: signedIn, response: page[market.Entry]{},
 		summary: "The catalog: built-in plugins, then marketplace plugins with an approved version (featured first).",
 		handler: func(w http.ResponseWriter, r *http.Request) error {
 			list, err := s.Market.Catalog(r.Context(), s.actorOf(r))
 			if err != nil {
 				return err
 			}
-			writeJSON(w, http.StatusOK, list)
+			writeJSON(w, http.StatusOK, wholePage(list))
 			return nil
 		}})
 	s.handle(route{method: "GET", path: "/api/v1/plugins/{slug}", tag: "plugins", access: signedIn, response: market.Entry{},
@@ -59,13 +60,21 @@ func (s *Server) marketRoutes() {
 			return nil
 		}})
 	s.handle(route{method: "GET", path: "/api/v1/marketplace/submissions", tag: "marketplace", access: signedIn, perm: actor.PermMarketSubmit,
-		response: []market.Version{}, summary: "The versions you submitted and how their review went, newest first.",
+		response: page[market.Version]{}, query: pageParams, summary: "The versions you submitted and how their review went, newest first.",
 		handler: func(w http.ResponseWriter, r *http.Request) error {
-			list, err := s.Market.Submissions(r.Context(), s.actorOf(r))
+			after, n, err := pageQuery(r, newestFirst(ids.PluginVersion))
 			if err != nil {
 				return err
 			}
-			writeJSON(w, http.StatusOK, list)
+			list, err := s.Market.Submissions(r.Context(), s.actorOf(r), after, n)
+			if err != nil {
+				return err
+			}
+			p, err := keyset(r, list, func(x market.Version) string { return x.ID }, newestFirst(ids.PluginVersion))
+			if err != nil {
+				return err
+			}
+			writeJSON(w, http.StatusOK, p)
 			return nil
 		}})
 	s.handle(route{method: "POST", path: "/api/v1/marketplace/versions/{id}/yank", doc: routeDoc{errors: []int{409}}, tag: "marketplace", access: signedIn,
@@ -84,14 +93,22 @@ func (s *Server) marketRoutes() {
 			return nil
 		}})
 	s.handle(route{method: "GET", path: "/api/v1/admin/marketplace/versions", tag: "admin", access: signedIn, perm: actor.PermMarketReview,
-		response: []market.Version{}, query: []param{{"status", "PENDING (default), APPROVED, REJECTED or YANKED."}},
+		response: page[market.Version]{}, query: append([]param{{"status", "PENDING (default), APPROVED, REJECTED or YANKED."}}, pageParams...),
 		summary: "The review queue: submitted versions by status (ADMIN, SUPER_ADMIN).",
 		handler: func(w http.ResponseWriter, r *http.Request) error {
-			list, err := s.Market.ReviewQueue(r.Context(), s.actorOf(r), market.Status(r.URL.Query().Get("status")))
+			after, n, err := pageQuery(r, newestFirst(ids.PluginVersion))
 			if err != nil {
 				return err
 			}
-			writeJSON(w, http.StatusOK, list)
+			list, err := s.Market.ReviewQueue(r.Context(), s.actorOf(r), market.Status(r.URL.Query().Get("status")), after, n)
+			if err != nil {
+				return err
+			}
+			p, err := keyset(r, list, func(x market.Version) string { return x.ID }, newestFirst(ids.PluginVersion))
+			if err != nil {
+				return err
+			}
+			writeJSON(w, http.StatusOK, p)
 			return nil
 		}})
 	review := func(verb string, fn func(*Server, *http.Request, market.ReviewInput) (market.Version, error), summary string) {
@@ -158,13 +175,17 @@ func (s *Server) installationRoutes() {
 			return do(w, r)
 		}})
 	s.handle(route{method: "GET", path: "/api/v1/installations", tag: "installations", access: signedIn, perm: actor.PermWorkflowRead,
-		response: []install.Installation{}, summary: "The workspace's installed plugins, newest first.",
+		response: page[install.Installation]{}, query: pageParams, summary: "The workspace's installed plugins, newest first.",
 		handler: func(w http.ResponseWriter, r *http.Request) error {
 			list, err := s.Installs.List(r.Context(), s.actorOf(r))
 			if err != nil {
 				return err
 			}
-			writeJSON(w, http.StatusOK, list)
+			p, err := keyset(r, list, func(x install.Installation) string { return x.ID }, newestFirst(ids.Installation))
+			if err != nil {
+				return err
+			}
+			writeJSON(w, http.StatusOK, p)
 			return nil
 		}})
 	s.handle(route{method: "GET", path: "/api/v1/installations/{id}", tag: "installations", access: signedIn, perm: actor.PermWorkflowRead,
@@ -246,7 +267,11 @@ func (s *Server) installationRoutes() {
 			if err != nil {
 				return err
 			}
-			p, err := s.Installs.Executions(r.Context(), s.actorOf(r), r.PathValue("id"), r.URL.Query().Get("cursor"), limit)
+			cursor, err := idCursor(r, ids.PluginExecution)
+			if err != nil {
+				return err
+			}
+			p, err := s.Installs.Executions(r.Context(), s.actorOf(r), r.PathValue("id"), cursor, limit)
 			if err != nil {
 				return err
 			}

@@ -123,7 +123,7 @@ func TestPlugins_SubmitReviewInstallExecute(t *testing.T) {
 		h.Call(http.StatusForbidden, "POST", "/api/v1/admin/marketplace/versions/"+v1.ID+"/approve", user.AccessToken, nil)
 		h.Call(http.StatusBadRequest, "POST", "/api/v1/admin/marketplace/versions/"+v1.ID+"/reject", admin.AccessToken, map[string]string{})
 		var queue []version
-		h.Call(http.StatusOK, "GET", "/api/v1/admin/marketplace/versions", admin.AccessToken, nil).Data(t, &queue)
+		h.Call(http.StatusOK, "GET", "/api/v1/admin/marketplace/versions", admin.AccessToken, nil).Items(t, &queue)
 		if len(queue) != 1 || queue[0].ID != v1.ID {
 			t.Fatalf("review queue %+v", queue)
 		}
@@ -134,7 +134,7 @@ func TestPlugins_SubmitReviewInstallExecute(t *testing.T) {
 			Slug, Kind string
 			Featured   bool
 		}
-		h.Call(http.StatusOK, "GET", "/api/v1/plugins", user.AccessToken, nil).Data(t, &catalog)
+		h.Call(http.StatusOK, "GET", "/api/v1/plugins", user.AccessToken, nil).Items(t, &catalog)
 		// Built-ins come first (their number grows as more ship); the
 		// marketplace plugin follows them.
 		nb, hasTemplate := 0, false
@@ -217,7 +217,7 @@ func TestPlugins_SubmitReviewInstallExecute(t *testing.T) {
 		// Featuring is for admins and reorders nothing else.
 		h.Call(http.StatusForbidden, "PUT", "/api/v1/admin/marketplace/plugins/textstats/featured", dev.AccessToken, map[string]bool{"featured": true})
 		h.Call(http.StatusOK, "PUT", "/api/v1/admin/marketplace/plugins/textstats/featured", admin.AccessToken, map[string]bool{"featured": true})
-		h.Call(http.StatusOK, "GET", "/api/v1/plugins", user.AccessToken, nil).Data(t, &catalog)
+		h.Call(http.StatusOK, "GET", "/api/v1/plugins", user.AccessToken, nil).Items(t, &catalog)
 		if !catalog[len(catalog)-1].Featured || catalog[len(catalog)-1].Slug != "textstats" {
 			t.Fatalf("not featured: %+v", catalog)
 		}
@@ -312,7 +312,7 @@ func TestInstallations_BuiltinConfigFlagAndPlanLimit(t *testing.T) {
 		h.Call(http.StatusOK, "DELETE", "/api/v1/installations/"+inst.ID, user.AccessToken, nil)
 		h.Call(http.StatusCreated, "POST", "/api/v1/installations", user.AccessToken, map[string]any{"plugin": "tiny-3"})
 		var list []struct{ Plugin string }
-		h.Call(http.StatusOK, "GET", "/api/v1/installations", user.AccessToken, nil).Data(t, &list)
+		h.Call(http.StatusOK, "GET", "/api/v1/installations", user.AccessToken, nil).Items(t, &list)
 		if len(list) != 3 {
 			t.Fatalf("installations %+v", list)
 		}

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"io"
 	"mime"
@@ -130,13 +131,22 @@ func (s *Server) workflowRoutes() {
 			return nil
 		})})
 	s.handle(route{method: "GET", path: "/api/v1/workflows/{id}/versions", tag: "workflows", access: signedIn, perm: actor.PermWorkflowRead,
-		response: []workflow.Version{}, summary: "Every version of a workflow, newest first.",
+		response: page[workflow.Version]{}, query: pageParams, summary: "Every version of a workflow, newest first.",
 		handler: gate(func(w http.ResponseWriter, r *http.Request) error {
-			list, err := s.Workflows.Versions(r.Context(), s.actorOf(r), r.PathValue("id"))
+			after, n, err := pageQuery(r, byNumberDesc)
 			if err != nil {
 				return err
 			}
-			writeJSON(w, http.StatusOK, list)
+			before, _ := strconv.Atoi(after)
+			list, err := s.Workflows.Versions(r.Context(), s.actorOf(r), r.PathValue("id"), before, n)
+			if err != nil {
+				return err
+			}
+			p, err := keyset(r, list, func(x workflow.Version) string { return strconv.Itoa(x.Version) }, byNumberDesc)
+			if err != nil {
+				return err
+			}
+			writeJSON(w, http.StatusOK, p)
 			return nil
 		})})
 	s.handle(route{method: "GET", path: "/api/v1/workflows/{id}/versions/{version}", tag: "workflows", access: signedIn, perm: actor.PermWorkflowRead,
@@ -232,8 +242,12 @@ func (s *Server) workflowRoutes() {
 	}
 }
 
-// readJSONBody reads a raw JSON body.
+// readJSONBody reads a raw JSON object body.
 func readJSONBody(r *http.Request) (json.RawMessage, error) {
+	ct := r.Header.Get("Content-Type")
+	if ct != "" && !isJSONMediaType(ct) {
+		return nil, errMediaType(ct)
+	}
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		var mbe *http.MaxBytesError
@@ -245,8 +259,14 @@ func readJSONBody(r *http.Request) (json.RawMessage, error) {
 	if err := checkBodyText(body); err != nil {
 		return nil, err
 	}
+	if ct == "" && len(body) > 0 {
+		return nil, errMediaType(ct)
+	}
 	if !json.Valid(body) {
 		return nil, apperr.Invalid(apperr.FieldError{Field: "body", Message: "is not valid JSON"})
+	}
+	if string(bytes.TrimSpace(body)) == "null" {
+		return nil, apperr.New(apperr.Validation, "request body must be a JSON object, not null")
 	}
 	return body, nil
 }

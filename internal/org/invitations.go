@@ -135,14 +135,19 @@ func (s *Service) Invite(ctx context.Context, a actor.Actor, orgID string, in In
 	return inv, nil
 }
 
-// ListInvitations lists pending, unexpired invitations (org:members:invite).
-func (s *Service) ListInvitations(ctx context.Context, a actor.Actor, orgID string) ([]Invitation, error) {
+// ListInvitations lists pending, unexpired invitations (org:members:invite),
+// newest first (by id), at most limit (1–1000, default 1000) of those after
+// the id after.
+func (s *Service) ListInvitations(ctx context.Context, a actor.Actor, orgID, after string, limit int) ([]Invitation, error) {
+	if limit <= 0 || limit > 1000 {
+		limit = 1000
+	}
 	if _, _, err := require(ctx, s.db.Read(), a, orgID, actor.PermOrgMembersInvite); err != nil {
 		return nil, err
 	}
 	rows, err := s.db.Read().QueryContext(ctx, `SELECT id, email, org_role, department_id, invited_by, created_at, expires_at
 		FROM invitations WHERE organization_id = $1 AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > $2
-		ORDER BY created_at DESC LIMIT 1000`, orgID, db.Now())
+		AND ($3 = '' OR id < $3) ORDER BY id DESC LIMIT $4`, orgID, db.Now(), after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list invitations: %w", err)
 	}

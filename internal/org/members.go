@@ -23,8 +23,12 @@ type Member struct {
 	JoinedAt     time.Time     `json:"joinedAt"`
 }
 
-// ListMembers lists an organization's members (any member may).
-func (s *Service) ListMembers(ctx context.Context, a actor.Actor, orgID string) ([]Member, error) {
+// ListMembers lists an organization's members (any member may), by user id,
+// at most limit (1–5000, default 5000) of those after the user id after.
+func (s *Service) ListMembers(ctx context.Context, a actor.Actor, orgID, after string, limit int) ([]Member, error) {
+	if limit <= 0 || limit > 5000 {
+		limit = 5000
+	}
 	if _, _, err := require(ctx, s.db.Read(), a, orgID, actor.PermOrgRead); err != nil {
 		return nil, err
 	}
@@ -32,7 +36,8 @@ func (s *Service) ListMembers(ctx context.Context, a actor.Actor, orgID string) 
 	// them would be useless, and this read is one indexed join.
 	rows, err := s.db.Read().QueryContext(ctx, `SELECT m.user_id, u.email, u.name, m.org_role, m.department_id, m.created_at
 		FROM memberships m JOIN users u ON u.id = m.user_id
-		WHERE m.organization_id = $1 AND u.deleted_at IS NULL ORDER BY m.created_at, m.user_id LIMIT 5000`, orgID)
+		WHERE m.organization_id = $1 AND u.deleted_at IS NULL AND ($2 = '' OR m.user_id > $2)
+		ORDER BY m.user_id LIMIT $3`, orgID, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list members: %w", err)
 	}

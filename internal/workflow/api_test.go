@@ -70,7 +70,7 @@ func TestWorkflowCRUD(t *testing.T) {
 			WorkflowID string
 			Definition json.RawMessage
 		}
-		h.Call(http.StatusOK, "GET", "/api/v1/workflows/"+w.ID+"/versions", tok, nil).Data(t, &versions)
+		h.Call(http.StatusOK, "GET", "/api/v1/workflows/"+w.ID+"/versions", tok, nil).Items(t, &versions)
 		if len(versions) != 3 || versions[0].Version != 3 || versions[2].Version != 1 || !strings.Contains(string(versions[2].Definition), `"a"`) {
 			t.Fatalf("versions: %+v", versions)
 		}

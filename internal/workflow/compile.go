@@ -135,7 +135,7 @@ func compile(ctx context.Context, a actor.Actor, d Definition, refs Refs) (*comp
 			}
 		}
 	}
-	if d.Settings.TimeoutSeconds < 0 || time.Duration(d.Settings.TimeoutSeconds)*time.Second > MaxRunTimeout {
+	if outOfRange(d.Settings.TimeoutSeconds, time.Second, MaxRunTimeout) {
 		p.add("definition.settings.timeoutSeconds", "must be from 1 to %d (0: the default, %d)", int64(MaxRunTimeout/time.Second), int64(DefaultRunTimeout/time.Second))
 	}
 	if d.Settings.MaxSteps < 0 || d.Settings.MaxSteps > MaxStepBudget {
@@ -205,7 +205,7 @@ func (c *compiled) compileTrigger(ctx context.Context, a actor.Actor, refs Refs,
 		default:
 			p.add(f+".mode", `must be "async" or "sync"`)
 		}
-		if t.TimeoutMs < 0 || time.Duration(t.TimeoutMs)*time.Millisecond > MaxSyncTimeout {
+		if outOfRange(t.TimeoutMs, time.Millisecond, MaxSyncTimeout) {
 			p.add(f+".timeoutMs", "must be from 1 to %d (0: the default, %d)", MaxSyncTimeout.Milliseconds(), DefaultSyncTimeout.Milliseconds())
 		}
 		if t.DedupeHeader != "" {
@@ -269,7 +269,7 @@ func (cs *cstep) compileStep(ctx context.Context, a actor.Actor, refs Refs, f st
 	default:
 		p.add(f+".onError", `must be "stop", "continue" or "retry"`)
 	}
-	if st.RetryBackoffMs < 0 || time.Duration(st.RetryBackoffMs)*time.Millisecond > MaxRetryBackoff {
+	if outOfRange(st.RetryBackoffMs, time.Millisecond, MaxRetryBackoff) {
 		p.add(f+".retryBackoffMs", "must be from 0 to %d", MaxRetryBackoff.Milliseconds())
 	}
 	if st.Type != StepCondition && len(st.ConditionalNext) > 0 {
@@ -293,7 +293,7 @@ func (cs *cstep) compileStep(ctx context.Context, a actor.Actor, refs Refs, f st
 			p.add(cf+".installationId", "is not an installation id")
 			return
 		}
-		if pc.TimeoutMs < 0 || time.Duration(pc.TimeoutMs)*time.Millisecond > MaxPluginTimeout {
+		if outOfRange(pc.TimeoutMs, time.Millisecond, MaxPluginTimeout) {
 			p.add(cf+".timeoutMs", "must be from 1 to %d (0: the default, %d)", MaxPluginTimeout.Milliseconds(), DefaultPluginTimeout.Milliseconds())
 		}
 		var err error
@@ -389,7 +389,7 @@ func (cs *cstep) compileStep(ctx context.Context, a actor.Actor, refs Refs, f st
 		switch {
 		case (dc.Seconds == 0) == (dc.Until == ""):
 			p.add(cf, "needs either seconds or until")
-		case dc.Seconds < 0 || time.Duration(dc.Seconds)*time.Second > MaxDelay:
+		case outOfRange(dc.Seconds, time.Second, MaxDelay):
 			p.add(cf+".seconds", "must be from 1 to %d", int64(MaxDelay/time.Second))
 		case dc.Until != "":
 			var err error
@@ -431,4 +431,11 @@ func (c *cache) put(id string, v *compiled) {
 		c.m = make(map[string]*compiled, 64)
 	}
 	c.m[id] = v
+}
+
+// outOfRange reports whether v units fall outside [0, max]. It compares in
+// the field's own unit: multiplying first would wrap a huge value around
+// int64 into a small or negative duration that passes the check.
+func outOfRange(v int64, unit, max time.Duration) bool {
+	return v < 0 || v > int64(max/unit)
 }

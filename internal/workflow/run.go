@@ -164,8 +164,8 @@ type RunFilter struct {
 
 // RunPage is a page of runs, newest first (without their step records).
 type RunPage struct {
-	Items      []Run  `json:"items"`
-	NextCursor string `json:"nextCursor,omitempty"`
+	Items      []Run   `json:"items"`
+	NextCursor *string `json:"nextCursor"`
 }
 
 // Runs lists the workspace's runs, newest first.
@@ -207,7 +207,7 @@ func (s *Service) Runs(ctx context.Context, a actor.Actor, f RunFilter) (RunPage
 	if err != nil {
 		return RunPage{}, apperr.Wrap(err, "list runs")
 	}
-	return RunPage{Items: items, NextCursor: next}, nil
+	return RunPage{Items: items, NextCursor: cursorOrNil(next)}, nil
 }
 
 // Cancel stops a running run. A step in flight finishes but its result is

@@ -338,7 +338,7 @@ func (s *Service) Get(ctx context.Context, a actor.Actor, id string) (Workflow, 
 // Page is a page of workflows, newest first.
 type Page struct {
 	Items      []Workflow `json:"items"`
-	NextCursor string     `json:"nextCursor,omitempty"`
+	NextCursor *string    `json:"nextCursor"`
 }
 
 // List pages the workspace's workflows, newest first.
@@ -364,7 +364,15 @@ func (s *Service) List(ctx context.Context, a actor.Actor, cursor string, limit 
 	if err != nil {
 		return Page{}, apperr.Wrap(err, "list workflows")
 	}
-	return Page{Items: items, NextCursor: next}, nil
+	return Page{Items: items, NextCursor: cursorOrNil(next)}, nil
+}
+
+// cursorOrNil is a page's nextCursor: null on the last page.
+func cursorOrNil(next string) *string {
+	if next == "" {
+		return nil
+	}
+	return &next
 }
 
 // collectPage runs a listing query (ordered by id, newest first, with
@@ -541,8 +549,12 @@ func (s *Service) Delete(ctx context.Context, a actor.Actor, id string) error {
 	return apperr.Wrap(err, "delete workflow")
 }
 
-// Versions lists a workflow's versions, newest first.
-func (s *Service) Versions(ctx context.Context, a actor.Actor, id string) ([]Version, error) {
+// Versions lists a workflow's versions, newest first: at most limit (1–500,
+// default 500) of those before version before (0: from the newest).
+func (s *Service) Versions(ctx context.Context, a actor.Actor, id string, before, limit int) ([]Version, error) {
+	if limit <= 0 || limit > 500 {
+		limit = 500
+	}
 	if err := allow(a, actor.PermWorkflowRead); err != nil {
 		return nil, err
 	}
@@ -551,7 +563,8 @@ func (s *Service) Versions(ctx context.Context, a actor.Actor, id string) ([]Ver
 		return nil, apperr.Wrap(err, "list versions")
 	}
 	rows, err := db.Scope(s.DB.Read(), ws).QueryContext(ctx, `SELECT id, workflow_id, version, definition, created_by, created_at
-		FROM workflow_versions WHERE workspace_id = $1 AND workflow_id = $2 ORDER BY version DESC LIMIT 500`, id)
+		FROM workflow_versions WHERE workspace_id = $1 AND workflow_id = $2 AND ($3 = 0 OR version < $3)
+		ORDER BY version DESC LIMIT $4`, id, before, limit)
 	if err != nil {
 		return nil, apperr.Wrap(err, "list versions")
 	}

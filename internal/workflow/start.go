@@ -190,7 +190,7 @@ func (s *Service) StartManual(ctx context.Context, a actor.Actor, id string, in 
 	if len(in.IdempotencyKey) > 200 {
 		return Run{}, false, apperr.Invalid(apperr.FieldError{Field: "idempotencyKey", Message: "must be at most 200 characters"})
 	}
-	if in.WaitMs < 0 || time.Duration(in.WaitMs)*time.Millisecond > MaxSyncTimeout {
+	if outOfRange(in.WaitMs, time.Millisecond, MaxSyncTimeout) {
 		return Run{}, false, apperr.Invalid(apperr.FieldError{Field: "waitMs", Message: fmt.Sprintf("must be from 0 to %d", MaxSyncTimeout.Milliseconds())})
 	}
 	ws := a.WorkspaceID()

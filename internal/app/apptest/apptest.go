@@ -129,6 +129,27 @@ func (r *Response) Data(t testing.TB, v any) {
 	}
 }
 
+// Items decodes the items of a listing ({items, nextCursor}) into v and
+// returns the next page's cursor ("" on the last page).
+func (r *Response) Items(t testing.TB, v any) string {
+	t.Helper()
+	var page struct {
+		Items      json.RawMessage `json:"items"`
+		NextCursor *string         `json:"nextCursor"`
+	}
+	r.Data(t, &page)
+	if len(page.Items) == 0 || page.Items[0] != '[' {
+		t.Fatalf("listing without an items array: %s", r.Raw)
+	}
+	if err := json.Unmarshal(page.Items, v); err != nil {
+		t.Fatalf("decode items %s: %v", r.Raw, err)
+	}
+	if page.NextCursor == nil {
+		return ""
+	}
+	return *page.NextCursor
+}
+
 // Request describes one call.
 type Request struct {
 	Method, Path string

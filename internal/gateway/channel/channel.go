@@ -241,8 +241,23 @@ func TransportError(err error) *SendError {
 // allowed); HTTP dates are not used by these providers.
 func ParseRetryAfter(h string) time.Duration {
 	var f float64
-	if _, err := fmt.Sscanf(strings.TrimSpace(h), "%g", &f); err != nil || f < 0 {
+	if _, err := fmt.Sscanf(strings.TrimSpace(h), "%g", &f); err != nil || !(f >= 0) {
 		return 0
+	}
+	return RetryAfterSeconds(f)
+}
+
+// MaxRetryAfter bounds a provider's requested wait.
+const MaxRetryAfter = 24 * time.Hour
+
+// RetryAfterSeconds turns a provider's wait in seconds into a duration, at
+// most MaxRetryAfter: an absurd value must not wrap into a negative one.
+func RetryAfterSeconds(f float64) time.Duration {
+	if !(f > 0) {
+		return 0
+	}
+	if f > MaxRetryAfter.Seconds() {
+		return MaxRetryAfter
 	}
 	return time.Duration(f * float64(time.Second))
 }

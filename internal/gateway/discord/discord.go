@@ -75,7 +75,7 @@ func (a *Adapter) call(ctx context.Context, t channel.Target, method, path strin
 		RetryAfter float64 `json:"retry_after"`
 	}
 	_ = json.Unmarshal(raw, &e)
-	retry := time.Duration(e.RetryAfter * float64(time.Second))
+	retry := channel.RetryAfterSeconds(e.RetryAfter)
 	if retry == 0 {
 		retry = channel.ParseRetryAfter(rh.Get("Retry-After"))
 	}

@@ -15,7 +15,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/switchboard/switchboard/internal/gateway/channel"
 )
@@ -91,7 +90,7 @@ func (a *Adapter) call(ctx context.Context, t channel.Target, method string, in 
 	if code == 0 {
 		code = status
 	}
-	retry := time.Duration(r.Parameters.RetryAfter * float64(time.Second))
+	retry := channel.RetryAfterSeconds(r.Parameters.RetryAfter)
 	if retry == 0 {
 		retry = channel.ParseRetryAfter(h.Get("Retry-After"))
 	}

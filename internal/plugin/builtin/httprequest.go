@@ -168,7 +168,9 @@ func (r HTTPRequest) Execute(ctx context.Context, ec plugin.ExecutionContext, in
 	}
 	timeout := httpDefTimeout
 	if cfg.TimeoutMs > 0 {
-		timeout = min(time.Duration(cfg.TimeoutMs)*time.Millisecond, httpMaxTimeout)
+		// Capped in milliseconds before converting: a huge value would
+		// wrap negative when multiplied.
+		timeout = time.Duration(min(cfg.TimeoutMs, httpMaxTimeout.Milliseconds())) * time.Millisecond
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()

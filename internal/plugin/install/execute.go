@@ -298,7 +298,7 @@ func insertExecution(ctx context.Context, tx *db.Tx, ws, userID string, e Execut
 // ExecutionPage is a page of executions, newest first.
 type ExecutionPage struct {
 	Items      []Execution `json:"items"`
-	NextCursor string      `json:"nextCursor,omitempty"`
+	NextCursor *string     `json:"nextCursor"`
 }
 
 // Executions lists an installation's executions, newest first.
@@ -341,7 +341,8 @@ func (s *Service) Executions(ctx context.Context, a actor.Actor, id, cursor stri
 	}
 	if len(page.Items) > limit {
 		page.Items = page.Items[:limit]
-		page.NextCursor = page.Items[limit-1].ID
+		next := page.Items[limit-1].ID
+		page.NextCursor = &next
 	}
 	return page, nil
 }

@@ -148,16 +148,18 @@ func latestVersion(ctx context.Context, q db.Querier, pluginID string) (string, 
 }
 
 // Submissions lists the versions the actor submitted, newest first.
-func (s *Service) Submissions(ctx context.Context, a actor.Actor) ([]Version, error) {
+// At most limit (1–200, default 200) of those after the id after.
+func (s *Service) Submissions(ctx context.Context, a actor.Actor, after string, limit int) ([]Version, error) {
 	if err := requirePerm(a, actor.PermMarketSubmit); err != nil {
 		return nil, err
 	}
-	return s.listVersions(ctx, `WHERE v.submitted_by = $1`, a.UserID)
+	return s.listVersions(ctx, `WHERE v.submitted_by = $1`, a.UserID, after, limit)
 }
 
-// ReviewQueue lists versions with a status (default PENDING), oldest first,
-// for reviewers.
-func (s *Service) ReviewQueue(ctx context.Context, a actor.Actor, status Status) ([]Version, error) {
+// ReviewQueue lists versions with a status (default PENDING), newest first,
+// for reviewers: at most limit (1–200, default 200) of those after the id
+// after.
+func (s *Service) ReviewQueue(ctx context.Context, a actor.Actor, status Status, after string, limit int) ([]Version, error) {
 	if err := requirePerm(a, actor.PermMarketReview); err != nil {
 		return nil, err
 	}
@@ -169,11 +171,15 @@ func (s *Service) ReviewQueue(ctx context.Context, a actor.Actor, status Status)
 	default:
 		return nil, apperr.Invalid(apperr.FieldError{Field: "status", Message: "must be PENDING, APPROVED, REJECTED or YANKED"})
 	}
-	return s.listVersions(ctx, `WHERE v.status = $1`, string(status))
+	return s.listVersions(ctx, `WHERE v.status = $1`, string(status), after, limit)
 }
 
-func (s *Service) listVersions(ctx context.Context, where string, arg any) ([]Version, error) {
-	rows, err := s.db.Read().QueryContext(ctx, `SELECT `+versionColumns+versionFrom+where+` ORDER BY v.id DESC LIMIT 200`, arg)
+func (s *Service) listVersions(ctx context.Context, where string, arg any, after string, limit int) ([]Version, error) {
+	if limit <= 0 || limit > 200 {
+		limit = 200
+	}
+	rows, err := s.db.Read().QueryContext(ctx, `SELECT `+versionColumns+versionFrom+where+
+		` AND ($2 = '' OR v.id < $2) ORDER BY v.id DESC LIMIT $3`, arg, after, limit)
 	if err != nil {
 		return nil, apperr.Wrap(err, "list plugin versions")
 	}
