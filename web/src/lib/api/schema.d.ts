@@ -760,6 +760,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/gateways/{id}/hook/rotate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Give the gateway a new inbound URL (the old one stops at once); re-registered with Telegram and Discord, to be pasted into the provider's console for Slack, WhatsApp and webhooks (registered: false and nextStep say so). */
+        post: operations["postGatewaysByIdHookRotate"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/gateways/{id}/send": {
         parameters: {
             query?: never;
@@ -1593,6 +1610,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/workflows/{id}/webhook/rotate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Give a webhook workflow a new hookUrl; the old URL answers 404 from then on. */
+        post: operations["postWorkflowsByIdWebhookRotate"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/healthz": {
         parameters: {
             query?: never;
@@ -1702,16 +1736,1039 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        AcceptResponse: {
+            organization: components["schemas"]["Org"];
+        };
+        AcceptSignupRequest: {
+            name: string;
+            password: string;
+            /** @enum {string} */
+            session?: "cookie";
+            token: string;
+        };
+        ActorLimits: {
+            aiTokensPerMonth: number;
+            apiRequestsPerMinute: number;
+            apiWorkspaceRequestsPerMinute: number;
+            cpuCores: number;
+            executionsPerDay: number;
+            gateways: number;
+            plugins: number;
+            ramMb: number;
+            runRetentionDays: number;
+            storageMb: number;
+        };
+        AnalyticsReport: {
+            chatId?: string;
+            from: string;
+            gatewayId?: string;
+            groupBy: string;
+            installationId: string;
+            rows: components["schemas"]["AnalyticsRow"][];
+            to: string;
+            totals: components["schemas"]["AnalyticsTotals"];
+            truncated?: boolean;
+        };
+        AnalyticsRow: {
+            chatId?: string;
+            chats: number;
+            day?: string;
+            gatewayId?: string;
+            messages: number;
+            userId?: string;
+            username?: string;
+            users: number;
+        };
+        AnalyticsTotals: {
+            chats: number;
+            messages: number;
+            users: number;
+        };
+        AuditPage: {
+            items: components["schemas"]["AuditRow"][];
+            nextCursor: string | null;
+        };
+        AuditRow: {
+            action: string;
+            /** Format: date-time */
+            createdAt: string;
+            id: string;
+            impersonatorId?: string;
+            ipAddress: string;
+            metadata: unknown;
+            organizationId?: string;
+            requestId: string;
+            resource: string;
+            resourceId?: string;
+            seq: number;
+            status: string;
+            userAgent: string;
+            userId?: string;
+        };
+        AuditVerifyResult: {
+            badId?: string;
+            badSeq?: number;
+            checked: number;
+            ok: boolean;
+            reason?: string;
+        };
+        AuthAPIKey: {
+            /** Format: date-time */
+            createdAt: string;
+            /** Format: date-time */
+            expiresAt?: string;
+            id: string;
+            /** Format: date-time */
+            lastUsedAt?: string;
+            name: string;
+            prefix: string;
+        };
+        AuthAdminSession: {
+            /** Format: date-time */
+            createdAt: string;
+            /** Format: date-time */
+            expiresAt: string;
+            id: string;
+            impersonatorId?: string;
+            ip: string;
+            /** Format: date-time */
+            lastUsedAt: string;
+            live: boolean;
+            /** Format: date-time */
+            revokedAt?: string;
+            revokedReason?: string;
+            userAgent: string;
+        };
+        AuthAdminUpdateInput: {
+            isActive?: boolean;
+            plan?: string;
+            /** @enum {string} */
+            role?: "SUPER_ADMIN" | "ADMIN" | "DEVELOPER" | "SUPPORT" | "MEMBER";
+        };
+        AuthChangePasswordInput: {
+            currentPassword: string;
+            newPassword: string;
+            revokeApiKeys?: boolean;
+        };
+        AuthCreateAPIKeyInput: {
+            expiresInDays?: number;
+            name: string;
+        };
+        AuthCreatedAPIKey: {
+            /** Format: date-time */
+            createdAt: string;
+            /** Format: date-time */
+            expiresAt?: string;
+            id: string;
+            key: string;
+            /** Format: date-time */
+            lastUsedAt?: string;
+            name: string;
+            prefix: string;
+        };
+        AuthEmailChangeReverted: {
+            apiKeysRevoked: components["schemas"]["AuthRevokedKey"][];
+            sessionsRevoked: number;
+            user: components["schemas"]["AuthUser"];
+        };
+        AuthPasswordChanged: {
+            apiKeysRevoked: components["schemas"]["AuthRevokedKey"][];
+            message: string;
+            otherSessionsRevoked: number;
+        };
+        AuthRevokedCredentials: {
+            apiKeysRevoked: components["schemas"]["AuthRevokedKey"][];
+            revoked: number;
+        };
+        AuthRevokedKey: {
+            id: string;
+            name: string;
+            prefix: string;
+        };
+        AuthSession: {
+            /** Format: date-time */
+            createdAt: string;
+            current: boolean;
+            /** Format: date-time */
+            expiresAt: string;
+            id: string;
+            impersonated: boolean;
+            ip: string;
+            /** Format: date-time */
+            lastUsedAt: string;
+            userAgent: string;
+        };
+        AuthSessionPage: {
+            items: components["schemas"]["AuthAdminSession"][];
+            nextCursor: string | null;
+        };
+        AuthSignupInput: {
+            email: string;
+            name: string;
+            password: string;
+        };
+        AuthTokens: {
+            accessToken: string;
+            expiresIn: number;
+            refreshToken?: string;
+            user: components["schemas"]["AuthUser"];
+        };
+        AuthUpdateMeInput: {
+            currentPassword?: string;
+            email?: string;
+            name?: string;
+        };
+        AuthUser: {
+            /** Format: date-time */
+            createdAt: string;
+            /** Format: date-time */
+            deletedAt?: string;
+            departmentId?: string;
+            email: string;
+            emailVerified: boolean;
+            /** Format: date-time */
+            emailVerifiedAt?: string;
+            failedLoginCount: number;
+            id: string;
+            isActive: boolean;
+            /** Format: date-time */
+            lastLoginAt?: string;
+            /** Format: date-time */
+            lastPasswordChange: string;
+            /** Format: date-time */
+            lockedUntil?: string;
+            name: string;
+            /** @enum {string} */
+            orgRole?: "ORG_OWNER" | "ORG_ADMIN" | "DEPT_MANAGER" | "ORG_MEMBER";
+            organizationId?: string;
+            pendingEmail?: string;
+            plan: string;
+            /** @enum {string} */
+            role: "SUPER_ADMIN" | "ADMIN" | "DEVELOPER" | "SUPPORT" | "MEMBER";
+            stripeCustomerId?: string;
+            /** Format: date-time */
+            updatedAt: string;
+        };
+        AuthUserPage: {
+            items: components["schemas"]["AuthUser"][];
+            nextCursor: string | null;
+        };
+        BillingCheckoutInput: {
+            package: string;
+        };
+        BillingPack: {
+            credits: number;
+            currency: string;
+            id: string;
+            name: string;
+            priceCents: number;
+        };
+        BillingSession: {
+            id?: string;
+            status: string;
+            url?: string;
+        };
+        BillingSubscriptionInput: {
+            plan: string;
+        };
+        BillingWebhookResult: {
+            eventId: string;
+            outcome: string;
+            received: boolean;
+            type: string;
+        };
+        ChannelIdentity: {
+            id?: string;
+            name?: string;
+        };
+        CreditAutoTopUp: {
+            amount: number;
+            enabled: boolean;
+            threshold: number;
+        };
+        CreditAutoTopUpInput: {
+            amount?: number;
+            enabled?: boolean;
+            threshold?: number;
+        };
+        CreditBalance: {
+            available: number;
+            balance: number;
+            lifetime: number;
+            reserved: number;
+            settings: components["schemas"]["CreditSettings"];
+            /** Format: date-time */
+            updatedAt?: string;
+            workspaceId: string;
+        };
+        CreditCost: {
+            action: string;
+            description: string;
+            millicredits: number;
+            per: number;
+            unit: string;
+        };
+        CreditGrantInput: {
+            amount: number;
+            idempotencyKey?: string;
+            reason: string;
+            transactionId?: string;
+            type: string;
+        };
+        CreditResult: {
+            replayed: boolean;
+            transaction: components["schemas"]["CreditTransaction"];
+        };
+        CreditSettings: {
+            autoTopUp: components["schemas"]["CreditAutoTopUp"];
+            overageEnabled: boolean;
+        };
+        CreditSettingsInput: {
+            autoTopUp?: components["schemas"]["CreditAutoTopUpInput"];
+            overageEnabled?: boolean;
+        };
+        CreditTransaction: {
+            amount: number;
+            balanceAfter: number;
+            /** Format: date-time */
+            createdAt: string;
+            description: string;
+            id: string;
+            idempotencyKey: string;
+            metadata: unknown;
+            reversesId?: string;
+            type: string;
+            workspaceId: string;
+        };
+        CreditTxPage: {
+            items: components["schemas"]["CreditTransaction"][];
+            nextCursor: string | null;
+        };
+        CreditUsageItem: {
+            exceeded: boolean;
+            limit: number;
+            metric: string;
+            overage: number;
+            period?: string;
+            /** Format: date-time */
+            resetsAt?: string;
+            unit: string;
+            used: number | null;
+        };
+        CreditUsageReport: {
+            items: components["schemas"]["CreditUsageItem"][];
+            limits: components["schemas"]["ActorLimits"];
+            overageEnabled: boolean;
+            plan: string;
+            workspaceId: string;
+        };
+        DepartmentRequest: {
+            departmentId: string | null;
+        };
+        EmailRequest: {
+            email: string;
+        };
+        ErrorBody: {
+            code: string;
+            details?: unknown;
+            message: string;
+        };
         ErrorEnvelope: {
-            error: {
-                code: string;
-                details?: unknown;
-                message: string;
-            };
+            error: components["schemas"]["ErrorBody"];
             success: boolean;
         };
+        EstimateResponse: {
+            action: string;
+            credits: string;
+            millicredits: number;
+            quantity: number;
+        };
+        FeaturedRequest: {
+            featured: boolean;
+        };
+        Flag: {
+            /** Format: date-time */
+            createdAt: string;
+            createdBy?: string;
+            description: string;
+            enabled: boolean;
+            id: string;
+            key: string;
+            organizationIds: string[];
+            percentage: number | null;
+            plans: string[];
+            roles: ("SUPER_ADMIN" | "ADMIN" | "DEVELOPER" | "SUPPORT" | "MEMBER")[];
+            /** Format: date-time */
+            updatedAt: string;
+            updatedBy?: string;
+            userIds: string[];
+            variants: components["schemas"]["FlagVariant"][];
+        };
+        FlagCreateInput: {
+            description?: string;
+            enabled: boolean;
+            key: string;
+            organizationIds?: string[];
+            percentage?: number;
+            plans?: string[];
+            roles?: ("SUPER_ADMIN" | "ADMIN" | "DEVELOPER" | "SUPPORT" | "MEMBER")[];
+            userIds?: string[];
+            variants?: components["schemas"]["FlagVariant"][];
+        };
+        FlagEvaluations: {
+            flags: {
+                [key: string]: components["schemas"]["FlagValue"];
+            };
+            version: number;
+        };
+        FlagUpdateInput: {
+            description?: string;
+            enabled?: boolean;
+            organizationIds?: string[];
+            percentage?: number;
+            plans?: string[];
+            roles?: ("SUPER_ADMIN" | "ADMIN" | "DEVELOPER" | "SUPPORT" | "MEMBER")[];
+            userIds?: string[];
+            variants?: components["schemas"]["FlagVariant"][];
+        };
+        FlagValue: {
+            enabled: boolean;
+            variant?: string;
+        };
+        FlagVariant: {
+            key: string;
+            weight: number;
+        };
+        Gateway: {
+            config: Record<string, never>;
+            /** Format: date-time */
+            createdAt: string;
+            credentialsSet: string[];
+            id: string;
+            identity?: components["schemas"]["ChannelIdentity"];
+            inboundUrl: string;
+            /** Format: date-time */
+            lastConnectedAt?: string;
+            lastError?: string;
+            /** Format: date-time */
+            lastErrorAt?: string;
+            name: string;
+            organizationId?: string;
+            status: string;
+            type: string;
+            /** Format: date-time */
+            updatedAt: string;
+            userId: string;
+        };
+        GatewayChatRequest: {
+            chatId?: string;
+        };
+        GatewayCreateInput: {
+            config?: Record<string, never>;
+            credentials: {
+                [key: string]: string;
+            };
+            name: string;
+            type: string;
+        };
+        GatewayEventPage: {
+            items: components["schemas"]["GatewayWorkspaceJob"][];
+            nextCursor: string | null;
+        };
+        GatewayEventPayload: {
+            args?: string;
+            chatId?: string;
+            command?: string;
+            fields?: {
+                [key: string]: string;
+            };
+            gatewayId: string;
+            gatewayType: string;
+            providerEventId: string;
+            raw?: unknown;
+            text?: string;
+            userId?: string;
+            username?: string;
+        };
+        GatewayHookRotation: {
+            config: Record<string, never>;
+            /** Format: date-time */
+            createdAt: string;
+            credentialsSet: string[];
+            id: string;
+            identity?: components["schemas"]["ChannelIdentity"];
+            inboundUrl: string;
+            /** Format: date-time */
+            lastConnectedAt?: string;
+            lastError?: string;
+            /** Format: date-time */
+            lastErrorAt?: string;
+            name: string;
+            nextStep?: string;
+            organizationId?: string;
+            registered: boolean;
+            status: string;
+            type: string;
+            /** Format: date-time */
+            updatedAt: string;
+            userId: string;
+        };
+        GatewayPage: {
+            items: components["schemas"]["Gateway"][];
+            nextCursor: string | null;
+        };
+        GatewaySendInput: {
+            chatId: string;
+            idempotencyKey?: string;
+            text: string;
+        };
+        GatewaySendRecord: {
+            attempts: number;
+            chatId?: string;
+            /** Format: date-time */
+            createdAt: string;
+            gatewayId: string;
+            id: string;
+            lastError?: string;
+            providerMessageId?: string;
+            /** Format: date-time */
+            sentAt?: string;
+            status: string;
+            text: string;
+            /** Format: date-time */
+            updatedAt: string;
+        };
+        GatewayTestResult: {
+            delivered: boolean;
+            error?: string;
+            providerMessageId?: string;
+            status: string;
+        };
+        GatewayUpdateInput: {
+            config?: Record<string, never>;
+            credentials?: {
+                [key: string]: string;
+            };
+            name?: string;
+        };
+        GatewayWorkspaceJob: {
+            /** Format: date-time */
+            createdAt: string;
+            id: string;
+            organizationId?: string;
+            payload: components["schemas"]["GatewayEventPayload"];
+            /** Format: date-time */
+            processedAt?: string;
+            status: string;
+            type: string;
+            userId?: string;
+            workspaceId: string;
+        };
+        HealthResponse: {
+            status: string;
+            version?: string;
+        };
+        HookAccepted: {
+            runId: string;
+            status: string;
+        };
+        InstallExecuteInput: {
+            async?: boolean;
+            idempotencyKey?: string;
+            input?: unknown;
+        };
+        InstallExecution: {
+            /** Format: date-time */
+            createdAt: string;
+            error?: string;
+            /** Format: date-time */
+            finishedAt?: string;
+            id: string;
+            idempotencyKey?: string;
+            input: unknown;
+            installationId: string;
+            logs: components["schemas"]["PluginLogLine"][];
+            metrics: components["schemas"]["PluginMetrics"];
+            output?: unknown;
+            plugin: string;
+            /** Format: date-time */
+            startedAt?: string;
+            status: string;
+            trigger: string;
+            version: string;
+        };
+        InstallExecutionPage: {
+            items: components["schemas"]["InstallExecution"][];
+            nextCursor: string | null;
+        };
+        InstallInput: {
+            config?: unknown;
+            gatewayIds?: string[];
+            grants?: string[];
+            plugin: string;
+            secrets?: {
+                [key: string]: string;
+            };
+            version?: string;
+        };
+        InstallUpdateInput: {
+            config?: unknown;
+            gatewayIds?: string[];
+            grants?: string[];
+            secrets?: {
+                [key: string]: string;
+            };
+            version?: string;
+        };
+        Installation: {
+            config: unknown;
+            /** Format: date-time */
+            createdAt: string;
+            enabled: boolean;
+            gatewayIds: string[];
+            grants: string[];
+            id: string;
+            kind: string;
+            organizationId?: string;
+            plugin: string;
+            secretNames: string[];
+            /** Format: date-time */
+            updatedAt: string;
+            userId: string;
+            version: string;
+        };
+        LoginRequest: {
+            email: string;
+            password: string;
+            /** @enum {string} */
+            session?: "cookie";
+        };
+        MarketEntry: {
+            allowedHosts: string[];
+            authorId?: string;
+            canBeWorkflowStep: boolean;
+            configSchema: unknown;
+            description: string;
+            featured: boolean;
+            inputSchema: unknown;
+            kind: string;
+            name: string;
+            outputSchema: unknown;
+            permissions: string[];
+            slug: string;
+            version: string;
+            versions: string[];
+        };
+        MarketReviewInput: {
+            reason?: string;
+        };
+        MarketSubmitInput: {
+            manifest: unknown;
+            wasm: string;
+        };
+        MarketVersion: {
+            /** Format: date-time */
+            createdAt: string;
+            id: string;
+            manifest: unknown;
+            pluginId: string;
+            reviewReason?: string;
+            /** Format: date-time */
+            reviewedAt?: string;
+            reviewedBy?: string;
+            slug: string;
+            status: string;
+            submittedBy: string;
+            version: string;
+            wasmSha256: string;
+            wasmSize: number;
+        };
+        MessageResponse: {
+            message: string;
+        };
+        NameRequest: {
+            name: string;
+        };
+        Org: {
+            /** Format: date-time */
+            createdAt: string;
+            createdBy: string;
+            id: string;
+            myDepartmentId?: string;
+            /** @enum {string} */
+            myRole?: "ORG_OWNER" | "ORG_ADMIN" | "DEPT_MANAGER" | "ORG_MEMBER";
+            name: string;
+            plan: string;
+            /** Format: date-time */
+            updatedAt: string;
+        };
+        OrgDepartment: {
+            /** Format: date-time */
+            createdAt: string;
+            id: string;
+            members: number;
+            name: string;
+            /** Format: date-time */
+            updatedAt: string;
+        };
+        OrgInvitation: {
+            /** Format: date-time */
+            createdAt: string;
+            departmentId?: string;
+            email: string;
+            /** Format: date-time */
+            expiresAt: string;
+            id: string;
+            invitedBy: string;
+            /** @enum {string} */
+            orgRole: "ORG_OWNER" | "ORG_ADMIN" | "DEPT_MANAGER" | "ORG_MEMBER";
+        };
+        OrgInviteInput: {
+            departmentId?: string;
+            email: string;
+            /** @enum {string} */
+            orgRole: "ORG_OWNER" | "ORG_ADMIN" | "DEPT_MANAGER" | "ORG_MEMBER";
+        };
+        OrgMember: {
+            departmentId?: string;
+            email: string;
+            /** Format: date-time */
+            joinedAt: string;
+            name: string;
+            /** @enum {string} */
+            orgRole: "ORG_OWNER" | "ORG_ADMIN" | "DEPT_MANAGER" | "ORG_MEMBER";
+            userId: string;
+        };
+        PageOfAuthAPIKey: {
+            items: components["schemas"]["AuthAPIKey"][];
+            nextCursor: string | null;
+        };
+        PageOfAuthSession: {
+            items: components["schemas"]["AuthSession"][];
+            nextCursor: string | null;
+        };
+        PageOfBillingPack: {
+            items: components["schemas"]["BillingPack"][];
+            nextCursor: string | null;
+        };
+        PageOfCreditCost: {
+            items: components["schemas"]["CreditCost"][];
+            nextCursor: string | null;
+        };
+        PageOfFlag: {
+            items: components["schemas"]["Flag"][];
+            nextCursor: string | null;
+        };
+        PageOfInstallation: {
+            items: components["schemas"]["Installation"][];
+            nextCursor: string | null;
+        };
+        PageOfMarketEntry: {
+            items: components["schemas"]["MarketEntry"][];
+            nextCursor: string | null;
+        };
+        PageOfMarketVersion: {
+            items: components["schemas"]["MarketVersion"][];
+            nextCursor: string | null;
+        };
+        PageOfOrg: {
+            items: components["schemas"]["Org"][];
+            nextCursor: string | null;
+        };
+        PageOfOrgDepartment: {
+            items: components["schemas"]["OrgDepartment"][];
+            nextCursor: string | null;
+        };
+        PageOfOrgInvitation: {
+            items: components["schemas"]["OrgInvitation"][];
+            nextCursor: string | null;
+        };
+        PageOfOrgMember: {
+            items: components["schemas"]["OrgMember"][];
+            nextCursor: string | null;
+        };
+        PageOfWorkflowVersion: {
+            items: components["schemas"]["WorkflowVersion"][];
+            nextCursor: string | null;
+        };
+        PluginLogLine: {
+            level: string;
+            message: string;
+        };
+        PluginMetrics: {
+            apiCalls: number;
+            durationMs: number;
+            tokensUsed: number;
+        };
+        RefreshRequest: {
+            refreshToken?: string;
+            /** @enum {string} */
+            session?: "cookie";
+        };
+        ResetRequest: {
+            password: string;
+            token: string;
+        };
+        RevokedResponse: {
+            revoked: number;
+        };
+        RoleRequest: {
+            /** @enum {string} */
+            orgRole: "ORG_OWNER" | "ORG_ADMIN" | "DEPT_MANAGER" | "ORG_MEMBER";
+        };
+        SwitchRequest: {
+            organizationId: string | null;
+        };
+        TokenRequest: {
+            token: string;
+        };
+        ValidResponse: {
+            valid: boolean;
+        };
+        Workflow: {
+            /** Format: date-time */
+            createdAt: string;
+            definition: components["schemas"]["WorkflowDefinition"];
+            description: string;
+            enabled: boolean;
+            hookUrl?: string;
+            id: string;
+            name: string;
+            /** Format: date-time */
+            nextRunAt?: string;
+            organizationId?: string;
+            triggerType: string;
+            /** Format: date-time */
+            updatedAt: string;
+            userId: string;
+            version: number;
+        };
+        WorkflowCreateInput: {
+            definition: unknown;
+            description?: string;
+            enabled?: boolean;
+            name: string;
+        };
+        WorkflowDefinition: {
+            settings: components["schemas"]["WorkflowSettings"];
+            startStepId: string;
+            steps: components["schemas"]["WorkflowStep"][];
+            trigger: components["schemas"]["WorkflowTrigger"];
+            variables?: Record<string, never>;
+        };
+        WorkflowManualInput: {
+            idempotencyKey?: string;
+            input?: unknown;
+            wait?: boolean;
+            waitMs?: number;
+        };
+        WorkflowPage: {
+            items: components["schemas"]["Workflow"][];
+            nextCursor: string | null;
+        };
+        WorkflowRun: {
+            attempt: number;
+            checkpoint: number;
+            /** Format: date-time */
+            createdAt: string;
+            createdBy?: string;
+            currentStepId?: string;
+            error?: string;
+            /** Format: date-time */
+            finishedAt?: string;
+            id: string;
+            input: unknown;
+            output?: unknown;
+            status: string;
+            steps: components["schemas"]["WorkflowStepRecord"][];
+            stepsUsed: number;
+            /** Format: date-time */
+            timeoutAt: string;
+            trigger: string;
+            /** Format: date-time */
+            updatedAt: string;
+            version: number;
+            /** Format: date-time */
+            wakeAt?: string;
+            workflowId: string;
+        };
+        WorkflowRunPage: {
+            items: components["schemas"]["WorkflowRun"][];
+            nextCursor: string | null;
+        };
+        WorkflowSettings: {
+            maxSteps?: number;
+            timeoutSeconds?: number;
+        };
+        WorkflowStep: {
+            conditionalNext?: {
+                [key: string]: string;
+            };
+            config: unknown;
+            id: string;
+            name?: string;
+            nextStepId?: string;
+            onError?: string;
+            retryBackoffMs?: number;
+            retryCount?: number;
+            type: string;
+        };
+        WorkflowStepRecord: {
+            attempt: number;
+            branch?: string;
+            durationUs: number;
+            error?: string;
+            /** Format: date-time */
+            finishedAt: string;
+            input?: unknown;
+            metrics?: components["schemas"]["PluginMetrics"];
+            output?: unknown;
+            seq: number;
+            /** Format: date-time */
+            startedAt: string;
+            status: string;
+            stepId: string;
+            type: string;
+        };
+        WorkflowTrigger: {
+            cron?: string;
+            dedupeHeader?: string;
+            filter?: string;
+            gatewayIds?: string[];
+            mode?: string;
+            timeoutMs?: number;
+            timezone?: string;
+            type: string;
+        };
+        WorkflowUpdateInput: {
+            definition?: unknown;
+            description?: string;
+            name?: string;
+        };
+        WorkflowVersion: {
+            /** Format: date-time */
+            createdAt: string;
+            createdBy?: string;
+            definition: components["schemas"]["WorkflowDefinition"];
+            id: string;
+            version: number;
+            workflowId: string;
+        };
     };
-    responses: never;
+    responses: {
+        /** @description An unexpected error (INTERNAL); quote the request id. */
+        Internal: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ErrorEnvelope"];
+            };
+        };
+        /** @description Invalid input (VALIDATION_ERROR): a field, a query parameter, or bytes that are not UTF-8 or hold NUL in the path or query. */
+        Status400: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ErrorEnvelope"];
+            };
+        };
+        /** @description Missing, invalid or revoked credential (UNAUTHORIZED). */
+        Status401: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ErrorEnvelope"];
+            };
+        };
+        /** @description The plan's limit is reached (PLAN_LIMIT_EXCEEDED) or the workspace lacks credits (INSUFFICIENT_CREDITS). */
+        Status402: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ErrorEnvelope"];
+            };
+        };
+        /** @description The actor lacks a permission or role (FORBIDDEN). */
+        Status403: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ErrorEnvelope"];
+            };
+        };
+        /** @description No such resource in the actor's reach, the feature is off for the actor, or it is not configured on this server (NOT_FOUND). */
+        Status404: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ErrorEnvelope"];
+            };
+        };
+        /** @description The resource's state does not allow this (CONFLICT). */
+        Status409: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ErrorEnvelope"];
+            };
+        };
+        /** @description The request body exceeds the server's limit (PAYLOAD_TOO_LARGE). */
+        Status413: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ErrorEnvelope"];
+            };
+        };
+        /** @description The body is not application/json (UNSUPPORTED_MEDIA_TYPE). */
+        Status415: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ErrorEnvelope"];
+            };
+        };
+        /** @description The workflow run failed (WORKFLOW_FAILED); details carry its run id and status. */
+        Status422: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ErrorEnvelope"];
+            };
+        };
+        /** @description Too many requests (RATE_LIMITED); Retry-After says when to try again. */
+        Status429: {
+            headers: {
+                /** @description Seconds to wait before retrying. */
+                "Retry-After"?: number;
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ErrorEnvelope"];
+            };
+        };
+        /** @description The database is unreachable or did not answer in time (UNAVAILABLE); Retry-After says when to try again. */
+        Status503: {
+            headers: {
+                /** @description Seconds to wait before retrying. */
+                "Retry-After"?: number;
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ErrorEnvelope"];
+            };
+        };
+    };
     parameters: never;
     requestBodies: never;
     headers: never;
@@ -1756,58 +2813,28 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            items: {
-                                action: string;
-                                /** Format: date-time */
-                                createdAt: string;
-                                id: string;
-                                impersonatorId?: string;
-                                ipAddress: string;
-                                metadata: unknown;
-                                organizationId?: string;
-                                requestId: string;
-                                resource: string;
-                                resourceId?: string;
-                                seq: number;
-                                status: string;
-                                userAgent: string;
-                                userId?: string;
-                            }[];
-                            nextCursor?: string;
-                        };
+                        data: components["schemas"]["AuditPage"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Invalid input (VALIDATION_ERROR) or body too large (PAYLOAD_TOO_LARGE, 413). */
-            400: {
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description Missing, invalid or revoked credential (UNAUTHORIZED). */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description The actor lacks a permission (FORBIDDEN). */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     getAdminAuditVerify: {
@@ -1826,41 +2853,38 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            badId?: string;
-                            badSeq?: number;
-                            checked: number;
-                            ok: boolean;
-                            reason?: string;
-                        };
+                        data: components["schemas"]["AuditVerifyResult"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Missing, invalid or revoked credential (UNAUTHORIZED). */
-            401: {
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description The actor lacks a permission (FORBIDDEN). */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     getAdminFlags: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Opaque cursor from the previous page's nextCursor. */
+                cursor?: string;
+                /** @description Page size, 1–200 (default 50). */
+                limit?: string;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -1874,50 +2898,28 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            /** Format: date-time */
-                            createdAt: string;
-                            createdBy?: string;
-                            description: string;
-                            enabled: boolean;
-                            id: string;
-                            key: string;
-                            organizationIds: string[];
-                            percentage: number;
-                            plans: string[];
-                            roles: ("SUPER_ADMIN" | "ADMIN" | "DEVELOPER" | "SUPPORT" | "MEMBER")[];
-                            /** Format: date-time */
-                            updatedAt: string;
-                            updatedBy?: string;
-                            userIds: string[];
-                            variants: {
-                                key: string;
-                                weight: number;
-                            }[];
-                        }[];
+                        data: components["schemas"]["PageOfFlag"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Missing, invalid or revoked credential (UNAUTHORIZED). */
-            401: {
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description The actor lacks a permission (FORBIDDEN). */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     postAdminFlags: {
@@ -1929,83 +2931,42 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": {
-                    description?: string;
-                    enabled: boolean;
-                    key: string;
-                    organizationIds?: string[];
-                    percentage?: number;
-                    plans?: string[];
-                    roles?: ("SUPER_ADMIN" | "ADMIN" | "DEVELOPER" | "SUPPORT" | "MEMBER")[];
-                    userIds?: string[];
-                    variants?: {
-                        key: string;
-                        weight: number;
-                    }[];
-                };
+                "application/json": components["schemas"]["FlagCreateInput"];
             };
         };
         responses: {
-            /** @description OK */
+            /** @description Created */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            /** Format: date-time */
-                            createdAt: string;
-                            createdBy?: string;
-                            description: string;
-                            enabled: boolean;
-                            id: string;
-                            key: string;
-                            organizationIds: string[];
-                            percentage: number;
-                            plans: string[];
-                            roles: ("SUPER_ADMIN" | "ADMIN" | "DEVELOPER" | "SUPPORT" | "MEMBER")[];
-                            /** Format: date-time */
-                            updatedAt: string;
-                            updatedBy?: string;
-                            userIds: string[];
-                            variants: {
-                                key: string;
-                                weight: number;
-                            }[];
-                        };
+                        data: components["schemas"]["Flag"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Invalid input (VALIDATION_ERROR) or body too large (PAYLOAD_TOO_LARGE, 413). */
-            400: {
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            409: components["responses"]["Status409"];
+            413: components["responses"]["Status413"];
+            415: components["responses"]["Status415"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description Missing, invalid or revoked credential (UNAUTHORIZED). */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description The actor lacks a permission (FORBIDDEN). */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     getAdminFlagsByKey: {
@@ -2026,59 +2987,29 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            /** Format: date-time */
-                            createdAt: string;
-                            createdBy?: string;
-                            description: string;
-                            enabled: boolean;
-                            id: string;
-                            key: string;
-                            organizationIds: string[];
-                            percentage: number;
-                            plans: string[];
-                            roles: ("SUPER_ADMIN" | "ADMIN" | "DEVELOPER" | "SUPPORT" | "MEMBER")[];
-                            /** Format: date-time */
-                            updatedAt: string;
-                            updatedBy?: string;
-                            userIds: string[];
-                            variants: {
-                                key: string;
-                                weight: number;
-                            }[];
-                        };
+                        data: components["schemas"]["Flag"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Missing, invalid or revoked credential (UNAUTHORIZED). */
-            401: {
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            404: components["responses"]["Status404"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description The actor lacks a permission (FORBIDDEN). */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description No such resource in the actor's reach (NOT_FOUND). */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     deleteAdminFlagsByKey: {
@@ -2099,41 +3030,29 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            message: string;
-                        };
+                        data: components["schemas"]["MessageResponse"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Missing, invalid or revoked credential (UNAUTHORIZED). */
-            401: {
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            404: components["responses"]["Status404"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description The actor lacks a permission (FORBIDDEN). */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description No such resource in the actor's reach (NOT_FOUND). */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     patchAdminFlagsByKey: {
@@ -2147,19 +3066,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": {
-                    description?: string;
-                    enabled?: boolean;
-                    organizationIds?: string[];
-                    percentage?: number;
-                    plans?: string[];
-                    roles?: ("SUPER_ADMIN" | "ADMIN" | "DEVELOPER" | "SUPPORT" | "MEMBER")[];
-                    userIds?: string[];
-                    variants?: {
-                        key: string;
-                        weight: number;
-                    }[];
-                };
+                "application/json": components["schemas"]["FlagUpdateInput"];
             };
         };
         responses: {
@@ -2170,68 +3077,31 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            /** Format: date-time */
-                            createdAt: string;
-                            createdBy?: string;
-                            description: string;
-                            enabled: boolean;
-                            id: string;
-                            key: string;
-                            organizationIds: string[];
-                            percentage: number;
-                            plans: string[];
-                            roles: ("SUPER_ADMIN" | "ADMIN" | "DEVELOPER" | "SUPPORT" | "MEMBER")[];
-                            /** Format: date-time */
-                            updatedAt: string;
-                            updatedBy?: string;
-                            userIds: string[];
-                            variants: {
-                                key: string;
-                                weight: number;
-                            }[];
-                        };
+                        data: components["schemas"]["Flag"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Invalid input (VALIDATION_ERROR) or body too large (PAYLOAD_TOO_LARGE, 413). */
-            400: {
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            404: components["responses"]["Status404"];
+            413: components["responses"]["Status413"];
+            415: components["responses"]["Status415"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description Missing, invalid or revoked credential (UNAUTHORIZED). */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description The actor lacks a permission (FORBIDDEN). */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description No such resource in the actor's reach (NOT_FOUND). */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     putAdminMarketplacePluginsBySlugFeatured: {
@@ -2245,9 +3115,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": {
-                    featured: boolean;
-                };
+                "application/json": components["schemas"]["FeaturedRequest"];
             };
         };
         responses: {
@@ -2258,63 +3126,31 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            allowedHosts: string[];
-                            authorId?: string;
-                            canBeWorkflowStep: boolean;
-                            configSchema: unknown;
-                            description: string;
-                            featured: boolean;
-                            inputSchema: unknown;
-                            kind: string;
-                            name: string;
-                            outputSchema: unknown;
-                            permissions: string[];
-                            slug: string;
-                            version: string;
-                            versions: string[];
-                        };
+                        data: components["schemas"]["MarketEntry"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Invalid input (VALIDATION_ERROR) or body too large (PAYLOAD_TOO_LARGE, 413). */
-            400: {
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            404: components["responses"]["Status404"];
+            413: components["responses"]["Status413"];
+            415: components["responses"]["Status415"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description Missing, invalid or revoked credential (UNAUTHORIZED). */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description The actor lacks a permission (FORBIDDEN). */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description No such resource in the actor's reach (NOT_FOUND). */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     getAdminMarketplaceVersions: {
@@ -2322,6 +3158,10 @@ export interface operations {
             query?: {
                 /** @description PENDING (default), APPROVED, REJECTED or YANKED. */
                 status?: string;
+                /** @description Opaque cursor from the previous page's nextCursor. */
+                cursor?: string;
+                /** @description Page size, 1–200 (default 50). */
+                limit?: string;
             };
             header?: never;
             path?: never;
@@ -2336,55 +3176,28 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            /** Format: date-time */
-                            createdAt: string;
-                            id: string;
-                            manifest: unknown;
-                            pluginId: string;
-                            reviewReason?: string;
-                            /** Format: date-time */
-                            reviewedAt?: string;
-                            reviewedBy?: string;
-                            slug: string;
-                            status: string;
-                            submittedBy: string;
-                            version: string;
-                            wasmSha256: string;
-                            wasmSize: number;
-                        }[];
+                        data: components["schemas"]["PageOfMarketVersion"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Invalid input (VALIDATION_ERROR) or body too large (PAYLOAD_TOO_LARGE, 413). */
-            400: {
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description Missing, invalid or revoked credential (UNAUTHORIZED). */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description The actor lacks a permission (FORBIDDEN). */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     postAdminMarketplaceVersionsByIdApprove: {
@@ -2398,9 +3211,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": {
-                    reason?: string;
-                };
+                "application/json": components["schemas"]["MarketReviewInput"];
             };
         };
         responses: {
@@ -2411,64 +3222,32 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            /** Format: date-time */
-                            createdAt: string;
-                            id: string;
-                            manifest: unknown;
-                            pluginId: string;
-                            reviewReason?: string;
-                            /** Format: date-time */
-                            reviewedAt?: string;
-                            reviewedBy?: string;
-                            slug: string;
-                            status: string;
-                            submittedBy: string;
-                            version: string;
-                            wasmSha256: string;
-                            wasmSize: number;
-                        };
+                        data: components["schemas"]["MarketVersion"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Invalid input (VALIDATION_ERROR) or body too large (PAYLOAD_TOO_LARGE, 413). */
-            400: {
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            404: components["responses"]["Status404"];
+            409: components["responses"]["Status409"];
+            413: components["responses"]["Status413"];
+            415: components["responses"]["Status415"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description Missing, invalid or revoked credential (UNAUTHORIZED). */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description The actor lacks a permission (FORBIDDEN). */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description No such resource in the actor's reach (NOT_FOUND). */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     postAdminMarketplaceVersionsByIdReject: {
@@ -2482,9 +3261,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": {
-                    reason?: string;
-                };
+                "application/json": components["schemas"]["MarketReviewInput"];
             };
         };
         responses: {
@@ -2495,64 +3272,32 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            /** Format: date-time */
-                            createdAt: string;
-                            id: string;
-                            manifest: unknown;
-                            pluginId: string;
-                            reviewReason?: string;
-                            /** Format: date-time */
-                            reviewedAt?: string;
-                            reviewedBy?: string;
-                            slug: string;
-                            status: string;
-                            submittedBy: string;
-                            version: string;
-                            wasmSha256: string;
-                            wasmSize: number;
-                        };
+                        data: components["schemas"]["MarketVersion"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Invalid input (VALIDATION_ERROR) or body too large (PAYLOAD_TOO_LARGE, 413). */
-            400: {
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            404: components["responses"]["Status404"];
+            409: components["responses"]["Status409"];
+            413: components["responses"]["Status413"];
+            415: components["responses"]["Status415"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description Missing, invalid or revoked credential (UNAUTHORIZED). */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description The actor lacks a permission (FORBIDDEN). */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description No such resource in the actor's reach (NOT_FOUND). */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     getAdminUsers: {
@@ -2586,72 +3331,28 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            items: {
-                                /** Format: date-time */
-                                createdAt: string;
-                                /** Format: date-time */
-                                deletedAt?: string;
-                                departmentId?: string;
-                                email: string;
-                                emailVerified: boolean;
-                                /** Format: date-time */
-                                emailVerifiedAt?: string;
-                                failedLoginCount: number;
-                                id: string;
-                                isActive: boolean;
-                                /** Format: date-time */
-                                lastLoginAt?: string;
-                                /** Format: date-time */
-                                lastPasswordChange: string;
-                                /** Format: date-time */
-                                lockedUntil?: string;
-                                name: string;
-                                /** @enum {string} */
-                                orgRole?: "ORG_OWNER" | "ORG_ADMIN" | "DEPT_MANAGER" | "ORG_MEMBER";
-                                organizationId?: string;
-                                pendingEmail?: string;
-                                plan: string;
-                                /** @enum {string} */
-                                role: "SUPER_ADMIN" | "ADMIN" | "DEVELOPER" | "SUPPORT" | "MEMBER";
-                                stripeCustomerId?: string;
-                                /** Format: date-time */
-                                updatedAt: string;
-                            }[];
-                            nextCursor?: string;
-                        };
+                        data: components["schemas"]["AuthUserPage"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Invalid input (VALIDATION_ERROR) or body too large (PAYLOAD_TOO_LARGE, 413). */
-            400: {
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description Missing, invalid or revoked credential (UNAUTHORIZED). */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description The actor lacks a permission (FORBIDDEN). */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     getAdminUsersById: {
@@ -2672,69 +3373,29 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            /** Format: date-time */
-                            createdAt: string;
-                            /** Format: date-time */
-                            deletedAt?: string;
-                            departmentId?: string;
-                            email: string;
-                            emailVerified: boolean;
-                            /** Format: date-time */
-                            emailVerifiedAt?: string;
-                            failedLoginCount: number;
-                            id: string;
-                            isActive: boolean;
-                            /** Format: date-time */
-                            lastLoginAt?: string;
-                            /** Format: date-time */
-                            lastPasswordChange: string;
-                            /** Format: date-time */
-                            lockedUntil?: string;
-                            name: string;
-                            /** @enum {string} */
-                            orgRole?: "ORG_OWNER" | "ORG_ADMIN" | "DEPT_MANAGER" | "ORG_MEMBER";
-                            organizationId?: string;
-                            pendingEmail?: string;
-                            plan: string;
-                            /** @enum {string} */
-                            role: "SUPER_ADMIN" | "ADMIN" | "DEVELOPER" | "SUPPORT" | "MEMBER";
-                            stripeCustomerId?: string;
-                            /** Format: date-time */
-                            updatedAt: string;
-                        };
+                        data: components["schemas"]["AuthUser"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Missing, invalid or revoked credential (UNAUTHORIZED). */
-            401: {
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            404: components["responses"]["Status404"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description The actor lacks a permission (FORBIDDEN). */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description No such resource in the actor's reach (NOT_FOUND). */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     deleteAdminUsersById: {
@@ -2755,41 +3416,30 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            message: string;
-                        };
+                        data: components["schemas"]["MessageResponse"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Missing, invalid or revoked credential (UNAUTHORIZED). */
-            401: {
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            404: components["responses"]["Status404"];
+            409: components["responses"]["Status409"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description The actor lacks a permission (FORBIDDEN). */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description No such resource in the actor's reach (NOT_FOUND). */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     patchAdminUsersById: {
@@ -2803,12 +3453,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": {
-                    isActive?: boolean;
-                    plan?: string;
-                    /** @enum {string} */
-                    role?: "SUPER_ADMIN" | "ADMIN" | "DEVELOPER" | "SUPPORT" | "MEMBER";
-                };
+                "application/json": components["schemas"]["AuthAdminUpdateInput"];
             };
         };
         responses: {
@@ -2819,78 +3464,32 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            /** Format: date-time */
-                            createdAt: string;
-                            /** Format: date-time */
-                            deletedAt?: string;
-                            departmentId?: string;
-                            email: string;
-                            emailVerified: boolean;
-                            /** Format: date-time */
-                            emailVerifiedAt?: string;
-                            failedLoginCount: number;
-                            id: string;
-                            isActive: boolean;
-                            /** Format: date-time */
-                            lastLoginAt?: string;
-                            /** Format: date-time */
-                            lastPasswordChange: string;
-                            /** Format: date-time */
-                            lockedUntil?: string;
-                            name: string;
-                            /** @enum {string} */
-                            orgRole?: "ORG_OWNER" | "ORG_ADMIN" | "DEPT_MANAGER" | "ORG_MEMBER";
-                            organizationId?: string;
-                            pendingEmail?: string;
-                            plan: string;
-                            /** @enum {string} */
-                            role: "SUPER_ADMIN" | "ADMIN" | "DEVELOPER" | "SUPPORT" | "MEMBER";
-                            stripeCustomerId?: string;
-                            /** Format: date-time */
-                            updatedAt: string;
-                        };
+                        data: components["schemas"]["AuthUser"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Invalid input (VALIDATION_ERROR) or body too large (PAYLOAD_TOO_LARGE, 413). */
-            400: {
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            404: components["responses"]["Status404"];
+            409: components["responses"]["Status409"];
+            413: components["responses"]["Status413"];
+            415: components["responses"]["Status415"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description Missing, invalid or revoked credential (UNAUTHORIZED). */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description The actor lacks a permission (FORBIDDEN). */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description No such resource in the actor's reach (NOT_FOUND). */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     postAdminUsersByIdImpersonate: {
@@ -2911,74 +3510,31 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            accessToken: string;
-                            expiresIn: number;
-                            refreshToken?: string;
-                            user: {
-                                /** Format: date-time */
-                                createdAt: string;
-                                /** Format: date-time */
-                                deletedAt?: string;
-                                departmentId?: string;
-                                email: string;
-                                emailVerified: boolean;
-                                /** Format: date-time */
-                                emailVerifiedAt?: string;
-                                failedLoginCount: number;
-                                id: string;
-                                isActive: boolean;
-                                /** Format: date-time */
-                                lastLoginAt?: string;
-                                /** Format: date-time */
-                                lastPasswordChange: string;
-                                /** Format: date-time */
-                                lockedUntil?: string;
-                                name: string;
-                                /** @enum {string} */
-                                orgRole?: "ORG_OWNER" | "ORG_ADMIN" | "DEPT_MANAGER" | "ORG_MEMBER";
-                                organizationId?: string;
-                                pendingEmail?: string;
-                                plan: string;
-                                /** @enum {string} */
-                                role: "SUPER_ADMIN" | "ADMIN" | "DEVELOPER" | "SUPPORT" | "MEMBER";
-                                stripeCustomerId?: string;
-                                /** Format: date-time */
-                                updatedAt: string;
-                            };
-                        };
+                        data: components["schemas"]["AuthTokens"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Missing, invalid or revoked credential (UNAUTHORIZED). */
-            401: {
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            404: components["responses"]["Status404"];
+            409: components["responses"]["Status409"];
+            413: components["responses"]["Status413"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description The actor lacks a permission (FORBIDDEN). */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description No such resource in the actor's reach (NOT_FOUND). */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     postAdminUsersByIdRestore: {
@@ -2999,69 +3555,31 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            /** Format: date-time */
-                            createdAt: string;
-                            /** Format: date-time */
-                            deletedAt?: string;
-                            departmentId?: string;
-                            email: string;
-                            emailVerified: boolean;
-                            /** Format: date-time */
-                            emailVerifiedAt?: string;
-                            failedLoginCount: number;
-                            id: string;
-                            isActive: boolean;
-                            /** Format: date-time */
-                            lastLoginAt?: string;
-                            /** Format: date-time */
-                            lastPasswordChange: string;
-                            /** Format: date-time */
-                            lockedUntil?: string;
-                            name: string;
-                            /** @enum {string} */
-                            orgRole?: "ORG_OWNER" | "ORG_ADMIN" | "DEPT_MANAGER" | "ORG_MEMBER";
-                            organizationId?: string;
-                            pendingEmail?: string;
-                            plan: string;
-                            /** @enum {string} */
-                            role: "SUPER_ADMIN" | "ADMIN" | "DEVELOPER" | "SUPPORT" | "MEMBER";
-                            stripeCustomerId?: string;
-                            /** Format: date-time */
-                            updatedAt: string;
-                        };
+                        data: components["schemas"]["AuthUser"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Missing, invalid or revoked credential (UNAUTHORIZED). */
-            401: {
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            404: components["responses"]["Status404"];
+            409: components["responses"]["Status409"];
+            413: components["responses"]["Status413"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description The actor lacks a permission (FORBIDDEN). */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description No such resource in the actor's reach (NOT_FOUND). */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     postAdminUsersByIdRevokeSessions: {
@@ -3082,46 +3600,30 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            apiKeysRevoked: {
-                                id: string;
-                                name: string;
-                                prefix: string;
-                            }[];
-                            revoked: number;
-                        };
+                        data: components["schemas"]["AuthRevokedCredentials"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Missing, invalid or revoked credential (UNAUTHORIZED). */
-            401: {
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            404: components["responses"]["Status404"];
+            413: components["responses"]["Status413"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description The actor lacks a permission (FORBIDDEN). */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description No such resource in the actor's reach (NOT_FOUND). */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     getAdminUsersByIdSessions: {
@@ -3147,66 +3649,29 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            items: {
-                                /** Format: date-time */
-                                createdAt: string;
-                                /** Format: date-time */
-                                expiresAt: string;
-                                id: string;
-                                impersonatorId?: string;
-                                ip: string;
-                                /** Format: date-time */
-                                lastUsedAt: string;
-                                live: boolean;
-                                /** Format: date-time */
-                                revokedAt?: string;
-                                revokedReason?: string;
-                                userAgent: string;
-                            }[];
-                            nextCursor?: string;
-                        };
+                        data: components["schemas"]["AuthSessionPage"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Invalid input (VALIDATION_ERROR) or body too large (PAYLOAD_TOO_LARGE, 413). */
-            400: {
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            404: components["responses"]["Status404"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description Missing, invalid or revoked credential (UNAUTHORIZED). */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description The actor lacks a permission (FORBIDDEN). */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description No such resource in the actor's reach (NOT_FOUND). */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     postAdminUsersByIdUnlock: {
@@ -3227,69 +3692,30 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            /** Format: date-time */
-                            createdAt: string;
-                            /** Format: date-time */
-                            deletedAt?: string;
-                            departmentId?: string;
-                            email: string;
-                            emailVerified: boolean;
-                            /** Format: date-time */
-                            emailVerifiedAt?: string;
-                            failedLoginCount: number;
-                            id: string;
-                            isActive: boolean;
-                            /** Format: date-time */
-                            lastLoginAt?: string;
-                            /** Format: date-time */
-                            lastPasswordChange: string;
-                            /** Format: date-time */
-                            lockedUntil?: string;
-                            name: string;
-                            /** @enum {string} */
-                            orgRole?: "ORG_OWNER" | "ORG_ADMIN" | "DEPT_MANAGER" | "ORG_MEMBER";
-                            organizationId?: string;
-                            pendingEmail?: string;
-                            plan: string;
-                            /** @enum {string} */
-                            role: "SUPER_ADMIN" | "ADMIN" | "DEVELOPER" | "SUPPORT" | "MEMBER";
-                            stripeCustomerId?: string;
-                            /** Format: date-time */
-                            updatedAt: string;
-                        };
+                        data: components["schemas"]["AuthUser"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Missing, invalid or revoked credential (UNAUTHORIZED). */
-            401: {
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            404: components["responses"]["Status404"];
+            413: components["responses"]["Status413"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description The actor lacks a permission (FORBIDDEN). */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description No such resource in the actor's reach (NOT_FOUND). */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     postAdminWorkspacesByIdCredits: {
@@ -3306,81 +3732,29 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": {
-                    amount: number;
-                    idempotencyKey?: string;
-                    reason: string;
-                    transactionId?: string;
-                    type: string;
-                };
+                "application/json": components["schemas"]["CreditGrantInput"];
             };
         };
         responses: {
-            /** @description OK */
+            /** @description Created */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            replayed: boolean;
-                            transaction: {
-                                amount: number;
-                                balanceAfter: number;
-                                /** Format: date-time */
-                                createdAt: string;
-                                description: string;
-                                id: string;
-                                idempotencyKey: string;
-                                metadata: unknown;
-                                reversesId?: string;
-                                type: string;
-                                workspaceId: string;
-                            };
-                        };
+                        data: components["schemas"]["CreditResult"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Invalid input (VALIDATION_ERROR) or body too large (PAYLOAD_TOO_LARGE, 413). */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description Missing, invalid or revoked credential (UNAUTHORIZED). */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description The actor lacks a permission (FORBIDDEN). */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description No such resource in the actor's reach (NOT_FOUND). */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description The Idempotency-Key was used for a different request, or its first request is still running (IDEMPOTENCY_CONFLICT). */
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            402: components["responses"]["Status402"];
+            403: components["responses"]["Status403"];
+            404: components["responses"]["Status404"];
+            /** @description The Idempotency-Key was used for a different request, or its first request is still running (IDEMPOTENCY_CONFLICT). Or: The resource's state does not allow this (CONFLICT). */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3389,6 +3763,21 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            413: components["responses"]["Status413"];
+            415: components["responses"]["Status415"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     getAudit: {
@@ -3424,58 +3813,28 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            items: {
-                                action: string;
-                                /** Format: date-time */
-                                createdAt: string;
-                                id: string;
-                                impersonatorId?: string;
-                                ipAddress: string;
-                                metadata: unknown;
-                                organizationId?: string;
-                                requestId: string;
-                                resource: string;
-                                resourceId?: string;
-                                seq: number;
-                                status: string;
-                                userAgent: string;
-                                userId?: string;
-                            }[];
-                            nextCursor?: string;
-                        };
+                        data: components["schemas"]["AuditPage"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Invalid input (VALIDATION_ERROR) or body too large (PAYLOAD_TOO_LARGE, 413). */
-            400: {
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description Missing, invalid or revoked credential (UNAUTHORIZED). */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description The actor lacks a permission (FORBIDDEN). */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     postAuthEmailChangeConfirm: {
@@ -3487,9 +3846,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": {
-                    token: string;
-                };
+                "application/json": components["schemas"]["TokenRequest"];
             };
         };
         responses: {
@@ -3500,60 +3857,29 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            /** Format: date-time */
-                            createdAt: string;
-                            /** Format: date-time */
-                            deletedAt?: string;
-                            departmentId?: string;
-                            email: string;
-                            emailVerified: boolean;
-                            /** Format: date-time */
-                            emailVerifiedAt?: string;
-                            failedLoginCount: number;
-                            id: string;
-                            isActive: boolean;
-                            /** Format: date-time */
-                            lastLoginAt?: string;
-                            /** Format: date-time */
-                            lastPasswordChange: string;
-                            /** Format: date-time */
-                            lockedUntil?: string;
-                            name: string;
-                            /** @enum {string} */
-                            orgRole?: "ORG_OWNER" | "ORG_ADMIN" | "DEPT_MANAGER" | "ORG_MEMBER";
-                            organizationId?: string;
-                            pendingEmail?: string;
-                            plan: string;
-                            /** @enum {string} */
-                            role: "SUPER_ADMIN" | "ADMIN" | "DEVELOPER" | "SUPPORT" | "MEMBER";
-                            stripeCustomerId?: string;
-                            /** Format: date-time */
-                            updatedAt: string;
-                        };
+                        data: components["schemas"]["AuthUser"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Invalid input (VALIDATION_ERROR) or body too large (PAYLOAD_TOO_LARGE, 413). */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            400: components["responses"]["Status400"];
+            409: components["responses"]["Status409"];
+            413: components["responses"]["Status413"];
+            415: components["responses"]["Status415"];
             /** @description Too many requests from this address (RATE_LIMITED); see Retry-After. */
             429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     postAuthEmailChangeRevert: {
@@ -3565,10 +3891,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": {
-                    password: string;
-                    token: string;
-                };
+                "application/json": components["schemas"]["ResetRequest"];
             };
         };
         responses: {
@@ -3579,68 +3902,29 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            apiKeysRevoked: {
-                                id: string;
-                                name: string;
-                                prefix: string;
-                            }[];
-                            sessionsRevoked: number;
-                            user: {
-                                /** Format: date-time */
-                                createdAt: string;
-                                /** Format: date-time */
-                                deletedAt?: string;
-                                departmentId?: string;
-                                email: string;
-                                emailVerified: boolean;
-                                /** Format: date-time */
-                                emailVerifiedAt?: string;
-                                failedLoginCount: number;
-                                id: string;
-                                isActive: boolean;
-                                /** Format: date-time */
-                                lastLoginAt?: string;
-                                /** Format: date-time */
-                                lastPasswordChange: string;
-                                /** Format: date-time */
-                                lockedUntil?: string;
-                                name: string;
-                                /** @enum {string} */
-                                orgRole?: "ORG_OWNER" | "ORG_ADMIN" | "DEPT_MANAGER" | "ORG_MEMBER";
-                                organizationId?: string;
-                                pendingEmail?: string;
-                                plan: string;
-                                /** @enum {string} */
-                                role: "SUPER_ADMIN" | "ADMIN" | "DEVELOPER" | "SUPPORT" | "MEMBER";
-                                stripeCustomerId?: string;
-                                /** Format: date-time */
-                                updatedAt: string;
-                            };
-                        };
+                        data: components["schemas"]["AuthEmailChangeReverted"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Invalid input (VALIDATION_ERROR) or body too large (PAYLOAD_TOO_LARGE, 413). */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            400: components["responses"]["Status400"];
+            409: components["responses"]["Status409"];
+            413: components["responses"]["Status413"];
+            415: components["responses"]["Status415"];
             /** @description Too many requests from this address (RATE_LIMITED); see Retry-After. */
             429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     postAuthEmailResend: {
@@ -3652,48 +3936,37 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description OK */
+            /** @description Accepted */
             202: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            message: string;
-                        };
+                        data: components["schemas"]["MessageResponse"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Missing, invalid or revoked credential (UNAUTHORIZED). */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description The actor lacks a permission (FORBIDDEN). */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description Too many requests from this address (RATE_LIMITED); see Retry-After. */
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            409: components["responses"]["Status409"];
+            413: components["responses"]["Status413"];
+            /** @description Too many requests from this address, or over the plan's API request limits (RATE_LIMITED); see Retry-After. */
             429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     postAuthEmailVerify: {
@@ -3705,9 +3978,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": {
-                    token: string;
-                };
+                "application/json": components["schemas"]["TokenRequest"];
             };
         };
         responses: {
@@ -3718,60 +3989,28 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            /** Format: date-time */
-                            createdAt: string;
-                            /** Format: date-time */
-                            deletedAt?: string;
-                            departmentId?: string;
-                            email: string;
-                            emailVerified: boolean;
-                            /** Format: date-time */
-                            emailVerifiedAt?: string;
-                            failedLoginCount: number;
-                            id: string;
-                            isActive: boolean;
-                            /** Format: date-time */
-                            lastLoginAt?: string;
-                            /** Format: date-time */
-                            lastPasswordChange: string;
-                            /** Format: date-time */
-                            lockedUntil?: string;
-                            name: string;
-                            /** @enum {string} */
-                            orgRole?: "ORG_OWNER" | "ORG_ADMIN" | "DEPT_MANAGER" | "ORG_MEMBER";
-                            organizationId?: string;
-                            pendingEmail?: string;
-                            plan: string;
-                            /** @enum {string} */
-                            role: "SUPER_ADMIN" | "ADMIN" | "DEVELOPER" | "SUPPORT" | "MEMBER";
-                            stripeCustomerId?: string;
-                            /** Format: date-time */
-                            updatedAt: string;
-                        };
+                        data: components["schemas"]["AuthUser"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Invalid input (VALIDATION_ERROR) or body too large (PAYLOAD_TOO_LARGE, 413). */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            400: components["responses"]["Status400"];
+            413: components["responses"]["Status413"];
+            415: components["responses"]["Status415"];
             /** @description Too many requests from this address (RATE_LIMITED); see Retry-After. */
             429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     postAuthLogin: {
@@ -3783,12 +4022,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": {
-                    email: string;
-                    password: string;
-                    /** @enum {string} */
-                    session?: "cookie";
-                };
+                "application/json": components["schemas"]["LoginRequest"];
             };
         };
         responses: {
@@ -3799,65 +4033,28 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            accessToken: string;
-                            expiresIn: number;
-                            refreshToken?: string;
-                            user: {
-                                /** Format: date-time */
-                                createdAt: string;
-                                /** Format: date-time */
-                                deletedAt?: string;
-                                departmentId?: string;
-                                email: string;
-                                emailVerified: boolean;
-                                /** Format: date-time */
-                                emailVerifiedAt?: string;
-                                failedLoginCount: number;
-                                id: string;
-                                isActive: boolean;
-                                /** Format: date-time */
-                                lastLoginAt?: string;
-                                /** Format: date-time */
-                                lastPasswordChange: string;
-                                /** Format: date-time */
-                                lockedUntil?: string;
-                                name: string;
-                                /** @enum {string} */
-                                orgRole?: "ORG_OWNER" | "ORG_ADMIN" | "DEPT_MANAGER" | "ORG_MEMBER";
-                                organizationId?: string;
-                                pendingEmail?: string;
-                                plan: string;
-                                /** @enum {string} */
-                                role: "SUPER_ADMIN" | "ADMIN" | "DEVELOPER" | "SUPPORT" | "MEMBER";
-                                stripeCustomerId?: string;
-                                /** Format: date-time */
-                                updatedAt: string;
-                            };
-                        };
+                        data: components["schemas"]["AuthTokens"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Invalid input (VALIDATION_ERROR) or body too large (PAYLOAD_TOO_LARGE, 413). */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            400: components["responses"]["Status400"];
+            413: components["responses"]["Status413"];
+            415: components["responses"]["Status415"];
             /** @description Too many requests from this address (RATE_LIMITED); see Retry-After. */
             429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     postAuthLogout: {
@@ -3876,32 +4073,29 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            message: string;
-                        };
+                        data: components["schemas"]["MessageResponse"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Missing, invalid or revoked credential (UNAUTHORIZED). */
-            401: {
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            413: components["responses"]["Status413"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description The actor lacks a permission (FORBIDDEN). */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     postAuthLogoutAll: {
@@ -3920,32 +4114,29 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            revoked: number;
-                        };
+                        data: components["schemas"]["RevokedResponse"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Missing, invalid or revoked credential (UNAUTHORIZED). */
-            401: {
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            413: components["responses"]["Status413"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description The actor lacks a permission (FORBIDDEN). */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     postAuthPasswordForgot: {
@@ -3957,45 +4148,39 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": {
-                    email: string;
-                };
+                "application/json": components["schemas"]["EmailRequest"];
             };
         };
         responses: {
-            /** @description OK */
+            /** @description Accepted */
             202: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            message: string;
-                        };
+                        data: components["schemas"]["MessageResponse"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Invalid input (VALIDATION_ERROR) or body too large (PAYLOAD_TOO_LARGE, 413). */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            400: components["responses"]["Status400"];
+            413: components["responses"]["Status413"];
+            415: components["responses"]["Status415"];
             /** @description Too many requests from this address (RATE_LIMITED); see Retry-After. */
             429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     postAuthPasswordReset: {
@@ -4007,10 +4192,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": {
-                    password: string;
-                    token: string;
-                };
+                "application/json": components["schemas"]["ResetRequest"];
             };
         };
         responses: {
@@ -4021,32 +4203,28 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            message: string;
-                        };
+                        data: components["schemas"]["MessageResponse"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Invalid input (VALIDATION_ERROR) or body too large (PAYLOAD_TOO_LARGE, 413). */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            400: components["responses"]["Status400"];
+            413: components["responses"]["Status413"];
+            415: components["responses"]["Status415"];
             /** @description Too many requests from this address (RATE_LIMITED); see Retry-After. */
             429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     postAuthRefresh: {
@@ -4058,11 +4236,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": {
-                    refreshToken?: string;
-                    /** @enum {string} */
-                    session?: "cookie";
-                };
+                "application/json": components["schemas"]["RefreshRequest"];
             };
         };
         responses: {
@@ -4073,65 +4247,28 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            accessToken: string;
-                            expiresIn: number;
-                            refreshToken?: string;
-                            user: {
-                                /** Format: date-time */
-                                createdAt: string;
-                                /** Format: date-time */
-                                deletedAt?: string;
-                                departmentId?: string;
-                                email: string;
-                                emailVerified: boolean;
-                                /** Format: date-time */
-                                emailVerifiedAt?: string;
-                                failedLoginCount: number;
-                                id: string;
-                                isActive: boolean;
-                                /** Format: date-time */
-                                lastLoginAt?: string;
-                                /** Format: date-time */
-                                lastPasswordChange: string;
-                                /** Format: date-time */
-                                lockedUntil?: string;
-                                name: string;
-                                /** @enum {string} */
-                                orgRole?: "ORG_OWNER" | "ORG_ADMIN" | "DEPT_MANAGER" | "ORG_MEMBER";
-                                organizationId?: string;
-                                pendingEmail?: string;
-                                plan: string;
-                                /** @enum {string} */
-                                role: "SUPER_ADMIN" | "ADMIN" | "DEVELOPER" | "SUPPORT" | "MEMBER";
-                                stripeCustomerId?: string;
-                                /** Format: date-time */
-                                updatedAt: string;
-                            };
-                        };
+                        data: components["schemas"]["AuthTokens"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Invalid input (VALIDATION_ERROR) or body too large (PAYLOAD_TOO_LARGE, 413). */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            400: components["responses"]["Status400"];
+            413: components["responses"]["Status413"];
+            415: components["responses"]["Status415"];
             /** @description Too many requests from this address (RATE_LIMITED); see Retry-After. */
             429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     postAuthSignup: {
@@ -4143,75 +4280,40 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": {
-                    email: string;
-                    name: string;
-                    password: string;
-                };
+                "application/json": components["schemas"]["AuthSignupInput"];
             };
         };
         responses: {
-            /** @description OK */
+            /** @description Created */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            /** Format: date-time */
-                            createdAt: string;
-                            /** Format: date-time */
-                            deletedAt?: string;
-                            departmentId?: string;
-                            email: string;
-                            emailVerified: boolean;
-                            /** Format: date-time */
-                            emailVerifiedAt?: string;
-                            failedLoginCount: number;
-                            id: string;
-                            isActive: boolean;
-                            /** Format: date-time */
-                            lastLoginAt?: string;
-                            /** Format: date-time */
-                            lastPasswordChange: string;
-                            /** Format: date-time */
-                            lockedUntil?: string;
-                            name: string;
-                            /** @enum {string} */
-                            orgRole?: "ORG_OWNER" | "ORG_ADMIN" | "DEPT_MANAGER" | "ORG_MEMBER";
-                            organizationId?: string;
-                            pendingEmail?: string;
-                            plan: string;
-                            /** @enum {string} */
-                            role: "SUPER_ADMIN" | "ADMIN" | "DEVELOPER" | "SUPPORT" | "MEMBER";
-                            stripeCustomerId?: string;
-                            /** Format: date-time */
-                            updatedAt: string;
-                        };
+                        data: components["schemas"]["AuthUser"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Invalid input (VALIDATION_ERROR) or body too large (PAYLOAD_TOO_LARGE, 413). */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            400: components["responses"]["Status400"];
+            409: components["responses"]["Status409"];
+            413: components["responses"]["Status413"];
+            415: components["responses"]["Status415"];
             /** @description Too many requests from this address (RATE_LIMITED); see Retry-After. */
             429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     postAuthSwitch: {
@@ -4223,9 +4325,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": {
-                    organizationId: string;
-                };
+                "application/json": components["schemas"]["SwitchRequest"];
             };
         };
         responses: {
@@ -4236,74 +4336,30 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            accessToken: string;
-                            expiresIn: number;
-                            refreshToken?: string;
-                            user: {
-                                /** Format: date-time */
-                                createdAt: string;
-                                /** Format: date-time */
-                                deletedAt?: string;
-                                departmentId?: string;
-                                email: string;
-                                emailVerified: boolean;
-                                /** Format: date-time */
-                                emailVerifiedAt?: string;
-                                failedLoginCount: number;
-                                id: string;
-                                isActive: boolean;
-                                /** Format: date-time */
-                                lastLoginAt?: string;
-                                /** Format: date-time */
-                                lastPasswordChange: string;
-                                /** Format: date-time */
-                                lockedUntil?: string;
-                                name: string;
-                                /** @enum {string} */
-                                orgRole?: "ORG_OWNER" | "ORG_ADMIN" | "DEPT_MANAGER" | "ORG_MEMBER";
-                                organizationId?: string;
-                                pendingEmail?: string;
-                                plan: string;
-                                /** @enum {string} */
-                                role: "SUPER_ADMIN" | "ADMIN" | "DEVELOPER" | "SUPPORT" | "MEMBER";
-                                stripeCustomerId?: string;
-                                /** Format: date-time */
-                                updatedAt: string;
-                            };
-                        };
+                        data: components["schemas"]["AuthTokens"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Invalid input (VALIDATION_ERROR) or body too large (PAYLOAD_TOO_LARGE, 413). */
-            400: {
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            413: components["responses"]["Status413"];
+            415: components["responses"]["Status415"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description Missing, invalid or revoked credential (UNAUTHORIZED). */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description The actor lacks a permission (FORBIDDEN). */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     postBillingCheckout: {
@@ -4318,9 +4374,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": {
-                    package: string;
-                };
+                "application/json": components["schemas"]["BillingCheckoutInput"];
             };
         };
         responses: {
@@ -4331,43 +4385,16 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            id?: string;
-                            status: string;
-                            url?: string;
-                        };
+                        data: components["schemas"]["BillingSession"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Invalid input (VALIDATION_ERROR) or body too large (PAYLOAD_TOO_LARGE, 413). */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description Missing, invalid or revoked credential (UNAUTHORIZED). */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description The actor lacks a permission (FORBIDDEN). */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            404: components["responses"]["Status404"];
             /** @description The Idempotency-Key was used for a different request, or its first request is still running (IDEMPOTENCY_CONFLICT). */
             409: {
                 headers: {
@@ -4377,6 +4404,21 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            413: components["responses"]["Status413"];
+            415: components["responses"]["Status415"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     getBillingPacks: {
@@ -4395,36 +4437,29 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            credits: number;
-                            currency: string;
-                            id: string;
-                            name: string;
-                            priceCents: number;
-                        }[];
+                        data: components["schemas"]["PageOfBillingPack"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Missing, invalid or revoked credential (UNAUTHORIZED). */
-            401: {
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            404: components["responses"]["Status404"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description The actor lacks a permission (FORBIDDEN). */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     postBillingPortal: {
@@ -4443,34 +4478,30 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            id?: string;
-                            status: string;
-                            url?: string;
-                        };
+                        data: components["schemas"]["BillingSession"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Missing, invalid or revoked credential (UNAUTHORIZED). */
-            401: {
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            404: components["responses"]["Status404"];
+            413: components["responses"]["Status413"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description The actor lacks a permission (FORBIDDEN). */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     postBillingSubscription: {
@@ -4485,9 +4516,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": {
-                    plan: string;
-                };
+                "application/json": components["schemas"]["BillingSubscriptionInput"];
             };
         };
         responses: {
@@ -4498,43 +4527,16 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            id?: string;
-                            status: string;
-                            url?: string;
-                        };
+                        data: components["schemas"]["BillingSession"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Invalid input (VALIDATION_ERROR) or body too large (PAYLOAD_TOO_LARGE, 413). */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description Missing, invalid or revoked credential (UNAUTHORIZED). */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description The actor lacks a permission (FORBIDDEN). */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            404: components["responses"]["Status404"];
             /** @description The Idempotency-Key was used for a different request, or its first request is still running (IDEMPOTENCY_CONFLICT). */
             409: {
                 headers: {
@@ -4544,6 +4546,21 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            413: components["responses"]["Status413"];
+            415: components["responses"]["Status415"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     getCredits: {
@@ -4562,46 +4579,28 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            available: number;
-                            balance: number;
-                            lifetime: number;
-                            reserved: number;
-                            settings: {
-                                autoTopUp: {
-                                    amount: number;
-                                    enabled: boolean;
-                                    threshold: number;
-                                };
-                                overageEnabled: boolean;
-                            };
-                            /** Format: date-time */
-                            updatedAt?: string;
-                            workspaceId: string;
-                        };
+                        data: components["schemas"]["CreditBalance"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Missing, invalid or revoked credential (UNAUTHORIZED). */
-            401: {
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description The actor lacks a permission (FORBIDDEN). */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     getCreditsCosts: {
@@ -4620,36 +4619,28 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            action: string;
-                            description: string;
-                            millicredits: number;
-                            per: number;
-                            unit: string;
-                        }[];
+                        data: components["schemas"]["PageOfCreditCost"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Missing, invalid or revoked credential (UNAUTHORIZED). */
-            401: {
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description The actor lacks a permission (FORBIDDEN). */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     getCreditsEstimate: {
@@ -4673,44 +4664,28 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            action: string;
-                            credits: string;
-                            millicredits: number;
-                            quantity: number;
-                        };
+                        data: components["schemas"]["EstimateResponse"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Invalid input (VALIDATION_ERROR) or body too large (PAYLOAD_TOO_LARGE, 413). */
-            400: {
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description Missing, invalid or revoked credential (UNAUTHORIZED). */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description The actor lacks a permission (FORBIDDEN). */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     putCreditsSettings: {
@@ -4722,14 +4697,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": {
-                    autoTopUp?: {
-                        amount?: number;
-                        enabled?: boolean;
-                        threshold?: number;
-                    };
-                    overageEnabled?: boolean;
-                };
+                "application/json": components["schemas"]["CreditSettingsInput"];
             };
         };
         responses: {
@@ -4740,55 +4708,30 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            available: number;
-                            balance: number;
-                            lifetime: number;
-                            reserved: number;
-                            settings: {
-                                autoTopUp: {
-                                    amount: number;
-                                    enabled: boolean;
-                                    threshold: number;
-                                };
-                                overageEnabled: boolean;
-                            };
-                            /** Format: date-time */
-                            updatedAt?: string;
-                            workspaceId: string;
-                        };
+                        data: components["schemas"]["CreditBalance"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Invalid input (VALIDATION_ERROR) or body too large (PAYLOAD_TOO_LARGE, 413). */
-            400: {
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            413: components["responses"]["Status413"];
+            415: components["responses"]["Status415"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description Missing, invalid or revoked credential (UNAUTHORIZED). */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description The actor lacks a permission (FORBIDDEN). */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     getCreditsTransactions: {
@@ -4820,54 +4763,29 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            items: {
-                                amount: number;
-                                balanceAfter: number;
-                                /** Format: date-time */
-                                createdAt: string;
-                                description: string;
-                                id: string;
-                                idempotencyKey: string;
-                                metadata: unknown;
-                                reversesId?: string;
-                                type: string;
-                                workspaceId: string;
-                            }[];
-                            nextCursor?: string;
-                        };
+                        data: components["schemas"]["CreditTxPage"];
                         /** @constant */
                         success: true;
                     };
+                    "text/csv": string;
                 };
             };
-            /** @description Invalid input (VALIDATION_ERROR) or body too large (PAYLOAD_TOO_LARGE, 413). */
-            400: {
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description Missing, invalid or revoked credential (UNAUTHORIZED). */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description The actor lacks a permission (FORBIDDEN). */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     getFlags: {
@@ -4886,38 +4804,28 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            flags: {
-                                [key: string]: {
-                                    enabled: boolean;
-                                    variant?: string;
-                                };
-                            };
-                            version: number;
-                        };
+                        data: components["schemas"]["FlagEvaluations"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Missing, invalid or revoked credential (UNAUTHORIZED). */
-            401: {
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description The actor lacks a permission (FORBIDDEN). */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     getGateways: {
@@ -4945,65 +4853,28 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            items: {
-                                config: Record<string, never>;
-                                /** Format: date-time */
-                                createdAt: string;
-                                credentialsSet: string[];
-                                id: string;
-                                identity?: {
-                                    id?: string;
-                                    name?: string;
-                                };
-                                inboundUrl: string;
-                                /** Format: date-time */
-                                lastConnectedAt?: string;
-                                lastError?: string;
-                                /** Format: date-time */
-                                lastErrorAt?: string;
-                                name: string;
-                                organizationId?: string;
-                                status: string;
-                                type: string;
-                                /** Format: date-time */
-                                updatedAt: string;
-                                userId: string;
-                            }[];
-                            nextCursor?: string;
-                        };
+                        data: components["schemas"]["GatewayPage"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Invalid input (VALIDATION_ERROR) or body too large (PAYLOAD_TOO_LARGE, 413). */
-            400: {
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description Missing, invalid or revoked credential (UNAUTHORIZED). */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description The actor lacks a permission (FORBIDDEN). */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     postGateways: {
@@ -5015,80 +4886,42 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": {
-                    config?: Record<string, never>;
-                    credentials: {
-                        [key: string]: string;
-                    };
-                    name: string;
-                    type: string;
-                };
+                "application/json": components["schemas"]["GatewayCreateInput"];
             };
         };
         responses: {
-            /** @description OK */
+            /** @description Created */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            config: Record<string, never>;
-                            /** Format: date-time */
-                            createdAt: string;
-                            credentialsSet: string[];
-                            id: string;
-                            identity?: {
-                                id?: string;
-                                name?: string;
-                            };
-                            inboundUrl: string;
-                            /** Format: date-time */
-                            lastConnectedAt?: string;
-                            lastError?: string;
-                            /** Format: date-time */
-                            lastErrorAt?: string;
-                            name: string;
-                            organizationId?: string;
-                            status: string;
-                            type: string;
-                            /** Format: date-time */
-                            updatedAt: string;
-                            userId: string;
-                        };
+                        data: components["schemas"]["Gateway"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Invalid input (VALIDATION_ERROR) or body too large (PAYLOAD_TOO_LARGE, 413). */
-            400: {
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            402: components["responses"]["Status402"];
+            403: components["responses"]["Status403"];
+            413: components["responses"]["Status413"];
+            415: components["responses"]["Status415"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description Missing, invalid or revoked credential (UNAUTHORIZED). */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description The actor lacks a permission (FORBIDDEN). */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     getGatewaysById: {
@@ -5109,62 +4942,29 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            config: Record<string, never>;
-                            /** Format: date-time */
-                            createdAt: string;
-                            credentialsSet: string[];
-                            id: string;
-                            identity?: {
-                                id?: string;
-                                name?: string;
-                            };
-                            inboundUrl: string;
-                            /** Format: date-time */
-                            lastConnectedAt?: string;
-                            lastError?: string;
-                            /** Format: date-time */
-                            lastErrorAt?: string;
-                            name: string;
-                            organizationId?: string;
-                            status: string;
-                            type: string;
-                            /** Format: date-time */
-                            updatedAt: string;
-                            userId: string;
-                        };
+                        data: components["schemas"]["Gateway"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Missing, invalid or revoked credential (UNAUTHORIZED). */
-            401: {
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            404: components["responses"]["Status404"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description The actor lacks a permission (FORBIDDEN). */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description No such resource in the actor's reach (NOT_FOUND). */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     deleteGatewaysById: {
@@ -5185,41 +4985,29 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            message: string;
-                        };
+                        data: components["schemas"]["MessageResponse"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Missing, invalid or revoked credential (UNAUTHORIZED). */
-            401: {
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            404: components["responses"]["Status404"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description The actor lacks a permission (FORBIDDEN). */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description No such resource in the actor's reach (NOT_FOUND). */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     patchGatewaysById: {
@@ -5233,13 +5021,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": {
-                    config?: Record<string, never>;
-                    credentials?: {
-                        [key: string]: string;
-                    };
-                    name?: string;
-                };
+                "application/json": components["schemas"]["GatewayUpdateInput"];
             };
         };
         responses: {
@@ -5250,71 +5032,31 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            config: Record<string, never>;
-                            /** Format: date-time */
-                            createdAt: string;
-                            credentialsSet: string[];
-                            id: string;
-                            identity?: {
-                                id?: string;
-                                name?: string;
-                            };
-                            inboundUrl: string;
-                            /** Format: date-time */
-                            lastConnectedAt?: string;
-                            lastError?: string;
-                            /** Format: date-time */
-                            lastErrorAt?: string;
-                            name: string;
-                            organizationId?: string;
-                            status: string;
-                            type: string;
-                            /** Format: date-time */
-                            updatedAt: string;
-                            userId: string;
-                        };
+                        data: components["schemas"]["Gateway"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Invalid input (VALIDATION_ERROR) or body too large (PAYLOAD_TOO_LARGE, 413). */
-            400: {
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            404: components["responses"]["Status404"];
+            413: components["responses"]["Status413"];
+            415: components["responses"]["Status415"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description Missing, invalid or revoked credential (UNAUTHORIZED). */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description The actor lacks a permission (FORBIDDEN). */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description No such resource in the actor's reach (NOT_FOUND). */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     postGatewaysByIdConnect: {
@@ -5335,62 +5077,30 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            config: Record<string, never>;
-                            /** Format: date-time */
-                            createdAt: string;
-                            credentialsSet: string[];
-                            id: string;
-                            identity?: {
-                                id?: string;
-                                name?: string;
-                            };
-                            inboundUrl: string;
-                            /** Format: date-time */
-                            lastConnectedAt?: string;
-                            lastError?: string;
-                            /** Format: date-time */
-                            lastErrorAt?: string;
-                            name: string;
-                            organizationId?: string;
-                            status: string;
-                            type: string;
-                            /** Format: date-time */
-                            updatedAt: string;
-                            userId: string;
-                        };
+                        data: components["schemas"]["Gateway"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Missing, invalid or revoked credential (UNAUTHORIZED). */
-            401: {
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            404: components["responses"]["Status404"];
+            413: components["responses"]["Status413"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description The actor lacks a permission (FORBIDDEN). */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description No such resource in the actor's reach (NOT_FOUND). */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     postGatewaysByIdDisconnect: {
@@ -5411,62 +5121,30 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            config: Record<string, never>;
-                            /** Format: date-time */
-                            createdAt: string;
-                            credentialsSet: string[];
-                            id: string;
-                            identity?: {
-                                id?: string;
-                                name?: string;
-                            };
-                            inboundUrl: string;
-                            /** Format: date-time */
-                            lastConnectedAt?: string;
-                            lastError?: string;
-                            /** Format: date-time */
-                            lastErrorAt?: string;
-                            name: string;
-                            organizationId?: string;
-                            status: string;
-                            type: string;
-                            /** Format: date-time */
-                            updatedAt: string;
-                            userId: string;
-                        };
+                        data: components["schemas"]["Gateway"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Missing, invalid or revoked credential (UNAUTHORIZED). */
-            401: {
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            404: components["responses"]["Status404"];
+            413: components["responses"]["Status413"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description The actor lacks a permission (FORBIDDEN). */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description No such resource in the actor's reach (NOT_FOUND). */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     getGatewaysByIdEvents: {
@@ -5492,74 +5170,73 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            items: {
-                                /** Format: date-time */
-                                createdAt: string;
-                                id: string;
-                                organizationId?: string;
-                                payload: {
-                                    args?: string;
-                                    chatId?: string;
-                                    command?: string;
-                                    gatewayId: string;
-                                    gatewayType: string;
-                                    providerEventId: string;
-                                    raw?: unknown;
-                                    text?: string;
-                                    userId?: string;
-                                    username?: string;
-                                };
-                                /** Format: date-time */
-                                processedAt?: string;
-                                status: string;
-                                type: string;
-                                userId?: string;
-                                workspaceId: string;
-                            }[];
-                            nextCursor?: string;
-                        };
+                        data: components["schemas"]["GatewayEventPage"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Invalid input (VALIDATION_ERROR) or body too large (PAYLOAD_TOO_LARGE, 413). */
-            400: {
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            404: components["responses"]["Status404"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description Missing, invalid or revoked credential (UNAUTHORIZED). */
-            401: {
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
+        };
+    };
+    postGatewaysByIdHookRotate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["GatewayHookRotation"];
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            404: components["responses"]["Status404"];
+            413: components["responses"]["Status413"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description The actor lacks a permission (FORBIDDEN). */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description No such resource in the actor's reach (NOT_FOUND). */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     postGatewaysByIdSend: {
@@ -5576,79 +5253,28 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": {
-                    chatId: string;
-                    idempotencyKey?: string;
-                    text: string;
-                };
+                "application/json": components["schemas"]["GatewaySendInput"];
             };
         };
         responses: {
-            /** @description OK */
+            /** @description Accepted */
             202: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            attempts: number;
-                            chatId?: string;
-                            /** Format: date-time */
-                            createdAt: string;
-                            gatewayId: string;
-                            id: string;
-                            lastError?: string;
-                            providerMessageId?: string;
-                            /** Format: date-time */
-                            sentAt?: string;
-                            status: string;
-                            text: string;
-                            /** Format: date-time */
-                            updatedAt: string;
-                        };
+                        data: components["schemas"]["GatewaySendRecord"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Invalid input (VALIDATION_ERROR) or body too large (PAYLOAD_TOO_LARGE, 413). */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description Missing, invalid or revoked credential (UNAUTHORIZED). */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description The actor lacks a permission (FORBIDDEN). */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description No such resource in the actor's reach (NOT_FOUND). */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description The Idempotency-Key was used for a different request, or its first request is still running (IDEMPOTENCY_CONFLICT). */
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            404: components["responses"]["Status404"];
+            /** @description The Idempotency-Key was used for a different request, or its first request is still running (IDEMPOTENCY_CONFLICT). Or: The resource's state does not allow this (CONFLICT). */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -5657,6 +5283,21 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            413: components["responses"]["Status413"];
+            415: components["responses"]["Status415"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     getGatewaysByIdSendsBySendId: {
@@ -5678,54 +5319,29 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            attempts: number;
-                            chatId?: string;
-                            /** Format: date-time */
-                            createdAt: string;
-                            gatewayId: string;
-                            id: string;
-                            lastError?: string;
-                            providerMessageId?: string;
-                            /** Format: date-time */
-                            sentAt?: string;
-                            status: string;
-                            text: string;
-                            /** Format: date-time */
-                            updatedAt: string;
-                        };
+                        data: components["schemas"]["GatewaySendRecord"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Missing, invalid or revoked credential (UNAUTHORIZED). */
-            401: {
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            404: components["responses"]["Status404"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description The actor lacks a permission (FORBIDDEN). */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description No such resource in the actor's reach (NOT_FOUND). */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     postGatewaysByIdTest: {
@@ -5742,9 +5358,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": {
-                    chatId?: string;
-                };
+                "application/json": components["schemas"]["GatewayChatRequest"];
             };
         };
         responses: {
@@ -5755,54 +5369,17 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            delivered: boolean;
-                            error?: string;
-                            providerMessageId?: string;
-                            status: string;
-                        };
+                        data: components["schemas"]["GatewayTestResult"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Invalid input (VALIDATION_ERROR) or body too large (PAYLOAD_TOO_LARGE, 413). */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description Missing, invalid or revoked credential (UNAUTHORIZED). */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description The actor lacks a permission (FORBIDDEN). */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description No such resource in the actor's reach (NOT_FOUND). */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description The Idempotency-Key was used for a different request, or its first request is still running (IDEMPOTENCY_CONFLICT). */
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            404: components["responses"]["Status404"];
+            /** @description The Idempotency-Key was used for a different request, or its first request is still running (IDEMPOTENCY_CONFLICT). Or: The resource's state does not allow this (CONFLICT). */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -5811,11 +5388,31 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            413: components["responses"]["Status413"];
+            415: components["responses"]["Status415"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     getInstallations: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Opaque cursor from the previous page's nextCursor. */
+                cursor?: string;
+                /** @description Page size, 1–200 (default 50). */
+                limit?: string;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -5829,46 +5426,28 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            config: unknown;
-                            /** Format: date-time */
-                            createdAt: string;
-                            enabled: boolean;
-                            gatewayIds: string[];
-                            grants: string[];
-                            id: string;
-                            kind: string;
-                            organizationId?: string;
-                            plugin: string;
-                            secretNames: string[];
-                            /** Format: date-time */
-                            updatedAt: string;
-                            userId: string;
-                            version: string;
-                        }[];
+                        data: components["schemas"]["PageOfInstallation"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Missing, invalid or revoked credential (UNAUTHORIZED). */
-            401: {
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description The actor lacks a permission (FORBIDDEN). */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     postInstallations: {
@@ -5880,75 +5459,43 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": {
-                    config?: unknown;
-                    gatewayIds?: string[];
-                    grants?: string[];
-                    plugin: string;
-                    secrets?: {
-                        [key: string]: string;
-                    };
-                    version?: string;
-                };
+                "application/json": components["schemas"]["InstallInput"];
             };
         };
         responses: {
-            /** @description OK */
+            /** @description Created */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            config: unknown;
-                            /** Format: date-time */
-                            createdAt: string;
-                            enabled: boolean;
-                            gatewayIds: string[];
-                            grants: string[];
-                            id: string;
-                            kind: string;
-                            organizationId?: string;
-                            plugin: string;
-                            secretNames: string[];
-                            /** Format: date-time */
-                            updatedAt: string;
-                            userId: string;
-                            version: string;
-                        };
+                        data: components["schemas"]["Installation"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Invalid input (VALIDATION_ERROR) or body too large (PAYLOAD_TOO_LARGE, 413). */
-            400: {
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            402: components["responses"]["Status402"];
+            403: components["responses"]["Status403"];
+            409: components["responses"]["Status409"];
+            413: components["responses"]["Status413"];
+            415: components["responses"]["Status415"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description Missing, invalid or revoked credential (UNAUTHORIZED). */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description The actor lacks a permission (FORBIDDEN). */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     getInstallationsById: {
@@ -5969,55 +5516,29 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            config: unknown;
-                            /** Format: date-time */
-                            createdAt: string;
-                            enabled: boolean;
-                            gatewayIds: string[];
-                            grants: string[];
-                            id: string;
-                            kind: string;
-                            organizationId?: string;
-                            plugin: string;
-                            secretNames: string[];
-                            /** Format: date-time */
-                            updatedAt: string;
-                            userId: string;
-                            version: string;
-                        };
+                        data: components["schemas"]["Installation"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Missing, invalid or revoked credential (UNAUTHORIZED). */
-            401: {
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            404: components["responses"]["Status404"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description The actor lacks a permission (FORBIDDEN). */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description No such resource in the actor's reach (NOT_FOUND). */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     deleteInstallationsById: {
@@ -6038,41 +5559,29 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            message: string;
-                        };
+                        data: components["schemas"]["MessageResponse"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Missing, invalid or revoked credential (UNAUTHORIZED). */
-            401: {
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            404: components["responses"]["Status404"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description The actor lacks a permission (FORBIDDEN). */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description No such resource in the actor's reach (NOT_FOUND). */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     patchInstallationsById: {
@@ -6086,15 +5595,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": {
-                    config?: unknown;
-                    gatewayIds?: string[];
-                    grants?: string[];
-                    secrets?: {
-                        [key: string]: string;
-                    };
-                    version?: string;
-                };
+                "application/json": components["schemas"]["InstallUpdateInput"];
             };
         };
         responses: {
@@ -6105,64 +5606,32 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            config: unknown;
-                            /** Format: date-time */
-                            createdAt: string;
-                            enabled: boolean;
-                            gatewayIds: string[];
-                            grants: string[];
-                            id: string;
-                            kind: string;
-                            organizationId?: string;
-                            plugin: string;
-                            secretNames: string[];
-                            /** Format: date-time */
-                            updatedAt: string;
-                            userId: string;
-                            version: string;
-                        };
+                        data: components["schemas"]["Installation"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Invalid input (VALIDATION_ERROR) or body too large (PAYLOAD_TOO_LARGE, 413). */
-            400: {
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            404: components["responses"]["Status404"];
+            409: components["responses"]["Status409"];
+            413: components["responses"]["Status413"];
+            415: components["responses"]["Status415"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description Missing, invalid or revoked credential (UNAUTHORIZED). */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description The actor lacks a permission (FORBIDDEN). */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description No such resource in the actor's reach (NOT_FOUND). */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     getInstallationsByIdAnalytics: {
@@ -6196,71 +5665,29 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            chatId?: string;
-                            from: string;
-                            gatewayId?: string;
-                            groupBy: string;
-                            installationId: string;
-                            rows: {
-                                chatId?: string;
-                                chats: number;
-                                day?: string;
-                                gatewayId?: string;
-                                messages: number;
-                                userId?: string;
-                                username?: string;
-                                users: number;
-                            }[];
-                            to: string;
-                            totals: {
-                                chats: number;
-                                messages: number;
-                                users: number;
-                            };
-                            truncated?: boolean;
-                        };
+                        data: components["schemas"]["AnalyticsReport"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Invalid input (VALIDATION_ERROR) or body too large (PAYLOAD_TOO_LARGE, 413). */
-            400: {
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            404: components["responses"]["Status404"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description Missing, invalid or revoked credential (UNAUTHORIZED). */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description The actor lacks a permission (FORBIDDEN). */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description No such resource in the actor's reach (NOT_FOUND). */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     postInstallationsByIdDisable: {
@@ -6281,55 +5708,31 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            config: unknown;
-                            /** Format: date-time */
-                            createdAt: string;
-                            enabled: boolean;
-                            gatewayIds: string[];
-                            grants: string[];
-                            id: string;
-                            kind: string;
-                            organizationId?: string;
-                            plugin: string;
-                            secretNames: string[];
-                            /** Format: date-time */
-                            updatedAt: string;
-                            userId: string;
-                            version: string;
-                        };
+                        data: components["schemas"]["Installation"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Missing, invalid or revoked credential (UNAUTHORIZED). */
-            401: {
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            404: components["responses"]["Status404"];
+            409: components["responses"]["Status409"];
+            413: components["responses"]["Status413"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description The actor lacks a permission (FORBIDDEN). */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description No such resource in the actor's reach (NOT_FOUND). */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     postInstallationsByIdEnable: {
@@ -6350,55 +5753,31 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            config: unknown;
-                            /** Format: date-time */
-                            createdAt: string;
-                            enabled: boolean;
-                            gatewayIds: string[];
-                            grants: string[];
-                            id: string;
-                            kind: string;
-                            organizationId?: string;
-                            plugin: string;
-                            secretNames: string[];
-                            /** Format: date-time */
-                            updatedAt: string;
-                            userId: string;
-                            version: string;
-                        };
+                        data: components["schemas"]["Installation"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Missing, invalid or revoked credential (UNAUTHORIZED). */
-            401: {
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            404: components["responses"]["Status404"];
+            409: components["responses"]["Status409"];
+            413: components["responses"]["Status413"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description The actor lacks a permission (FORBIDDEN). */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description No such resource in the actor's reach (NOT_FOUND). */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     postInstallationsByIdExecute: {
@@ -6415,11 +5794,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": {
-                    async?: boolean;
-                    idempotencyKey?: string;
-                    input?: unknown;
-                };
+                "application/json": components["schemas"]["InstallExecuteInput"];
             };
         };
         responses: {
@@ -6430,75 +5805,18 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            /** Format: date-time */
-                            createdAt: string;
-                            error?: string;
-                            /** Format: date-time */
-                            finishedAt?: string;
-                            id: string;
-                            idempotencyKey?: string;
-                            input: unknown;
-                            installationId: string;
-                            logs: {
-                                level: string;
-                                message: string;
-                            }[];
-                            metrics: {
-                                apiCalls: number;
-                                durationMs: number;
-                                tokensUsed: number;
-                            };
-                            output?: unknown;
-                            plugin: string;
-                            /** Format: date-time */
-                            startedAt?: string;
-                            status: string;
-                            trigger: string;
-                            version: string;
-                        };
+                        data: components["schemas"]["InstallExecution"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Invalid input (VALIDATION_ERROR) or body too large (PAYLOAD_TOO_LARGE, 413). */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description Missing, invalid or revoked credential (UNAUTHORIZED). */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description The actor lacks a permission (FORBIDDEN). */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description No such resource in the actor's reach (NOT_FOUND). */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description The Idempotency-Key was used for a different request, or its first request is still running (IDEMPOTENCY_CONFLICT). */
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            402: components["responses"]["Status402"];
+            403: components["responses"]["Status403"];
+            404: components["responses"]["Status404"];
+            /** @description The Idempotency-Key was used for a different request, or its first request is still running (IDEMPOTENCY_CONFLICT). Or: The resource's state does not allow this (CONFLICT). */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -6507,6 +5825,21 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            413: components["responses"]["Status413"];
+            415: components["responses"]["Status415"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     getInstallationsByIdExecutions: {
@@ -6532,77 +5865,29 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            items: {
-                                /** Format: date-time */
-                                createdAt: string;
-                                error?: string;
-                                /** Format: date-time */
-                                finishedAt?: string;
-                                id: string;
-                                idempotencyKey?: string;
-                                input: unknown;
-                                installationId: string;
-                                logs: {
-                                    level: string;
-                                    message: string;
-                                }[];
-                                metrics: {
-                                    apiCalls: number;
-                                    durationMs: number;
-                                    tokensUsed: number;
-                                };
-                                output?: unknown;
-                                plugin: string;
-                                /** Format: date-time */
-                                startedAt?: string;
-                                status: string;
-                                trigger: string;
-                                version: string;
-                            }[];
-                            nextCursor?: string;
-                        };
+                        data: components["schemas"]["InstallExecutionPage"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Invalid input (VALIDATION_ERROR) or body too large (PAYLOAD_TOO_LARGE, 413). */
-            400: {
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            404: components["responses"]["Status404"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description Missing, invalid or revoked credential (UNAUTHORIZED). */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description The actor lacks a permission (FORBIDDEN). */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description No such resource in the actor's reach (NOT_FOUND). */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     getInstallationsByIdExecutionsByExecutionId: {
@@ -6624,65 +5909,29 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            /** Format: date-time */
-                            createdAt: string;
-                            error?: string;
-                            /** Format: date-time */
-                            finishedAt?: string;
-                            id: string;
-                            idempotencyKey?: string;
-                            input: unknown;
-                            installationId: string;
-                            logs: {
-                                level: string;
-                                message: string;
-                            }[];
-                            metrics: {
-                                apiCalls: number;
-                                durationMs: number;
-                                tokensUsed: number;
-                            };
-                            output?: unknown;
-                            plugin: string;
-                            /** Format: date-time */
-                            startedAt?: string;
-                            status: string;
-                            trigger: string;
-                            version: string;
-                        };
+                        data: components["schemas"]["InstallExecution"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Missing, invalid or revoked credential (UNAUTHORIZED). */
-            401: {
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            404: components["responses"]["Status404"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description The actor lacks a permission (FORBIDDEN). */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description No such resource in the actor's reach (NOT_FOUND). */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     postInvitationsAccept: {
@@ -6694,9 +5943,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": {
-                    token: string;
-                };
+                "application/json": components["schemas"]["TokenRequest"];
             };
         };
         responses: {
@@ -6707,53 +5954,31 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            organization: {
-                                /** Format: date-time */
-                                createdAt: string;
-                                createdBy: string;
-                                id: string;
-                                myDepartmentId?: string;
-                                /** @enum {string} */
-                                myRole?: "ORG_OWNER" | "ORG_ADMIN" | "DEPT_MANAGER" | "ORG_MEMBER";
-                                name: string;
-                                plan: string;
-                                /** Format: date-time */
-                                updatedAt: string;
-                            };
-                        };
+                        data: components["schemas"]["AcceptResponse"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Invalid input (VALIDATION_ERROR) or body too large (PAYLOAD_TOO_LARGE, 413). */
-            400: {
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            409: components["responses"]["Status409"];
+            413: components["responses"]["Status413"];
+            415: components["responses"]["Status415"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description Missing, invalid or revoked credential (UNAUTHORIZED). */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description The actor lacks a permission (FORBIDDEN). */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     postInvitationsAcceptSignup: {
@@ -6765,87 +5990,50 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": {
-                    name: string;
-                    password: string;
-                    /** @enum {string} */
-                    session?: "cookie";
-                    token: string;
-                };
+                "application/json": components["schemas"]["AcceptSignupRequest"];
             };
         };
         responses: {
-            /** @description OK */
+            /** @description Created */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            accessToken: string;
-                            expiresIn: number;
-                            refreshToken?: string;
-                            user: {
-                                /** Format: date-time */
-                                createdAt: string;
-                                /** Format: date-time */
-                                deletedAt?: string;
-                                departmentId?: string;
-                                email: string;
-                                emailVerified: boolean;
-                                /** Format: date-time */
-                                emailVerifiedAt?: string;
-                                failedLoginCount: number;
-                                id: string;
-                                isActive: boolean;
-                                /** Format: date-time */
-                                lastLoginAt?: string;
-                                /** Format: date-time */
-                                lastPasswordChange: string;
-                                /** Format: date-time */
-                                lockedUntil?: string;
-                                name: string;
-                                /** @enum {string} */
-                                orgRole?: "ORG_OWNER" | "ORG_ADMIN" | "DEPT_MANAGER" | "ORG_MEMBER";
-                                organizationId?: string;
-                                pendingEmail?: string;
-                                plan: string;
-                                /** @enum {string} */
-                                role: "SUPER_ADMIN" | "ADMIN" | "DEVELOPER" | "SUPPORT" | "MEMBER";
-                                stripeCustomerId?: string;
-                                /** Format: date-time */
-                                updatedAt: string;
-                            };
-                        };
+                        data: components["schemas"]["AuthTokens"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Invalid input (VALIDATION_ERROR) or body too large (PAYLOAD_TOO_LARGE, 413). */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            400: components["responses"]["Status400"];
+            409: components["responses"]["Status409"];
+            413: components["responses"]["Status413"];
+            415: components["responses"]["Status415"];
             /** @description Too many requests from this address (RATE_LIMITED); see Retry-After. */
             429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     getMarketplaceSubmissions: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Opaque cursor from the previous page's nextCursor. */
+                cursor?: string;
+                /** @description Page size, 1–200 (default 50). */
+                limit?: string;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -6859,46 +6047,28 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            /** Format: date-time */
-                            createdAt: string;
-                            id: string;
-                            manifest: unknown;
-                            pluginId: string;
-                            reviewReason?: string;
-                            /** Format: date-time */
-                            reviewedAt?: string;
-                            reviewedBy?: string;
-                            slug: string;
-                            status: string;
-                            submittedBy: string;
-                            version: string;
-                            wasmSha256: string;
-                            wasmSize: number;
-                        }[];
+                        data: components["schemas"]["PageOfMarketVersion"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Missing, invalid or revoked credential (UNAUTHORIZED). */
-            401: {
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description The actor lacks a permission (FORBIDDEN). */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     postMarketplaceSubmissions: {
@@ -6910,69 +6080,43 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": {
-                    manifest: unknown;
-                    wasm: string;
-                };
+                "application/json": components["schemas"]["MarketSubmitInput"];
             };
         };
         responses: {
-            /** @description OK */
+            /** @description Created */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            /** Format: date-time */
-                            createdAt: string;
-                            id: string;
-                            manifest: unknown;
-                            pluginId: string;
-                            reviewReason?: string;
-                            /** Format: date-time */
-                            reviewedAt?: string;
-                            reviewedBy?: string;
-                            slug: string;
-                            status: string;
-                            submittedBy: string;
-                            version: string;
-                            wasmSha256: string;
-                            wasmSize: number;
-                        };
+                        data: components["schemas"]["MarketVersion"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Invalid input (VALIDATION_ERROR) or body too large (PAYLOAD_TOO_LARGE, 413). */
-            400: {
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            402: components["responses"]["Status402"];
+            403: components["responses"]["Status403"];
+            409: components["responses"]["Status409"];
+            413: components["responses"]["Status413"];
+            415: components["responses"]["Status415"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description Missing, invalid or revoked credential (UNAUTHORIZED). */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description The actor lacks a permission (FORBIDDEN). */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     postMarketplaceVersionsByIdYank: {
@@ -6986,9 +6130,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": {
-                    reason?: string;
-                };
+                "application/json": components["schemas"]["MarketReviewInput"];
             };
         };
         responses: {
@@ -6999,64 +6141,32 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            /** Format: date-time */
-                            createdAt: string;
-                            id: string;
-                            manifest: unknown;
-                            pluginId: string;
-                            reviewReason?: string;
-                            /** Format: date-time */
-                            reviewedAt?: string;
-                            reviewedBy?: string;
-                            slug: string;
-                            status: string;
-                            submittedBy: string;
-                            version: string;
-                            wasmSha256: string;
-                            wasmSize: number;
-                        };
+                        data: components["schemas"]["MarketVersion"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Invalid input (VALIDATION_ERROR) or body too large (PAYLOAD_TOO_LARGE, 413). */
-            400: {
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            404: components["responses"]["Status404"];
+            409: components["responses"]["Status409"];
+            413: components["responses"]["Status413"];
+            415: components["responses"]["Status415"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description Missing, invalid or revoked credential (UNAUTHORIZED). */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description The actor lacks a permission (FORBIDDEN). */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description No such resource in the actor's reach (NOT_FOUND). */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     getMe: {
@@ -7075,60 +6185,28 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            /** Format: date-time */
-                            createdAt: string;
-                            /** Format: date-time */
-                            deletedAt?: string;
-                            departmentId?: string;
-                            email: string;
-                            emailVerified: boolean;
-                            /** Format: date-time */
-                            emailVerifiedAt?: string;
-                            failedLoginCount: number;
-                            id: string;
-                            isActive: boolean;
-                            /** Format: date-time */
-                            lastLoginAt?: string;
-                            /** Format: date-time */
-                            lastPasswordChange: string;
-                            /** Format: date-time */
-                            lockedUntil?: string;
-                            name: string;
-                            /** @enum {string} */
-                            orgRole?: "ORG_OWNER" | "ORG_ADMIN" | "DEPT_MANAGER" | "ORG_MEMBER";
-                            organizationId?: string;
-                            pendingEmail?: string;
-                            plan: string;
-                            /** @enum {string} */
-                            role: "SUPER_ADMIN" | "ADMIN" | "DEVELOPER" | "SUPPORT" | "MEMBER";
-                            stripeCustomerId?: string;
-                            /** Format: date-time */
-                            updatedAt: string;
-                        };
+                        data: components["schemas"]["AuthUser"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Missing, invalid or revoked credential (UNAUTHORIZED). */
-            401: {
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description The actor lacks a permission (FORBIDDEN). */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     deleteMe: {
@@ -7147,32 +6225,28 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            message: string;
-                        };
+                        data: components["schemas"]["MessageResponse"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Missing, invalid or revoked credential (UNAUTHORIZED). */
-            401: {
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description The actor lacks a permission (FORBIDDEN). */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     patchMe: {
@@ -7184,11 +6258,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": {
-                    currentPassword?: string;
-                    email?: string;
-                    name?: string;
-                };
+                "application/json": components["schemas"]["AuthUpdateMeInput"];
             };
         };
         responses: {
@@ -7199,83 +6269,41 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            /** Format: date-time */
-                            createdAt: string;
-                            /** Format: date-time */
-                            deletedAt?: string;
-                            departmentId?: string;
-                            email: string;
-                            emailVerified: boolean;
-                            /** Format: date-time */
-                            emailVerifiedAt?: string;
-                            failedLoginCount: number;
-                            id: string;
-                            isActive: boolean;
-                            /** Format: date-time */
-                            lastLoginAt?: string;
-                            /** Format: date-time */
-                            lastPasswordChange: string;
-                            /** Format: date-time */
-                            lockedUntil?: string;
-                            name: string;
-                            /** @enum {string} */
-                            orgRole?: "ORG_OWNER" | "ORG_ADMIN" | "DEPT_MANAGER" | "ORG_MEMBER";
-                            organizationId?: string;
-                            pendingEmail?: string;
-                            plan: string;
-                            /** @enum {string} */
-                            role: "SUPER_ADMIN" | "ADMIN" | "DEVELOPER" | "SUPPORT" | "MEMBER";
-                            stripeCustomerId?: string;
-                            /** Format: date-time */
-                            updatedAt: string;
-                        };
+                        data: components["schemas"]["AuthUser"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Invalid input (VALIDATION_ERROR) or body too large (PAYLOAD_TOO_LARGE, 413). */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description Missing, invalid or revoked credential (UNAUTHORIZED). */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description The actor lacks a permission (FORBIDDEN). */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description Too many requests from this address (RATE_LIMITED); see Retry-After. */
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            409: components["responses"]["Status409"];
+            413: components["responses"]["Status413"];
+            415: components["responses"]["Status415"];
+            /** @description Too many requests from this address, or over the plan's API request limits (RATE_LIMITED); see Retry-After. */
             429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     getMeApiKeys: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Opaque cursor from the previous page's nextCursor. */
+                cursor?: string;
+                /** @description Page size, 1–200 (default 50). */
+                limit?: string;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -7289,40 +6317,28 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            /** Format: date-time */
-                            createdAt: string;
-                            /** Format: date-time */
-                            expiresAt?: string;
-                            id: string;
-                            /** Format: date-time */
-                            lastUsedAt?: string;
-                            name: string;
-                            prefix: string;
-                        }[];
+                        data: components["schemas"]["PageOfAuthAPIKey"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Missing, invalid or revoked credential (UNAUTHORIZED). */
-            401: {
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description The actor lacks a permission (FORBIDDEN). */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     postMeApiKeys: {
@@ -7334,64 +6350,42 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": {
-                    expiresInDays?: number;
-                    name: string;
-                };
+                "application/json": components["schemas"]["AuthCreateAPIKeyInput"];
             };
         };
         responses: {
-            /** @description OK */
+            /** @description Created */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            /** Format: date-time */
-                            createdAt: string;
-                            /** Format: date-time */
-                            expiresAt?: string;
-                            id: string;
-                            key: string;
-                            /** Format: date-time */
-                            lastUsedAt?: string;
-                            name: string;
-                            prefix: string;
-                        };
+                        data: components["schemas"]["AuthCreatedAPIKey"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Invalid input (VALIDATION_ERROR) or body too large (PAYLOAD_TOO_LARGE, 413). */
-            400: {
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            409: components["responses"]["Status409"];
+            413: components["responses"]["Status413"];
+            415: components["responses"]["Status415"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description Missing, invalid or revoked credential (UNAUTHORIZED). */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description The actor lacks a permission (FORBIDDEN). */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     deleteMeApiKeysById: {
@@ -7412,41 +6406,29 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            message: string;
-                        };
+                        data: components["schemas"]["MessageResponse"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Missing, invalid or revoked credential (UNAUTHORIZED). */
-            401: {
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            404: components["responses"]["Status404"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description The actor lacks a permission (FORBIDDEN). */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description No such resource in the actor's reach (NOT_FOUND). */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     postMePassword: {
@@ -7458,11 +6440,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": {
-                    currentPassword: string;
-                    newPassword: string;
-                    revokeApiKeys?: boolean;
-                };
+                "application/json": components["schemas"]["AuthChangePasswordInput"];
             };
         };
         responses: {
@@ -7473,61 +6451,40 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            apiKeysRevoked: {
-                                id: string;
-                                name: string;
-                                prefix: string;
-                            }[];
-                            message: string;
-                            otherSessionsRevoked: number;
-                        };
+                        data: components["schemas"]["AuthPasswordChanged"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Invalid input (VALIDATION_ERROR) or body too large (PAYLOAD_TOO_LARGE, 413). */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description Missing, invalid or revoked credential (UNAUTHORIZED). */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description The actor lacks a permission (FORBIDDEN). */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description Too many requests from this address (RATE_LIMITED); see Retry-After. */
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            413: components["responses"]["Status413"];
+            415: components["responses"]["Status415"];
+            /** @description Too many requests from this address, or over the plan's API request limits (RATE_LIMITED); see Retry-After. */
             429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     getMeSessions: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Opaque cursor from the previous page's nextCursor. */
+                cursor?: string;
+                /** @description Page size, 1–200 (default 50). */
+                limit?: string;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -7541,42 +6498,28 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            /** Format: date-time */
-                            createdAt: string;
-                            current: boolean;
-                            /** Format: date-time */
-                            expiresAt: string;
-                            id: string;
-                            impersonated: boolean;
-                            ip: string;
-                            /** Format: date-time */
-                            lastUsedAt: string;
-                            userAgent: string;
-                        }[];
+                        data: components["schemas"]["PageOfAuthSession"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Missing, invalid or revoked credential (UNAUTHORIZED). */
-            401: {
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description The actor lacks a permission (FORBIDDEN). */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     deleteMeSessionsById: {
@@ -7597,41 +6540,29 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            message: string;
-                        };
+                        data: components["schemas"]["MessageResponse"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Missing, invalid or revoked credential (UNAUTHORIZED). */
-            401: {
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            404: components["responses"]["Status404"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description The actor lacks a permission (FORBIDDEN). */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description No such resource in the actor's reach (NOT_FOUND). */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     getOpenapiJson: {
@@ -7648,8 +6579,13 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": unknown;
+                };
             };
+            400: components["responses"]["Status400"];
+            429: components["responses"]["Status429"];
+            default: components["responses"]["Internal"];
         };
     };
     getOrgs: {
@@ -7668,42 +6604,28 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            /** Format: date-time */
-                            createdAt: string;
-                            createdBy: string;
-                            id: string;
-                            myDepartmentId?: string;
-                            /** @enum {string} */
-                            myRole?: "ORG_OWNER" | "ORG_ADMIN" | "DEPT_MANAGER" | "ORG_MEMBER";
-                            name: string;
-                            plan: string;
-                            /** Format: date-time */
-                            updatedAt: string;
-                        }[];
+                        data: components["schemas"]["PageOfOrg"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Missing, invalid or revoked credential (UNAUTHORIZED). */
-            401: {
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description The actor lacks a permission (FORBIDDEN). */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     postOrgs: {
@@ -7715,64 +6637,41 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": {
-                    name: string;
-                };
+                "application/json": components["schemas"]["NameRequest"];
             };
         };
         responses: {
-            /** @description OK */
+            /** @description Created */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            /** Format: date-time */
-                            createdAt: string;
-                            createdBy: string;
-                            id: string;
-                            myDepartmentId?: string;
-                            /** @enum {string} */
-                            myRole?: "ORG_OWNER" | "ORG_ADMIN" | "DEPT_MANAGER" | "ORG_MEMBER";
-                            name: string;
-                            plan: string;
-                            /** Format: date-time */
-                            updatedAt: string;
-                        };
+                        data: components["schemas"]["Org"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Invalid input (VALIDATION_ERROR) or body too large (PAYLOAD_TOO_LARGE, 413). */
-            400: {
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            413: components["responses"]["Status413"];
+            415: components["responses"]["Status415"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description Missing, invalid or revoked credential (UNAUTHORIZED). */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description The actor lacks a permission (FORBIDDEN). */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     getOrgsById: {
@@ -7793,51 +6692,29 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            /** Format: date-time */
-                            createdAt: string;
-                            createdBy: string;
-                            id: string;
-                            myDepartmentId?: string;
-                            /** @enum {string} */
-                            myRole?: "ORG_OWNER" | "ORG_ADMIN" | "DEPT_MANAGER" | "ORG_MEMBER";
-                            name: string;
-                            plan: string;
-                            /** Format: date-time */
-                            updatedAt: string;
-                        };
+                        data: components["schemas"]["Org"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Missing, invalid or revoked credential (UNAUTHORIZED). */
-            401: {
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            404: components["responses"]["Status404"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description The actor lacks a permission (FORBIDDEN). */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description No such resource in the actor's reach (NOT_FOUND). */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     deleteOrgsById: {
@@ -7858,41 +6735,29 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            message: string;
-                        };
+                        data: components["schemas"]["MessageResponse"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Missing, invalid or revoked credential (UNAUTHORIZED). */
-            401: {
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            404: components["responses"]["Status404"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description The actor lacks a permission (FORBIDDEN). */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description No such resource in the actor's reach (NOT_FOUND). */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     patchOrgsById: {
@@ -7906,9 +6771,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": {
-                    name: string;
-                };
+                "application/json": components["schemas"]["NameRequest"];
             };
         };
         responses: {
@@ -7919,60 +6782,31 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            /** Format: date-time */
-                            createdAt: string;
-                            createdBy: string;
-                            id: string;
-                            myDepartmentId?: string;
-                            /** @enum {string} */
-                            myRole?: "ORG_OWNER" | "ORG_ADMIN" | "DEPT_MANAGER" | "ORG_MEMBER";
-                            name: string;
-                            plan: string;
-                            /** Format: date-time */
-                            updatedAt: string;
-                        };
+                        data: components["schemas"]["Org"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Invalid input (VALIDATION_ERROR) or body too large (PAYLOAD_TOO_LARGE, 413). */
-            400: {
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            404: components["responses"]["Status404"];
+            413: components["responses"]["Status413"];
+            415: components["responses"]["Status415"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description Missing, invalid or revoked credential (UNAUTHORIZED). */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description The actor lacks a permission (FORBIDDEN). */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description No such resource in the actor's reach (NOT_FOUND). */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     getOrgsByIdAudit: {
@@ -8010,67 +6844,29 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            items: {
-                                action: string;
-                                /** Format: date-time */
-                                createdAt: string;
-                                id: string;
-                                impersonatorId?: string;
-                                ipAddress: string;
-                                metadata: unknown;
-                                organizationId?: string;
-                                requestId: string;
-                                resource: string;
-                                resourceId?: string;
-                                seq: number;
-                                status: string;
-                                userAgent: string;
-                                userId?: string;
-                            }[];
-                            nextCursor?: string;
-                        };
+                        data: components["schemas"]["AuditPage"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Invalid input (VALIDATION_ERROR) or body too large (PAYLOAD_TOO_LARGE, 413). */
-            400: {
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            404: components["responses"]["Status404"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description Missing, invalid or revoked credential (UNAUTHORIZED). */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description The actor lacks a permission (FORBIDDEN). */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description No such resource in the actor's reach (NOT_FOUND). */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     getOrgsByIdDepartments: {
@@ -8091,47 +6887,29 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            /** Format: date-time */
-                            createdAt: string;
-                            id: string;
-                            members: number;
-                            name: string;
-                            /** Format: date-time */
-                            updatedAt: string;
-                        }[];
+                        data: components["schemas"]["PageOfOrgDepartment"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Missing, invalid or revoked credential (UNAUTHORIZED). */
-            401: {
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            404: components["responses"]["Status404"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description The actor lacks a permission (FORBIDDEN). */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description No such resource in the actor's reach (NOT_FOUND). */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     postOrgsByIdDepartments: {
@@ -8145,69 +6923,43 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": {
-                    name: string;
-                };
+                "application/json": components["schemas"]["NameRequest"];
             };
         };
         responses: {
-            /** @description OK */
+            /** @description Created */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            /** Format: date-time */
-                            createdAt: string;
-                            id: string;
-                            members: number;
-                            name: string;
-                            /** Format: date-time */
-                            updatedAt: string;
-                        };
+                        data: components["schemas"]["OrgDepartment"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Invalid input (VALIDATION_ERROR) or body too large (PAYLOAD_TOO_LARGE, 413). */
-            400: {
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            404: components["responses"]["Status404"];
+            409: components["responses"]["Status409"];
+            413: components["responses"]["Status413"];
+            415: components["responses"]["Status415"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description Missing, invalid or revoked credential (UNAUTHORIZED). */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description The actor lacks a permission (FORBIDDEN). */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description No such resource in the actor's reach (NOT_FOUND). */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     deleteOrgsByIdDepartmentsByDeptId: {
@@ -8229,41 +6981,29 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            message: string;
-                        };
+                        data: components["schemas"]["MessageResponse"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Missing, invalid or revoked credential (UNAUTHORIZED). */
-            401: {
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            404: components["responses"]["Status404"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description The actor lacks a permission (FORBIDDEN). */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description No such resource in the actor's reach (NOT_FOUND). */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     patchOrgsByIdDepartmentsByDeptId: {
@@ -8278,9 +7018,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": {
-                    name: string;
-                };
+                "application/json": components["schemas"]["NameRequest"];
             };
         };
         responses: {
@@ -8291,61 +7029,42 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            /** Format: date-time */
-                            createdAt: string;
-                            id: string;
-                            members: number;
-                            name: string;
-                            /** Format: date-time */
-                            updatedAt: string;
-                        };
+                        data: components["schemas"]["OrgDepartment"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Invalid input (VALIDATION_ERROR) or body too large (PAYLOAD_TOO_LARGE, 413). */
-            400: {
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            404: components["responses"]["Status404"];
+            409: components["responses"]["Status409"];
+            413: components["responses"]["Status413"];
+            415: components["responses"]["Status415"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description Missing, invalid or revoked credential (UNAUTHORIZED). */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description The actor lacks a permission (FORBIDDEN). */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description No such resource in the actor's reach (NOT_FOUND). */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     getOrgsByIdInvitations: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Opaque cursor from the previous page's nextCursor. */
+                cursor?: string;
+                /** @description Page size, 1–200 (default 50). */
+                limit?: string;
+            };
             header?: never;
             path: {
                 id: string;
@@ -8361,50 +7080,29 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            /** Format: date-time */
-                            createdAt: string;
-                            departmentId?: string;
-                            email: string;
-                            /** Format: date-time */
-                            expiresAt: string;
-                            id: string;
-                            invitedBy: string;
-                            /** @enum {string} */
-                            orgRole: "ORG_OWNER" | "ORG_ADMIN" | "DEPT_MANAGER" | "ORG_MEMBER";
-                        }[];
+                        data: components["schemas"]["PageOfOrgInvitation"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Missing, invalid or revoked credential (UNAUTHORIZED). */
-            401: {
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            404: components["responses"]["Status404"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description The actor lacks a permission (FORBIDDEN). */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description No such resource in the actor's reach (NOT_FOUND). */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     postOrgsByIdInvitations: {
@@ -8418,75 +7116,43 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": {
-                    departmentId?: string;
-                    email: string;
-                    /** @enum {string} */
-                    orgRole: "ORG_OWNER" | "ORG_ADMIN" | "DEPT_MANAGER" | "ORG_MEMBER";
-                };
+                "application/json": components["schemas"]["OrgInviteInput"];
             };
         };
         responses: {
-            /** @description OK */
+            /** @description Created */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            /** Format: date-time */
-                            createdAt: string;
-                            departmentId?: string;
-                            email: string;
-                            /** Format: date-time */
-                            expiresAt: string;
-                            id: string;
-                            invitedBy: string;
-                            /** @enum {string} */
-                            orgRole: "ORG_OWNER" | "ORG_ADMIN" | "DEPT_MANAGER" | "ORG_MEMBER";
-                        };
+                        data: components["schemas"]["OrgInvitation"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Invalid input (VALIDATION_ERROR) or body too large (PAYLOAD_TOO_LARGE, 413). */
-            400: {
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            404: components["responses"]["Status404"];
+            409: components["responses"]["Status409"];
+            413: components["responses"]["Status413"];
+            415: components["responses"]["Status415"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description Missing, invalid or revoked credential (UNAUTHORIZED). */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description The actor lacks a permission (FORBIDDEN). */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description No such resource in the actor's reach (NOT_FOUND). */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     deleteOrgsByIdInvitationsByInvId: {
@@ -8508,41 +7174,29 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            message: string;
-                        };
+                        data: components["schemas"]["MessageResponse"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Missing, invalid or revoked credential (UNAUTHORIZED). */
-            401: {
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            404: components["responses"]["Status404"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description The actor lacks a permission (FORBIDDEN). */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description No such resource in the actor's reach (NOT_FOUND). */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     postOrgsByIdLeave: {
@@ -8563,46 +7217,41 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            message: string;
-                        };
+                        data: components["schemas"]["MessageResponse"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Missing, invalid or revoked credential (UNAUTHORIZED). */
-            401: {
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            404: components["responses"]["Status404"];
+            409: components["responses"]["Status409"];
+            413: components["responses"]["Status413"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description The actor lacks a permission (FORBIDDEN). */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description No such resource in the actor's reach (NOT_FOUND). */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     getOrgsByIdMembers: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Opaque cursor from the previous page's nextCursor. */
+                cursor?: string;
+                /** @description Page size, 1–200 (default 50). */
+                limit?: string;
+            };
             header?: never;
             path: {
                 id: string;
@@ -8618,48 +7267,29 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            departmentId?: string;
-                            email: string;
-                            /** Format: date-time */
-                            joinedAt: string;
-                            name: string;
-                            /** @enum {string} */
-                            orgRole: "ORG_OWNER" | "ORG_ADMIN" | "DEPT_MANAGER" | "ORG_MEMBER";
-                            userId: string;
-                        }[];
+                        data: components["schemas"]["PageOfOrgMember"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Missing, invalid or revoked credential (UNAUTHORIZED). */
-            401: {
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            404: components["responses"]["Status404"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description The actor lacks a permission (FORBIDDEN). */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description No such resource in the actor's reach (NOT_FOUND). */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     deleteOrgsByIdMembersByUserId: {
@@ -8681,41 +7311,30 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            message: string;
-                        };
+                        data: components["schemas"]["MessageResponse"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Missing, invalid or revoked credential (UNAUTHORIZED). */
-            401: {
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            404: components["responses"]["Status404"];
+            409: components["responses"]["Status409"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description The actor lacks a permission (FORBIDDEN). */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description No such resource in the actor's reach (NOT_FOUND). */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     patchOrgsByIdMembersByUserId: {
@@ -8730,10 +7349,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": {
-                    /** @enum {string} */
-                    orgRole: "ORG_OWNER" | "ORG_ADMIN" | "DEPT_MANAGER" | "ORG_MEMBER";
-                };
+                "application/json": components["schemas"]["RoleRequest"];
             };
         };
         responses: {
@@ -8744,57 +7360,32 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            departmentId?: string;
-                            email: string;
-                            /** Format: date-time */
-                            joinedAt: string;
-                            name: string;
-                            /** @enum {string} */
-                            orgRole: "ORG_OWNER" | "ORG_ADMIN" | "DEPT_MANAGER" | "ORG_MEMBER";
-                            userId: string;
-                        };
+                        data: components["schemas"]["OrgMember"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Invalid input (VALIDATION_ERROR) or body too large (PAYLOAD_TOO_LARGE, 413). */
-            400: {
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            404: components["responses"]["Status404"];
+            409: components["responses"]["Status409"];
+            413: components["responses"]["Status413"];
+            415: components["responses"]["Status415"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description Missing, invalid or revoked credential (UNAUTHORIZED). */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description The actor lacks a permission (FORBIDDEN). */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description No such resource in the actor's reach (NOT_FOUND). */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     putOrgsByIdMembersByUserIdDepartment: {
@@ -8809,9 +7400,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": {
-                    departmentId: string;
-                };
+                "application/json": components["schemas"]["DepartmentRequest"];
             };
         };
         responses: {
@@ -8822,57 +7411,31 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            departmentId?: string;
-                            email: string;
-                            /** Format: date-time */
-                            joinedAt: string;
-                            name: string;
-                            /** @enum {string} */
-                            orgRole: "ORG_OWNER" | "ORG_ADMIN" | "DEPT_MANAGER" | "ORG_MEMBER";
-                            userId: string;
-                        };
+                        data: components["schemas"]["OrgMember"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Invalid input (VALIDATION_ERROR) or body too large (PAYLOAD_TOO_LARGE, 413). */
-            400: {
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            404: components["responses"]["Status404"];
+            413: components["responses"]["Status413"];
+            415: components["responses"]["Status415"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description Missing, invalid or revoked credential (UNAUTHORIZED). */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description The actor lacks a permission (FORBIDDEN). */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description No such resource in the actor's reach (NOT_FOUND). */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     getPlugins: {
@@ -8891,45 +7454,28 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            allowedHosts: string[];
-                            authorId?: string;
-                            canBeWorkflowStep: boolean;
-                            configSchema: unknown;
-                            description: string;
-                            featured: boolean;
-                            inputSchema: unknown;
-                            kind: string;
-                            name: string;
-                            outputSchema: unknown;
-                            permissions: string[];
-                            slug: string;
-                            version: string;
-                            versions: string[];
-                        }[];
+                        data: components["schemas"]["PageOfMarketEntry"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Missing, invalid or revoked credential (UNAUTHORIZED). */
-            401: {
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description The actor lacks a permission (FORBIDDEN). */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     getPluginsBySlug: {
@@ -8950,54 +7496,29 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            allowedHosts: string[];
-                            authorId?: string;
-                            canBeWorkflowStep: boolean;
-                            configSchema: unknown;
-                            description: string;
-                            featured: boolean;
-                            inputSchema: unknown;
-                            kind: string;
-                            name: string;
-                            outputSchema: unknown;
-                            permissions: string[];
-                            slug: string;
-                            version: string;
-                            versions: string[];
-                        };
+                        data: components["schemas"]["MarketEntry"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Missing, invalid or revoked credential (UNAUTHORIZED). */
-            401: {
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            404: components["responses"]["Status404"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description The actor lacks a permission (FORBIDDEN). */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description No such resource in the actor's reach (NOT_FOUND). */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     getRuns: {
@@ -9025,87 +7546,29 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            items: {
-                                attempt: number;
-                                checkpoint: number;
-                                /** Format: date-time */
-                                createdAt: string;
-                                createdBy?: string;
-                                currentStepId?: string;
-                                error?: string;
-                                /** Format: date-time */
-                                finishedAt?: string;
-                                id: string;
-                                input: unknown;
-                                output?: unknown;
-                                status: string;
-                                steps: {
-                                    attempt: number;
-                                    branch?: string;
-                                    durationUs: number;
-                                    error?: string;
-                                    /** Format: date-time */
-                                    finishedAt: string;
-                                    input?: unknown;
-                                    metrics?: {
-                                        apiCalls: number;
-                                        durationMs: number;
-                                        tokensUsed: number;
-                                    };
-                                    output?: unknown;
-                                    seq: number;
-                                    /** Format: date-time */
-                                    startedAt: string;
-                                    status: string;
-                                    stepId: string;
-                                    type: string;
-                                }[];
-                                stepsUsed: number;
-                                /** Format: date-time */
-                                timeoutAt: string;
-                                trigger: string;
-                                /** Format: date-time */
-                                updatedAt: string;
-                                version: number;
-                                /** Format: date-time */
-                                wakeAt?: string;
-                                workflowId: string;
-                            }[];
-                            nextCursor?: string;
-                        };
+                        data: components["schemas"]["WorkflowRunPage"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Invalid input (VALIDATION_ERROR) or body too large (PAYLOAD_TOO_LARGE, 413). */
-            400: {
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            404: components["responses"]["Status404"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description Missing, invalid or revoked credential (UNAUTHORIZED). */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description The actor lacks a permission (FORBIDDEN). */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     getRunsById: {
@@ -9126,84 +7589,29 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            attempt: number;
-                            checkpoint: number;
-                            /** Format: date-time */
-                            createdAt: string;
-                            createdBy?: string;
-                            currentStepId?: string;
-                            error?: string;
-                            /** Format: date-time */
-                            finishedAt?: string;
-                            id: string;
-                            input: unknown;
-                            output?: unknown;
-                            status: string;
-                            steps: {
-                                attempt: number;
-                                branch?: string;
-                                durationUs: number;
-                                error?: string;
-                                /** Format: date-time */
-                                finishedAt: string;
-                                input?: unknown;
-                                metrics?: {
-                                    apiCalls: number;
-                                    durationMs: number;
-                                    tokensUsed: number;
-                                };
-                                output?: unknown;
-                                seq: number;
-                                /** Format: date-time */
-                                startedAt: string;
-                                status: string;
-                                stepId: string;
-                                type: string;
-                            }[];
-                            stepsUsed: number;
-                            /** Format: date-time */
-                            timeoutAt: string;
-                            trigger: string;
-                            /** Format: date-time */
-                            updatedAt: string;
-                            version: number;
-                            /** Format: date-time */
-                            wakeAt?: string;
-                            workflowId: string;
-                        };
+                        data: components["schemas"]["WorkflowRun"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Missing, invalid or revoked credential (UNAUTHORIZED). */
-            401: {
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            404: components["responses"]["Status404"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description The actor lacks a permission (FORBIDDEN). */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description No such resource in the actor's reach (NOT_FOUND). */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     postRunsByIdCancel: {
@@ -9224,84 +7632,31 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            attempt: number;
-                            checkpoint: number;
-                            /** Format: date-time */
-                            createdAt: string;
-                            createdBy?: string;
-                            currentStepId?: string;
-                            error?: string;
-                            /** Format: date-time */
-                            finishedAt?: string;
-                            id: string;
-                            input: unknown;
-                            output?: unknown;
-                            status: string;
-                            steps: {
-                                attempt: number;
-                                branch?: string;
-                                durationUs: number;
-                                error?: string;
-                                /** Format: date-time */
-                                finishedAt: string;
-                                input?: unknown;
-                                metrics?: {
-                                    apiCalls: number;
-                                    durationMs: number;
-                                    tokensUsed: number;
-                                };
-                                output?: unknown;
-                                seq: number;
-                                /** Format: date-time */
-                                startedAt: string;
-                                status: string;
-                                stepId: string;
-                                type: string;
-                            }[];
-                            stepsUsed: number;
-                            /** Format: date-time */
-                            timeoutAt: string;
-                            trigger: string;
-                            /** Format: date-time */
-                            updatedAt: string;
-                            version: number;
-                            /** Format: date-time */
-                            wakeAt?: string;
-                            workflowId: string;
-                        };
+                        data: components["schemas"]["WorkflowRun"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Missing, invalid or revoked credential (UNAUTHORIZED). */
-            401: {
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            404: components["responses"]["Status404"];
+            409: components["responses"]["Status409"];
+            413: components["responses"]["Status413"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description The actor lacks a permission (FORBIDDEN). */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description No such resource in the actor's reach (NOT_FOUND). */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     postRunsByIdRetry: {
@@ -9325,85 +7680,18 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            attempt: number;
-                            checkpoint: number;
-                            /** Format: date-time */
-                            createdAt: string;
-                            createdBy?: string;
-                            currentStepId?: string;
-                            error?: string;
-                            /** Format: date-time */
-                            finishedAt?: string;
-                            id: string;
-                            input: unknown;
-                            output?: unknown;
-                            status: string;
-                            steps: {
-                                attempt: number;
-                                branch?: string;
-                                durationUs: number;
-                                error?: string;
-                                /** Format: date-time */
-                                finishedAt: string;
-                                input?: unknown;
-                                metrics?: {
-                                    apiCalls: number;
-                                    durationMs: number;
-                                    tokensUsed: number;
-                                };
-                                output?: unknown;
-                                seq: number;
-                                /** Format: date-time */
-                                startedAt: string;
-                                status: string;
-                                stepId: string;
-                                type: string;
-                            }[];
-                            stepsUsed: number;
-                            /** Format: date-time */
-                            timeoutAt: string;
-                            trigger: string;
-                            /** Format: date-time */
-                            updatedAt: string;
-                            version: number;
-                            /** Format: date-time */
-                            wakeAt?: string;
-                            workflowId: string;
-                        };
+                        data: components["schemas"]["WorkflowRun"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Missing, invalid or revoked credential (UNAUTHORIZED). */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description The actor lacks a permission (FORBIDDEN). */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description No such resource in the actor's reach (NOT_FOUND). */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description The Idempotency-Key was used for a different request, or its first request is still running (IDEMPOTENCY_CONFLICT). */
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            402: components["responses"]["Status402"];
+            403: components["responses"]["Status403"];
+            404: components["responses"]["Status404"];
+            /** @description The Idempotency-Key was used for a different request, or its first request is still running (IDEMPOTENCY_CONFLICT). Or: The resource's state does not allow this (CONFLICT). */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -9412,6 +7700,20 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            413: components["responses"]["Status413"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     getUsage: {
@@ -9430,55 +7732,28 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            items: {
-                                exceeded: boolean;
-                                limit: number;
-                                metric: string;
-                                overage: number;
-                                period?: string;
-                                /** Format: date-time */
-                                resetsAt?: string;
-                                unit: string;
-                                used: number;
-                            }[];
-                            limits: {
-                                aiTokensPerMonth: number;
-                                cpuCores: number;
-                                executionsPerDay: number;
-                                gateways: number;
-                                plugins: number;
-                                ramMb: number;
-                                runRetentionDays: number;
-                                storageMb: number;
-                            };
-                            overageEnabled: boolean;
-                            plan: string;
-                            workspaceId: string;
-                        };
+                        data: components["schemas"]["CreditUsageReport"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Missing, invalid or revoked credential (UNAUTHORIZED). */
-            401: {
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description The actor lacks a permission (FORBIDDEN). */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     getWorkflows: {
@@ -9502,89 +7777,29 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            items: {
-                                /** Format: date-time */
-                                createdAt: string;
-                                definition: {
-                                    settings: {
-                                        maxSteps?: number;
-                                        timeoutSeconds?: number;
-                                    };
-                                    startStepId: string;
-                                    steps: {
-                                        conditionalNext?: {
-                                            [key: string]: string;
-                                        };
-                                        config: unknown;
-                                        id: string;
-                                        name?: string;
-                                        nextStepId?: string;
-                                        onError?: string;
-                                        retryBackoffMs?: number;
-                                        retryCount?: number;
-                                        type: string;
-                                    }[];
-                                    trigger: {
-                                        cron?: string;
-                                        dedupeHeader?: string;
-                                        filter?: string;
-                                        gatewayIds?: string[];
-                                        mode?: string;
-                                        timeoutMs?: number;
-                                        timezone?: string;
-                                        type: string;
-                                    };
-                                    variables?: Record<string, never>;
-                                };
-                                description: string;
-                                enabled: boolean;
-                                hookUrl?: string;
-                                id: string;
-                                name: string;
-                                /** Format: date-time */
-                                nextRunAt?: string;
-                                organizationId?: string;
-                                triggerType: string;
-                                /** Format: date-time */
-                                updatedAt: string;
-                                userId: string;
-                                version: number;
-                            }[];
-                            nextCursor?: string;
-                        };
+                        data: components["schemas"]["WorkflowPage"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Invalid input (VALIDATION_ERROR) or body too large (PAYLOAD_TOO_LARGE, 413). */
-            400: {
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            404: components["responses"]["Status404"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description Missing, invalid or revoked credential (UNAUTHORIZED). */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description The actor lacks a permission (FORBIDDEN). */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     postWorkflows: {
@@ -9596,102 +7811,42 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": {
-                    definition: unknown;
-                    description?: string;
-                    enabled?: boolean;
-                    name: string;
-                };
+                "application/json": components["schemas"]["WorkflowCreateInput"];
             };
         };
         responses: {
-            /** @description OK */
+            /** @description Created */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            /** Format: date-time */
-                            createdAt: string;
-                            definition: {
-                                settings: {
-                                    maxSteps?: number;
-                                    timeoutSeconds?: number;
-                                };
-                                startStepId: string;
-                                steps: {
-                                    conditionalNext?: {
-                                        [key: string]: string;
-                                    };
-                                    config: unknown;
-                                    id: string;
-                                    name?: string;
-                                    nextStepId?: string;
-                                    onError?: string;
-                                    retryBackoffMs?: number;
-                                    retryCount?: number;
-                                    type: string;
-                                }[];
-                                trigger: {
-                                    cron?: string;
-                                    dedupeHeader?: string;
-                                    filter?: string;
-                                    gatewayIds?: string[];
-                                    mode?: string;
-                                    timeoutMs?: number;
-                                    timezone?: string;
-                                    type: string;
-                                };
-                                variables?: Record<string, never>;
-                            };
-                            description: string;
-                            enabled: boolean;
-                            hookUrl?: string;
-                            id: string;
-                            name: string;
-                            /** Format: date-time */
-                            nextRunAt?: string;
-                            organizationId?: string;
-                            triggerType: string;
-                            /** Format: date-time */
-                            updatedAt: string;
-                            userId: string;
-                            version: number;
-                        };
+                        data: components["schemas"]["Workflow"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Invalid input (VALIDATION_ERROR) or body too large (PAYLOAD_TOO_LARGE, 413). */
-            400: {
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            404: components["responses"]["Status404"];
+            413: components["responses"]["Status413"];
+            415: components["responses"]["Status415"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description Missing, invalid or revoked credential (UNAUTHORIZED). */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description The actor lacks a permission (FORBIDDEN). */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     postWorkflowsValidate: {
@@ -9703,37 +7858,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": {
-                    settings: {
-                        maxSteps?: number;
-                        timeoutSeconds?: number;
-                    };
-                    startStepId: string;
-                    steps: {
-                        conditionalNext?: {
-                            [key: string]: string;
-                        };
-                        config: unknown;
-                        id: string;
-                        name?: string;
-                        nextStepId?: string;
-                        onError?: string;
-                        retryBackoffMs?: number;
-                        retryCount?: number;
-                        type: string;
-                    }[];
-                    trigger: {
-                        cron?: string;
-                        dedupeHeader?: string;
-                        filter?: string;
-                        gatewayIds?: string[];
-                        mode?: string;
-                        timeoutMs?: number;
-                        timezone?: string;
-                        type: string;
-                    };
-                    variables?: Record<string, never>;
-                };
+                "application/json": components["schemas"]["WorkflowDefinition"];
             };
         };
         responses: {
@@ -9744,41 +7869,31 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            valid: boolean;
-                        };
+                        data: components["schemas"]["ValidResponse"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Invalid input (VALIDATION_ERROR) or body too large (PAYLOAD_TOO_LARGE, 413). */
-            400: {
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            404: components["responses"]["Status404"];
+            413: components["responses"]["Status413"];
+            415: components["responses"]["Status415"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description Missing, invalid or revoked credential (UNAUTHORIZED). */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description The actor lacks a permission (FORBIDDEN). */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     getWorkflowsById: {
@@ -9799,86 +7914,29 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            /** Format: date-time */
-                            createdAt: string;
-                            definition: {
-                                settings: {
-                                    maxSteps?: number;
-                                    timeoutSeconds?: number;
-                                };
-                                startStepId: string;
-                                steps: {
-                                    conditionalNext?: {
-                                        [key: string]: string;
-                                    };
-                                    config: unknown;
-                                    id: string;
-                                    name?: string;
-                                    nextStepId?: string;
-                                    onError?: string;
-                                    retryBackoffMs?: number;
-                                    retryCount?: number;
-                                    type: string;
-                                }[];
-                                trigger: {
-                                    cron?: string;
-                                    dedupeHeader?: string;
-                                    filter?: string;
-                                    gatewayIds?: string[];
-                                    mode?: string;
-                                    timeoutMs?: number;
-                                    timezone?: string;
-                                    type: string;
-                                };
-                                variables?: Record<string, never>;
-                            };
-                            description: string;
-                            enabled: boolean;
-                            hookUrl?: string;
-                            id: string;
-                            name: string;
-                            /** Format: date-time */
-                            nextRunAt?: string;
-                            organizationId?: string;
-                            triggerType: string;
-                            /** Format: date-time */
-                            updatedAt: string;
-                            userId: string;
-                            version: number;
-                        };
+                        data: components["schemas"]["Workflow"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Missing, invalid or revoked credential (UNAUTHORIZED). */
-            401: {
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            404: components["responses"]["Status404"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description The actor lacks a permission (FORBIDDEN). */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description No such resource in the actor's reach (NOT_FOUND). */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     putWorkflowsById: {
@@ -9892,11 +7950,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": {
-                    definition?: unknown;
-                    description?: string;
-                    name?: string;
-                };
+                "application/json": components["schemas"]["WorkflowUpdateInput"];
             };
         };
         responses: {
@@ -9907,95 +7961,32 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            /** Format: date-time */
-                            createdAt: string;
-                            definition: {
-                                settings: {
-                                    maxSteps?: number;
-                                    timeoutSeconds?: number;
-                                };
-                                startStepId: string;
-                                steps: {
-                                    conditionalNext?: {
-                                        [key: string]: string;
-                                    };
-                                    config: unknown;
-                                    id: string;
-                                    name?: string;
-                                    nextStepId?: string;
-                                    onError?: string;
-                                    retryBackoffMs?: number;
-                                    retryCount?: number;
-                                    type: string;
-                                }[];
-                                trigger: {
-                                    cron?: string;
-                                    dedupeHeader?: string;
-                                    filter?: string;
-                                    gatewayIds?: string[];
-                                    mode?: string;
-                                    timeoutMs?: number;
-                                    timezone?: string;
-                                    type: string;
-                                };
-                                variables?: Record<string, never>;
-                            };
-                            description: string;
-                            enabled: boolean;
-                            hookUrl?: string;
-                            id: string;
-                            name: string;
-                            /** Format: date-time */
-                            nextRunAt?: string;
-                            organizationId?: string;
-                            triggerType: string;
-                            /** Format: date-time */
-                            updatedAt: string;
-                            userId: string;
-                            version: number;
-                        };
+                        data: components["schemas"]["Workflow"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Invalid input (VALIDATION_ERROR) or body too large (PAYLOAD_TOO_LARGE, 413). */
-            400: {
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            404: components["responses"]["Status404"];
+            409: components["responses"]["Status409"];
+            413: components["responses"]["Status413"];
+            415: components["responses"]["Status415"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description Missing, invalid or revoked credential (UNAUTHORIZED). */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description The actor lacks a permission (FORBIDDEN). */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description No such resource in the actor's reach (NOT_FOUND). */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     deleteWorkflowsById: {
@@ -10016,41 +8007,29 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            message: string;
-                        };
+                        data: components["schemas"]["MessageResponse"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Missing, invalid or revoked credential (UNAUTHORIZED). */
-            401: {
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            404: components["responses"]["Status404"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description The actor lacks a permission (FORBIDDEN). */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description No such resource in the actor's reach (NOT_FOUND). */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     postWorkflowsByIdDisable: {
@@ -10071,86 +8050,31 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            /** Format: date-time */
-                            createdAt: string;
-                            definition: {
-                                settings: {
-                                    maxSteps?: number;
-                                    timeoutSeconds?: number;
-                                };
-                                startStepId: string;
-                                steps: {
-                                    conditionalNext?: {
-                                        [key: string]: string;
-                                    };
-                                    config: unknown;
-                                    id: string;
-                                    name?: string;
-                                    nextStepId?: string;
-                                    onError?: string;
-                                    retryBackoffMs?: number;
-                                    retryCount?: number;
-                                    type: string;
-                                }[];
-                                trigger: {
-                                    cron?: string;
-                                    dedupeHeader?: string;
-                                    filter?: string;
-                                    gatewayIds?: string[];
-                                    mode?: string;
-                                    timeoutMs?: number;
-                                    timezone?: string;
-                                    type: string;
-                                };
-                                variables?: Record<string, never>;
-                            };
-                            description: string;
-                            enabled: boolean;
-                            hookUrl?: string;
-                            id: string;
-                            name: string;
-                            /** Format: date-time */
-                            nextRunAt?: string;
-                            organizationId?: string;
-                            triggerType: string;
-                            /** Format: date-time */
-                            updatedAt: string;
-                            userId: string;
-                            version: number;
-                        };
+                        data: components["schemas"]["Workflow"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Missing, invalid or revoked credential (UNAUTHORIZED). */
-            401: {
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            404: components["responses"]["Status404"];
+            409: components["responses"]["Status409"];
+            413: components["responses"]["Status413"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description The actor lacks a permission (FORBIDDEN). */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description No such resource in the actor's reach (NOT_FOUND). */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     postWorkflowsByIdEnable: {
@@ -10171,86 +8095,31 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            /** Format: date-time */
-                            createdAt: string;
-                            definition: {
-                                settings: {
-                                    maxSteps?: number;
-                                    timeoutSeconds?: number;
-                                };
-                                startStepId: string;
-                                steps: {
-                                    conditionalNext?: {
-                                        [key: string]: string;
-                                    };
-                                    config: unknown;
-                                    id: string;
-                                    name?: string;
-                                    nextStepId?: string;
-                                    onError?: string;
-                                    retryBackoffMs?: number;
-                                    retryCount?: number;
-                                    type: string;
-                                }[];
-                                trigger: {
-                                    cron?: string;
-                                    dedupeHeader?: string;
-                                    filter?: string;
-                                    gatewayIds?: string[];
-                                    mode?: string;
-                                    timeoutMs?: number;
-                                    timezone?: string;
-                                    type: string;
-                                };
-                                variables?: Record<string, never>;
-                            };
-                            description: string;
-                            enabled: boolean;
-                            hookUrl?: string;
-                            id: string;
-                            name: string;
-                            /** Format: date-time */
-                            nextRunAt?: string;
-                            organizationId?: string;
-                            triggerType: string;
-                            /** Format: date-time */
-                            updatedAt: string;
-                            userId: string;
-                            version: number;
-                        };
+                        data: components["schemas"]["Workflow"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Missing, invalid or revoked credential (UNAUTHORIZED). */
-            401: {
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            404: components["responses"]["Status404"];
+            409: components["responses"]["Status409"];
+            413: components["responses"]["Status413"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description The actor lacks a permission (FORBIDDEN). */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description No such resource in the actor's reach (NOT_FOUND). */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     postWorkflowsByIdRuns: {
@@ -10267,110 +8136,29 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": {
-                    idempotencyKey?: string;
-                    input?: unknown;
-                    wait?: boolean;
-                    waitMs?: number;
-                };
+                "application/json": components["schemas"]["WorkflowManualInput"];
             };
         };
         responses: {
-            /** @description OK */
+            /** @description Created */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            attempt: number;
-                            checkpoint: number;
-                            /** Format: date-time */
-                            createdAt: string;
-                            createdBy?: string;
-                            currentStepId?: string;
-                            error?: string;
-                            /** Format: date-time */
-                            finishedAt?: string;
-                            id: string;
-                            input: unknown;
-                            output?: unknown;
-                            status: string;
-                            steps: {
-                                attempt: number;
-                                branch?: string;
-                                durationUs: number;
-                                error?: string;
-                                /** Format: date-time */
-                                finishedAt: string;
-                                input?: unknown;
-                                metrics?: {
-                                    apiCalls: number;
-                                    durationMs: number;
-                                    tokensUsed: number;
-                                };
-                                output?: unknown;
-                                seq: number;
-                                /** Format: date-time */
-                                startedAt: string;
-                                status: string;
-                                stepId: string;
-                                type: string;
-                            }[];
-                            stepsUsed: number;
-                            /** Format: date-time */
-                            timeoutAt: string;
-                            trigger: string;
-                            /** Format: date-time */
-                            updatedAt: string;
-                            version: number;
-                            /** Format: date-time */
-                            wakeAt?: string;
-                            workflowId: string;
-                        };
+                        data: components["schemas"]["WorkflowRun"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Invalid input (VALIDATION_ERROR) or body too large (PAYLOAD_TOO_LARGE, 413). */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description Missing, invalid or revoked credential (UNAUTHORIZED). */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description The actor lacks a permission (FORBIDDEN). */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description No such resource in the actor's reach (NOT_FOUND). */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description The Idempotency-Key was used for a different request, or its first request is still running (IDEMPOTENCY_CONFLICT). */
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            402: components["responses"]["Status402"];
+            403: components["responses"]["Status403"];
+            404: components["responses"]["Status404"];
+            /** @description The Idempotency-Key was used for a different request, or its first request is still running (IDEMPOTENCY_CONFLICT). Or: The resource's state does not allow this (CONFLICT). */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -10379,11 +8167,31 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            413: components["responses"]["Status413"];
+            415: components["responses"]["Status415"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     getWorkflowsByIdVersions: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Opaque cursor from the previous page's nextCursor. */
+                cursor?: string;
+                /** @description Page size, 1–200 (default 50). */
+                limit?: string;
+            };
             header?: never;
             path: {
                 id: string;
@@ -10399,77 +8207,29 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            /** Format: date-time */
-                            createdAt: string;
-                            createdBy?: string;
-                            definition: {
-                                settings: {
-                                    maxSteps?: number;
-                                    timeoutSeconds?: number;
-                                };
-                                startStepId: string;
-                                steps: {
-                                    conditionalNext?: {
-                                        [key: string]: string;
-                                    };
-                                    config: unknown;
-                                    id: string;
-                                    name?: string;
-                                    nextStepId?: string;
-                                    onError?: string;
-                                    retryBackoffMs?: number;
-                                    retryCount?: number;
-                                    type: string;
-                                }[];
-                                trigger: {
-                                    cron?: string;
-                                    dedupeHeader?: string;
-                                    filter?: string;
-                                    gatewayIds?: string[];
-                                    mode?: string;
-                                    timeoutMs?: number;
-                                    timezone?: string;
-                                    type: string;
-                                };
-                                variables?: Record<string, never>;
-                            };
-                            id: string;
-                            version: number;
-                            workflowId: string;
-                        }[];
+                        data: components["schemas"]["PageOfWorkflowVersion"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Missing, invalid or revoked credential (UNAUTHORIZED). */
-            401: {
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            404: components["responses"]["Status404"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description The actor lacks a permission (FORBIDDEN). */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description No such resource in the actor's reach (NOT_FOUND). */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     getWorkflowsByIdVersionsByVersion: {
@@ -10491,77 +8251,73 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            /** Format: date-time */
-                            createdAt: string;
-                            createdBy?: string;
-                            definition: {
-                                settings: {
-                                    maxSteps?: number;
-                                    timeoutSeconds?: number;
-                                };
-                                startStepId: string;
-                                steps: {
-                                    conditionalNext?: {
-                                        [key: string]: string;
-                                    };
-                                    config: unknown;
-                                    id: string;
-                                    name?: string;
-                                    nextStepId?: string;
-                                    onError?: string;
-                                    retryBackoffMs?: number;
-                                    retryCount?: number;
-                                    type: string;
-                                }[];
-                                trigger: {
-                                    cron?: string;
-                                    dedupeHeader?: string;
-                                    filter?: string;
-                                    gatewayIds?: string[];
-                                    mode?: string;
-                                    timeoutMs?: number;
-                                    timezone?: string;
-                                    type: string;
-                                };
-                                variables?: Record<string, never>;
-                            };
-                            id: string;
-                            version: number;
-                            workflowId: string;
-                        };
+                        data: components["schemas"]["WorkflowVersion"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description Missing, invalid or revoked credential (UNAUTHORIZED). */
-            401: {
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            404: components["responses"]["Status404"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description The actor lacks a permission (FORBIDDEN). */
-            403: {
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
+        };
+    };
+    postWorkflowsByIdWebhookRotate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["Workflow"];
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            404: components["responses"]["Status404"];
+            413: components["responses"]["Status413"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description No such resource in the actor's reach (NOT_FOUND). */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     getHealthz: {
@@ -10580,15 +8336,14 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            status: string;
-                            version?: string;
-                        };
+                        data: components["schemas"]["HealthResponse"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
+            400: components["responses"]["Status400"];
+            default: components["responses"]["Internal"];
         };
     };
     getHooksGatewaysByIdByToken: {
@@ -10610,15 +8365,10 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description No such resource in the actor's reach (NOT_FOUND). */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            400: components["responses"]["Status400"];
+            404: components["responses"]["Status404"];
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     postHooksGatewaysByIdByToken: {
@@ -10631,7 +8381,12 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody?: never;
+        /** @description Any body, as the sender sends it. */
+        requestBody?: {
+            content: {
+                "*/*": unknown;
+            };
+        };
         responses: {
             /** @description OK */
             200: {
@@ -10640,15 +8395,11 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description No such resource in the actor's reach (NOT_FOUND). */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            400: components["responses"]["Status400"];
+            404: components["responses"]["Status404"];
+            413: components["responses"]["Status413"];
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     postHooksStripe: {
@@ -10658,7 +8409,12 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
-        requestBody?: never;
+        /** @description Any body, as the sender sends it. */
+        requestBody?: {
+            content: {
+                "*/*": unknown;
+            };
+        };
         responses: {
             /** @description OK */
             200: {
@@ -10667,17 +8423,18 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            eventId: string;
-                            outcome: string;
-                            received: boolean;
-                            type: string;
-                        };
+                        data: components["schemas"]["BillingWebhookResult"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
+            400: components["responses"]["Status400"];
+            404: components["responses"]["Status404"];
+            409: components["responses"]["Status409"];
+            413: components["responses"]["Status413"];
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     getHooksWorkflowsByIdByToken: {
@@ -10692,31 +8449,35 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description OK */
+            /** @description A synchronous workflow completed: the body is its last step's output, X-Switchboard-Run-Id names the run. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description Accepted */
             202: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            runId: string;
-                            status: string;
-                        };
+                        data: components["schemas"]["HookAccepted"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description No such resource in the actor's reach (NOT_FOUND). */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            400: components["responses"]["Status400"];
+            402: components["responses"]["Status402"];
+            404: components["responses"]["Status404"];
+            409: components["responses"]["Status409"];
+            422: components["responses"]["Status422"];
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     putHooksWorkflowsByIdByToken: {
@@ -10729,33 +8490,43 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody?: never;
+        /** @description Any body, as the sender sends it. */
+        requestBody?: {
+            content: {
+                "*/*": unknown;
+            };
+        };
         responses: {
-            /** @description OK */
+            /** @description A synchronous workflow completed: the body is its last step's output, X-Switchboard-Run-Id names the run. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description Accepted */
             202: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            runId: string;
-                            status: string;
-                        };
+                        data: components["schemas"]["HookAccepted"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description No such resource in the actor's reach (NOT_FOUND). */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            400: components["responses"]["Status400"];
+            402: components["responses"]["Status402"];
+            404: components["responses"]["Status404"];
+            409: components["responses"]["Status409"];
+            413: components["responses"]["Status413"];
+            422: components["responses"]["Status422"];
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     postHooksWorkflowsByIdByToken: {
@@ -10768,33 +8539,43 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody?: never;
+        /** @description Any body, as the sender sends it. */
+        requestBody?: {
+            content: {
+                "*/*": unknown;
+            };
+        };
         responses: {
-            /** @description OK */
+            /** @description A synchronous workflow completed: the body is its last step's output, X-Switchboard-Run-Id names the run. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description Accepted */
             202: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            runId: string;
-                            status: string;
-                        };
+                        data: components["schemas"]["HookAccepted"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
-            /** @description No such resource in the actor's reach (NOT_FOUND). */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
+            400: components["responses"]["Status400"];
+            402: components["responses"]["Status402"];
+            404: components["responses"]["Status404"];
+            409: components["responses"]["Status409"];
+            413: components["responses"]["Status413"];
+            422: components["responses"]["Status422"];
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
     getMetrics: {
@@ -10811,8 +8592,12 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "text/plain": string;
+                };
             };
+            400: components["responses"]["Status400"];
+            default: components["responses"]["Internal"];
         };
     };
     getReadyz: {
@@ -10831,15 +8616,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            status: string;
-                            version?: string;
-                        };
+                        data: components["schemas"]["HealthResponse"];
                         /** @constant */
                         success: true;
                     };
                 };
             };
+            400: components["responses"]["Status400"];
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
         };
     };
 }
