@@ -224,7 +224,17 @@ func TestLists_ShapeAndMalformedCursor(t *testing.T) {
 			"/gateways/{id}", "/gateways/gw_01jzzzzzzzzzzzzzzzzzzzzzzz",
 			"/installations/{id}", "/installations/ins_01jzzzzzzzzzzzzzzzzzzzzzzz",
 		)
-		paths := f.App.HTTP.OpenAPI()["paths"].(map[string]any)
+		doc := f.App.HTTP.OpenAPI()
+		paths := doc["paths"].(map[string]any)
+		components, _ := doc["components"].(map[string]any)["schemas"].(map[string]any)
+		// Named types are components: follow a $ref to the schema it names.
+		resolve := func(s map[string]any) map[string]any {
+			if ref, ok := s["$ref"].(string); ok {
+				got, _ := components[strings.TrimPrefix(ref, "#/components/schemas/")].(map[string]any)
+				return got
+			}
+			return s
+		}
 		lists := 0
 		for p, raw := range paths {
 			get, ok := raw.(map[string]any)["get"].(map[string]any)
@@ -236,8 +246,17 @@ func TestLists_ShapeAndMalformedCursor(t *testing.T) {
 			if content == nil {
 				continue
 			}
-			schema := content["application/json"].(map[string]any)["schema"].(map[string]any)
-			data, _ := schema["properties"].(map[string]any)["data"].(map[string]any)
+			jsonBody, _ := content["application/json"].(map[string]any)
+			if jsonBody == nil {
+				continue
+			}
+			schema := jsonBody["schema"].(map[string]any)
+			envelope, _ := schema["properties"].(map[string]any)
+			if envelope == nil {
+				continue // not the envelope: an answer of the caller's own making
+			}
+			data, _ := envelope["data"].(map[string]any)
+			data = resolve(data)
 			props, _ := data["properties"].(map[string]any)
 			if data["type"] == "array" {
 				f.t.Errorf("GET %s answers a bare array", p)
