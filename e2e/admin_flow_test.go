@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"github.com/switchboard/switchboard/internal/db/dbtest"
 )
@@ -85,6 +86,16 @@ func TestBrowser_AdminFlagsImpersonation(t *testing.T) {
 			chromedp.Click(chromedp.CSS(`form[role=search] button[type=submit]`)),
 			until(`document.querySelectorAll('table.data tbody tr').length === 1 && document.querySelector('table.data tbody').textContent.includes('grace@example.com')`))
 		shot("admin-users")
+		// Keyboard only: the dialog takes the focus, and Escape cancels.
+		s.do("impersonate by keyboard",
+			chromedp.Focus(chromedp.CSS(`button.impersonate`)), chromedp.KeyEvent(kb.Enter),
+			chromedp.WaitVisible(chromedp.CSS(`dialog.confirm[open]`)),
+			until(`document.activeElement.closest('dialog[open]') !== null`),
+			chromedp.KeyEvent(kb.Escape),
+			chromedp.WaitNotPresent(chromedp.CSS(`dialog.confirm[open]`)))
+		if eval[int](s, `document.querySelectorAll('.impersonation-banner').length`) != 0 {
+			t.Fatal("Escape did not cancel the impersonation")
+		}
 		s.do("impersonate",
 			chromedp.Click(chromedp.CSS(`button.impersonate`)),
 			chromedp.WaitVisible(chromedp.CSS(`dialog.confirm[open]`)))
