@@ -63,6 +63,13 @@ type site struct {
 // opens a headless Chromium with a fresh profile.
 func start(t *testing.T, dbURL string) *site {
 	t.Helper()
+	return startEnv(t, dbURL, nil)
+}
+
+// startEnv is start with more settings for the node (such as the first
+// admin's email and password).
+func startEnv(t *testing.T, dbURL string, env map[string]string) *site {
+	t.Helper()
 	chrome := chromiumPath(t)
 	buildOnce.Do(func() {
 		// Built into a folder that outlives the first test: the binary is
@@ -77,10 +84,14 @@ func start(t *testing.T, dbURL string) *site {
 		t.Fatal("the switchboard binary did not build")
 	}
 	dataDir := t.TempDir()
-	node := proctest.Start(t, "e2e", binPath, map[string]string{
+	settings := map[string]string{
 		"SWITCHBOARD_DATA_DIR": dataDir, "SWITCHBOARD_DATABASE_URL": dbURL,
 		"SWITCHBOARD_LOG_LEVEL": "warn", "SWITCHBOARD_AUTH_RATE_LIMIT": "1000",
-	})
+	}
+	for k, v := range env {
+		settings[k] = v
+	}
+	node := proctest.Start(t, "e2e", binPath, settings)
 	s := &site{t: t, node: node, dataDir: dataDir}
 	s.shots = os.Getenv("SWITCHBOARD_E2E_SCREENSHOTS")
 	if s.shots == "" {

@@ -8,6 +8,11 @@ export const session = $state({
   user: null as User | null,
   // ready turns true once the first refresh has been tried.
   ready: false,
+  // impersonator is the admin while they act as session.user through an
+  // impersonation session. That session has no refresh token and lives
+  // only in this tab's memory; the admin's own session stays behind the
+  // cookie, so ending (or a reload) returns to it.
+  impersonator: null as User | null,
 });
 
 let timer: ReturnType<typeof setTimeout> | undefined;
@@ -43,6 +48,32 @@ function clear() {
   clearTimeout(timer);
   session.token = '';
   session.user = null;
+  session.impersonator = null;
+}
+
+// startImpersonation switches this tab to the impersonation session.
+// The admin's renewal timer stops: renewing through the cookie would
+// silently switch back to the admin.
+export function startImpersonation(t: Tokens) {
+  clearTimeout(timer);
+  session.impersonator = session.user;
+  session.token = t.accessToken;
+  session.user = t.user;
+}
+
+// endImpersonation ends the impersonation session on the server and goes
+// back to the admin's own session. The logout is sent without cookies, or
+// it would clear the admin's session cookie too.
+export async function endImpersonation() {
+  if (!session.impersonator) return;
+  try {
+    await call(api.POST('/api/v1/auth/logout', { credentials: 'omit' }));
+  } catch {
+    // An expired or revoked impersonation session is over anyway.
+  }
+  session.impersonator = null;
+  session.token = '';
+  await refreshSession();
 }
 
 // refreshSession trades the cookie for a new access token. Tabs take turns

@@ -9,7 +9,8 @@ import { session, refreshSession } from '../session.svelte';
 async function authedFetch(input: Request): Promise<Response> {
   const retry = input.clone();
   const res = await fetch(withToken(input));
-  if (res.status !== 401 || !session.token || new URL(input.url).pathname.startsWith('/api/v1/auth/')) {
+  // An impersonation session cannot be renewed: the cookie is the admin's.
+  if (res.status !== 401 || !session.token || session.impersonator || new URL(input.url).pathname.startsWith('/api/v1/auth/')) {
     return res;
   }
   if (!(await refreshSession())) return res;
