@@ -49,6 +49,16 @@ func (s *Server) auditRoutes() {
 			writeJSON(w, http.StatusOK, p)
 			return nil
 		}})
+	s.handle(route{method: "GET", path: "/api/v1/audit/verify", tag: "audit", access: signedIn,
+		summary: "Check that your own audit rows are intact and linked into the hash chain.", response: audit.VerifyResult{},
+		handler: func(w http.ResponseWriter, r *http.Request) error {
+			res, err := s.Audit.VerifyOwn(r.Context(), s.actorOf(r))
+			if err != nil {
+				return err
+			}
+			writeJSON(w, http.StatusOK, res)
+			return nil
+		}})
 	s.handle(route{method: "GET", path: "/api/v1/admin/audit", tag: "admin", access: signedIn, perm: actor.PermAuditReadAll,
 		summary: "Every audit event, newest first (ADMIN+).", response: audit.Page{},
 		query: append([]param{{"userId", "Only events of this user."}, {"organizationId", "Only events in this organization."}}, auditParams...),

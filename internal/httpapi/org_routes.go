@@ -101,6 +101,16 @@ func (s *Server) orgRoutes() {
 			writeJSON(w, http.StatusOK, p)
 			return nil
 		}})
+	s.handle(route{method: "GET", path: "/api/v1/orgs/{id}/audit/verify", tag: "organizations", access: signedIn,
+		summary: "Check that the organization's audit rows are intact and linked into the hash chain (ORG_OWNER, ORG_ADMIN).", response: audit.VerifyResult{},
+		handler: func(w http.ResponseWriter, r *http.Request) error {
+			res, err := s.Orgs.VerifyAuditLog(r.Context(), s.actorOf(r), r.PathValue("id"))
+			if err != nil {
+				return err
+			}
+			writeJSON(w, http.StatusOK, res)
+			return nil
+		}})
 	s.handle(route{method: "POST", path: "/api/v1/auth/switch", tag: "auth", access: signedIn,
 		summary: "Act in an organization you belong to (or null for your personal workspace): a new access token for this session.",
 		request: switchRequest{}, response: auth.Tokens{},

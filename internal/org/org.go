@@ -292,3 +292,12 @@ func (s *Service) AuditLog(ctx context.Context, a actor.Actor, orgID string, f a
 	f.OrganizationID = orgID
 	return audit.List(ctx, s.db.Read(), f)
 }
+
+// VerifyAuditLog checks the organization's rows of the audit chain
+// (org:audit:read).
+func (s *Service) VerifyAuditLog(ctx context.Context, a actor.Actor, orgID string) (audit.VerifyResult, error) {
+	if _, _, err := require(ctx, s.db.Read(), a, orgID, actor.PermOrgAuditRead); err != nil {
+		return audit.VerifyResult{}, err
+	}
+	return audit.VerifyScope(ctx, s.db.Read(), audit.Scope{OrganizationID: orgID})
+}
