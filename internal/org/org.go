@@ -232,7 +232,8 @@ func (s *Service) Rename(ctx context.Context, a actor.Actor, id, name string) (O
 		}
 		o.Name, o.UpdatedAt = n, now
 		return audit.Record(ctx, tx, in, audit.Entry{Action: "org.renamed", Resource: "organization", ResourceID: id,
-			Metadata: map[string]any{"from": cur.Name, "to": n}})
+			Metadata: audit.WithDiff(map[string]any{"from": cur.Name, "to": n},
+				map[string]any{"name": cur.Name}, map[string]any{"name": n})})
 	})
 	return o, err
 }
