@@ -42,6 +42,15 @@ func (s *Service) Verify(ctx context.Context, a actor.Actor) (VerifyResult, erro
 	return Verify(ctx, s.db.Read())
 }
 
+// VerifyOwn checks the rows recorded under the actor's account (see
+// VerifyScope for what that proves).
+func (s *Service) VerifyOwn(ctx context.Context, a actor.Actor) (VerifyResult, error) {
+	if !a.Authenticated() || a.UserID == "" {
+		return VerifyResult{}, apperr.New(apperr.Unauthorized, "sign in to verify your audit log")
+	}
+	return VerifyScope(ctx, s.db.Read(), Scope{UserID: a.UserID})
+}
+
 // AdminRequest describes one request to an admin endpoint.
 type AdminRequest struct {
 	Method string

@@ -181,7 +181,8 @@ func (s *Service) UpdateUser(ctx context.Context, a actor.Actor, id string, in A
 				return fmt.Errorf("set role: %w", err)
 			}
 			if err := audit.Record(ctx, tx, a, audit.Entry{Action: "admin.user_role_changed", Resource: "user", ResourceID: id,
-				Metadata: map[string]any{"from": cur.Role, "to": *in.Role}}); err != nil {
+				Metadata: audit.WithDiff(map[string]any{"from": cur.Role, "to": *in.Role},
+					map[string]any{"role": cur.Role}, map[string]any{"role": *in.Role})}); err != nil {
 				return err
 			}
 		}
@@ -190,7 +191,8 @@ func (s *Service) UpdateUser(ctx context.Context, a actor.Actor, id string, in A
 				return fmt.Errorf("set plan: %w", err)
 			}
 			if err := audit.Record(ctx, tx, a, audit.Entry{Action: "admin.user_plan_changed", Resource: "user", ResourceID: id,
-				Metadata: map[string]any{"from": cur.Plan, "to": *in.Plan}}); err != nil {
+				Metadata: audit.WithDiff(map[string]any{"from": cur.Plan, "to": *in.Plan},
+					map[string]any{"plan": cur.Plan}, map[string]any{"plan": *in.Plan})}); err != nil {
 				return err
 			}
 		}

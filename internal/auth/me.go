@@ -74,7 +74,8 @@ func (s *Service) UpdateMe(ctx context.Context, a actor.Actor, in UpdateMeInput)
 				return fmt.Errorf("update name: %w", err)
 			}
 			if err := audit.Record(ctx, tx, a, audit.Entry{Action: "user.updated", Resource: "user", ResourceID: a.UserID,
-				Metadata: map[string]any{"name": map[string]any{"from": cur.Name, "to": name}}}); err != nil {
+				Metadata: audit.WithDiff(map[string]any{"name": map[string]any{"from": cur.Name, "to": name}},
+					map[string]any{"name": cur.Name}, map[string]any{"name": name})}); err != nil {
 				return err
 			}
 		}

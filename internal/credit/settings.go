@@ -110,7 +110,7 @@ func (s *Service) UpdateSettings(ctx context.Context, a actor.Actor, in Settings
 			return err
 		}
 		return audit.Record(ctx, tx, a, audit.Entry{Action: "credits.settings_changed", Resource: "credit_balance", ResourceID: ws,
-			Metadata: map[string]any{"from": cur.Settings, "to": next}})
+			Metadata: audit.WithDiff(map[string]any{"from": cur.Settings, "to": next}, cur.Settings, next)})
 	})
 	return out, err
 }

@@ -247,6 +247,12 @@ func (s *Service) Update(ctx context.Context, a actor.Actor, id string, in Updat
 		if err != nil {
 			return err
 		}
+		// Snapshot what an update may change, encoded now: the row's maps
+		// are replaced below.
+		beforeRaw, err := json.Marshal(map[string]any{"name": r.Name, "config": r.Config, "status": r.Status})
+		if err != nil {
+			return fmt.Errorf("encode gateway: %w", err)
+		}
 		var fields []string
 		sets := []string{}
 		args := []any{r.ID}
@@ -315,8 +321,15 @@ func (s *Service) Update(ctx context.Context, a actor.Actor, id string, in Updat
 		if out, err = s.view(r, nil); err != nil {
 			return err
 		}
+		meta := audit.WithDiff(map[string]any{"fields": fields}, json.RawMessage(beforeRaw),
+			map[string]any{"name": r.Name, "config": r.Config, "status": r.Status})
+		if in.Credentials != nil {
+			// New credentials are never compared or shown, only noted.
+			meta["before"].(map[string]any)["credentials"] = audit.Redacted
+			meta["after"].(map[string]any)["credentials"] = audit.Redacted
+		}
 		return audit.Record(ctx, tx, a, audit.Entry{Action: "gateway.updated", Resource: "gateway", ResourceID: r.ID,
-			Metadata: map[string]any{"fields": fields}})
+			Metadata: meta})
 	})
 	if err != nil {
 		return Gateway{}, apperr.Wrap(err, "update gateway")

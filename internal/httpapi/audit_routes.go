@@ -49,6 +49,26 @@ func (s *Server) auditRoutes() {
 			writeJSON(w, http.StatusOK, p)
 			return nil
 		}})
+	s.handle(route{method: "GET", path: "/api/v1/audit/export", doc: auditExportDoc, tag: "audit", access: signedIn,
+		summary: "Download your own audit events (CSV or NDJSON), with the list's filters.", query: auditExportParams,
+		handler: func(w http.ResponseWriter, r *http.Request) error {
+			f, err := auditFilter(r)
+			if err != nil {
+				return err
+			}
+			a := s.actorOf(r)
+			return s.writeAuditExport(w, r, "audit", f, func(f audit.Filter) (audit.Page, error) { return s.Audit.ListOwn(r.Context(), a, f) })
+		}})
+	s.handle(route{method: "GET", path: "/api/v1/audit/verify", tag: "audit", access: signedIn,
+		summary: "Check that your own audit rows are intact and linked into the hash chain.", response: audit.VerifyResult{},
+		handler: func(w http.ResponseWriter, r *http.Request) error {
+			res, err := s.Audit.VerifyOwn(r.Context(), s.actorOf(r))
+			if err != nil {
+				return err
+			}
+			writeJSON(w, http.StatusOK, res)
+			return nil
+		}})
 	s.handle(route{method: "GET", path: "/api/v1/admin/audit", tag: "admin", access: signedIn, perm: actor.PermAuditReadAll,
 		summary: "Every audit event, newest first (ADMIN+).", response: audit.Page{},
 		query: append([]param{{"userId", "Only events of this user."}, {"organizationId", "Only events in this organization."}}, auditParams...),
@@ -63,6 +83,17 @@ func (s *Server) auditRoutes() {
 			}
 			writeJSON(w, http.StatusOK, p)
 			return nil
+		}})
+	s.handle(route{method: "GET", path: "/api/v1/admin/audit/export", doc: auditExportDoc, tag: "admin", access: signedIn, perm: actor.PermAuditReadAll,
+		summary: "Download every audit event (CSV or NDJSON), with the list's filters (ADMIN+).",
+		query:   append([]param{{"userId", "Only events of this user."}, {"organizationId", "Only events in this organization."}}, auditExportParams...),
+		handler: func(w http.ResponseWriter, r *http.Request) error {
+			f, err := auditFilter(r)
+			if err != nil {
+				return err
+			}
+			a := s.actorOf(r)
+			return s.writeAuditExport(w, r, "audit", f, func(f audit.Filter) (audit.Page, error) { return s.Audit.ListAll(r.Context(), a, f) })
 		}})
 	s.handle(route{method: "GET", path: "/api/v1/admin/audit/verify", tag: "admin", access: signedIn, perm: actor.PermAuditReadAll,
 		summary: "Walk the hash chain and name the first tampered row (ADMIN+).", response: audit.VerifyResult{},

@@ -101,6 +101,27 @@ func (s *Server) orgRoutes() {
 			writeJSON(w, http.StatusOK, p)
 			return nil
 		}})
+	s.handle(route{method: "GET", path: "/api/v1/orgs/{id}/audit/export", doc: auditExportDoc, tag: "organizations", access: signedIn,
+		summary: "Download the organization's audit events (CSV or NDJSON), with the list's filters (ORG_OWNER, ORG_ADMIN).", query: auditExportParams,
+		handler: func(w http.ResponseWriter, r *http.Request) error {
+			f, err := auditFilter(r)
+			if err != nil {
+				return err
+			}
+			f.UserID = ""
+			a, id := s.actorOf(r), r.PathValue("id")
+			return s.writeAuditExport(w, r, "org-audit", f, func(f audit.Filter) (audit.Page, error) { return s.Orgs.AuditLog(r.Context(), a, id, f) })
+		}})
+	s.handle(route{method: "GET", path: "/api/v1/orgs/{id}/audit/verify", tag: "organizations", access: signedIn,
+		summary: "Check that the organization's audit rows are intact and linked into the hash chain (ORG_OWNER, ORG_ADMIN).", response: audit.VerifyResult{},
+		handler: func(w http.ResponseWriter, r *http.Request) error {
+			res, err := s.Orgs.VerifyAuditLog(r.Context(), s.actorOf(r), r.PathValue("id"))
+			if err != nil {
+				return err
+			}
+			writeJSON(w, http.StatusOK, res)
+			return nil
+		}})
 	s.handle(route{method: "POST", path: "/api/v1/auth/switch", tag: "auth", access: signedIn,
 		summary: "Act in an organization you belong to (or null for your personal workspace): a new access token for this session.",
 		request: switchRequest{}, response: auth.Tokens{},

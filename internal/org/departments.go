@@ -127,7 +127,8 @@ func (s *Service) RenameDepartment(ctx context.Context, a actor.Actor, orgID, de
 		}
 		d.Name, d.UpdatedAt = n, now
 		return audit.Record(ctx, tx, in, audit.Entry{Action: "org.department_renamed", Resource: "department", ResourceID: deptID,
-			Metadata: map[string]any{"from": old, "to": n}})
+			Metadata: audit.WithDiff(map[string]any{"from": old, "to": n},
+				map[string]any{"name": old}, map[string]any{"name": n})})
 	})
 	return d, err
 }
@@ -202,7 +203,8 @@ func (s *Service) AssignDepartment(ctx context.Context, a actor.Actor, orgID, us
 			return err
 		}
 		return audit.Record(ctx, tx, in, audit.Entry{Action: "org.member_department_changed", Resource: "membership", ResourceID: userID,
-			Metadata: map[string]any{"from": curDept, "to": deptID}})
+			Metadata: audit.WithDiff(map[string]any{"from": curDept, "to": deptID},
+				map[string]any{"departmentId": nullable(curDept)}, map[string]any{"departmentId": nullable(deptID)})})
 	})
 	if err != nil {
 		return Member{}, err

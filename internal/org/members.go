@@ -128,7 +128,8 @@ func (s *Service) ChangeRole(ctx context.Context, a actor.Actor, orgID, userID s
 			return err
 		}
 		return audit.Record(ctx, tx, in, audit.Entry{Action: "org.member_role_changed", Resource: "membership", ResourceID: userID,
-			Metadata: map[string]any{"from": cur, "to": role}})
+			Metadata: audit.WithDiff(map[string]any{"from": cur, "to": role},
+				map[string]any{"orgRole": cur}, map[string]any{"orgRole": role})})
 	})
 	if err != nil {
 		return Member{}, err

@@ -232,7 +232,8 @@ func (s *Service) Rename(ctx context.Context, a actor.Actor, id, name string) (O
 		}
 		o.Name, o.UpdatedAt = n, now
 		return audit.Record(ctx, tx, in, audit.Entry{Action: "org.renamed", Resource: "organization", ResourceID: id,
-			Metadata: map[string]any{"from": cur.Name, "to": n}})
+			Metadata: audit.WithDiff(map[string]any{"from": cur.Name, "to": n},
+				map[string]any{"name": cur.Name}, map[string]any{"name": n})})
 	})
 	return o, err
 }
@@ -291,4 +292,13 @@ func (s *Service) AuditLog(ctx context.Context, a actor.Actor, orgID string, f a
 	}
 	f.OrganizationID = orgID
 	return audit.List(ctx, s.db.Read(), f)
+}
+
+// VerifyAuditLog checks the organization's rows of the audit chain
+// (org:audit:read).
+func (s *Service) VerifyAuditLog(ctx context.Context, a actor.Actor, orgID string) (audit.VerifyResult, error) {
+	if _, _, err := require(ctx, s.db.Read(), a, orgID, actor.PermOrgAuditRead); err != nil {
+		return audit.VerifyResult{}, err
+	}
+	return audit.VerifyScope(ctx, s.db.Read(), audit.Scope{OrganizationID: orgID})
 }

@@ -466,7 +466,11 @@ func (s *Service) Update(ctx context.Context, a actor.Actor, id string, in Updat
 			return err
 		}
 		return audit.Record(ctx, tx, a, audit.Entry{Action: "workflow.updated", Resource: "workflow", ResourceID: id,
-			Metadata: map[string]any{"name": name, "version": version, "previousVersion": w.Version, "trigger": def.Trigger.Type, "steps": len(def.Steps)}})
+			Metadata: audit.WithDiff(map[string]any{"name": name, "version": version, "previousVersion": w.Version, "trigger": def.Trigger.Type, "steps": len(def.Steps)},
+				// The definitions themselves are kept whole as the workflow's
+				// versions; the row says which parts moved.
+				map[string]any{"name": w.Name, "description": w.Description, "version": w.Version, "trigger": w.Definition.Trigger, "steps": len(w.Definition.Steps)},
+				map[string]any{"name": name, "description": desc, "version": version, "trigger": def.Trigger, "steps": len(def.Steps)})})
 	})
 	if err != nil {
 		if db.IsUniqueViolation(err) {

@@ -111,6 +111,11 @@ func (s *Service) Update(ctx context.Context, a actor.Actor, id string, up Updat
 		if up.Grants != nil {
 			meta["grants"] = next.Grants
 		}
+		// Sealed secrets are not part of the installation's view: only
+		// their names are noted above.
+		meta = audit.WithDiff(meta,
+			map[string]any{"version": cur.Version, "config": cur.Config, "grants": cur.Grants, "gatewayIds": cur.GatewayIDs},
+			map[string]any{"version": next.Version, "config": next.Config, "grants": next.Grants, "gatewayIds": next.GatewayIDs})
 		return audit.Record(ctx, tx, a, audit.Entry{Action: action, Resource: "installation", ResourceID: id, Metadata: meta})
 	})
 	if err != nil {
