@@ -36,8 +36,8 @@ func pickOption(sel, value string) chromedp.Action[chromedp.Void] {
 	q, _ := json.Marshal(sel)
 	v, _ := json.Marshal(value)
 	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
-		_, err := chromedp.Evaluate[any](`(() => { const e = document.querySelector(` + string(q) + `);
-			e.value = ` + string(v) + `; e.dispatchEvent(new Event('change', { bubbles: true })); return null })()`)(ctx, t)
+		_, err := chromedp.Evaluate[any](`(() => { const e = document.querySelector(`+string(q)+`);
+			e.value = `+string(v)+`; e.dispatchEvent(new Event('change', { bubbles: true })); return null })()`)(ctx, t)
 		return err
 	})
 }
@@ -134,6 +134,14 @@ func TestBrowser_OrganizationMembersAndAudit(t *testing.T) {
 		if got := s.text(`.audit-row[data-action="org.member_role_changed"] .audit-change`); !strings.Contains(got, "ORG_MEMBER") || !strings.Contains(got, "ORG_ADMIN") {
 			t.Errorf("role change reads %q", got)
 		}
+		if got := s.text(`.audit-row[data-action="org.member_role_changed"] .audit-by`); got != "you" {
+			t.Errorf("role change made by %q", got)
+		}
+		s.do("expand the join", chromedp.Click(chromedp.CSS(`.audit-row[data-action="org.member_joined"] summary`)))
+		if got := s.text(`.audit-row[data-action="org.member_joined"] .audit-by`); !strings.Contains(got, "bea@example.com") {
+			t.Errorf("join made by %q", got)
+		}
+		s.do("collapse the join", chromedp.Click(chromedp.CSS(`.audit-row[data-action="org.member_joined"] summary`)))
 		shot("audit")
 
 		// Filters: only invitations.
