@@ -80,6 +80,8 @@ func start(t *testing.T, dbURL string) *site {
 	node := proctest.Start(t, "e2e", binPath, map[string]string{
 		"SWITCHBOARD_DATA_DIR": dataDir, "SWITCHBOARD_DATABASE_URL": dbURL,
 		"SWITCHBOARD_LOG_LEVEL": "warn", "SWITCHBOARD_AUTH_RATE_LIMIT": "1000",
+		// Tests set up more than a FREE plan's minute of API calls.
+		"SWITCHBOARD_API_RATE_LIMIT_SCALE": "100",
 	})
 	s := &site{t: t, node: node, dataDir: dataDir}
 	s.shots = os.Getenv("SWITCHBOARD_E2E_SCREENSHOTS")
