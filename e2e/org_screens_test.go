@@ -104,23 +104,6 @@ func TestBrowser_OrganizationMembersAndAudit(t *testing.T) {
 			t.Errorf("the accepted invitation is still pending (%d listed)", n)
 		}
 
-		// More invitations than a page: the rest load on demand, and one
-		// is revoked after a second question.
-		var tok struct{ AccessToken string }
-		s.apiCall("POST", "/api/v1/auth/login", "", map[string]string{"email": "owner@example.com", "password": "owner-password-1"}, 200, &tok)
-		for i := range 51 {
-			s.apiCall("POST", "/api/v1/orgs/"+strings.TrimPrefix(orgPath, "/orgs/")+"/invitations", tok.AccessToken,
-				map[string]string{"email": fmt.Sprintf("guest%02d@example.com", i), "orgRole": "ORG_MEMBER"}, 201, nil)
-		}
-		invited := `document.querySelectorAll('.invitations li[data-email]').length`
-		s.do("first page of invitations", chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS(bea)),
-			until(invited+` === 50`), chromedp.Click(chromedp.CSS(`#invitations-h ~ .load-more`)), until(invited+` === 51`))
-		if eval[int](s, `document.querySelectorAll('#invitations-h ~ .load-more').length`) != 0 {
-			t.Error("Load more still shown after the last page")
-		}
-		s.do("revoke one", chromedp.Click(chromedp.CSS(`.invitations li[data-email="guest00@example.com"] button.danger`)),
-			chromedp.Click(chromedp.CSS(`.invitations li[data-email="guest00@example.com"] .confirm-yes`)),
-			until(invited+` === 50`))
 		s.do("make bea an admin", pickOption(bea+` select.role`, "ORG_ADMIN"),
 			until(`document.querySelector('.success')?.textContent.includes('Admin')`))
 		s.do("reload keeps the role", chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS(bea)),
@@ -147,10 +130,7 @@ func TestBrowser_OrganizationMembersAndAudit(t *testing.T) {
 		}
 		s.do("org log", until(`document.querySelector('.tabs button[aria-pressed=true]')?.textContent.trim() === 'Acme'`),
 			chromedp.WaitVisible(chromedp.CSS(`.audit-row[data-action="org.member_role_changed"]`)),
-			chromedp.WaitVisible(chromedp.CSS(`.audit-row[data-action="org.member_invited"]`)))
-		// The invitations filled the first page; Bea's joining is on the next.
-		rows := `document.querySelectorAll('.audit-row').length`
-		s.do("the next page of events", chromedp.Click(chromedp.CSS(`.load-more`)), until(rows+` > 50`),
+			chromedp.WaitVisible(chromedp.CSS(`.audit-row[data-action="org.member_invited"]`)),
 			chromedp.WaitVisible(chromedp.CSS(`.audit-row[data-action="org.member_joined"]`)))
 		s.do("expand the role change", chromedp.Click(chromedp.CSS(`.audit-row[data-action="org.member_role_changed"] summary`)))
 		if got := s.text(`.audit-row[data-action="org.member_role_changed"] .audit-change`); !strings.Contains(got, "ORG_MEMBER") || !strings.Contains(got, "ORG_ADMIN") {
@@ -194,6 +174,30 @@ func TestBrowser_OrganizationMembersAndAudit(t *testing.T) {
 			t.Error("the organization page scrolls sideways at 375 px")
 		}
 		shot("org-375-dark")
+
+		// More invitations than a page: the rest load on demand, and one
+		// is revoked after a second question.
+		var tok struct{ AccessToken string }
+		s.apiCall("POST", "/api/v1/auth/login", "", map[string]string{"email": "owner@example.com", "password": "owner-password-1"}, 200, &tok)
+		for i := range 51 {
+			s.apiCall("POST", "/api/v1/orgs/"+strings.TrimPrefix(orgPath, "/orgs/")+"/invitations", tok.AccessToken,
+				map[string]string{"email": fmt.Sprintf("guest%02d@example.com", i), "orgRole": "ORG_MEMBER"}, 201, nil)
+		}
+		invited := `document.querySelectorAll('.invitations li[data-email]').length`
+		s.do("first page of invitations", chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS(bea)),
+			until(invited+` === 50`), chromedp.Click(chromedp.CSS(`#invitations-h ~ .load-more`)), until(invited+` === 51`))
+		if eval[int](s, `document.querySelectorAll('#invitations-h ~ .load-more').length`) != 0 {
+			t.Error("Load more still shown after the last page")
+		}
+		s.do("revoke one", chromedp.Click(chromedp.CSS(`.invitations li[data-email="guest00@example.com"] button.danger`)),
+			chromedp.Click(chromedp.CSS(`.invitations li[data-email="guest00@example.com"] .confirm-yes`)),
+			until(invited+` === 50`))
+		// The invitations fill the audit log's first page too.
+		rows := `document.querySelectorAll('.audit-row').length`
+		s.do("the next page of events", chromedp.Navigate(base+"/audit"), onPage("Audit log"),
+			until(`document.querySelector('.tabs button[aria-pressed=true]')?.textContent.trim() === 'Acme'`),
+			until(rows+` === 50`), chromedp.Click(chromedp.CSS(`.load-more`)), until(rows+` > 50`),
+			chromedp.WaitVisible(chromedp.CSS(`.audit-row[data-action="org.member_role_changed"]`)))
 	})
 }
 

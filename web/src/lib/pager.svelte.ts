@@ -10,6 +10,10 @@ export class Pager<T> {
   loading = $state(false);
   loaded = $state(false);
 
+  // Only the latest request counts: a reload (new filters, another
+  // workspace) must not be overwritten by an older page arriving late.
+  private seq = 0;
+
   constructor(private fetchPage: (cursor?: string) => Promise<Page<T>>) {}
 
   async reload() {
@@ -21,17 +25,19 @@ export class Pager<T> {
   }
 
   private async load(cursor: string | undefined, replace: boolean) {
+    const seq = ++this.seq;
     this.loading = true;
     this.error = null;
     try {
       const p = await this.fetchPage(cursor);
+      if (seq !== this.seq) return;
       this.items = replace ? p.items : [...this.items, ...p.items];
       this.next = p.nextCursor ?? null;
       this.loaded = true;
     } catch (e) {
-      this.error = asApiError(e);
+      if (seq === this.seq) this.error = asApiError(e);
     } finally {
-      this.loading = false;
+      if (seq === this.seq) this.loading = false;
     }
   }
 }
