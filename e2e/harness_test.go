@@ -87,6 +87,8 @@ func startEnv(t *testing.T, dbURL string, env map[string]string) *site {
 	settings := map[string]string{
 		"SWITCHBOARD_DATA_DIR": dataDir, "SWITCHBOARD_DATABASE_URL": dbURL,
 		"SWITCHBOARD_LOG_LEVEL": "warn", "SWITCHBOARD_AUTH_RATE_LIMIT": "1000",
+		// Tests set up more than a FREE plan's minute of API calls.
+		"SWITCHBOARD_API_RATE_LIMIT_SCALE": "100",
 	}
 	for k, v := range env {
 		settings[k] = v

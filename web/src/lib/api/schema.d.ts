@@ -21,6 +21,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/admin/audit/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Download every audit event (CSV or NDJSON), with the list's filters (ADMIN+). */
+        get: operations["getAdminAuditExport"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/admin/audit/verify": {
         parameters: {
             query?: never;
@@ -290,6 +307,40 @@ export interface paths {
         };
         /** Your own audit events, newest first. */
         get: operations["getAudit"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/audit/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Download your own audit events (CSV or NDJSON), with the list's filters. */
+        get: operations["getAuditExport"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/audit/verify": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Check that your own audit rows are intact and linked into the hash chain. */
+        get: operations["getAuditVerify"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1212,6 +1263,40 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/orgs/{id}/audit/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Download the organization's audit events (CSV or NDJSON), with the list's filters (ORG_OWNER, ORG_ADMIN). */
+        get: operations["getOrgsByIdAuditExport"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/orgs/{id}/audit/verify": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Check that the organization's audit rows are intact and linked into the hash chain (ORG_OWNER, ORG_ADMIN). */
+        get: operations["getOrgsByIdAuditVerify"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/orgs/{id}/departments": {
         parameters: {
             query?: never;
@@ -1809,8 +1894,11 @@ export interface components {
             badId?: string;
             badSeq?: number;
             checked: number;
+            firstBrokenId?: string;
             ok: boolean;
             reason?: string;
+            /** Format: date-time */
+            verifiedAt: string;
         };
         AuthAPIKey: {
             /** Format: date-time */
@@ -2837,6 +2925,66 @@ export interface operations {
             default: components["responses"]["Internal"];
         };
     };
+    getAdminAuditExport: {
+        parameters: {
+            query?: {
+                /** @description Only events of this user. */
+                userId?: string;
+                /** @description Only events in this organization. */
+                organizationId?: string;
+                /** @description csv (default) or ndjson: one audit row a line, newest first, every matching row. */
+                format?: string;
+                /** @description Only this action, e.g. auth.login. */
+                action?: string;
+                /** @description Only this resource type, e.g. user. */
+                resource?: string;
+                /** @description Only this resource id. */
+                resourceId?: string;
+                /** @description success or failure. */
+                status?: string;
+                /** @description Earliest time (RFC 3339, inclusive). */
+                from?: string;
+                /** @description Latest time (RFC 3339, exclusive). */
+                to?: string;
+                /** @description Opaque cursor from the previous page's nextCursor. */
+                cursor?: string;
+                /** @description Page size, 1–200 (default 50). */
+                limit?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/x-ndjson": unknown;
+                    "text/csv": string;
+                };
+            };
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
+        };
+    };
     getAdminAuditVerify: {
         parameters: {
             query?: never;
@@ -3814,6 +3962,102 @@ export interface operations {
                 content: {
                     "application/json": {
                         data: components["schemas"]["AuditPage"];
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
+        };
+    };
+    getAuditExport: {
+        parameters: {
+            query?: {
+                /** @description csv (default) or ndjson: one audit row a line, newest first, every matching row. */
+                format?: string;
+                /** @description Only this action, e.g. auth.login. */
+                action?: string;
+                /** @description Only this resource type, e.g. user. */
+                resource?: string;
+                /** @description Only this resource id. */
+                resourceId?: string;
+                /** @description success or failure. */
+                status?: string;
+                /** @description Earliest time (RFC 3339, inclusive). */
+                from?: string;
+                /** @description Latest time (RFC 3339, exclusive). */
+                to?: string;
+                /** @description Opaque cursor from the previous page's nextCursor. */
+                cursor?: string;
+                /** @description Page size, 1–200 (default 50). */
+                limit?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/x-ndjson": unknown;
+                    "text/csv": string;
+                };
+            };
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
+        };
+    };
+    getAuditVerify: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["AuditVerifyResult"];
                         /** @constant */
                         success: true;
                     };
@@ -6845,6 +7089,108 @@ export interface operations {
                 content: {
                     "application/json": {
                         data: components["schemas"]["AuditPage"];
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            404: components["responses"]["Status404"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
+        };
+    };
+    getOrgsByIdAuditExport: {
+        parameters: {
+            query?: {
+                /** @description csv (default) or ndjson: one audit row a line, newest first, every matching row. */
+                format?: string;
+                /** @description Only this action, e.g. auth.login. */
+                action?: string;
+                /** @description Only this resource type, e.g. user. */
+                resource?: string;
+                /** @description Only this resource id. */
+                resourceId?: string;
+                /** @description success or failure. */
+                status?: string;
+                /** @description Earliest time (RFC 3339, inclusive). */
+                from?: string;
+                /** @description Latest time (RFC 3339, exclusive). */
+                to?: string;
+                /** @description Opaque cursor from the previous page's nextCursor. */
+                cursor?: string;
+                /** @description Page size, 1–200 (default 50). */
+                limit?: string;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/x-ndjson": unknown;
+                    "text/csv": string;
+                };
+            };
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            404: components["responses"]["Status404"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
+        };
+    };
+    getOrgsByIdAuditVerify: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["AuditVerifyResult"];
                         /** @constant */
                         success: true;
                     };
