@@ -15,6 +15,7 @@ const (
 	PermMarketReview     Permission = "marketplace:review"
 	PermMarketFeature    Permission = "marketplace:feature"
 	PermCreditsGrant     Permission = "credits:grant"
+	PermSystemRead       Permission = "system:read"
 )
 
 // Workspace permissions act on resources a workspace owns. In the personal
@@ -93,6 +94,7 @@ var table = map[Permission]grant{
 	PermMarketReview:     {scope: scopePlatform, platform: admins},
 	PermMarketFeature:    {scope: scopePlatform, platform: admins},
 	PermCreditsGrant:     {scope: scopePlatform, platform: admins},
+	PermSystemRead:       {scope: scopePlatform, platform: readers},
 
 	PermGatewayCreate:    {scope: scopeWorkspace, platform: everyone, org: orgEditors},
 	PermGatewayRead:      {scope: scopeWorkspace, platform: everyone, org: orgAll},

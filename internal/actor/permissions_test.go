@@ -39,6 +39,7 @@ func TestCan_PlatformPermissionsByRole(t *testing.T) {
 		{PermMarketReview, map[Role]bool{SuperAdmin: true, Admin: true}},
 		{PermMarketFeature, map[Role]bool{SuperAdmin: true, Admin: true}},
 		{PermCreditsGrant, map[Role]bool{SuperAdmin: true, Admin: true}},
+		{PermSystemRead, map[Role]bool{SuperAdmin: true, Admin: true, Support: true}},
 	}
 	for _, c := range cases {
 		for _, r := range Roles {

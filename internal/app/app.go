@@ -225,7 +225,7 @@ func New(ctx context.Context, c config.Config, log *slog.Logger, opt Options) (*
 	apiLimiter := ratelimit.NewLocal(ratelimit.LocalOptions{Now: opt.RateLimitClock, Nodes: a.APINodes.Count})
 	a.HTTP = httpapi.New(httpapi.Deps{Log: log, Auth: authSvc, Audit: auditSvc, Flags: flags, Orgs: orgs, Gateways: gateways, Limiter: ratelimit.New(d), Ready: d.Ping,
 		Credits: credits, Limits: limits, Billing: billingSvc, Market: marketSvc, Installs: installs, Analytics: analyticsSvc, Workflows: workflows,
-		Idempotency: idem, APILimiter: apiLimiter},
+		Idempotency: idem, APILimiter: apiLimiter, System: jobs.NewSystemStatus(d)},
 		httpapi.Options{TrustProxy: c.TrustProxy, MaxBodyBytes: c.MaxBodyBytes, MaxUploadBytes: c.MaxUploadBytes, AuthRateLimit: c.AuthRateLimit,
 			APIRateLimitScale: c.APIRateLimitScale, Version: Version, PublicURL: c.PublicURL,
 			SeparateMetrics: c.MetricsAddr != "", CORSOrigins: c.CORSOrigins})

@@ -100,6 +100,21 @@ func (s *Server) flagRoutes() {
 			writeJSON(w, http.StatusOK, f)
 			return nil
 		}})
+	s.handle(route{method: "POST", path: "/api/v1/admin/flags/{key}/preview", tag: "admin", access: signedIn, perm: actor.PermFlagsManage,
+		summary: "Whether a user, organization, role and plan get a feature flag, which variant and which rule decided; with definition, for an unsaved flag (ADMIN+; changes nothing).",
+		request: flag.PreviewInput{}, response: flag.Preview{},
+		handler: func(w http.ResponseWriter, r *http.Request) error {
+			var in flag.PreviewInput
+			if err := decode(r, &in); err != nil {
+				return err
+			}
+			p, err := s.Flags.Preview(r.Context(), s.actorOf(r), r.PathValue("key"), in)
+			if err != nil {
+				return err
+			}
+			writeJSON(w, http.StatusOK, p)
+			return nil
+		}})
 	s.handle(route{method: "DELETE", path: "/api/v1/admin/flags/{key}", tag: "admin", access: signedIn, perm: actor.PermFlagsManage,
 		summary: "Delete a feature flag; code asking for it sees it off (ADMIN+; audited).", response: messageResponse{},
 		handler: func(w http.ResponseWriter, r *http.Request) error {

@@ -9,9 +9,10 @@ import (
 
 func (s *Server) meRoutes() {
 	s.handle(route{method: "GET", path: "/api/v1/me", tag: "me", access: signedIn,
-		summary: "The signed-in account.", response: auth.User{},
+		summary:  "The signed-in account, with pendingEmail (an email change waiting for confirmation) and impersonator (the admin acting in an impersonation session), each null when there is none.",
+		response: auth.MeView{},
 		handler: func(w http.ResponseWriter, r *http.Request) error {
-			u, err := s.Auth.Me(r.Context(), s.actorOf(r))
+			u, err := s.Auth.MeView(r.Context(), s.actorOf(r))
 			if err != nil {
 				return err
 			}
@@ -119,6 +120,16 @@ func (s *Server) meRoutes() {
 				return err
 			}
 			writeJSON(w, http.StatusOK, messageResponse{Message: "API key revoked"})
+			return nil
+		}})
+	s.handle(route{method: "POST", path: "/api/v1/auth/impersonation/end", tag: "auth", access: signedIn,
+		summary:  "End the impersonation session this request is made in (revokes it); the client then goes back to the admin's own session, which it kept.",
+		response: messageResponse{},
+		handler: func(w http.ResponseWriter, r *http.Request) error {
+			if err := s.Auth.EndImpersonation(r.Context(), s.actorOf(r)); err != nil {
+				return err
+			}
+			writeJSON(w, http.StatusOK, messageResponse{Message: "impersonation ended"})
 			return nil
 		}})
 	s.handle(route{method: "POST", path: "/api/v1/auth/email/change/confirm", doc: routeDoc{errors: []int{409}}, tag: "auth", rateLimited: true,

@@ -274,13 +274,14 @@ type acceptResponse struct {
 
 func (s *Server) invitationRoutes() {
 	s.handle(route{method: "GET", path: "/api/v1/orgs/{id}/invitations", tag: "organizations", access: signedIn,
-		summary: "Pending invitations (ORG_OWNER, ORG_ADMIN).", response: page[org.Invitation]{}, query: pageParams,
+		summary:  "Invitations with their status: pending, accepted, expired or revoked (replaced ones count as revoked); ORG_OWNER, ORG_ADMIN.",
+		response: page[org.Invitation]{}, query: append([]param{{"status", "Only invitations with this status: pending, accepted, expired or revoked."}}, pageParams...),
 		handler: func(w http.ResponseWriter, r *http.Request) error {
 			after, n, err := pageQuery(r, newestFirst(ids.Invitation))
 			if err != nil {
 				return err
 			}
-			list, err := s.Orgs.ListInvitations(r.Context(), s.actorOf(r), r.PathValue("id"), after, n)
+			list, err := s.Orgs.ListInvitations(r.Context(), s.actorOf(r), r.PathValue("id"), r.URL.Query().Get("status"), after, n)
 			if err != nil {
 				return err
 			}
@@ -304,6 +305,17 @@ func (s *Server) invitationRoutes() {
 				return err
 			}
 			writeJSON(w, http.StatusCreated, inv)
+			return nil
+		}})
+	s.handle(route{method: "POST", path: "/api/v1/orgs/{id}/invitations/{invId}/resend", doc: routeDoc{errors: []int{409}}, tag: "organizations", access: signedIn, rateLimited: true,
+		summary:  "Mail a pending or expired invitation again with a new link valid 7 days; the old link stops working (once a minute per invitation).",
+		response: org.Invitation{},
+		handler: func(w http.ResponseWriter, r *http.Request) error {
+			inv, err := s.Orgs.ResendInvitation(r.Context(), s.actorOf(r), r.PathValue("id"), r.PathValue("invId"))
+			if err != nil {
+				return err
+			}
+			writeJSON(w, http.StatusOK, inv)
 			return nil
 		}})
 	s.handle(route{method: "DELETE", path: "/api/v1/orgs/{id}/invitations/{invId}", tag: "organizations", access: signedIn,

@@ -112,7 +112,7 @@ func TestOrgs_InvitationsThroughTheMailedLink(t *testing.T) {
 		// Revoked and expired invitations do not work; pending ones are listed.
 		revoked := invite(t, h, owner, o.ID, "dan@example.com", "ORG_MEMBER", 1)
 		var pending []struct{ ID, Email string }
-		h.Call(http.StatusOK, "GET", "/api/v1/orgs/"+o.ID+"/invitations", owner.AccessToken, nil).Items(t, &pending)
+		h.Call(http.StatusOK, "GET", "/api/v1/orgs/"+o.ID+"/invitations?status=pending", owner.AccessToken, nil).Items(t, &pending)
 		if len(pending) != 1 || pending[0].Email != "dan@example.com" {
 			t.Fatalf("pending: %+v", pending)
 		}

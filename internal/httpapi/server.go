@@ -23,6 +23,7 @@ import (
 	"github.com/switchboard/switchboard/internal/flag"
 	"github.com/switchboard/switchboard/internal/gateway"
 	"github.com/switchboard/switchboard/internal/idempotency"
+	"github.com/switchboard/switchboard/internal/jobs"
 	"github.com/switchboard/switchboard/internal/org"
 	"github.com/switchboard/switchboard/internal/plugin/analytics"
 	"github.com/switchboard/switchboard/internal/plugin/install"
@@ -93,6 +94,8 @@ type Deps struct {
 	// Idempotency keeps the Idempotency-Key of the routes that create
 	// runs, executions, sends and charges (nil: keys are not honoured).
 	Idempotency *idempotency.Store
+	// System serves /api/v1/admin/system.
+	System *jobs.SystemStatus
 }
 
 // Server is the HTTP API.
@@ -329,6 +332,7 @@ func (s *Server) registerRoutes() {
 	s.auditRoutes()
 	s.adminUserRoutes()
 	s.flagRoutes()
+	s.systemRoutes()
 	s.orgRoutes()
 	s.gatewayRoutes()
 	s.creditRoutes()

@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"net/mail"
-	"net/url"
 	"strings"
 	"time"
 
@@ -19,15 +18,15 @@ import (
 	"github.com/switchboard/switchboard/internal/audit"
 	"github.com/switchboard/switchboard/internal/db"
 	"github.com/switchboard/switchboard/internal/ids"
-	mailer "github.com/switchboard/switchboard/internal/mail"
 )
 
 const invitationTTL = 7 * 24 * time.Hour
 
-// Invitation is a pending invitation as the organization's admins see it;
-// its token is only ever in the mail.
+// Invitation is an invitation as the organization's admins see it; its
+// token is only ever in the mail.
 type Invitation struct {
 	ID           string        `json:"id"`
+	Status       string        `json:"status" jsonschema:"enum=pending,enum=accepted,enum=expired,enum=revoked"`
 	Email        string        `json:"email"`
 	OrgRole      actor.OrgRole `json:"orgRole"`
 	DepartmentID string        `json:"departmentId,omitempty"`
@@ -86,7 +85,7 @@ func (s *Service) Invite(ctx context.Context, a actor.Actor, orgID string, in In
 	}
 	now := db.Now()
 	inv := Invitation{ID: ids.New(ids.Invitation), Email: email, OrgRole: in.OrgRole, DepartmentID: in.DepartmentID,
-		InvitedBy: a.UserID, CreatedAt: now, ExpiresAt: now.Add(invitationTTL)}
+		InvitedBy: a.UserID, CreatedAt: now, ExpiresAt: now.Add(invitationTTL), Status: InvitationPending}
 	token, hash := newToken()
 	err = s.db.Tx(ctx, func(tx *db.Tx) error {
 		inOrg, o, err := require(ctx, tx, a, orgID, actor.PermOrgMembersInvite)
@@ -121,13 +120,7 @@ func (s *Service) Invite(ctx context.Context, a actor.Actor, orgID string, in In
 			Metadata: map[string]any{"email": email, "orgRole": in.OrgRole}}); err != nil {
 			return err
 		}
-		link := s.publicURL + "/invitations/accept?token=" + url.QueryEscape(token)
-		// The mail is a job in this transaction, its token sealed.
-		return s.mail.Enqueue(ctx, tx, mailer.Message{To: email, Subject: fmt.Sprintf("You are invited to %s on Switchboard", o.Name),
-			Text: fmt.Sprintf("Hello,\n\n%s invited you to join the organization %q on Switchboard as %s.\n\n"+
-				"Accept within 7 days by opening:\n\n%s\n\nOr send the token to POST /api/v1/invitations/accept "+
-				"(signed in with this address) or POST /api/v1/invitations/accept-signup (to create an account):\n\n%s\n",
-				a.Email, o.Name, in.OrgRole, link, token)})
+		return s.mailInvitation(ctx, tx, a, o.Name, email, in.OrgRole, token)
 	})
 	if err != nil {
 		return Invitation{}, err
@@ -135,19 +128,24 @@ func (s *Service) Invite(ctx context.Context, a actor.Actor, orgID string, in In
 	return inv, nil
 }
 
-// ListInvitations lists pending, unexpired invitations (org:members:invite),
-// newest first (by id), at most limit (1–1000, default 1000) of those after
-// the id after.
-func (s *Service) ListInvitations(ctx context.Context, a actor.Actor, orgID, after string, limit int) ([]Invitation, error) {
+// ListInvitations lists the organization's invitations (org:members:invite),
+// those with the given status only when status is set, newest first (by
+// id), at most limit (1–1000, default 1000) of those after the id after.
+func (s *Service) ListInvitations(ctx context.Context, a actor.Actor, orgID, status, after string, limit int) ([]Invitation, error) {
 	if limit <= 0 || limit > 1000 {
 		limit = 1000
+	}
+	if !validInvitationFilter(status) {
+		return nil, apperr.Invalid(apperr.FieldError{Field: "status", Message: "must be one of pending, accepted, expired, revoked"})
 	}
 	if _, _, err := require(ctx, s.db.Read(), a, orgID, actor.PermOrgMembersInvite); err != nil {
 		return nil, err
 	}
-	rows, err := s.db.Read().QueryContext(ctx, `SELECT id, email, org_role, department_id, invited_by, created_at, expires_at
-		FROM invitations WHERE organization_id = $1 AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > $2
-		AND ($3 = '' OR id < $3) ORDER BY id DESC LIMIT $4`, orgID, db.Now(), after, limit)
+	now := db.Now()
+	rows, err := s.db.Read().QueryContext(ctx, `SELECT id, email, org_role, department_id, invited_by, created_at, expires_at,
+		accepted_at IS NOT NULL, revoked_at IS NOT NULL
+		FROM invitations WHERE organization_id = $1 AND ($5 = '' OR `+invitationStatusSQL+` = $5)
+		AND ($3 = '' OR id < $3) ORDER BY id DESC LIMIT $4`, orgID, now, after, limit, status)
 	if err != nil {
 		return nil, fmt.Errorf("list invitations: %w", err)
 	}
@@ -156,10 +154,13 @@ func (s *Service) ListInvitations(ctx context.Context, a actor.Actor, orgID, aft
 	for rows.Next() {
 		var inv Invitation
 		var dept sql.NullString
-		if err := rows.Scan(&inv.ID, &inv.Email, &inv.OrgRole, &dept, &inv.InvitedBy, &inv.CreatedAt, &inv.ExpiresAt); err != nil {
+		var accepted, revoked bool
+		if err := rows.Scan(&inv.ID, &inv.Email, &inv.OrgRole, &dept, &inv.InvitedBy, &inv.CreatedAt, &inv.ExpiresAt,
+			&accepted, &revoked); err != nil {
 			return nil, fmt.Errorf("scan invitation: %w", err)
 		}
 		inv.DepartmentID, inv.CreatedAt, inv.ExpiresAt = dept.String, inv.CreatedAt.UTC(), inv.ExpiresAt.UTC()
+		inv.Status = invitationStatus(accepted, revoked, inv.ExpiresAt, now)
 		out = append(out, inv)
 	}
 	return out, rows.Err()

@@ -51,6 +51,9 @@ export function itemsOf<T>(v: Page<T> | T[] | null | undefined): T[] {
   return Array.isArray(v) ? v : (v.items ?? []);
 }
 
-export type User = operations['getMe']['responses'][200]['content']['application/json']['data'];
+// User is the account as sign-in and PATCH /me answer it; Me is GET /me's
+// answer, which adds pendingEmail and impersonator.
+export type User = operations['postAuthLogin']['responses'][200]['content']['application/json']['data']['user'];
+export type Me = operations['getMe']['responses'][200]['content']['application/json']['data'];
 export type Tokens = operations['postAuthLogin']['responses'][200]['content']['application/json']['data'];
 export type Org = operations['getOrgs']['responses'][200]['content']['application/json']['data'] extends (infer O)[] | Page<infer O> ? O : never;

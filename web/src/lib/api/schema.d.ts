@@ -92,6 +92,23 @@ export interface paths {
         patch: operations["patchAdminFlagsByKey"];
         trace?: never;
     };
+    "/api/v1/admin/flags/{key}/preview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Whether a user, organization, role and plan get a feature flag, which variant and which rule decided; with definition, for an unsaved flag (ADMIN+; changes nothing). */
+        post: operations["postAdminFlagsByKeyPreview"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/admin/marketplace/plugins/{slug}/featured": {
         parameters: {
             query?: never;
@@ -154,6 +171,23 @@ export interface paths {
         put?: never;
         /** Reject a pending version with a reason for its author (ADMIN, SUPER_ADMIN). */
         post: operations["postAdminMarketplaceVersionsByIdReject"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/system": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The nodes' heartbeats, the job queues' depth by state and the latest failed jobs, never their args (SUPPORT+). */
+        get: operations["getAdminSystem"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -411,6 +445,23 @@ export interface paths {
         put?: never;
         /** Confirm an email address with the mailed token. */
         post: operations["postAuthEmailVerify"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/impersonation/end": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** End the impersonation session this request is made in (revokes it); the client then goes back to the admin's own session, which it kept. */
+        post: operations["postAuthImpersonationEnd"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1094,7 +1145,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The signed-in account. */
+        /** The signed-in account, with pendingEmail (an email change waiting for confirmation) and impersonator (the admin acting in an impersonation session), each null when there is none. */
         get: operations["getMe"];
         put?: never;
         post?: never;
@@ -1340,7 +1391,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Pending invitations (ORG_OWNER, ORG_ADMIN). */
+        /** Invitations with their status: pending, accepted, expired or revoked (replaced ones count as revoked); ORG_OWNER, ORG_ADMIN. */
         get: operations["getOrgsByIdInvitations"];
         put?: never;
         /** Invite by email; a single-use link valid 7 days is mailed (re-inviting replaces it). */
@@ -1363,6 +1414,23 @@ export interface paths {
         post?: never;
         /** Revoke a pending invitation. */
         delete: operations["deleteOrgsByIdInvitationsByInvId"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/orgs/{id}/invitations/{invId}/resend": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Mail a pending or expired invitation again with a new link valid 7 days; the old link stops working (once a minute per invitation). */
+        post: operations["postOrgsByIdInvitationsByInvIdResend"];
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -1959,6 +2027,43 @@ export interface components {
             sessionsRevoked: number;
             user: components["schemas"]["AuthUser"];
         };
+        AuthImpersonator: {
+            email: string;
+            id: string;
+            name: string;
+        };
+        AuthMeView: {
+            /** Format: date-time */
+            createdAt: string;
+            /** Format: date-time */
+            deletedAt?: string;
+            departmentId?: string;
+            email: string;
+            emailVerified: boolean;
+            /** Format: date-time */
+            emailVerifiedAt?: string;
+            failedLoginCount: number;
+            id: string;
+            impersonator: components["schemas"]["AuthImpersonator"] | null;
+            isActive: boolean;
+            /** Format: date-time */
+            lastLoginAt?: string;
+            /** Format: date-time */
+            lastPasswordChange: string;
+            /** Format: date-time */
+            lockedUntil?: string;
+            name: string;
+            /** @enum {string} */
+            orgRole?: "ORG_OWNER" | "ORG_ADMIN" | "DEPT_MANAGER" | "ORG_MEMBER";
+            organizationId?: string;
+            pendingEmail: string | null;
+            plan: string;
+            /** @enum {string} */
+            role: "SUPER_ADMIN" | "ADMIN" | "DEVELOPER" | "SUPPORT" | "MEMBER";
+            stripeCustomerId?: string;
+            /** Format: date-time */
+            updatedAt: string;
+        };
         AuthPasswordChanged: {
             apiKeysRevoked: components["schemas"]["AuthRevokedKey"][];
             message: string;
@@ -2209,6 +2314,33 @@ export interface components {
             };
             version: number;
         };
+        FlagPreview: {
+            enabled: boolean;
+            explanation: string;
+            /** @enum {string} */
+            reason: "off" | "targeted_user" | "targeted_organization" | "targeted_role" | "targeted_plan" | "in_rollout" | "outside_rollout" | "not_targeted" | "everyone";
+            rolloutBucket: number | null;
+            /** @enum {string} */
+            source: "stored" | "definition";
+            subject: components["schemas"]["FlagPreviewSubject"];
+            variant: string | null;
+        };
+        FlagPreviewInput: {
+            definition?: components["schemas"]["FlagCreateInput"];
+            email?: string;
+            organizationId?: string;
+            plan?: string;
+            /** @enum {string} */
+            role?: "SUPER_ADMIN" | "ADMIN" | "DEVELOPER" | "SUPPORT" | "MEMBER";
+            userId?: string;
+        };
+        FlagPreviewSubject: {
+            organizationId: string;
+            plan: string;
+            /** @enum {string} */
+            role: "SUPER_ADMIN" | "ADMIN" | "DEVELOPER" | "SUPPORT" | "MEMBER";
+            userId: string;
+        };
         FlagUpdateInput: {
             description?: string;
             enabled?: boolean;
@@ -2425,6 +2557,43 @@ export interface components {
             userId: string;
             version: string;
         };
+        JobsFailedJob: {
+            attempts: number;
+            error: string;
+            /** Format: date-time */
+            failedAt: string;
+            id: number;
+            kind: string;
+            maxAttempts: number;
+            queue: string;
+            /** @enum {string} */
+            state: "retryable" | "discarded";
+        };
+        JobsNode: {
+            alive: boolean;
+            id: string;
+            /** Format: date-time */
+            lastSeen: string;
+            /** Format: date-time */
+            startedAt: string;
+        };
+        JobsQueueDepth: {
+            available: number;
+            cancelled: number;
+            completed: number;
+            discarded: number;
+            name: string;
+            pending: number;
+            retryable: number;
+            running: number;
+            scheduled: number;
+        };
+        JobsSystem: {
+            apiNodes: components["schemas"]["JobsNode"][];
+            failedJobs: components["schemas"]["JobsFailedJob"][];
+            jobNodes: components["schemas"]["JobsNode"][];
+            queues: components["schemas"]["JobsQueueDepth"][];
+        };
         LoginRequest: {
             email: string;
             password: string;
@@ -2510,6 +2679,8 @@ export interface components {
             invitedBy: string;
             /** @enum {string} */
             orgRole: "ORG_OWNER" | "ORG_ADMIN" | "DEPT_MANAGER" | "ORG_MEMBER";
+            /** @enum {string} */
+            status: "pending" | "accepted" | "expired" | "revoked";
         };
         OrgInviteInput: {
             departmentId?: string;
@@ -3252,6 +3423,55 @@ export interface operations {
             default: components["responses"]["Internal"];
         };
     };
+    postAdminFlagsByKeyPreview: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                key: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["FlagPreviewInput"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["FlagPreview"];
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            404: components["responses"]["Status404"];
+            413: components["responses"]["Status413"];
+            415: components["responses"]["Status415"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
+        };
+    };
     putAdminMarketplacePluginsBySlugFeatured: {
         parameters: {
             query?: never;
@@ -3433,6 +3653,46 @@ export interface operations {
             409: components["responses"]["Status409"];
             413: components["responses"]["Status413"];
             415: components["responses"]["Status415"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
+        };
+    };
+    getAdminSystem: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["JobsSystem"];
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
             /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
             429: {
                 headers: {
@@ -4243,6 +4503,47 @@ export interface operations {
             413: components["responses"]["Status413"];
             415: components["responses"]["Status415"];
             /** @description Too many requests from this address (RATE_LIMITED); see Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
+        };
+    };
+    postAuthImpersonationEnd: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["MessageResponse"];
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            413: components["responses"]["Status413"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
             429: {
                 headers: {
                     /** @description Seconds to wait before retrying. */
@@ -6429,7 +6730,7 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: components["schemas"]["AuthUser"];
+                        data: components["schemas"]["AuthMeView"];
                         /** @constant */
                         success: true;
                     };
@@ -7406,6 +7707,8 @@ export interface operations {
     getOrgsByIdInvitations: {
         parameters: {
             query?: {
+                /** @description Only invitations with this status: pending, accepted, expired or revoked. */
+                status?: string;
                 /** @description Opaque cursor from the previous page's nextCursor. */
                 cursor?: string;
                 /** @description Page size, 1–200 (default 50). */
@@ -7531,6 +7834,52 @@ export interface operations {
             403: components["responses"]["Status403"];
             404: components["responses"]["Status404"];
             /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
+        };
+    };
+    postOrgsByIdInvitationsByInvIdResend: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                invId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["OrgInvitation"];
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            404: components["responses"]["Status404"];
+            409: components["responses"]["Status409"];
+            413: components["responses"]["Status413"];
+            /** @description Too many requests from this address, or over the plan's API request limits (RATE_LIMITED); see Retry-After. */
             429: {
                 headers: {
                     /** @description Seconds to wait before retrying. */
