@@ -102,7 +102,7 @@ func (s *Service) Preview(ctx context.Context, a actor.Actor, key string, in Pre
 		b := rolloutBucket(hash(f.Key, sub.bucketID()))
 		out.RolloutBucket = &b
 	}
-	out.Subject = PreviewSubject{UserID: sub.UserID, OrganizationID: sub.OrganizationID, Role: sub.Role, Plan: sub.Plan}
+	out.Subject = PreviewSubject(sub)
 	return out, nil
 }
 
