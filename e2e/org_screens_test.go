@@ -110,9 +110,9 @@ func TestBrowser_OrganizationMembersAndAudit(t *testing.T) {
 			until(`document.querySelector(`+jsString(bea+` select.role`)+`).value === 'ORG_ADMIN'`))
 
 		// Removing asks first.
-		s.do("ask to remove bea", chromedp.Click(chromedp.CSS(bea+` button.danger`)), chromedp.WaitVisible(chromedp.CSS(bea+` .confirm`)))
+		s.do("ask to remove bea", chromedp.Click(chromedp.CSS(bea+` button.danger`)), chromedp.WaitVisible(chromedp.CSS(bea+` .confirm-inline`)))
 		shot("org-confirm-remove")
-		s.do("cancel", chromedp.Click(chromedp.CSS(bea+` .confirm button:not(.danger)`)), chromedp.WaitNotPresent(chromedp.CSS(bea+` .confirm`)))
+		s.do("cancel", chromedp.Click(chromedp.CSS(bea+` .confirm-inline button:not(.danger)`)), chromedp.WaitNotPresent(chromedp.CSS(bea+` .confirm-inline`)))
 
 		// Deleting needs the name typed.
 		if !eval[bool](s, `document.querySelector('.delete-org button').disabled`) {
