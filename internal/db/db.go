@@ -58,6 +58,8 @@ type DB struct {
 	// readStmts and writeStmts cache prepared statements on SQLite; pgx
 	// already caches them per connection on PostgreSQL.
 	readStmts, writeStmts *stmtCache
+	// writeWait bounds the wait for SQLite's writer connection (zero: none).
+	writeWait time.Duration
 }
 
 // Options tune how a database is opened.
@@ -151,7 +153,8 @@ func openSQLite(ctx context.Context, path string, opt Options) (*DB, error) {
 	r.SetMaxOpenConns(4)
 	r.SetMaxIdleConns(4)
 	r.SetConnMaxIdleTime(5 * time.Minute)
-	return &DB{Dialect: SQLite, write: w, read: r, Path: path, readStmts: newStmtCache(r), writeStmts: newStmtCache(w)}, nil
+	return &DB{Dialect: SQLite, write: w, read: r, Path: path, readStmts: newStmtCache(r), writeStmts: newStmtCache(w),
+		writeWait: opt.timeout()}, nil
 }
 
 func openPostgres(ctx context.Context, rawURL string, opt Options) (*DB, error) {

@@ -57,3 +57,40 @@ func TestIsUnavailable_ConstraintErrorsAreNot(t *testing.T) {
 		}
 	})
 }
+
+// TestTimeout_SQLiteWriterWaitIsBounded keeps SQLite's one writer
+// connection busy in a long transaction (as the job queue's pollers do
+// while another process holds the lock): a second writer fails as
+// unavailable after about the timeout instead of queueing behind it for as
+// long as it lasts, and writes again once the connection is free.
+func TestTimeout_SQLiteWriterWaitIsBounded(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	d, err := db.Open(ctx, dbtest.Engines()[0].URL(t), db.Options{Timeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	holding, release := make(chan struct{}), make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- d.Tx(ctx, func(tx *db.Tx) error {
+			close(holding)
+			<-release
+			return nil
+		})
+	}()
+	<-holding
+	start := time.Now()
+	err = d.Tx(ctx, func(tx *db.Tx) error { return nil })
+	if took := time.Since(start); err == nil || !db.IsUnavailable(err) || took > 5*time.Second {
+		t.Fatalf("writer behind a busy writer: %v after %s, want unavailable after about 300ms", err, took)
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Tx(ctx, func(tx *db.Tx) error { return nil }); err != nil {
+		t.Fatalf("writer once the connection is free: %v", err)
+	}
+}

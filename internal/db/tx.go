@@ -62,10 +62,11 @@ func (tx *Tx) AfterCommit(f func()) { tx.afterCommit = append(tx.afterCommit, f)
 // Tx runs fn in a write transaction. If fn returns an error or panics, the
 // transaction rolls back; otherwise it commits and the after-commit hooks run.
 func (d *DB) Tx(ctx context.Context, fn func(tx *Tx) error) (err error) {
-	stx, err := d.write.BeginTx(ctx, nil)
+	stx, release, err := d.beginWrite(ctx)
 	if err != nil {
 		return fmt.Errorf("begin transaction: %w", err)
 	}
+	defer release()
 	tx := &Tx{Tx: stx, Dialect: d.Dialect, stmts: d.writeStmts}
 	defer func() {
 		if p := recover(); p != nil {
@@ -106,4 +107,32 @@ func (tx *Tx) Savepoint(ctx context.Context, name string, fn func() error) error
 		return fmt.Errorf("release savepoint: %w", err)
 	}
 	return nil
+}
+
+// beginWrite starts a write transaction. On SQLite the one writer
+// connection is shared by requests and the job queue's pollers; when
+// another process holds the lock each of them waits out the busy timeout in
+// turn, and database/sql hands the freed connection to a random waiter, so
+// an unbounded wait for it could outlast any client. The wait for the
+// connection is bounded like the lock itself and then fails as unavailable.
+func (d *DB) beginWrite(ctx context.Context) (*sql.Tx, func(), error) {
+	if d.writeWait <= 0 {
+		stx, err := d.write.BeginTx(ctx, nil)
+		return stx, func() {}, err
+	}
+	wctx, cancel := context.WithTimeout(ctx, d.writeWait)
+	conn, err := d.write.Conn(wctx)
+	cancel()
+	if err != nil {
+		if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+			err = fmt.Errorf("%w: no write connection within %s", ErrUnavailable, d.writeWait)
+		}
+		return nil, nil, err
+	}
+	stx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		_ = conn.Close()
+		return nil, nil, err
+	}
+	return stx, func() { _ = conn.Close() }, nil
 }
