@@ -25,12 +25,7 @@ func hookContext(id string) string { return "gateway-hook:" + id }
 
 // sealHook seals a path token for gateway id.
 func (s *Service) sealHook(id, token string) (enc, keyID string, err error) {
-	enc, err = s.keys.Seal([]byte(token), hookContext(id))
-	if err != nil {
-		return "", "", fmt.Errorf("seal hook token of gateway %s: %w", id, err)
-	}
-	keyID, err = secret.KeyID(enc)
-	return enc, keyID, err
+	return HookTokenStore(s.db).Seal(s.keys, id, []byte(token))
 }
 
 // openHook returns a gateway's path token. A row written before tokens were
@@ -40,9 +35,9 @@ func (s *Service) openHook(r *row) (string, error) {
 	if r.hookEnc == "" {
 		return r.hookPlain, nil
 	}
-	plain, err := s.keys.Open(r.hookEnc, hookContext(r.ID))
+	plain, err := HookTokenStore(s.db).Open(s.keys, r.ID, r.hookEnc)
 	if err != nil {
-		return "", apperr.Wrap(fmt.Errorf("open hook token of gateway %s: %w", r.ID, err), "open hook token")
+		return "", apperr.Wrap(err, "open hook token")
 	}
 	return string(plain), nil
 }

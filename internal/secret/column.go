@@ -23,6 +23,26 @@ type Column struct {
 	Context func(id string) string
 }
 
+// Seal seals value as row id's: the sealed text and the id of the key
+// that sealed it, for the KeyID column.
+func (c Column) Seal(kr *Keyring, id string, value []byte) (enc, keyID string, err error) {
+	enc, err = kr.Seal(value, c.Context(id))
+	if err != nil {
+		return "", "", fmt.Errorf("seal %s: %s %s: %w", c.StoreName, c.What, id, err)
+	}
+	keyID, err = KeyID(enc)
+	return enc, keyID, err
+}
+
+// Open opens row id's sealed value.
+func (c Column) Open(kr *Keyring, id, enc string) ([]byte, error) {
+	plain, err := kr.Open(enc, c.Context(id))
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %s %s: %w", c.StoreName, c.What, id, err)
+	}
+	return plain, nil
+}
+
 // Name implements Store.
 func (c Column) Name() string { return c.StoreName }
 

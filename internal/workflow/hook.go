@@ -21,12 +21,7 @@ import (
 func hookContext(id string) string { return "workflow-hook:" + id }
 
 func (s *Service) sealHook(id, token string) (enc, keyID string, err error) {
-	enc, err = s.Keys.Seal([]byte(token), hookContext(id))
-	if err != nil {
-		return "", "", fmt.Errorf("seal webhook token of workflow %s: %w", id, err)
-	}
-	keyID, err = secret.KeyID(enc)
-	return enc, keyID, err
+	return HookTokenStore(s.DB).Seal(s.Keys, id, []byte(token))
 }
 
 // openHook returns a workflow's webhook token. A row written before tokens
@@ -36,9 +31,9 @@ func (s *Service) openHook(w Workflow) (string, error) {
 	if w.hookEnc == "" {
 		return w.hookPlain, nil
 	}
-	plain, err := s.Keys.Open(w.hookEnc, hookContext(w.ID))
+	plain, err := HookTokenStore(s.DB).Open(s.Keys, w.ID, w.hookEnc)
 	if err != nil {
-		return "", apperr.Wrap(fmt.Errorf("open webhook token of workflow %s: %w", w.ID, err), "open webhook token")
+		return "", apperr.Wrap(err, "open webhook token")
 	}
 	return string(plain), nil
 }
