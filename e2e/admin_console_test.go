@@ -249,6 +249,7 @@ func TestBrowser_InvitationResendAuditVerifyExport(t *testing.T) {
 
 		// Right after sending, a resend is refused with the API's message
 		// and request id.
+		s.expect("status of 429")
 		s.do("resend too soon", chromedp.Click(chromedp.CSS(pat+` button.resend`)), chromedp.WaitVisible(chromedp.CSS(`#invitations-h ~ .error-box`)))
 		if got := s.text(`#invitations-h ~ .error-box`); !strings.Contains(got, "less than a minute ago") || !strings.Contains(got, "Request id") {
 			t.Errorf("a refused resend shows %q", got)
