@@ -187,6 +187,25 @@ func TestBrowser_AdminConsole(t *testing.T) {
 		if eval[int](s, `document.querySelectorAll('.impersonation-banner').length`) != 0 {
 			t.Error("the ended impersonation came back on reload")
 		}
+		// An impersonation the server stops taking (here: Grace is signed
+		// out everywhere) hands the tab back to the admin at its next call.
+		s.do("impersonate again", chromedp.Navigate(base+"/admin/users"), onPage("Users"),
+			until(`document.querySelector('table.data tbody').textContent.includes('grace@example.com')`),
+			chromedp.Click(chromedp.CSS(`button.impersonate`)),
+			chromedp.WaitVisible(chromedp.CSS(`dialog.confirm[open]`)),
+			chromedp.Click(chromedp.CSS(`dialog.confirm[open] button[type=submit]`)),
+			chromedp.WaitVisible(chromedp.CSS(`.impersonation-banner`)))
+		var graceUser struct {
+			User struct{ ID string }
+		}
+		var admin struct{ AccessToken string }
+		s.apiCall("POST", "/api/v1/auth/login", "", map[string]string{"email": graceEmail, "password": gracePassword}, 200, &graceUser)
+		s.apiCall("POST", "/api/v1/auth/login", "", map[string]string{"email": adminEmail, "password": adminPassword}, 200, &admin)
+		s.apiCall("POST", "/api/v1/admin/users/"+graceUser.User.ID+"/revoke-sessions", admin.AccessToken, nil, 200, nil)
+		s.do("next call", chromedp.Click(chromedp.CSS(`.subnav a[href="/audit"]`)), onPage("Audit log"),
+			chromedp.WaitNotPresent(chromedp.CSS(`.impersonation-banner`)),
+			until(`document.querySelector('.menu-email')?.textContent === `+jsString(adminEmail)))
+
 		// The ended impersonation session is revoked on the server.
 		var page struct {
 			Items []struct {

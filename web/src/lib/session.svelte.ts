@@ -133,6 +133,16 @@ export async function restoreSession(): Promise<boolean> {
   return refreshSession();
 }
 
+// impersonationOver returns to the admin's own session when the server
+// no longer takes the impersonation's token (expired or revoked).
+export async function impersonationOver() {
+  if (!session.impersonator) return;
+  session.impersonator = null;
+  session.token = '';
+  remember('');
+  await refreshSession();
+}
+
 // endImpersonation ends the impersonation session on the server (POST
 // /auth/impersonation/end revokes it) and goes back to the admin's own
 // session through the cookie, which the impersonation never touched.
@@ -143,10 +153,7 @@ export async function endImpersonation() {
   } catch {
     // An expired or revoked impersonation session is over anyway.
   }
-  session.impersonator = null;
-  session.token = '';
-  remember('');
-  await refreshSession();
+  await impersonationOver();
 }
 
 // refreshSession trades the cookie for a new access token. Tabs take turns
