@@ -57,6 +57,16 @@ type site struct {
 	// problems are CSP violations, uncaught exceptions and console errors.
 	problems []string
 	shots    string
+	// expected are console errors a test provokes on purpose (see expect).
+	expected []string
+}
+
+// expect lets console errors containing text pass (a refusal the test
+// asks for, such as a 429).
+func (s *site) expect(text string) {
+	s.mu.Lock()
+	s.expected = append(s.expected, text)
+	s.mu.Unlock()
 }
 
 // start builds the binary (once per test run), starts a node on dbURL and
@@ -140,7 +150,9 @@ func startEnv(t *testing.T, dbURL string, env map[string]string) *site {
 				if strings.Contains(m.Text, "status of 401") || strings.Contains(m.Text, "status of 400") {
 					continue
 				}
-				s.problem(m.String())
+				if !s.isExpected(m.Text) {
+					s.problem(m.String())
+				}
 			}
 		}
 	}()
@@ -154,6 +166,17 @@ func startEnv(t *testing.T, dbURL string, env map[string]string) *site {
 		}
 	})
 	return s
+}
+
+func (s *site) isExpected(text string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, e := range s.expected {
+		if strings.Contains(text, e) {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *site) problem(p string) {

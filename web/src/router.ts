@@ -17,6 +17,7 @@ export const { p, navigate, isActive, route } = createRouter({
   '/admin/users': () => import('./pages/AdminUsers.svelte'),
   '/admin/flags': () => import('./pages/AdminFlags.svelte'),
   '/admin/marketplace': () => import('./pages/AdminMarketplace.svelte'),
+  '/admin/system': () => import('./pages/AdminSystem.svelte'),
   '/orgs/:id': () => import('./pages/Org.svelte'),
   '/audit': () => import('./pages/Audit.svelte'),
   '/billing/success': () => import('./pages/BillingResult.svelte'),

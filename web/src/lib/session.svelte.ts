@@ -1,4 +1,8 @@
-import { api, call, type Tokens, type User } from './api/client';
+import { api, call, type Tokens, type User, type Me } from './api/client';
+
+// Impersonator is the admin behind an impersonation session, as GET /me
+// names them.
+export type Impersonator = NonNullable<Me['impersonator']>;
 
 // The signed-in state. The access token lives only here, in memory; the
 // refresh token is an HttpOnly cookie the page cannot read, so a reload
@@ -9,11 +13,35 @@ export const session = $state({
   // ready turns true once the first refresh has been tried.
   ready: false,
   // impersonator is the admin while they act as session.user through an
-  // impersonation session. That session has no refresh token and lives
-  // only in this tab's memory; the admin's own session stays behind the
-  // cookie, so ending (or a reload) returns to it.
-  impersonator: null as User | null,
+  // impersonation session, as GET /me names them. That session has no
+  // refresh token; its short-lived access token is kept in this tab's
+  // sessionStorage so a reload stays in it (see restoreSession). The
+  // admin's own session stays behind the cookie, so ending returns to it.
+  impersonator: null as Impersonator | null,
 });
+
+// The impersonation session's access token, per tab: sessionStorage dies
+// with the tab, and the token with the impersonation (15 minutes at most,
+// revoked when it ends). The admin's refresh token never leaves its
+// HttpOnly cookie.
+const impersonationKey = 'switchboard-impersonation';
+
+function remember(token: string) {
+  try {
+    if (token) sessionStorage.setItem(impersonationKey, token);
+    else sessionStorage.removeItem(impersonationKey);
+  } catch {
+    // Storage refused (private mode): a reload returns to the admin.
+  }
+}
+
+function remembered(): string {
+  try {
+    return sessionStorage.getItem(impersonationKey) ?? '';
+  } catch {
+    return '';
+  }
+}
 
 let timer: ReturnType<typeof setTimeout> | undefined;
 let inflight: Promise<boolean> | null = null;
@@ -39,6 +67,12 @@ export function setTokens(t: Tokens) {
   session.token = t.accessToken;
   session.user = t.user;
   clearTimeout(timer);
+  // A workspace switch inside an impersonation stays in it: no renewal
+  // through the admin's cookie.
+  if (session.impersonator) {
+    remember(t.accessToken);
+    return;
+  }
   // Renew a little before the access token expires.
   const ms = Math.max(10, t.expiresIn * 0.8) * 1000;
   timer = setTimeout(() => void refreshSession(), ms);
@@ -49,31 +83,77 @@ function clear() {
   session.token = '';
   session.user = null;
   session.impersonator = null;
+  remember('');
 }
 
 // startImpersonation switches this tab to the impersonation session.
 // The admin's renewal timer stops: renewing through the cookie would
 // silently switch back to the admin.
-export function startImpersonation(t: Tokens) {
+// The banner then names the admin as GET /me does.
+export async function startImpersonation(t: Tokens) {
   clearTimeout(timer);
-  session.impersonator = session.user;
+  const admin = session.user;
+  session.impersonator = admin ? { id: admin.id, email: admin.email, name: admin.name } : null;
   session.token = t.accessToken;
   session.user = t.user;
+  remember(t.accessToken);
+  try {
+    const me = await call(api.GET('/api/v1/me'));
+    session.user = userOf(me);
+    if (me.impersonator) session.impersonator = me.impersonator;
+  } catch {
+    // The start answer's user stands until the next page's calls.
+  }
 }
 
-// endImpersonation ends the impersonation session on the server and goes
-// back to the admin's own session. The logout is sent without cookies, or
-// it would clear the admin's session cookie too.
+// userOf is GET /me's answer as the account sign-in answers it.
+function userOf(me: Me): User {
+  const u: Partial<Me> = { ...me };
+  delete u.impersonator;
+  return { ...u, pendingEmail: me.pendingEmail ?? undefined } as User;
+}
+
+// restoreSession runs once when the page loads: a tab that was in an
+// impersonation session goes back into it when GET /me still answers as
+// one (naming the admin); otherwise the cookie signs the owner back in.
+export async function restoreSession(): Promise<boolean> {
+  const token = remembered();
+  if (token) {
+    // The token goes in by hand: a 401 must not refresh into the admin.
+    const me = await call(api.GET('/api/v1/me', { headers: { Authorization: 'Bearer ' + token } })).catch(() => null);
+    if (me?.impersonator) {
+      session.token = token;
+      session.user = userOf(me);
+      session.impersonator = me.impersonator;
+      session.ready = true;
+      return true;
+    }
+    remember('');
+  }
+  return refreshSession();
+}
+
+// impersonationOver returns to the admin's own session when the server
+// no longer takes the impersonation's token (expired or revoked).
+export async function impersonationOver() {
+  if (!session.impersonator) return;
+  session.impersonator = null;
+  session.token = '';
+  remember('');
+  await refreshSession();
+}
+
+// endImpersonation ends the impersonation session on the server (POST
+// /auth/impersonation/end revokes it) and goes back to the admin's own
+// session through the cookie, which the impersonation never touched.
 export async function endImpersonation() {
   if (!session.impersonator) return;
   try {
-    await call(api.POST('/api/v1/auth/logout', { credentials: 'omit' }));
+    await call(api.POST('/api/v1/auth/impersonation/end', { credentials: 'omit' }));
   } catch {
     // An expired or revoked impersonation session is over anyway.
   }
-  session.impersonator = null;
-  session.token = '';
-  await refreshSession();
+  await impersonationOver();
 }
 
 // refreshSession trades the cookie for a new access token. Tabs take turns

@@ -1,7 +1,7 @@
 import createClient from 'openapi-fetch';
 import type { paths, operations } from './schema';
 import { ApiError } from './errors';
-import { session, refreshSession } from '../session.svelte';
+import { session, refreshSession, impersonationOver } from '../session.svelte';
 
 // Every call goes through this fetch: it adds the in-memory access token
 // and, when a signed-in call answers 401 because the token expired,
@@ -9,6 +9,12 @@ import { session, refreshSession } from '../session.svelte';
 async function authedFetch(input: Request): Promise<Response> {
   const retry = input.clone();
   const res = await fetch(withToken(input));
+  // An impersonation that expired or was revoked hands the tab back to
+  // the admin's own session.
+  if (res.status === 401 && session.token && session.impersonator && !new URL(input.url).pathname.startsWith('/api/v1/auth/')) {
+    void impersonationOver();
+    return res;
+  }
   // An impersonation session cannot be renewed: the cookie is the admin's.
   if (res.status !== 401 || !session.token || session.impersonator || new URL(input.url).pathname.startsWith('/api/v1/auth/')) {
     return res;
