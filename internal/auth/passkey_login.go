@@ -13,6 +13,7 @@ import (
 	"github.com/switchboard/switchboard/internal/apperr"
 	"github.com/switchboard/switchboard/internal/audit"
 	"github.com/switchboard/switchboard/internal/db"
+	"github.com/switchboard/switchboard/internal/ids"
 )
 
 // errPasskeyRefused is the answer to a passkey that did not prove who the
@@ -124,7 +125,12 @@ func (s *Service) verifyAssertion(ctx context.Context, a actor.Actor, userID, ce
 	}
 	var cred *webauthn.Credential
 	if userID == "" {
-		_, cred, err = w.ValidatePasskeyLogin(func(_, handle []byte) (webauthn.User, error) { return load(string(handle)) }, sd, parsed)
+		_, cred, err = w.ValidatePasskeyLogin(func(_, handle []byte) (webauthn.User, error) {
+			if !ids.Valid(ids.User, string(handle)) {
+				return nil, errors.New("the user handle names no account")
+			}
+			return load(string(handle))
+		}, sd, parsed)
 	} else if _, err = load(userID); err == nil {
 		cred, err = w.ValidateLogin(owner, sd, parsed)
 	}
@@ -218,7 +224,14 @@ func (s *Service) PasskeyLogin(ctx context.Context, a actor.Actor, in PasskeyLog
 		return Tokens{}, apperr.Invalid(apperr.FieldError{Field: "credential.response.userHandle",
 			Message: "is required: sign in with a passkey saved for this site (a discoverable credential)"})
 	}
-	u, err := userByID(ctx, s.db.Read(), string(parsed.Response.UserHandle))
+	// The handle is whatever bytes the client sent: only a well-formed
+	// user id is looked up.
+	handle := string(parsed.Response.UserHandle)
+	var u User
+	err = apperr.New(apperr.NotFound, "user not found")
+	if ids.Valid(ids.User, handle) {
+		u, err = userByID(ctx, s.db.Read(), handle)
+	}
 	if err != nil && apperr.CodeOf(err) != apperr.NotFound {
 		return Tokens{}, err
 	}

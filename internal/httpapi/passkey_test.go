@@ -295,6 +295,27 @@ func TestPasskeys_RefusedAnswersShareThePasswordLockout(t *testing.T) {
 	})
 }
 
+func TestPasskeys_UserHandleOfNoAccountIsRefused(t *testing.T) {
+	runAuth(t, func(f authFlow) {
+		s := f.SignUp("pk-handle@example.com", authPassword)
+		a, _ := f.registerPasskey(s.AccessToken, "Key")
+		for _, handle := range [][]byte{{0, 0xff, 0xfe, 'x'}, []byte("usr_01h455vb4pex5vsknk084sn02q"), []byte("'; DROP TABLE users; --")} {
+			a.userHandle = handle
+			lo := f.beginPasskeyLogin()
+			f.wantErr(f.finishPasskeyLogin(lo, a.get(lo)), http.StatusUnauthorized, "UNAUTHORIZED", "the passkey was not accepted: no account uses it")
+		}
+		// Someone else's handle with this key: refused, and it takes one of
+		// that account's tries.
+		other := f.SignUp("pk-other@example.com", authPassword)
+		a.userHandle = []byte(other.UserID)
+		lo := f.beginPasskeyLogin()
+		f.wantErr(f.finishPasskeyLogin(lo, a.get(lo)), http.StatusUnauthorized, "UNAUTHORIZED", "")
+		if n := f.failedLogins(other.UserID); n != 1 {
+			t.Fatalf("failed_login_count of the named account %d, want 1", n)
+		}
+	})
+}
+
 func TestPasskeys_OffWhenTheRelyingPartyIDIsAnIPAddress(t *testing.T) {
 	runAuth(t, func(f authFlow) {
 		s := f.SignUp("pk-ip@example.com", authPassword)
