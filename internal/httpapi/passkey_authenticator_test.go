@@ -86,8 +86,11 @@ func (a *softAuthenticator) create(o passkeyOptions) json.RawMessage {
 		a.t.Fatalf("user.id %q is not base64url: %v", o.PublicKey.User.ID, err)
 	}
 	a.userHandle = handle
-	cose, err := webauthncbor.Marshal(map[int]any{1: 2, 3: -7, -1: 1,
-		-2: a.key.PublicKey.X.FillBytes(make([]byte, 32)), -3: a.key.PublicKey.Y.FillBytes(make([]byte, 32))})
+	point, err := a.key.PublicKey.Bytes() // 0x04 || X || Y
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	cose, err := webauthncbor.Marshal(map[int]any{1: 2, 3: -7, -1: 1, -2: point[1:33], -3: point[33:65]})
 	if err != nil {
 		a.t.Fatal(err)
 	}
