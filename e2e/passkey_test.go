@@ -83,8 +83,9 @@ func TestBrowser_PasskeyRegisterAndSignInWithoutPassword(t *testing.T) {
 		shot("account-passkeys")
 
 		s.do("sign out", chromedp.Click(chromedp.CSS(`.user-menu summary`)), chromedp.Click(chromedp.CSS(`.menu button`)), onPage("Sign in"))
-		s.do("sign in with the passkey", chromedp.WaitVisible(chromedp.CSS(`button.passkey-signin`)),
-			chromedp.Click(chromedp.CSS(`button.passkey-signin`)), chromedp.WaitVisible(chromedp.CSS(`.topbar`)))
+		s.do("wait for the passkey button", chromedp.WaitVisible(chromedp.CSS(`button.passkey-signin`)))
+		shot("sign-in-passkey")
+		s.do("sign in with the passkey", chromedp.Click(chromedp.CSS(`button.passkey-signin`)), chromedp.WaitVisible(chromedp.CSS(`.topbar`)))
 		if got := eval[string](s, `location.pathname`); got != "/" {
 			t.Errorf("after the passkey sign-in the page is %q", got)
 		}
