@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -292,6 +293,40 @@ func TestPasskeys_RefusedAnswersShareThePasswordLockout(t *testing.T) {
 		lo := f.beginPasskeyLogin()
 		f.wantErr(f.finishPasskeyLogin(lo, a.get(lo)), http.StatusUnauthorized, "UNAUTHORIZED", "")
 		f.wantErr(f.login(s.Email, authPassword), http.StatusUnauthorized, "UNAUTHORIZED", "invalid email or password")
+	})
+}
+
+func TestPasskeys_ParallelRefusedAnswersVerifyAtMostTheAllowedTries(t *testing.T) {
+	runAuth(t, func(f authFlow) {
+		s := f.SignUp("pk-race@example.com", authPassword)
+		a, _ := f.registerPasskey(s.AccessToken, "Key")
+		a.origin = "https://evil.example"
+		const n = 20
+		answers := make([]map[string]any, n)
+		for i := range answers {
+			lo := f.beginPasskeyLogin()
+			answers[i] = map[string]any{"ceremonyId": lo.CeremonyID, "credential": a.get(lo)}
+		}
+		var wg sync.WaitGroup
+		statuses := make([]int, n)
+		for i := range answers {
+			wg.Go(func() { statuses[i] = f.post("/api/v1/auth/passkey/finish", "", answers[i]).Status })
+		}
+		wg.Wait()
+		for i, st := range statuses {
+			if st != http.StatusUnauthorized {
+				t.Fatalf("answer %d: %d", i, st)
+			}
+		}
+		// Each verified answer reserved one of the five tries first; the rest
+		// found the account locked and were refused unverified.
+		verified := f.count(`SELECT count(*) FROM audit_logs WHERE action = 'auth.login' AND status = 'failure' AND user_id = $1
+			AND CAST(metadata AS TEXT) LIKE '%passkey_refused%'`, s.UserID)
+		locked := f.count(`SELECT count(*) FROM audit_logs WHERE action = 'auth.login' AND status = 'failure' AND user_id = $1
+			AND CAST(metadata AS TEXT) LIKE '%"locked"%'`, s.UserID)
+		if verified != 5 || verified+locked != n || f.lockedUntil(s.UserID).IsZero() {
+			t.Fatalf("%d answers verified, %d refused as locked, locked until %v", verified, locked, f.lockedUntil(s.UserID))
+		}
 	})
 }
 
