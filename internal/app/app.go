@@ -152,7 +152,8 @@ func New(ctx context.Context, c config.Config, log *slog.Logger, opt Options) (*
 	runner := jobs.NewRunner(d, jobs.Config{Work: c.Workers, Log: log, NodeDeadAfter: c.NodeDeadAfter})
 	// Mail leaves through sealed jobs inserted with the change that causes it.
 	mailQueue := mail.NewQueue(runner, keys, sender, log)
-	authSvc, err := auth.New(d, mailQueue, log, auth.Config{PublicURL: c.PublicURL, SigningKey: tokenKey, Hash: opt.HashParams})
+	authSvc, err := auth.New(d, mailQueue, log, auth.Config{PublicURL: c.PublicURL, SigningKey: tokenKey, Hash: opt.HashParams,
+		WebAuthnRPID: c.WebAuthnRPID})
 	if err != nil {
 		d.Close()
 		return nil, err

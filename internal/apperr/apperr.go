@@ -34,6 +34,10 @@ const (
 // time; the request may be retried once it is back.
 const Unavailable Code = "UNAVAILABLE"
 
+// PasskeysUnavailable answers the passkey routes of a server whose relying
+// party id is an IP address, which browsers refuse.
+const PasskeysUnavailable Code = "PASSKEYS_UNAVAILABLE"
+
 // MethodNotAllowed answers a known path asked with a method it does not
 // serve; UnsupportedMediaType a JSON route sent a body that is not JSON.
 const (

@@ -36,7 +36,8 @@ func (s *Service) RegisterJobs(r *jobs.Runner) {
 }
 
 // Cleanup deletes sessions, refresh tokens, reset and verification tokens
-// that expired or were used before cutoff, and stale rate-limit windows.
+// that expired or were used before cutoff, passkey ceremonies that expired,
+// and stale rate-limit windows.
 // Audit rows are never deleted.
 func (s *Service) Cleanup(ctx context.Context, cutoff time.Time) (int64, error) {
 	cutoff = cutoff.UTC()
@@ -55,11 +56,18 @@ func (s *Service) Cleanup(ctx context.Context, cutoff time.Time) (int64, error) 
 			n, _ := res.RowsAffected()
 			total += n
 		}
-		res, err := tx.ExecContext(ctx, `DELETE FROM rate_limits WHERE window_start < $1`, time.Now().Add(-time.Hour).Unix())
+		// A passkey ceremony is void 5 minutes after it began.
+		res, err := tx.ExecContext(ctx, `DELETE FROM webauthn_ceremonies WHERE expires_at < $1`, db.Now())
+		if err != nil {
+			return fmt.Errorf("cleanup webauthn ceremonies: %w", err)
+		}
+		n, _ := res.RowsAffected()
+		total += n
+		res, err = tx.ExecContext(ctx, `DELETE FROM rate_limits WHERE window_start < $1`, time.Now().Add(-time.Hour).Unix())
 		if err != nil {
 			return fmt.Errorf("cleanup rate limits: %w", err)
 		}
-		n, _ := res.RowsAffected()
+		n, _ = res.RowsAffected()
 		total += n
 		return nil
 	})

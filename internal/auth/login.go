@@ -79,8 +79,16 @@ func (s *Service) Login(ctx context.Context, a actor.Actor, email, password stri
 		return Tokens{}, s.recordWrongPassword(ctx, a, u, attempt, "auth.login", "wrong_password")
 	}
 
+	return s.signIn(ctx, a, u, map[string]any{"method": "password"})
+}
+
+// signIn opens a session for u once a sign-in method has proved who they
+// are: it settles the lockout counters, records the login and audits it
+// with meta (at least "method"). Every way of signing in ends here, so
+// they all answer alike.
+func (s *Service) signIn(ctx context.Context, a actor.Actor, u User, meta map[string]any) (Tokens, error) {
 	var t issued
-	err = s.db.Tx(ctx, func(tx *db.Tx) error {
+	err := s.db.Tx(ctx, func(tx *db.Tx) error {
 		now := db.Now()
 		if _, err := tx.ExecContext(ctx, `UPDATE users SET failed_login_count = 0, lockout_count = 0,
 			locked_until = NULL, last_login_at = $1, updated_at = $1 WHERE id = $2`, now, u.ID); err != nil {
@@ -95,7 +103,7 @@ func (s *Service) Login(ctx context.Context, a actor.Actor, email, password stri
 		}
 		a.SessionID = t.sessionID
 		return audit.Record(ctx, tx, a, audit.Entry{Action: "auth.login", Resource: "session",
-			ResourceID: t.sessionID, Metadata: map[string]any{"method": "password"}})
+			ResourceID: t.sessionID, Metadata: meta})
 	})
 	if err != nil {
 		return Tokens{}, err

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -36,6 +37,10 @@ type Config struct {
 	LockoutThreshold int
 	LockoutBase      time.Duration
 	LockoutMax       time.Duration
+	// WebAuthnRPID is the passkeys' relying party id (a host name; default
+	// the public URL's host); an IP address turns passkeys off
+	// (passkey_rp.go).
+	WebAuthnRPID string
 }
 
 func (c *Config) defaults() {
@@ -67,6 +72,11 @@ func (c *Config) defaults() {
 		c.LockoutMax = 24 * time.Hour
 	}
 	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
+	if c.WebAuthnRPID == "" {
+		if u, err := url.Parse(c.PublicURL); err == nil {
+			c.WebAuthnRPID = strings.ToLower(u.Hostname())
+		}
+	}
 }
 
 // Service implements the account and authentication flows.

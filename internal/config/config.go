@@ -61,6 +61,9 @@ type Config struct {
 	// CORSOrigins are the exact browser origins allowed to call /api/v1
 	// from another origin (web.go); empty: none.
 	CORSOrigins []string
+	// WebAuthnRPID is the passkeys' relying party id (webauthn.go); an IP
+	// address turns passkeys off.
+	WebAuthnRPID string
 }
 
 // setting is one configurable value: its flag, its variable and its help.
@@ -94,7 +97,7 @@ func settings(c *rawConfig) []setting {
 		{"workers", "SWITCHBOARD_WORKERS", "true", "run background jobs on this node (false for an API-only node)", &c.workers},
 		{"shutdown-timeout", "SWITCHBOARD_SHUTDOWN_TIMEOUT", "15s", "how long to drain requests on shutdown", &c.shutdown},
 		{"node-dead-after", "SWITCHBOARD_NODE_DEAD_AFTER", "15s", "PostgreSQL: how long a worker node may miss its heartbeat before other nodes take over its running jobs", &c.nodeDeadAfter},
-	}, append(append(append(gatewaySettings(c), stripeSettings(c)...), aiSettings(c)...), webSettings(c)...)...)
+	}, append(append(append(gatewaySettings(c), stripeSettings(c)...), aiSettings(c)...), append(webSettings(c), webauthnSettings(c)...)...)...)
 }
 
 type rawConfig struct {
@@ -103,6 +106,7 @@ type rawConfig struct {
 	logFormat, sqliteSync, maxBody, authRate, trustProxy         string
 	maxUpload, apiRateScale                                      string
 	workers, shutdown, nodeDeadAfter                             string
+	webauthnRPID                                                 string
 	gateway                                                      rawGatewayConfig
 	stripe                                                       rawStripeConfig
 	ai                                                           rawAIConfig
@@ -261,6 +265,7 @@ func (r rawConfig) validate() (Config, error) {
 	c.Stripe = r.stripe.validate(bad)
 	c.AI = r.ai.validate(bad)
 	c.MetricsAddr, c.CORSOrigins = r.web.validate(bad, c.Listen)
+	c.WebAuthnRPID = validateRPID(bad, r.webauthnRPID, c.PublicURL)
 	validateKeys(bad, c.TokenKey, c.SecretKey)
 	if len(errs) > 0 {
 		return Config{}, errors.Join(errs...)

@@ -211,3 +211,32 @@ func TestConfig_ClusterWarningsNameBothKeys(t *testing.T) {
 		t.Errorf("both keys set: %q", w)
 	}
 }
+
+func TestLoad_WebAuthnRPIDDefaultsToThePublicURLsHost(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "127.0.0.1"},
+		{[]string{"--public-url", "https://Switchboard.Example.com:8443/"}, "switchboard.example.com"},
+		{[]string{"--public-url", "http://127.0.0.1:8080", "--webauthn-rp-id", "LocalHost"}, "localhost"},
+	} {
+		c, err := load(t, tc.args, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.WebAuthnRPID != tc.want {
+			t.Errorf("%v: rp id %q, want %q", tc.args, c.WebAuthnRPID, tc.want)
+		}
+	}
+	for _, bad := range []string{"https://example.com", "example.com:443", "exa mple.com", ".example.com", "example.com/x"} {
+		if _, err := load(t, []string{"--webauthn-rp-id", bad}, nil); err == nil || !strings.Contains(err.Error(), "--webauthn-rp-id") {
+			t.Errorf("rp id %q: %v", bad, err)
+		}
+	}
+	c, err := load(t, nil, map[string]string{"SWITCHBOARD_WEBAUTHN_RP_ID": "example.org"})
+	if err != nil || c.WebAuthnRPID != "example.org" {
+		t.Fatalf("from the environment: %q %v", c.WebAuthnRPID, err)
+	}
+}

@@ -34,7 +34,7 @@ func statusOf(c apperr.Code) int {
 		return http.StatusForbidden
 	case apperr.NotFound:
 		return http.StatusNotFound
-	case apperr.Conflict, apperr.IdempotencyConflict:
+	case apperr.Conflict, apperr.IdempotencyConflict, apperr.PasskeysUnavailable:
 		return http.StatusConflict
 	case apperr.PlanLimitExceeded, apperr.InsufficientCredits:
 		return http.StatusPaymentRequired

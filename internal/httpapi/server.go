@@ -329,6 +329,7 @@ func (s *Server) registerRoutes() {
 	s.opsRoutes()
 	s.authRoutes()
 	s.meRoutes()
+	s.passkeyRoutes()
 	s.auditRoutes()
 	s.adminUserRoutes()
 	s.flagRoutes()

@@ -39,6 +39,10 @@ const (
 	Workflow        = "wf"
 	WorkflowVersion = "wfv"
 	WorkflowRun     = "run"
+	// Passkey names a registered WebAuthn credential, WebAuthnCeremony
+	// the server half of a registration or sign-in in progress.
+	Passkey          = "pkey"
+	WebAuthnCeremony = "wac"
 )
 
 // New returns a fresh id with the given prefix.

@@ -1,4 +1,5 @@
 import { api, call, type Tokens, type User, type Me } from './api/client';
+import { assertionJSON, requestOptions } from './passkeys';
 
 // Impersonator is the admin behind an impersonation session, as GET /me
 // names them.
@@ -182,6 +183,20 @@ export function refreshSession(): Promise<boolean> {
 
 export async function signIn(email: string, password: string) {
   setTokens(await call(api.POST('/api/v1/auth/login', { body: { email, password, session: 'cookie' } })));
+  channel?.postMessage('signed-in');
+}
+
+// signInWithPasskey signs in without a password: the browser offers the
+// passkeys it holds for this site, and the one chosen names the account.
+export async function signInWithPasskey() {
+  const begun = await call(api.POST('/api/v1/auth/passkey/begin'));
+  const cred = (await navigator.credentials.get({ publicKey: requestOptions(begun.publicKey) })) as PublicKeyCredential | null;
+  if (!cred) throw new Error('no passkey was chosen');
+  setTokens(
+    await call(
+      api.POST('/api/v1/auth/passkey/finish', { body: { ceremonyId: begun.ceremonyId, credential: assertionJSON(cred), session: 'cookie' } }),
+    ),
+  );
   channel?.postMessage('signed-in');
 }
 
