@@ -78,6 +78,13 @@ func TestBrowser_Accessibility(t *testing.T) {
 	s.a11y("sign in")
 	s.do("not found", chromedp.Navigate(base+"/no-such-page"), onPage("Page not found"))
 	s.a11y("not found")
+	// The mailed email-change links, with a token that is not valid.
+	s.do("confirm an email change", chromedp.Navigate(base+"/confirm-email-change?token=not-a-token"),
+		onPage("Confirm your new email"), chromedp.WaitVisible(chromedp.CSS(`.error-box`)))
+	s.a11y("confirm email change, refused")
+	s.do("undo an email change", chromedp.Navigate(base+"/revert-email-change?token=not-a-token"),
+		onPage("Undo the email change"), chromedp.WaitVisible(chromedp.CSS(`input[name=password]`)))
+	s.a11y("undo email change")
 	s.do("sign in again", chromedp.Navigate(base+"/sign-in"), onPage("Sign in"))
 	s.do("wrong password",
 		chromedp.SendKeys(chromedp.CSS(`input[name=email]`), email),
