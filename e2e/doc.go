@@ -13,6 +13,12 @@
 // the other packages' business. CI runs them in its plain `go test ./...`
 // step (SQLite) and once more in a step of their own on PostgreSQL.
 //
+// TestBrowser_Accessibility runs axe-core (a devDependency of web/, read
+// from web/node_modules: run `cd web && npm ci` first, as CI does) on every
+// screen in the light and the dark theme; a serious or critical violation
+// fails it. BenchmarkDashboard measures loads and navigations in the
+// browser (docs/benchmarks.md, "Dashboard").
+//
 // Set SWITCHBOARD_E2E_SCREENSHOTS to a folder (docs/screenshots in the
 // repository) to keep the screenshots the tests take; otherwise they go to
 // a temporary folder.
