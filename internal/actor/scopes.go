@@ -94,9 +94,9 @@ func bitOf(s Scope) ScopeSet {
 
 // ParseScopes reads scope names, expanding read_only. When a name is not a
 // scope it answers false and that name.
-func ParseScopes(names []string) (set ScopeSet, ok bool, bad string) {
+func ParseScopes(names []Scope) (set ScopeSet, ok bool, bad string) {
 	for _, n := range names {
-		s := Scope(strings.TrimSpace(n))
+		s := Scope(strings.TrimSpace(string(n)))
 		if s == ScopeReadOnly {
 			for _, r := range readScopes {
 				set |= bitOf(r)
@@ -105,7 +105,7 @@ func ParseScopes(names []string) (set ScopeSet, ok bool, bad string) {
 		}
 		b := bitOf(s)
 		if b == 0 {
-			return 0, false, n
+			return 0, false, string(n)
 		}
 		set |= b
 	}
@@ -128,21 +128,30 @@ func (s ScopeSet) Full() bool { return s&scopeSetAll != 0 }
 
 // Names lists the set's scopes in documentation order: ["*"] for full
 // access.
-func (s ScopeSet) Names() []string {
+func (s ScopeSet) Names() []Scope {
 	if s.Full() {
-		return []string{string(ScopeAll)}
+		return []Scope{ScopeAll}
 	}
-	out := []string{}
+	out := []Scope{}
 	for i, g := range scopeGrants {
 		if s&(1<<i) != 0 {
-			out = append(out, string(g.scope))
+			out = append(out, g.scope)
 		}
 	}
 	return out
 }
 
 // String is the stored form: the names, space-separated.
-func (s ScopeSet) String() string { return strings.Join(s.Names(), " ") }
+func (s ScopeSet) String() string {
+	var b strings.Builder
+	for i, n := range s.Names() {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(string(n))
+	}
+	return b.String()
+}
 
 // covers reports whether the set covers p. Full access covers everything
 // on a personal key and every scoped permission on an organization's key.

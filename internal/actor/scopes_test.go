@@ -17,7 +17,7 @@ func TestScopes_EveryScopedPermissionIsInTheTable(t *testing.T) {
 
 func TestScopes_KeyActorNeedsAScope(t *testing.T) {
 	person := Actor{UserID: "usr_1", Role: Member}
-	set, ok, _ := ParseScopes([]string{"workflows:write", "gateways:send"})
+	set, ok, _ := ParseScopes([]Scope{"workflows:write", "gateways:send"})
 	if !ok {
 		t.Fatal("parse")
 	}
@@ -56,7 +56,7 @@ func TestScopes_KeyActorNeedsAScope(t *testing.T) {
 
 func TestScopes_OnlyWhatTheCreatorHolds(t *testing.T) {
 	member := Actor{UserID: "usr_1", Role: Member}.InOrg("org_1", OrgMember, "", Free)
-	set, _, _ := ParseScopes([]string{"workflows:read", "workflows:write"})
+	set, _, _ := ParseScopes([]Scope{"workflows:read", "workflows:write"})
 	if sc, ok := member.CanGrant(set, true); ok || sc != ScopeWorkflowsWrite {
 		t.Errorf("ORG_MEMBER may grant %v: %v %s", set.Names(), ok, sc)
 	}
@@ -64,11 +64,11 @@ func TestScopes_OnlyWhatTheCreatorHolds(t *testing.T) {
 	if _, ok := admin.CanGrant(ParseStoredScopes("*"), true); !ok {
 		t.Error("ORG_ADMIN may not grant full access on the organization's key")
 	}
-	ro, _, _ := ParseScopes([]string{"read_only"})
-	if !slices.Equal(ro.Names(), []string{"workflows:read", "gateways:read", "plugins:read", "credits:read", "audit:read"}) {
+	ro, _, _ := ParseScopes([]Scope{"read_only"})
+	if !slices.Equal(ro.Names(), []Scope{"workflows:read", "gateways:read", "plugins:read", "credits:read", "audit:read"}) {
 		t.Errorf("read_only: %v", ro.Names())
 	}
-	if _, ok, bad := ParseScopes([]string{"workflows:read", "root"}); ok || bad != "root" {
+	if _, ok, bad := ParseScopes([]Scope{"workflows:read", "root"}); ok || bad != "root" {
 		t.Errorf("unknown scope accepted")
 	}
 	if ParseStoredScopes(ro.String()) != ro {

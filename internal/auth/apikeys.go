@@ -27,10 +27,10 @@ type APIKey struct {
 	Name   string `json:"name"`
 	Prefix string `json:"prefix"`
 	// Scopes are what the key may reach: ["*"] is full access.
-	Scopes     []string   `json:"scopes"`
-	CreatedAt  time.Time  `json:"createdAt"`
-	LastUsedAt *time.Time `json:"lastUsedAt,omitempty"`
-	ExpiresAt  *time.Time `json:"expiresAt,omitempty"`
+	Scopes     []actor.Scope `json:"scopes"`
+	CreatedAt  time.Time     `json:"createdAt"`
+	LastUsedAt *time.Time    `json:"lastUsedAt,omitempty"`
+	ExpiresAt  *time.Time    `json:"expiresAt,omitempty"`
 	// CreatedBy is, on an organization's key, the member who created it
 	// (who may since have left: the key stays the organization's).
 	CreatedBy string `json:"createdBy,omitempty"`
@@ -46,7 +46,7 @@ type CreateAPIKeyInput struct {
 	// plugins:write, credits:read, audit:read, the shorthand read_only, or
 	// * (full access). Omitted on a personal key: *. Required on an
 	// organization's key.
-	Scopes []string `json:"scopes,omitempty"`
+	Scopes []actor.Scope `json:"scopes,omitempty"`
 }
 
 // CreatedAPIKey carries the key in clear, shown exactly once.
@@ -59,7 +59,7 @@ type CreatedAPIKey struct {
 // personal workspace, within its scopes. Only its hash is stored.
 func (s *Service) CreateAPIKey(ctx context.Context, a actor.Actor, in CreateAPIKeyInput) (CreatedAPIKey, error) {
 	if len(in.Scopes) == 0 {
-		in.Scopes = []string{string(actor.ScopeAll)}
+		in.Scopes = []actor.Scope{actor.ScopeAll}
 	}
 	return s.createKey(ctx, personal(a), "", in)
 }

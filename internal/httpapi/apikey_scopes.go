@@ -35,3 +35,17 @@ func keyScopes(a actor.Actor, rt route) error {
 	}
 	return apperr.New(apperr.Forbidden, "an organization's API key cannot use %s: no scope grants it", p)
 }
+
+// routeScope is the scope an API key needs for rt, for the OpenAPI
+// document: the narrowest scope covering its permission, else "*" (full
+// access on a personal key).
+func routeScope(rt route) actor.Scope {
+	p := rt.perm
+	if p == "" {
+		p = rt.keyPerm
+	}
+	if p == "" {
+		return actor.ScopeAll
+	}
+	return actor.MissingScope(p, false)
+}
