@@ -278,3 +278,64 @@ func TestOrgAPIKeys_ActAsTheOrganizationAndOutliveTheirCreator(t *testing.T) {
 		h.Call(http.StatusUnauthorized, "GET", "/api/v1/credits", star.Key, nil)
 	})
 }
+
+// TestOrgAPIKeys_ReachNoOtherWorkspace probes every owned resource of the
+// isolation matrix in every other workspace — its creator's personal one
+// included — with an organization's full-access key: nothing is read,
+// listed or changed.
+func TestOrgAPIKeys_ReachNoOtherWorkspace(t *testing.T) {
+	t.Parallel()
+	dbtest.EachURL(t, func(t *testing.T, url string) {
+		t.Parallel()
+		h := apptest.Start(t, url)
+		wss := h.Workspaces(t)
+		var home apptest.Workspace
+		for _, ws := range wss {
+			if ws.Name == "A org" {
+				home = ws
+			}
+		}
+		key := newKey(t, h, "/api/v1/orgs/"+home.OrgID+"/api-keys", home.User.AccessToken, "*").Key
+		refused := func(r *apptest.Response) bool {
+			return r.Status == http.StatusNotFound || r.Status == http.StatusForbidden
+		}
+		for _, k := range ownedKinds() {
+			for _, owner := range wss {
+				if owner.Name == home.Name {
+					continue
+				}
+				vars := k.Create(t, h, owner)
+				fill := func(p string) string {
+					for n, v := range vars {
+						p = strings.ReplaceAll(p, "{"+n+"}", v)
+					}
+					return p
+				}
+				snap := fill(k.Snapshot)
+				if snap == "" {
+					snap = fill(k.Read)
+				}
+				before := h.Call(http.StatusOK, "GET", snap, owner.Token, nil).Raw
+				where := k.Name + " of " + owner.Name
+				if k.Read != "" {
+					if r := h.Do(apptest.Request{Method: "GET", Path: fill(k.Read), Token: key}); !refused(r) {
+						t.Errorf("%s: the org key read it: %d %s", where, r.Status, r.Raw)
+					}
+				}
+				if k.List != "" {
+					if r := h.Do(apptest.Request{Method: "GET", Path: fill(k.List), Token: key}); r.Status == http.StatusOK && strings.Contains(string(r.Raw), vars["id"]) {
+						t.Errorf("%s: the org key lists it", where)
+					}
+				}
+				for _, p := range k.Writes {
+					if r := h.Do(apptest.Request{Method: p.Method, Path: fill(p.Path), Token: key, Body: p.Body}); !refused(r) {
+						t.Errorf("%s: the org key's %s %s answered %d %s", where, p.Method, p.Path, r.Status, r.Raw)
+					}
+				}
+				if after := h.Call(http.StatusOK, "GET", snap, owner.Token, nil).Raw; string(after) != string(before) {
+					t.Errorf("%s changed under the org key's probes", where)
+				}
+			}
+		}
+	})
+}
