@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"regexp"
 	"slices"
@@ -105,6 +106,21 @@ func TestAPIKeyScopes_RefuseWhatTheyDoNotGrant(t *testing.T) {
 			Body: map[string]any{"name": "x", "scopes": []string{""}}}), http.StatusBadRequest, "VALIDATION_ERROR", "")
 		wantForbidden(t, h.Do(apptest.Request{Method: "POST", Path: "/api/v1/me/api-keys", Token: full.Key, Body: map[string]any{"name": "x"}}),
 			"an API key cannot create API keys")
+
+		// Created and revoked are audited in the personal log, with the scopes,
+		// even when the session acts in an organization.
+		o := createOrg(t, h, s, "Elsewhere")
+		inOrg := newKey(t, h, "/api/v1/me/api-keys", switchTo(t, h, s, o.ID), "credits:read")
+		h.Call(http.StatusOK, "DELETE", "/api/v1/me/api-keys/"+inOrg.ID, s.AccessToken, nil)
+		for _, action := range []string{"apikey.created", "apikey.revoked"} {
+			if n := f.count(`SELECT count(*) FROM audit_logs WHERE action = $1 AND resource_id = $2 AND user_id = $3 AND organization_id IS NULL`,
+				action, inOrg.ID, s.UserID); n != 1 {
+				t.Errorf("%s of a personal key audited %d times in the personal log", action, n)
+			}
+		}
+		if md := f.auditMetadata("apikey.created", "success"); len(md) == 0 || fmt.Sprint(md[len(md)-1]["scopes"]) != "[credits:read]" {
+			t.Errorf("creation audit lacks the scopes: %v", md)
+		}
 	})
 }
 
@@ -268,7 +284,7 @@ func TestOrgAPIKeys_ActAsTheOrganizationAndOutliveTheirCreator(t *testing.T) {
 		h.Call(http.StatusUnauthorized, "GET", "/api/v1/workflows", exp.Key, nil)
 		var withExpiry scopedKey
 		h.Call(http.StatusCreated, "POST", keys, owner.AccessToken, map[string]any{"name": "week", "scopes": []string{"read_only"}, "expiresInDays": 7}).Data(t, &withExpiry)
-		if withExpiry.ExpiresAt == nil || withExpiry.ExpiresAt.Sub(time.Now()) < 6*24*time.Hour {
+		if withExpiry.ExpiresAt == nil || time.Until(*withExpiry.ExpiresAt) < 6*24*time.Hour {
 			t.Fatalf("expiry: %+v", withExpiry)
 		}
 
