@@ -23,6 +23,12 @@ type Actor struct {
 
 	SessionID string
 	APIKeyID  string
+	// KeyScopes bound what an API key's actor may do (see Can); they mean
+	// nothing when APIKeyID is empty.
+	KeyScopes ScopeSet
+	// OrgKey marks an organization's own API key: the actor is the key
+	// (UserID is the key's id), acting in its organization and nowhere else.
+	OrgKey bool
 	// ImpersonatorID is the SUPER_ADMIN acting as this user, if any; it is
 	// written to every audit row the actor causes.
 	ImpersonatorID string

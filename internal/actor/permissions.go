@@ -35,6 +35,13 @@ const (
 	PermWorkflowExecute  Permission = "workflow:execute"
 	PermCreditsRead      Permission = "credits:read"
 	PermWorkspaceAuditRd Permission = "workspace:audit:read"
+	// PermGatewaySend sends a message through a gateway; it is granted as
+	// gateway:update is, and kept apart so an API key may send without
+	// being able to change the gateway (the gateways:send scope).
+	PermGatewaySend Permission = "gateway:send"
+	// PermPluginRead reads the catalog and the workspace's installations
+	// and their executions (the plugins:read scope).
+	PermPluginRead Permission = "plugin:read"
 )
 
 // PermCreditsManage changes a workspace's credit settings and buys credits
@@ -53,6 +60,9 @@ const (
 	PermOrgDeptMembers   Permission = "org:departments:members"
 	PermOrgBilling       Permission = "org:billing"
 	PermOrgAuditRead     Permission = "org:audit:read"
+	// PermOrgAPIKeys creates, lists and revokes the organization's own API
+	// keys.
+	PermOrgAPIKeys Permission = "org:apikeys:manage"
 )
 
 type scope int
@@ -109,6 +119,8 @@ var table = map[Permission]grant{
 	PermWorkflowExecute:  {scope: scopeWorkspace, platform: everyone, org: orgAll},
 	PermCreditsRead:      {scope: scopeWorkspace, platform: everyone, org: orgAll},
 	PermWorkspaceAuditRd: {scope: scopeWorkspace, platform: everyone, org: orgAdmins},
+	PermGatewaySend:      {scope: scopeWorkspace, platform: everyone, org: orgEditors},
+	PermPluginRead:       {scope: scopeWorkspace, platform: everyone, org: orgAll},
 
 	PermOrgRead:          {scope: scopeOrg, org: orgAll},
 	PermOrgManage:        {scope: scopeOrg, org: orgAdmins},
@@ -119,6 +131,7 @@ var table = map[Permission]grant{
 	PermOrgDeptMembers:   {scope: scopeOrg, org: orgEditors},
 	PermOrgBilling:       {scope: scopeOrg, org: []OrgRole{OrgOwner}},
 	PermOrgAuditRead:     {scope: scopeOrg, org: orgAdmins},
+	PermOrgAPIKeys:       {scope: scopeOrg, org: orgAdmins},
 
 	// Changing a workspace's credit settings or buying credits and plans:
 	// the owner of a personal workspace; in an organization its ORG_OWNER
@@ -129,9 +142,10 @@ var table = map[Permission]grant{
 // Can reports whether the actor holds permission p in the workspace it acts
 // in. Unknown permissions and anonymous actors are denied. SUPER_ADMIN holds
 // every platform right an ADMIN holds (the table lists both), but org rights
-// come only from membership: a platform admin is not an org owner.
+// come only from membership: a platform admin is not an org owner. An API
+// key's actor also needs a scope covering p (scopes.go).
 func (a Actor) Can(p Permission) bool {
-	if a.UserID == "" {
+	if a.UserID == "" || !a.ScopeAllows(p) {
 		return false
 	}
 	g, ok := table[p]

@@ -98,12 +98,15 @@ func actorFor(u User, sessionID, keyID, impersonatorID string, req actor.Request
 }
 
 func (s *Service) authenticateKey(ctx context.Context, key string, req actor.Request) (actor.Actor, User, error) {
-	row := s.db.Read().QueryRowContext(ctx, `SELECT k.id, k.last_used_at, k.expires_at, k.revoked_at, `+prefixed("u", userColumns)+`
-		FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.key_hash = $1`, hashToken(key))
-	var keyID string
+	row := s.db.Read().QueryRowContext(ctx, `SELECT k.id, k.scopes, k.organization_id, o.id, o.plan, k.last_used_at, k.expires_at, k.revoked_at, `+prefixed("u", userColumns)+`
+		FROM api_keys k JOIN users u ON u.id = k.user_id
+		LEFT JOIN organizations o ON o.id = k.organization_id AND o.deleted_at IS NULL
+		WHERE k.key_hash = $1`, hashToken(key))
+	var keyID, scopes string
+	var keyOrg, orgID, orgPlan sql.NullString
 	var lastUsed, expires, revoked sql.NullTime
 	var u User
-	err := row.Scan(append([]any{&keyID, &lastUsed, &expires, &revoked}, userDest(&u)...)...)
+	err := row.Scan(append([]any{&keyID, &scopes, &keyOrg, &orgID, &orgPlan, &lastUsed, &expires, &revoked}, userDest(&u)...)...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return actor.Actor{}, User{}, apperr.New(apperr.Unauthorized, "API key is invalid")
 	}
@@ -115,20 +118,35 @@ func (s *Service) authenticateKey(ctx context.Context, key string, req actor.Req
 	if revoked.Valid || (expires.Valid && !expires.Time.After(now)) {
 		return actor.Actor{}, User{}, apperr.New(apperr.Unauthorized, "API key is revoked or expired")
 	}
-	if !u.live() {
-		return actor.Actor{}, User{}, apperr.New(apperr.Unauthorized, "account is deactivated or deleted")
+	var a actor.Actor
+	if keyOrg.Valid {
+		// The organization's key: its creator's account no longer matters.
+		if !orgID.Valid {
+			return actor.Actor{}, User{}, apperr.New(apperr.Unauthorized, "API key is invalid: its organization was deleted")
+		}
+		a = actor.Actor{UserID: keyID, Role: actor.Member, APIKeyID: keyID, OrgKey: true,
+			IP: req.IP, UserAgent: req.UserAgent, RequestID: req.RequestID}
+		a = a.InOrg(orgID.String, orgKeyRole, "", actor.Plan(orgPlan.String))
+		u = User{}
+	} else {
+		if !u.live() {
+			return actor.Actor{}, User{}, apperr.New(apperr.Unauthorized, "account is deactivated or deleted")
+		}
+		a = actorFor(u, "", keyID, "", req)
 	}
+	a.KeyScopes = actor.ParseStoredScopes(scopes)
 	// Recording every use would make every API call a write; a minute's
 	// precision is enough to tell a key is in use.
 	if !lastUsed.Valid || now.Sub(lastUsed.Time) > time.Minute {
 		if err := s.db.Tx(ctx, func(tx *db.Tx) error {
-			_, err := tx.ExecContext(ctx, `UPDATE api_keys SET last_used_at = $1 WHERE id = $2`, db.Now(), keyID)
+			_, err := tx.ExecContext(ctx, `UPDATE api_keys SET last_used_at = $1 WHERE id = $2
+				AND (last_used_at IS NULL OR last_used_at < $3)`, db.Now(), keyID, now.Add(-time.Minute).UTC())
 			return err
 		}); err != nil {
 			s.log.Warn("record API key use", "keyId", keyID, "error", err)
 		}
 	}
-	return actorFor(u, "", keyID, "", req), u, nil
+	return a, u, nil
 }
 
 func prefixed(alias, cols string) string {

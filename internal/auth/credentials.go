@@ -31,9 +31,10 @@ type RevokedKey struct {
 	Prefix string `json:"prefix"`
 }
 
-// revokeAPIKeys revokes every live API key of a user.
+// revokeAPIKeys revokes every live personal API key of a user. The keys
+// of organizations they created are the organizations' and stay.
 func revokeAPIKeys(ctx context.Context, tx *db.Tx, userID string) ([]RevokedKey, error) {
-	rows, err := tx.QueryContext(ctx, `UPDATE api_keys SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL
+	rows, err := tx.QueryContext(ctx, `UPDATE api_keys SET revoked_at = $1 WHERE user_id = $2 AND organization_id IS NULL AND revoked_at IS NULL
 		RETURNING id, name, prefix`, db.Now(), userID)
 	if err != nil {
 		return nil, fmt.Errorf("revoke API keys of %s: %w", userID, err)

@@ -57,7 +57,7 @@ const (
 // Send queues a message on a CONNECTED gateway; a job delivers it with
 // retries (see the package comment). It returns the QUEUED record.
 func (s *Service) Send(ctx context.Context, a actor.Actor, gatewayID string, in SendInput) (SendRecord, error) {
-	if err := allow(a, actor.PermGatewayUpdate); err != nil {
+	if err := allow(a, actor.PermGatewaySend); err != nil {
 		return SendRecord{}, err
 	}
 	if !ids.Valid(ids.Gateway, gatewayID) {
@@ -79,7 +79,7 @@ func (s *Service) Send(ctx context.Context, a actor.Actor, gatewayID string, in 
 // caller's change (a workflow step's checkpoint). Refusals (unknown or
 // unconnected gateway, bad text) come before anything is written.
 func (s *Service) SendTx(ctx context.Context, tx *db.Tx, a actor.Actor, gatewayID string, in SendInput) (SendRecord, error) {
-	if err := allow(a, actor.PermGatewayUpdate); err != nil {
+	if err := allow(a, actor.PermGatewaySend); err != nil {
 		return SendRecord{}, err
 	}
 	if !ids.Valid(ids.Gateway, gatewayID) {

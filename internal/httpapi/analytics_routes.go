@@ -20,7 +20,7 @@ func (s *Server) analyticsRoutes() {
 	if s.Analytics == nil {
 		return
 	}
-	s.handle(route{method: "GET", path: "/api/v1/installations/{id}/analytics", tag: "installations", access: signedIn, perm: actor.PermWorkflowRead,
+	s.handle(route{method: "GET", path: "/api/v1/installations/{id}/analytics", tag: "installations", access: signedIn, perm: actor.PermPluginRead,
 		response: analytics.Report{}, query: analyticsParams,
 		summary: "Message counts of an analytics installation per day, chat or user, with totals (messages, distinct chats, distinct users).",
 		handler: func(w http.ResponseWriter, r *http.Request) error {

@@ -35,7 +35,7 @@ var auditParams = append([]param{
 }, pageParams...)
 
 func (s *Server) auditRoutes() {
-	s.handle(route{method: "GET", path: "/api/v1/audit", tag: "audit", access: signedIn,
+	s.handle(route{method: "GET", path: "/api/v1/audit", tag: "audit", access: signedIn, keyPerm: actor.PermWorkspaceAuditRd,
 		summary: "Your own audit events, newest first.", response: audit.Page{}, query: auditParams,
 		handler: func(w http.ResponseWriter, r *http.Request) error {
 			f, err := auditFilter(r)
@@ -49,7 +49,7 @@ func (s *Server) auditRoutes() {
 			writeJSON(w, http.StatusOK, p)
 			return nil
 		}})
-	s.handle(route{method: "GET", path: "/api/v1/audit/export", doc: auditExportDoc, tag: "audit", access: signedIn,
+	s.handle(route{method: "GET", path: "/api/v1/audit/export", doc: auditExportDoc, tag: "audit", access: signedIn, keyPerm: actor.PermWorkspaceAuditRd,
 		summary: "Download your own audit events (CSV or NDJSON), with the list's filters.", query: auditExportParams,
 		handler: func(w http.ResponseWriter, r *http.Request) error {
 			f, err := auditFilter(r)
@@ -59,7 +59,7 @@ func (s *Server) auditRoutes() {
 			a := s.actorOf(r)
 			return s.writeAuditExport(w, r, "audit", f, func(f audit.Filter) (audit.Page, error) { return s.Audit.ListOwn(r.Context(), a, f) })
 		}})
-	s.handle(route{method: "GET", path: "/api/v1/audit/verify", tag: "audit", access: signedIn,
+	s.handle(route{method: "GET", path: "/api/v1/audit/verify", tag: "audit", access: signedIn, keyPerm: actor.PermWorkspaceAuditRd,
 		summary: "Check that your own audit rows are intact and linked into the hash chain.", response: audit.VerifyResult{},
 		handler: func(w http.ResponseWriter, r *http.Request) error {
 			res, err := s.Audit.VerifyOwn(r.Context(), s.actorOf(r))

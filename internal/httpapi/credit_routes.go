@@ -94,13 +94,13 @@ func (s *Server) creditRoutes() {
 			writeJSON(w, http.StatusOK, b)
 			return nil
 		}})
-	s.handle(route{method: "GET", path: "/api/v1/credits/costs", tag: "credits", access: signedIn,
+	s.handle(route{method: "GET", path: "/api/v1/credits/costs", tag: "credits", access: signedIn, keyPerm: actor.PermCreditsRead,
 		summary: "The CREDIT_COSTS table: millicredits per unit of each metered action.", response: page[credit.Cost]{},
 		handler: func(w http.ResponseWriter, r *http.Request) error {
 			writeJSON(w, http.StatusOK, wholePage(credit.Costs()))
 			return nil
 		}})
-	s.handle(route{method: "GET", path: "/api/v1/credits/estimate", tag: "credits", access: signedIn,
+	s.handle(route{method: "GET", path: "/api/v1/credits/estimate", tag: "credits", access: signedIn, keyPerm: actor.PermCreditsRead,
 		summary: "What a quantity of an action costs, rounded up to the millicredit.", response: estimateResponse{},
 		query: []param{{"action", "An action of the costs table, e.g. ai.gpt-4o-mini."}, {"quantity", "Units (tokens, executions …)."}},
 		handler: func(w http.ResponseWriter, r *http.Request) error {

@@ -131,7 +131,7 @@ func (s *Server) gatewayRoutes() {
 			writeJSON(w, http.StatusOK, res)
 			return nil
 		}})
-	s.handle(route{method: "POST", path: "/api/v1/gateways/{id}/send", doc: routeDoc{errors: []int{409}}, tag: "gateways", access: signedIn, perm: actor.PermGatewayUpdate,
+	s.handle(route{method: "POST", path: "/api/v1/gateways/{id}/send", doc: routeDoc{errors: []int{409}}, tag: "gateways", access: signedIn, perm: actor.PermGatewaySend,
 		status: http.StatusAccepted, request: gateway.SendInput{}, response: gateway.SendRecord{}, idempotent: true,
 		summary: "Queue a message; a job delivers it with retries. Poll GET …/sends/{sendId} for its status.",
 		handler: func(w http.ResponseWriter, r *http.Request) error {

@@ -90,6 +90,10 @@ func enumSchema(t reflect.Type) *jsonschema.Schema {
 		for _, r := range actor.OrgRoles {
 			values = append(values, string(r))
 		}
+	case reflect.TypeFor[actor.Scope]():
+		for _, r := range actor.Scopes() {
+			values = append(values, string(r))
+		}
 	default:
 		return nil
 	}
@@ -424,6 +428,9 @@ func (s *Server) openAPI() (map[string]any, []string) {
 		if rt.perm != "" {
 			op["x-required-permission"] = rt.perm
 		}
+		if rt.access == signedIn {
+			op["x-api-key-scope"] = routeScope(rt)
+		}
 		if len(rt.roles) > 0 {
 			op["x-required-roles"] = rt.roles
 		}
@@ -566,7 +573,7 @@ func (s *Server) openAPI() (map[string]any, []string) {
 		"paths":   paths,
 		"components": map[string]any{
 			"securitySchemes": map[string]any{"bearer": map[string]any{"type": "http", "scheme": "bearer",
-				"description": "An access token from /api/v1/auth/login or an API key (sbk_…)."}},
+				"description": "An access token from /api/v1/auth/login or an API key (sbk_…). An API key reaches an operation only when one of its scopes covers it: each operation's x-api-key-scope names the scope it needs (\"*\": only a personal key with full access). Beyond its scopes a key gets 403 FORBIDDEN naming the missing scope."}},
 			"schemas":   sc.components,
 			"responses": shared,
 		},

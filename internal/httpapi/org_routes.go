@@ -86,7 +86,7 @@ func (s *Server) orgRoutes() {
 			writeJSON(w, http.StatusOK, messageResponse{Message: "organization deleted"})
 			return nil
 		}})
-	s.handle(route{method: "GET", path: "/api/v1/orgs/{id}/audit", tag: "organizations", access: signedIn,
+	s.handle(route{method: "GET", path: "/api/v1/orgs/{id}/audit", tag: "organizations", access: signedIn, keyPerm: actor.PermOrgAuditRead,
 		summary: "The organization's audit events (ORG_OWNER, ORG_ADMIN).", response: audit.Page{}, query: auditParams,
 		handler: func(w http.ResponseWriter, r *http.Request) error {
 			f, err := auditFilter(r)
@@ -101,7 +101,7 @@ func (s *Server) orgRoutes() {
 			writeJSON(w, http.StatusOK, p)
 			return nil
 		}})
-	s.handle(route{method: "GET", path: "/api/v1/orgs/{id}/audit/export", doc: auditExportDoc, tag: "organizations", access: signedIn,
+	s.handle(route{method: "GET", path: "/api/v1/orgs/{id}/audit/export", doc: auditExportDoc, tag: "organizations", access: signedIn, keyPerm: actor.PermOrgAuditRead,
 		summary: "Download the organization's audit events (CSV or NDJSON), with the list's filters (ORG_OWNER, ORG_ADMIN).", query: auditExportParams,
 		handler: func(w http.ResponseWriter, r *http.Request) error {
 			f, err := auditFilter(r)
@@ -112,7 +112,7 @@ func (s *Server) orgRoutes() {
 			a, id := s.actorOf(r), r.PathValue("id")
 			return s.writeAuditExport(w, r, "org-audit", f, func(f audit.Filter) (audit.Page, error) { return s.Orgs.AuditLog(r.Context(), a, id, f) })
 		}})
-	s.handle(route{method: "GET", path: "/api/v1/orgs/{id}/audit/verify", tag: "organizations", access: signedIn,
+	s.handle(route{method: "GET", path: "/api/v1/orgs/{id}/audit/verify", tag: "organizations", access: signedIn, keyPerm: actor.PermOrgAuditRead,
 		summary: "Check that the organization's audit rows are intact and linked into the hash chain (ORG_OWNER, ORG_ADMIN).", response: audit.VerifyResult{},
 		handler: func(w http.ResponseWriter, r *http.Request) error {
 			res, err := s.Orgs.VerifyAuditLog(r.Context(), s.actorOf(r), r.PathValue("id"))

@@ -18,7 +18,7 @@ type featuredRequest struct {
 }
 
 func (s *Server) pluginRoutes() {
-	s.handle(route{method: "GET", path: "/api/v1/plugins", tag: "plugins", access: signedIn, response: page[market.Entry]{},
+	s.handle(route{method: "GET", path: "/api/v1/plugins", tag: "plugins", access: signedIn, perm: actor.PermPluginRead, response: page[market.Entry]{},
 		summary: "The catalog: built-in plugins, then marketplace plugins with an approved version (featured first).",
 		handler: func(w http.ResponseWriter, r *http.Request) error {
 			list, err := s.Market.Catalog(r.Context(), s.actorOf(r))
@@ -28,7 +28,7 @@ func (s *Server) pluginRoutes() {
 			writeJSON(w, http.StatusOK, wholePage(list))
 			return nil
 		}})
-	s.handle(route{method: "GET", path: "/api/v1/plugins/{slug}", tag: "plugins", access: signedIn, response: market.Entry{},
+	s.handle(route{method: "GET", path: "/api/v1/plugins/{slug}", tag: "plugins", access: signedIn, perm: actor.PermPluginRead, response: market.Entry{},
 		summary: "One catalog plugin with its installable versions and schemas.",
 		handler: func(w http.ResponseWriter, r *http.Request) error {
 			e, err := s.Market.Plugin(r.Context(), s.actorOf(r), r.PathValue("slug"))
@@ -174,7 +174,7 @@ func (s *Server) installationRoutes() {
 			}
 			return do(w, r)
 		}})
-	s.handle(route{method: "GET", path: "/api/v1/installations", tag: "installations", access: signedIn, perm: actor.PermWorkflowRead,
+	s.handle(route{method: "GET", path: "/api/v1/installations", tag: "installations", access: signedIn, perm: actor.PermPluginRead,
 		response: page[install.Installation]{}, query: pageParams, summary: "The workspace's installed plugins, newest first.",
 		handler: func(w http.ResponseWriter, r *http.Request) error {
 			list, err := s.Installs.List(r.Context(), s.actorOf(r))
@@ -188,7 +188,7 @@ func (s *Server) installationRoutes() {
 			writeJSON(w, http.StatusOK, p)
 			return nil
 		}})
-	s.handle(route{method: "GET", path: "/api/v1/installations/{id}", tag: "installations", access: signedIn, perm: actor.PermWorkflowRead,
+	s.handle(route{method: "GET", path: "/api/v1/installations/{id}", tag: "installations", access: signedIn, perm: actor.PermPluginRead,
 		response: install.Installation{}, summary: "One installed plugin.",
 		handler: func(w http.ResponseWriter, r *http.Request) error {
 			inst, err := s.Installs.Get(r.Context(), s.actorOf(r), r.PathValue("id"))
@@ -260,7 +260,7 @@ func (s *Server) installationRoutes() {
 			writeJSON(w, status, e)
 			return nil
 		}})
-	s.handle(route{method: "GET", path: "/api/v1/installations/{id}/executions", tag: "installations", access: signedIn, perm: actor.PermWorkflowRead,
+	s.handle(route{method: "GET", path: "/api/v1/installations/{id}/executions", tag: "installations", access: signedIn, perm: actor.PermPluginRead,
 		response: install.ExecutionPage{}, query: pageParams, summary: "The installation's executions with results and metrics, newest first.",
 		handler: func(w http.ResponseWriter, r *http.Request) error {
 			limit, err := queryInt(r, "limit", 1, 200)
@@ -279,7 +279,7 @@ func (s *Server) installationRoutes() {
 			return nil
 		}})
 	s.handle(route{method: "GET", path: "/api/v1/installations/{id}/executions/{executionId}", tag: "installations", access: signedIn,
-		perm: actor.PermWorkflowRead, response: install.Execution{}, summary: "One execution with its result, logs and metrics.",
+		perm: actor.PermPluginRead, response: install.Execution{}, summary: "One execution with its result, logs and metrics.",
 		handler: func(w http.ResponseWriter, r *http.Request) error {
 			e, err := s.Installs.Execution(r.Context(), s.actorOf(r), r.PathValue("id"), r.PathValue("executionId"))
 			if err != nil {

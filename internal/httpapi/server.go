@@ -152,6 +152,10 @@ type route struct {
 	// perm, when set, is checked with actor.Can after authentication
 	// (requirePermission).
 	perm actor.Permission
+	// keyPerm names the permission the service checks, for a route without
+	// perm (its check needs the organization in the path): an API key's
+	// scopes must cover it (keyScopes).
+	keyPerm actor.Permission
 	// roles, when set, admits only these platform roles (requireRole).
 	roles []actor.Role
 	// rateLimited applies the per-IP auth rate limit.
@@ -217,6 +221,10 @@ func (s *Server) handle(rt route) {
 				holder.a = a
 			}
 			if err := s.apiRateLimit(w, r, a); err != nil {
+				s.writeError(w, r, err)
+				return
+			}
+			if err := keyScopes(a, rt); err != nil {
 				s.writeError(w, r, err)
 				return
 			}
@@ -335,6 +343,7 @@ func (s *Server) registerRoutes() {
 	s.flagRoutes()
 	s.systemRoutes()
 	s.orgRoutes()
+	s.orgAPIKeyRoutes()
 	s.gatewayRoutes()
 	s.creditRoutes()
 	s.pluginRoutes()

@@ -88,6 +88,9 @@ var errOrgNotFound = apperr.New(apperr.NotFound, "organization not found")
 // in that organization. Not a member, or a deleted organization, answers
 // NOT_FOUND: an outsider cannot tell it exists.
 func member(ctx context.Context, q db.Querier, a actor.Actor, orgID string) (actor.Actor, Org, error) {
+	if a.OrgKey {
+		return orgKeyIn(ctx, q, a, orgID)
+	}
 	var o Org
 	var dept sql.NullString
 	err := q.QueryRowContext(ctx, `SELECT o.id, o.name, o.plan, o.created_by, o.created_at, o.updated_at, m.org_role, m.department_id

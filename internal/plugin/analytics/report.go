@@ -164,8 +164,8 @@ const (
 // Report reads an analytics installation's counters. Another workspace's
 // installation, or one of another plugin, answers NOT_FOUND.
 func (s *Service) Report(ctx context.Context, a actor.Actor, installationID string, q Query) (Report, error) {
-	if !a.Can(actor.PermWorkflowRead) {
-		return Report{}, apperr.New(apperr.Forbidden, "you lack the permission %s", actor.PermWorkflowRead)
+	if !a.Can(actor.PermPluginRead) {
+		return Report{}, apperr.New(apperr.Forbidden, "you lack the permission %s", actor.PermPluginRead)
 	}
 	inst, err := s.installs.Get(ctx, a, installationID)
 	if err != nil {

@@ -303,7 +303,7 @@ type ExecutionPage struct {
 
 // Executions lists an installation's executions, newest first.
 func (s *Service) Executions(ctx context.Context, a actor.Actor, id, cursor string, limit int) (ExecutionPage, error) {
-	if err := allow(a, actor.PermWorkflowRead); err != nil {
+	if err := allow(a, actor.PermPluginRead); err != nil {
 		return ExecutionPage{}, err
 	}
 	ws := a.WorkspaceID()
@@ -349,7 +349,7 @@ func (s *Service) Executions(ctx context.Context, a actor.Actor, id, cursor stri
 
 // Execution returns one execution of an installation.
 func (s *Service) Execution(ctx context.Context, a actor.Actor, id, execID string) (Execution, error) {
-	if err := allow(a, actor.PermWorkflowRead); err != nil {
+	if err := allow(a, actor.PermPluginRead); err != nil {
 		return Execution{}, err
 	}
 	e, err := getExecution(ctx, s.db.Read(), a.WorkspaceID(), execID)

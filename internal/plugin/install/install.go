@@ -315,7 +315,7 @@ func Count(ctx context.Context, q db.Querier, ws string) (int64, error) {
 
 // Get returns one installation of the actor's workspace.
 func (s *Service) Get(ctx context.Context, a actor.Actor, id string) (Installation, error) {
-	if err := allow(a, actor.PermWorkflowRead); err != nil {
+	if err := allow(a, actor.PermPluginRead); err != nil {
 		return Installation{}, err
 	}
 	in, err := get(ctx, s.db.Read(), a.WorkspaceID(), id)
@@ -324,7 +324,7 @@ func (s *Service) Get(ctx context.Context, a actor.Actor, id string) (Installati
 
 // List returns the workspace's installations, newest first.
 func (s *Service) List(ctx context.Context, a actor.Actor) ([]Installation, error) {
-	if err := allow(a, actor.PermWorkflowRead); err != nil {
+	if err := allow(a, actor.PermPluginRead); err != nil {
 		return nil, err
 	}
 	rows, err := db.Scope(s.db.Read(), a.WorkspaceID()).QueryContext(ctx,

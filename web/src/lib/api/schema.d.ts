@@ -1400,6 +1400,41 @@ export interface paths {
         patch: operations["patchOrgsById"];
         trace?: never;
     };
+    "/api/v1/orgs/{id}/api-keys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The organization's own API keys (never the keys themselves); ORG_ADMIN+. */
+        get: operations["getOrgsByIdApiKeys"];
+        put?: never;
+        /** Create an API key the organization owns, acting as the organization within its scopes (required); ORG_ADMIN+, not with an API key or impersonation. The key is in this response only. */
+        post: operations["postOrgsByIdApiKeys"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/orgs/{id}/api-keys/{keyId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Revoke one of the organization's API keys; ORG_ADMIN+. */
+        delete: operations["deleteOrgsByIdApiKeysByKeyId"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/orgs/{id}/audit": {
         parameters: {
             query?: never;
@@ -2074,6 +2109,7 @@ export interface components {
         AuthAPIKey: {
             /** Format: date-time */
             createdAt: string;
+            createdBy?: string;
             /** Format: date-time */
             expiresAt?: string;
             id: string;
@@ -2081,6 +2117,7 @@ export interface components {
             lastUsedAt?: string;
             name: string;
             prefix: string;
+            scopes: ("workflows:read" | "workflows:write" | "workflows:run" | "gateways:read" | "gateways:write" | "gateways:send" | "plugins:read" | "plugins:write" | "credits:read" | "audit:read" | "read_only" | "*")[];
         };
         AuthAdminSession: {
             /** Format: date-time */
@@ -2112,10 +2149,12 @@ export interface components {
         AuthCreateAPIKeyInput: {
             expiresInDays?: number;
             name: string;
+            scopes?: ("workflows:read" | "workflows:write" | "workflows:run" | "gateways:read" | "gateways:write" | "gateways:send" | "plugins:read" | "plugins:write" | "credits:read" | "audit:read" | "read_only" | "*")[];
         };
         AuthCreatedAPIKey: {
             /** Format: date-time */
             createdAt: string;
+            createdBy?: string;
             /** Format: date-time */
             expiresAt?: string;
             id: string;
@@ -2124,6 +2163,7 @@ export interface components {
             lastUsedAt?: string;
             name: string;
             prefix: string;
+            scopes: ("workflows:read" | "workflows:write" | "workflows:run" | "gateways:read" | "gateways:write" | "gateways:send" | "plugins:read" | "plugins:write" | "credits:read" | "audit:read" | "read_only" | "*")[];
         };
         AuthEmailChangeReverted: {
             apiKeysRevoked: components["schemas"]["AuthRevokedKey"][];
@@ -7786,6 +7826,148 @@ export interface operations {
             404: components["responses"]["Status404"];
             413: components["responses"]["Status413"];
             415: components["responses"]["Status415"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
+        };
+    };
+    getOrgsByIdApiKeys: {
+        parameters: {
+            query?: {
+                /** @description Opaque cursor from the previous page's nextCursor. */
+                cursor?: string;
+                /** @description Page size, 1–200 (default 50). */
+                limit?: string;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["PageOfAuthAPIKey"];
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            404: components["responses"]["Status404"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
+        };
+    };
+    postOrgsByIdApiKeys: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AuthCreateAPIKeyInput"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["AuthCreatedAPIKey"];
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            404: components["responses"]["Status404"];
+            409: components["responses"]["Status409"];
+            413: components["responses"]["Status413"];
+            415: components["responses"]["Status415"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
+        };
+    };
+    deleteOrgsByIdApiKeysByKeyId: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                keyId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["MessageResponse"];
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            404: components["responses"]["Status404"];
             /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
             429: {
                 headers: {
