@@ -34,6 +34,16 @@ const (
 // time; the request may be retried once it is back.
 const Unavailable Code = "UNAVAILABLE"
 
+// ReauthRequired answers a sensitive action (a factor or password change,
+// account or organization deletion, API key creation, admin role changes
+// …) by a session that has not re-authenticated in the last five minutes:
+// POST /api/v1/auth/reauth, then retry. MFARequired answers a member of an
+// organization that requires a second factor the member has not enrolled.
+const (
+	ReauthRequired Code = "REAUTH_REQUIRED"
+	MFARequired    Code = "MFA_REQUIRED"
+)
+
 // MethodNotAllowed answers a known path asked with a method it does not
 // serve; UnsupportedMediaType a JSON route sent a body that is not JSON.
 const (

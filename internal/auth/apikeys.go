@@ -58,6 +58,9 @@ func (s *Service) CreateAPIKey(ctx context.Context, a actor.Actor, in CreateAPIK
 	if err := requirePerson(a, "create API keys"); err != nil {
 		return CreatedAPIKey{}, err
 	}
+	if err := a.RequireReauth("create an API key"); err != nil {
+		return CreatedAPIKey{}, err
+	}
 	key, hash := newToken(apiKeyPrefix)
 	now := db.Now()
 	out := CreatedAPIKey{Key: key, APIKey: APIKey{ID: ids.New(ids.APIKey), Name: name, Prefix: key[:len(apiKeyPrefix)+6], CreatedAt: now}}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/switchboard/switchboard/internal/db"
 	"github.com/switchboard/switchboard/internal/mail"
+	"github.com/switchboard/switchboard/internal/secret"
 )
 
 // Config tunes the service. Zero values take the documented defaults.
@@ -36,6 +37,8 @@ type Config struct {
 	LockoutThreshold int
 	LockoutBase      time.Duration
 	LockoutMax       time.Duration
+	// Keys seals TOTP secrets at rest (the keyring of gateway credentials).
+	Keys *secret.Keyring
 }
 
 func (c *Config) defaults() {
