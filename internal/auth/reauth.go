@@ -60,7 +60,7 @@ func (s *Service) Reauth(ctx context.Context, a actor.Actor, in ReauthInput) (Re
 	}
 	if hasPassword {
 		if _, err := s.checkCurrentPassword(ctx, a, in.Password, "auth.reauth"); err != nil {
-			if fe, ok := err.(*apperr.Error); ok && fe.Code == apperr.Validation {
+			if apperr.Is(err, apperr.Validation) {
 				return Reauthenticated{}, apperr.Invalid(apperr.FieldError{Field: "password", Message: "is wrong"})
 			}
 			return Reauthenticated{}, err
