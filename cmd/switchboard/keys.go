@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/switchboard/switchboard/internal/app"
+	"github.com/switchboard/switchboard/internal/auth"
 	"github.com/switchboard/switchboard/internal/db"
 	"github.com/switchboard/switchboard/internal/gateway"
 	"github.com/switchboard/switchboard/internal/jobs"
@@ -104,9 +105,10 @@ func cmdKeys(ctx context.Context, args []string, getenv func(string) string, std
 	ctx = db.WithoutTimeout(ctx)
 	// Every store of sealed values: gateway credentials, installation
 	// secrets, the sealed arguments of jobs still waiting to run (mail) and
-	// the path tokens of gateway inbound and workflow webhook URLs.
+	// the path tokens of gateway inbound and workflow webhook URLs, and
+	// the TOTP secrets of second factors.
 	stores := []secret.Store{gateway.CredentialStore(d), install.SecretStore(d), jobs.SealedArgsStore(d),
-		gateway.HookTokenStore(d), workflow.HookTokenStore(d)}
+		gateway.HookTokenStore(d), workflow.HookTokenStore(d), auth.TOTPSecretStore(d)}
 	switch sub {
 	case "status":
 		kr, err := secret.Load(c.SecretKey, c.DataDir)

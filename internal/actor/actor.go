@@ -33,6 +33,16 @@ type Actor struct {
 	// written to every audit row the actor causes.
 	ImpersonatorID string
 
+	// Reauthenticated: the session proved its user (sign-in, password or
+	// second factor) within the last ReauthWindow. API keys and
+	// impersonation sessions never are.
+	Reauthenticated bool
+	// HasSecondFactor: the account has a confirmed second factor.
+	HasSecondFactor bool
+	// MFARequired: the actor acts in an organization that requires a
+	// second factor the account lacks; only enrollment is open to it.
+	MFARequired bool
+
 	IP        string
 	UserAgent string
 	RequestID string

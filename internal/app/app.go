@@ -153,7 +153,7 @@ func New(ctx context.Context, c config.Config, log *slog.Logger, opt Options) (*
 	// Mail leaves through sealed jobs inserted with the change that causes it.
 	mailQueue := mail.NewQueue(runner, keys, sender, log)
 	authSvc, err := auth.New(d, mailQueue, log, auth.Config{PublicURL: c.PublicURL, SigningKey: tokenKey, Hash: opt.HashParams,
-		WebAuthnRPID: c.WebAuthnRPID})
+		WebAuthnRPID: c.WebAuthnRPID, Keys: keys})
 	if err != nil {
 		d.Close()
 		return nil, err
@@ -186,7 +186,7 @@ func New(ctx context.Context, c config.Config, log *slog.Logger, opt Options) (*
 	// Installation secrets are sealed with the same keyring as gateway
 	// credentials; refuse to start if some are under a key we lack.
 	installs.SetKeys(keys)
-	if err := secret.CheckKeys(ctx, keys, installs.SecretStore()); err != nil {
+	if err := secret.CheckKeys(ctx, keys, installs.SecretStore(), auth.TOTPSecretStore(d)); err != nil {
 		flags.Close()
 		d.Close()
 		return nil, err

@@ -38,6 +38,16 @@ const Unavailable Code = "UNAVAILABLE"
 // party id is an IP address, which browsers refuse.
 const PasskeysUnavailable Code = "PASSKEYS_UNAVAILABLE"
 
+// ReauthRequired answers a sensitive action (a factor or password change,
+// account or organization deletion, API key creation, admin role changes
+// …) by a session that has not re-authenticated in the last five minutes:
+// POST /api/v1/auth/reauth, then retry. MFARequired answers a member of an
+// organization that requires a second factor the member has not enrolled.
+const (
+	ReauthRequired Code = "REAUTH_REQUIRED"
+	MFARequired    Code = "MFA_REQUIRED"
+)
+
 // MethodNotAllowed answers a known path asked with a method it does not
 // serve; UnsupportedMediaType a JSON route sent a body that is not JSON.
 const (

@@ -163,6 +163,11 @@ func (s *Service) UpdateUser(ctx context.Context, a actor.Actor, id string, in A
 	if in.Role != nil && (*in.Role == actor.Admin || *in.Role == actor.SuperAdmin) && a.Role != actor.SuperAdmin {
 		return User{}, apperr.New(apperr.Forbidden, "only a SUPER_ADMIN may grant %s", *in.Role)
 	}
+	if in.Role != nil || in.Plan != nil {
+		if err := a.RequireReauth("change an account's role or plan"); err != nil {
+			return User{}, err
+		}
+	}
 	var u User
 	err := s.db.Tx(ctx, func(tx *db.Tx) error {
 		cur, err := userByID(ctx, tx, id)
@@ -228,6 +233,9 @@ func (s *Service) UpdateUser(ctx context.Context, a actor.Actor, id string, in A
 // DeleteUser soft-deletes an account (users:delete, SUPER_ADMIN).
 func (s *Service) DeleteUser(ctx context.Context, a actor.Actor, id string) error {
 	if err := requirePerm(a, actor.PermUsersDelete); err != nil {
+		return err
+	}
+	if err := a.RequireReauth("delete an account"); err != nil {
 		return err
 	}
 	return s.db.Tx(ctx, func(tx *db.Tx) error {
@@ -342,6 +350,9 @@ func (s *Service) Impersonate(ctx context.Context, a actor.Actor, id string) (To
 	}
 	if a.ImpersonatorID != "" {
 		return Tokens{}, apperr.New(apperr.Forbidden, "cannot impersonate from an impersonation session")
+	}
+	if err := a.RequireReauth("start an impersonation"); err != nil {
+		return Tokens{}, err
 	}
 	var t issued
 	err := s.db.Tx(ctx, func(tx *db.Tx) error {

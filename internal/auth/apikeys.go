@@ -93,6 +93,9 @@ func (s *Service) createKey(ctx context.Context, a actor.Actor, orgID string, in
 	if err := requirePerson(a, "create API keys"); err != nil {
 		return CreatedAPIKey{}, err
 	}
+	if err := a.RequireReauth("create an API key"); err != nil {
+		return CreatedAPIKey{}, err
+	}
 	if sc, ok := a.CanGrant(scopes, orgID != ""); !ok {
 		return CreatedAPIKey{}, apperr.New(apperr.Forbidden, "you cannot give a key the scope %s: it covers rights you do not hold here", sc)
 	}

@@ -48,7 +48,7 @@ func (s *Service) AuthenticateUser(ctx context.Context, bearer string, req actor
 	// moment the impersonator is deactivated, deleted or no longer a
 	// SUPER_ADMIN (signing out everywhere revokes it outright).
 	row := s.db.Read().QueryRowContext(ctx, `SELECT s.revoked_at, s.expires_at, s.impersonator_id, m.org_role, m.department_id, o.plan,
-		iu.role, iu.is_active, iu.deleted_at, `+prefixed("u", userColumns)+`
+		iu.role, iu.is_active, iu.deleted_at, s.reauth_at, o.require_2fa, `+hasFactorSQL+`, `+prefixed("u", userColumns)+`
 		FROM sessions s JOIN users u ON u.id = s.user_id
 		LEFT JOIN memberships m ON m.user_id = u.id AND m.organization_id = $3
 		LEFT JOIN organizations o ON o.id = m.organization_id AND o.deleted_at IS NULL
@@ -57,9 +57,12 @@ func (s *Service) AuthenticateUser(ctx context.Context, bearer string, req actor
 	var revoked, impDeleted sql.NullTime
 	var expires time.Time
 	var imp, orgRole, dept, orgPlan, impRole sql.NullString
-	var impActive sql.NullBool
+	var impActive, orgRequires2FA sql.NullBool
+	var reauthAt sql.NullTime
+	var hasFactor bool
 	var u User
-	err = row.Scan(append([]any{&revoked, &expires, &imp, &orgRole, &dept, &orgPlan, &impRole, &impActive, &impDeleted}, userDest(&u)...)...)
+	err = row.Scan(append([]any{&revoked, &expires, &imp, &orgRole, &dept, &orgPlan, &impRole, &impActive, &impDeleted,
+		&reauthAt, &orgRequires2FA, &hasFactor}, userDest(&u)...)...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return actor.Actor{}, User{}, errBadToken
 	}
@@ -81,15 +84,23 @@ func (s *Service) AuthenticateUser(ctx context.Context, bearer string, req actor
 			"impersonation has ended: the impersonating admin is no longer a live SUPER_ADMIN")
 	}
 	a := actorFor(u, c.SessionID, "", imp.String, req)
+	a.HasSecondFactor = hasFactor
+	// An impersonation session never counts as re-authenticated: the
+	// admin proved who they are, not who the user is.
+	a.Reauthenticated = !imp.Valid && reauthAt.Valid && time.Since(reauthAt.Time) < actor.ReauthWindow
 	if c.OrganizationID != "" {
 		if !orgRole.Valid || !orgPlan.Valid {
 			return actor.Actor{}, User{}, apperr.New(apperr.Unauthorized,
 				"you are no longer a member of this organization, or it was deleted; switch to another workspace")
 		}
 		a = a.InOrg(c.OrganizationID, actor.OrgRole(orgRole.String), dept.String, actor.Plan(orgPlan.String))
+		a.MFARequired = orgRequires2FA.Bool && !hasFactor
 	}
 	return a, u, nil
 }
+
+// hasFactorSQL is true when the account u has a confirmed second factor.
+const hasFactorSQL = `EXISTS (SELECT 1 FROM totp_factors f WHERE f.id = u.id AND f.confirmed_at IS NOT NULL)`
 
 func actorFor(u User, sessionID, keyID, impersonatorID string, req actor.Request) actor.Actor {
 	return actor.Actor{UserID: u.ID, Email: u.Email, Role: u.Role, Plan: u.Plan,
@@ -98,7 +109,7 @@ func actorFor(u User, sessionID, keyID, impersonatorID string, req actor.Request
 }
 
 func (s *Service) authenticateKey(ctx context.Context, key string, req actor.Request) (actor.Actor, User, error) {
-	row := s.db.Read().QueryRowContext(ctx, `SELECT k.id, k.scopes, k.organization_id, o.id, o.plan, k.last_used_at, k.expires_at, k.revoked_at, `+prefixed("u", userColumns)+`
+	row := s.db.Read().QueryRowContext(ctx, `SELECT k.id, k.scopes, k.organization_id, o.id, o.plan, k.last_used_at, k.expires_at, k.revoked_at, `+hasFactorSQL+`, `+prefixed("u", userColumns)+`
 		FROM api_keys k JOIN users u ON u.id = k.user_id
 		LEFT JOIN organizations o ON o.id = k.organization_id AND o.deleted_at IS NULL
 		WHERE k.key_hash = $1`, hashToken(key))
@@ -106,7 +117,8 @@ func (s *Service) authenticateKey(ctx context.Context, key string, req actor.Req
 	var keyOrg, orgID, orgPlan sql.NullString
 	var lastUsed, expires, revoked sql.NullTime
 	var u User
-	err := row.Scan(append([]any{&keyID, &scopes, &keyOrg, &orgID, &orgPlan, &lastUsed, &expires, &revoked}, userDest(&u)...)...)
+	var hasFactor bool
+	err := row.Scan(append([]any{&keyID, &scopes, &keyOrg, &orgID, &orgPlan, &lastUsed, &expires, &revoked, &hasFactor}, userDest(&u)...)...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return actor.Actor{}, User{}, apperr.New(apperr.Unauthorized, "API key is invalid")
 	}
@@ -133,6 +145,7 @@ func (s *Service) authenticateKey(ctx context.Context, key string, req actor.Req
 			return actor.Actor{}, User{}, apperr.New(apperr.Unauthorized, "account is deactivated or deleted")
 		}
 		a = actorFor(u, "", keyID, "", req)
+		a.HasSecondFactor = hasFactor
 	}
 	a.KeyScopes = actor.ParseStoredScopes(scopes)
 	// Recording every use would make every API call a write; a minute's

@@ -35,9 +35,9 @@ func (s *Service) RegisterJobs(r *jobs.Runner) {
 	r.AddPeriodic(time.Hour, func() river.JobArgs { return cleanupArgs{} })
 }
 
-// Cleanup deletes sessions, refresh tokens, reset and verification tokens
-// that expired or were used before cutoff, passkey ceremonies that expired,
-// and stale rate-limit windows.
+// Cleanup deletes sessions, refresh tokens, reset, verification and sign-in
+// challenge tokens that expired or were used before cutoff, passkey
+// ceremonies that expired, and stale rate-limit windows.
 // Audit rows are never deleted.
 func (s *Service) Cleanup(ctx context.Context, cutoff time.Time) (int64, error) {
 	cutoff = cutoff.UTC()
@@ -48,6 +48,7 @@ func (s *Service) Cleanup(ctx context.Context, cutoff time.Time) (int64, error) 
 			`DELETE FROM sessions WHERE (expires_at < $1 OR revoked_at < $1) AND id NOT IN (SELECT session_id FROM refresh_tokens)`,
 			`DELETE FROM password_reset_tokens WHERE expires_at < $1 OR used_at < $1`,
 			`DELETE FROM email_verification_tokens WHERE expires_at < $1 OR used_at < $1`,
+			`DELETE FROM mfa_challenges WHERE expires_at < $1`,
 		} {
 			res, err := tx.ExecContext(ctx, q, cutoff)
 			if err != nil {

@@ -26,7 +26,7 @@ func TestCleanup_RemovesOnlyLongDeadCredentials(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		oldSession := jwtSession(t, s, old.AccessToken)
+		oldSession := jwtSession(t, s, old.Tokens.AccessToken)
 		longAgo := db.Now().Add(-60 * 24 * time.Hour)
 		if _, err := d.SQL().ExecContext(ctx, `UPDATE sessions SET expires_at = $1 WHERE id = $2`, longAgo, oldSession); err != nil {
 			t.Fatal(err)
@@ -42,7 +42,7 @@ func TestCleanup_RemovesOnlyLongDeadCredentials(t *testing.T) {
 		if err := d.Read().QueryRowContext(ctx, `SELECT count(*) FROM sessions`).Scan(&sessions); err != nil || sessions != 1 {
 			t.Fatalf("%d sessions left, want the live one (%v)", sessions, err)
 		}
-		if _, err := s.Authenticate(ctx, live.AccessToken, actor.Request{}); err != nil {
+		if _, err := s.Authenticate(ctx, live.Tokens.AccessToken, actor.Request{}); err != nil {
 			t.Fatalf("live session broken by cleanup: %v", err)
 		}
 	})

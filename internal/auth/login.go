@@ -33,7 +33,21 @@ var errBadCredentials = apperr.New(apperr.Unauthorized, "invalid email or passwo
 // reserves one of the LockoutThreshold tries with a single conditional
 // UPDATE, so however many attempts race, at most LockoutThreshold passwords
 // are ever verified before the account locks.
-func (s *Service) Login(ctx context.Context, a actor.Actor, email, password string) (Tokens, error) {
+//
+// On an account with a second factor, a right password opens no session:
+// the answer is a challenge that LoginMFA completes.
+func (s *Service) Login(ctx context.Context, a actor.Actor, email, password string) (LoginResult, error) {
+	t, ch, err := s.login(ctx, a, email, password)
+	if err != nil {
+		return LoginResult{}, err
+	}
+	if ch != nil {
+		return LoginResult{Challenge: ch}, nil
+	}
+	return LoginResult{Tokens: &t}, nil
+}
+
+func (s *Service) login(ctx context.Context, a actor.Actor, email, password string) (Tokens, *MFAChallenge, error) {
 	email = normalizeEmail(email)
 	var missing []apperr.FieldError
 	if email == "" {
@@ -43,11 +57,11 @@ func (s *Service) Login(ctx context.Context, a actor.Actor, email, password stri
 		missing = append(missing, apperr.FieldError{Field: "password", Message: "is required"})
 	}
 	if len(missing) > 0 {
-		return Tokens{}, apperr.Invalid(missing...)
+		return Tokens{}, nil, apperr.Invalid(missing...)
 	}
 	u, found, err := liveUserByEmail(ctx, s.db.Read(), email)
 	if err != nil {
-		return Tokens{}, err
+		return Tokens{}, nil, err
 	}
 	if !found || !u.IsActive {
 		_, _ = verifyPassword(password, s.dummy())
@@ -55,7 +69,7 @@ func (s *Service) Login(ctx context.Context, a actor.Actor, email, password stri
 		if found {
 			reason = "inactive_account"
 		}
-		return Tokens{}, s.recordLoginFailure(ctx, a, u.ID, email, reason)
+		return Tokens{}, nil, s.recordLoginFailure(ctx, a, u.ID, email, reason)
 	}
 
 	// From here on the attempt runs to its end even if the caller hangs up:
@@ -65,21 +79,30 @@ func (s *Service) Login(ctx context.Context, a actor.Actor, email, password stri
 	ctx = context.WithoutCancel(ctx)
 	attempt, err := s.reserveAttempt(ctx, u.ID)
 	if err != nil {
-		return Tokens{}, err
+		return Tokens{}, nil, err
 	}
 	if attempt == 0 {
 		_, _ = verifyPassword(password, s.dummy())
-		return Tokens{}, s.recordLoginFailure(ctx, a, u.ID, email, "locked")
+		return Tokens{}, nil, s.recordLoginFailure(ctx, a, u.ID, email, "locked")
 	}
 	ok, err := verifyPassword(password, u.passwordHash)
 	if err != nil {
-		return Tokens{}, fmt.Errorf("verify password of %s: %w", u.ID, err)
+		return Tokens{}, nil, fmt.Errorf("verify password of %s: %w", u.ID, err)
 	}
 	if !ok {
-		return Tokens{}, s.recordWrongPassword(ctx, a, u, attempt, "auth.login", "wrong_password")
+		return Tokens{}, nil, s.recordWrongPassword(ctx, a, u, attempt, "auth.login", "wrong_password")
+	}
+	factors, err := secondFactors(ctx, s.db.Read(), u.ID)
+	if err != nil {
+		return Tokens{}, nil, err
+	}
+	if factors.TOTP {
+		ch, err := s.startMFA(ctx, a, u)
+		return Tokens{}, ch, err
 	}
 
-	return s.signIn(ctx, a, u, map[string]any{"method": "password"})
+	t, err := s.signIn(ctx, a, u, map[string]any{"method": "password"})
+	return t, nil, err
 }
 
 // signIn opens a session for u once a sign-in method has proved who they

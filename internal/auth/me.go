@@ -213,6 +213,9 @@ func (s *Service) DeleteMe(ctx context.Context, a actor.Actor) error {
 	if err := requirePerson(a, "delete the account"); err != nil {
 		return err
 	}
+	if err := a.RequireReauth("delete the account"); err != nil {
+		return err
+	}
 	return s.db.Tx(ctx, func(tx *db.Tx) error {
 		if err := softDelete(ctx, tx, a, a.UserID, "account_deleted", "user.deleted"); err != nil {
 			return err

@@ -14,6 +14,7 @@ import (
 
 	"github.com/switchboard/switchboard/internal/db"
 	"github.com/switchboard/switchboard/internal/mail"
+	"github.com/switchboard/switchboard/internal/secret"
 )
 
 // Config tunes the service. Zero values take the documented defaults.
@@ -41,6 +42,8 @@ type Config struct {
 	// the public URL's host); an IP address turns passkeys off
 	// (passkey_rp.go).
 	WebAuthnRPID string
+	// Keys seals TOTP secrets at rest (the keyring of gateway credentials).
+	Keys *secret.Keyring
 }
 
 func (c *Config) defaults() {

@@ -43,9 +43,14 @@ func (s *Service) openSession(ctx context.Context, tx *db.Tx, a actor.Actor, u U
 	if impersonatorID != "" {
 		ttl, accessTTL = s.cfg.ImpersonationTTL, s.cfg.ImpersonationTTL
 	}
+	// A sign-in is a re-authentication (reauth.go); an impersonation is not.
+	var reauthAt any = now
+	if impersonatorID != "" {
+		reauthAt = nil
+	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO sessions (id, user_id, impersonator_id, ip, user_agent,
-		created_at, last_used_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $6, $7)`,
-		id, u.ID, nullIfEmpty(impersonatorID), a.IP, a.UserAgent, now, now.Add(ttl)); err != nil {
+		created_at, last_used_at, expires_at, reauth_at) VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8)`,
+		id, u.ID, nullIfEmpty(impersonatorID), a.IP, a.UserAgent, now, now.Add(ttl), reauthAt); err != nil {
 		return issued{}, fmt.Errorf("insert session: %w", err)
 	}
 	out := issued{sessionID: id, Tokens: Tokens{User: u, ExpiresIn: int(accessTTL.Seconds())}}

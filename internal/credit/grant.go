@@ -32,6 +32,9 @@ func (s *Service) Grant(ctx context.Context, a actor.Actor, workspaceID string, 
 	if !a.Can(actor.PermCreditsGrant) {
 		return Result{}, apperr.New(apperr.Forbidden, "you lack %s", actor.PermCreditsGrant)
 	}
+	if err := a.RequireReauth("grant credits"); err != nil {
+		return Result{}, err
+	}
 	if in.Type != Grant && in.Type != Bonus && in.Type != Refund {
 		return Result{}, apperr.Invalid(apperr.FieldError{Field: "type", Message: "must be grant, bonus or refund"})
 	}

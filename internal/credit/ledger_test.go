@@ -76,7 +76,7 @@ func TestGrant_RefundsAtMostWhatWasTaken(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, d *db.DB) {
 		ctx := context.Background()
 		s := credit.New(d, anyWorkspace{}, nil)
-		admin := actor.Actor{UserID: "usr_admin", Role: actor.Admin}
+		admin := actor.Actor{UserID: "usr_admin", Role: actor.Admin, SessionID: "ses_admin", Reauthenticated: true}
 		a := member(actor.Free)
 		ws := a.WorkspaceID()
 		fund(t, s, ws, 1000)

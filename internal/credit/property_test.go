@@ -34,7 +34,7 @@ func TestLedger_InvariantOverRandomOperations(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, d *db.DB) {
 		ctx := context.Background()
 		s := credit.New(d, anyWorkspace{}, nil)
-		admin := actor.Actor{UserID: "usr_admin", Role: actor.SuperAdmin}
+		admin := actor.Actor{UserID: "usr_admin", Role: actor.SuperAdmin, SessionID: "ses_admin", Reauthenticated: true}
 		rng := rand.New(rand.NewSource(seed))
 		type model struct {
 			balance, reserved int64

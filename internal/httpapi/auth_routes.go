@@ -59,8 +59,9 @@ func (s *Server) authRoutes() {
 			return nil
 		}})
 	s.handle(route{method: "POST", path: "/api/v1/auth/login", tag: "auth", rateLimited: true,
-		summary: "Sign in with email and password; returns an access and a refresh token.",
-		request: loginRequest{}, response: auth.Tokens{},
+		summary: "Sign in with email and password; returns an access and a refresh token or, when the account has a second factor, " +
+			"{mfaRequired: true, mfaToken, methods} and no session yet: complete it with POST /api/v1/auth/login/mfa.",
+		request: loginRequest{}, doc: routeDoc{oneOf: []any{auth.Tokens{}, auth.MFAChallenge{}}},
 		handler: func(w http.ResponseWriter, r *http.Request) error {
 			var in loginRequest
 			if err := decode(r, &in); err != nil {
@@ -74,11 +75,15 @@ func (s *Server) authRoutes() {
 					return err
 				}
 			}
-			t, err := s.Auth.Login(r.Context(), s.actorOf(r), in.Email, in.Password)
+			res, err := s.Auth.Login(r.Context(), s.actorOf(r), in.Email, in.Password)
 			if err != nil {
 				return err
 			}
-			s.writeTokens(w, http.StatusOK, t, in.Session)
+			if res.Challenge != nil {
+				writeJSON(w, http.StatusOK, res.Challenge)
+				return nil
+			}
+			s.writeTokens(w, http.StatusOK, *res.Tokens, in.Session)
 			return nil
 		}})
 	s.handle(route{method: "POST", path: "/api/v1/auth/refresh", tag: "auth", rateLimited: true,

@@ -30,7 +30,7 @@ func statusOf(c apperr.Code) int {
 		return http.StatusBadRequest
 	case apperr.Unauthorized:
 		return http.StatusUnauthorized
-	case apperr.Forbidden:
+	case apperr.Forbidden, apperr.ReauthRequired, apperr.MFARequired:
 		return http.StatusForbidden
 	case apperr.NotFound:
 		return http.StatusNotFound

@@ -48,6 +48,9 @@ type routeDoc struct {
 	also map[int]string
 	// noDatabase: the route answers without the database (no 503).
 	noDatabase bool
+	// oneOf, when set, are the success answer's alternative data types
+	// (the response field is then ignored).
+	oneOf []any
 }
 
 func (s *Server) openAPIRoute() {
@@ -385,7 +388,7 @@ var errorText = map[int]string{
 	400: "Invalid input (VALIDATION_ERROR): a field, a query parameter, or bytes that are not UTF-8 or hold NUL in the path or query.",
 	401: "Missing, invalid or revoked credential (UNAUTHORIZED).",
 	402: "The plan's limit is reached (PLAN_LIMIT_EXCEEDED) or the workspace lacks credits (INSUFFICIENT_CREDITS).",
-	403: "The actor lacks a permission or role (FORBIDDEN).",
+	403: "The actor lacks a permission or role (FORBIDDEN); or the action is sensitive and the session must re-authenticate first (REAUTH_REQUIRED, see POST /api/v1/auth/reauth); or the organization requires a second factor the account lacks (MFA_REQUIRED).",
 	404: "No such resource in the actor's reach, the feature is off for the actor, or it is not configured on this server (NOT_FOUND).",
 	409: "The resource's state does not allow this (CONFLICT).",
 	413: "The request body exceeds the server's limit (PAYLOAD_TOO_LARGE).",
@@ -461,10 +464,18 @@ func (s *Server) openAPI() (map[string]any, []string) {
 
 		okBody := map[string]any{"description": http.StatusText(rt.status)}
 		content := map[string]any{}
-		if rt.response != nil {
+		if rt.response != nil || len(rt.doc.oneOf) > 0 {
+			data := sc.of(rt.response)
+			if len(rt.doc.oneOf) > 0 {
+				var alts []any
+				for _, v := range rt.doc.oneOf {
+					alts = append(alts, sc.of(v))
+				}
+				data = map[string]any{"oneOf": alts}
+			}
 			content["application/json"] = map[string]any{"schema": map[string]any{
 				"type": "object", "required": []string{"success", "data"},
-				"properties": map[string]any{"success": map[string]any{"type": "boolean", "const": true}, "data": sc.of(rt.response)},
+				"properties": map[string]any{"success": map[string]any{"type": "boolean", "const": true}, "data": data},
 			}}
 		}
 		for _, ct := range rt.doc.produces {

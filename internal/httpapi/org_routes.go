@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/switchboard/switchboard/internal/actor"
+	"github.com/switchboard/switchboard/internal/apperr"
 	"github.com/switchboard/switchboard/internal/audit"
 	"github.com/switchboard/switchboard/internal/auth"
 	"github.com/switchboard/switchboard/internal/ids"
@@ -12,6 +13,14 @@ import (
 
 type nameRequest struct {
 	Name string `json:"name"`
+}
+
+// orgUpdateRequest changes an organization's settings; an absent field is
+// left as it is.
+type orgUpdateRequest struct {
+	Name *string `json:"name,omitempty"`
+	// Require2FA makes a second factor mandatory for every member.
+	Require2FA *bool `json:"require2fa,omitempty"`
 }
 
 type roleRequest struct {
@@ -63,16 +72,28 @@ func (s *Server) orgRoutes() {
 			writeJSON(w, http.StatusOK, o)
 			return nil
 		}})
-	s.handle(route{method: "PATCH", path: "/api/v1/orgs/{id}", tag: "organizations", access: signedIn,
-		summary: "Rename an organization (ORG_OWNER, ORG_ADMIN).", request: nameRequest{}, response: org.Org{},
+	s.handle(route{method: "PATCH", path: "/api/v1/orgs/{id}", doc: routeDoc{errors: []int{409}}, tag: "organizations", access: signedIn,
+		summary: "Rename an organization (ORG_OWNER, ORG_ADMIN), or turn require2fa on or off (ORG_OWNER with a second factor, re-authenticated).",
+		request: orgUpdateRequest{}, response: org.Org{},
 		handler: func(w http.ResponseWriter, r *http.Request) error {
-			var in nameRequest
+			var in orgUpdateRequest
 			if err := decode(r, &in); err != nil {
 				return err
 			}
-			o, err := s.Orgs.Rename(r.Context(), s.actorOf(r), r.PathValue("id"), in.Name)
-			if err != nil {
-				return err
+			if in.Name == nil && in.Require2FA == nil {
+				return apperr.New(apperr.Validation, "nothing to update: send name or require2fa")
+			}
+			var o org.Org
+			var err error
+			if in.Name != nil {
+				if o, err = s.Orgs.Rename(r.Context(), s.actorOf(r), r.PathValue("id"), *in.Name); err != nil {
+					return err
+				}
+			}
+			if in.Require2FA != nil {
+				if o, err = s.Orgs.SetRequire2FA(r.Context(), s.actorOf(r), r.PathValue("id"), *in.Require2FA); err != nil {
+					return err
+				}
 			}
 			writeJSON(w, http.StatusOK, o)
 			return nil
@@ -362,11 +383,16 @@ func (s *Server) invitationRoutes() {
 			if err != nil {
 				return err
 			}
-			t, err := s.Auth.Login(r.Context(), a, email, in.Password)
+			res, err := s.Auth.Login(r.Context(), a, email, in.Password)
 			if err != nil {
 				return err
 			}
-			s.writeTokens(w, http.StatusCreated, t, in.Session)
+			if res.Tokens == nil {
+				// A new account has no second factor; never hand out less
+				// than a session without saying why.
+				return apperr.New(apperr.Conflict, "the account needs its second factor: sign in")
+			}
+			s.writeTokens(w, http.StatusCreated, *res.Tokens, in.Session)
 			return nil
 		}})
 }

@@ -232,6 +232,10 @@ func (s *Server) handle(rt route) {
 				s.writeError(w, r, apperr.New(apperr.Forbidden, "this needs one of the roles %v", rt.roles))
 				return
 			}
+			if a.MFARequired && !mfaExempt(rt) {
+				s.writeError(w, r, errMFARequired)
+				return
+			}
 			if rt.perm != "" && !a.Can(rt.perm) {
 				s.writeError(w, r, errForbidden(rt.perm))
 				return
@@ -336,6 +340,7 @@ func truncate(s string, n int) string {
 func (s *Server) registerRoutes() {
 	s.opsRoutes()
 	s.authRoutes()
+	s.mfaRoutes()
 	s.meRoutes()
 	s.passkeyRoutes()
 	s.auditRoutes()

@@ -79,6 +79,11 @@ func (s *Service) Invite(ctx context.Context, a actor.Actor, orgID string, in In
 	if !in.OrgRole.Valid() {
 		return Invitation{}, apperr.Invalid(apperr.FieldError{Field: "orgRole", Message: "must be one of ORG_OWNER, ORG_ADMIN, DEPT_MANAGER, ORG_MEMBER"})
 	}
+	if in.OrgRole == actor.OrgOwner {
+		if err := a.RequireReauth("invite an ORG_OWNER"); err != nil {
+			return Invitation{}, err
+		}
+	}
 	userID, exists, err := s.accounts.LiveUserIDByEmail(ctx, email)
 	if err != nil {
 		return Invitation{}, err

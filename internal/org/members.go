@@ -21,6 +21,8 @@ type Member struct {
 	OrgRole      actor.OrgRole `json:"orgRole"`
 	DepartmentID string        `json:"departmentId,omitempty"`
 	JoinedAt     time.Time     `json:"joinedAt"`
+	// HasFactor: the member has a confirmed second factor.
+	HasFactor bool `json:"hasFactor"`
 }
 
 // ListMembers lists an organization's members (any member may), by user id,
@@ -34,7 +36,8 @@ func (s *Service) ListMembers(ctx context.Context, a actor.Actor, orgID, after s
 	}
 	// Names and emails come from the accounts table: a member list without
 	// them would be useless, and this read is one indexed join.
-	rows, err := s.db.Read().QueryContext(ctx, `SELECT m.user_id, u.email, u.name, m.org_role, m.department_id, m.created_at
+	rows, err := s.db.Read().QueryContext(ctx, `SELECT m.user_id, u.email, u.name, m.org_role, m.department_id, m.created_at,
+		EXISTS (SELECT 1 FROM totp_factors f WHERE f.id = m.user_id AND f.confirmed_at IS NOT NULL)
 		FROM memberships m JOIN users u ON u.id = m.user_id
 		WHERE m.organization_id = $1 AND u.deleted_at IS NULL AND ($2 = '' OR m.user_id > $2)
 		ORDER BY m.user_id LIMIT $3`, orgID, after, limit)
@@ -46,7 +49,7 @@ func (s *Service) ListMembers(ctx context.Context, a actor.Actor, orgID, after s
 	for rows.Next() {
 		var m Member
 		var dept sql.NullString
-		if err := rows.Scan(&m.UserID, &m.Email, &m.Name, &m.OrgRole, &dept, &m.JoinedAt); err != nil {
+		if err := rows.Scan(&m.UserID, &m.Email, &m.Name, &m.OrgRole, &dept, &m.JoinedAt, &m.HasFactor); err != nil {
 			return nil, fmt.Errorf("scan member: %w", err)
 		}
 		m.DepartmentID, m.JoinedAt = dept.String, m.JoinedAt.UTC()
@@ -92,6 +95,11 @@ func countOwners(ctx context.Context, q db.Querier, orgID string) (int, error) {
 func (s *Service) ChangeRole(ctx context.Context, a actor.Actor, orgID, userID string, role actor.OrgRole) (Member, error) {
 	if !role.Valid() {
 		return Member{}, apperr.Invalid(apperr.FieldError{Field: "orgRole", Message: "must be one of ORG_OWNER, ORG_ADMIN, DEPT_MANAGER, ORG_MEMBER"})
+	}
+	if role == actor.OrgOwner {
+		if err := a.RequireReauth("make someone ORG_OWNER"); err != nil {
+			return Member{}, err
+		}
 	}
 	err := s.db.Tx(ctx, func(tx *db.Tx) error {
 		if err := lockOrg(ctx, tx, orgID); err != nil {
@@ -140,9 +148,10 @@ func (s *Service) ChangeRole(ctx context.Context, a actor.Actor, orgID, userID s
 func (s *Service) memberView(ctx context.Context, orgID, userID string) (Member, error) {
 	var m Member
 	var dept sql.NullString
-	err := s.db.Read().QueryRowContext(ctx, `SELECT m.user_id, u.email, u.name, m.org_role, m.department_id, m.created_at
+	err := s.db.Read().QueryRowContext(ctx, `SELECT m.user_id, u.email, u.name, m.org_role, m.department_id, m.created_at,
+		EXISTS (SELECT 1 FROM totp_factors f WHERE f.id = m.user_id AND f.confirmed_at IS NOT NULL)
 		FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.organization_id = $1 AND m.user_id = $2`, orgID, userID).
-		Scan(&m.UserID, &m.Email, &m.Name, &m.OrgRole, &dept, &m.JoinedAt)
+		Scan(&m.UserID, &m.Email, &m.Name, &m.OrgRole, &dept, &m.JoinedAt, &m.HasFactor)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Member{}, apperr.New(apperr.NotFound, "member not found")
 	}
@@ -185,7 +194,7 @@ func (s *Service) Leave(ctx context.Context, a actor.Actor, orgID string) error 
 		if err := lockOrg(ctx, tx, orgID); err != nil {
 			return err
 		}
-		in, _, err := member(ctx, tx, a, orgID)
+		in, _, err := membership(ctx, tx, a, orgID)
 		if err != nil {
 			return err
 		}

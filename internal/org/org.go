@@ -64,6 +64,9 @@ type Org struct {
 	MyRole actor.OrgRole `json:"myRole,omitempty"`
 	// MyDepartmentID is the caller's department, if any.
 	MyDepartmentID string `json:"myDepartmentId,omitempty"`
+	// Require2FA: every member needs a second factor; a member without one
+	// gets MFA_REQUIRED on the organization's routes until they enroll.
+	Require2FA bool `json:"require2fa"`
 }
 
 func checkOrgName(raw string) (string, error) {
@@ -86,17 +89,39 @@ var errOrgNotFound = apperr.New(apperr.NotFound, "organization not found")
 
 // member loads the actor's membership in orgID and returns the actor acting
 // in that organization. Not a member, or a deleted organization, answers
-// NOT_FOUND: an outsider cannot tell it exists.
+// NOT_FOUND: an outsider cannot tell it exists. In an organization that
+// requires a second factor, a member without one gets MFA_REQUIRED.
 func member(ctx context.Context, q db.Querier, a actor.Actor, orgID string) (actor.Actor, Org, error) {
+	// An organization's own key is not a member: the second-factor policy
+	// binds people, and the key was made by one who met it.
+	if a.OrgKey {
+		return orgKeyIn(ctx, q, a, orgID)
+	}
+	in, o, err := membership(ctx, q, a, orgID)
+	if err != nil {
+		return actor.Actor{}, Org{}, err
+	}
+	if o.Require2FA && !a.HasSecondFactor && !a.System {
+		return actor.Actor{}, Org{}, errMFARequired
+	}
+	return in, o, nil
+}
+
+var errMFARequired = apperr.New(apperr.MFARequired,
+	"this organization requires a second factor: set one up (POST /api/v1/me/2fa/totp) to use it")
+
+// membership is member without the second-factor policy: what a member
+// without a factor may still do (see the organization, leave it).
+func membership(ctx context.Context, q db.Querier, a actor.Actor, orgID string) (actor.Actor, Org, error) {
 	if a.OrgKey {
 		return orgKeyIn(ctx, q, a, orgID)
 	}
 	var o Org
 	var dept sql.NullString
-	err := q.QueryRowContext(ctx, `SELECT o.id, o.name, o.plan, o.created_by, o.created_at, o.updated_at, m.org_role, m.department_id
+	err := q.QueryRowContext(ctx, `SELECT o.id, o.name, o.plan, o.created_by, o.created_at, o.updated_at, m.org_role, m.department_id, o.require_2fa
 		FROM organizations o JOIN memberships m ON m.organization_id = o.id
 		WHERE o.id = $1 AND m.user_id = $2 AND o.deleted_at IS NULL`, orgID, a.UserID).
-		Scan(&o.ID, &o.Name, &o.Plan, &o.CreatedBy, &o.CreatedAt, &o.UpdatedAt, &o.MyRole, &dept)
+		Scan(&o.ID, &o.Name, &o.Plan, &o.CreatedBy, &o.CreatedAt, &o.UpdatedAt, &o.MyRole, &dept, &o.Require2FA)
 	if errors.Is(err, sql.ErrNoRows) {
 		return actor.Actor{}, Org{}, errOrgNotFound
 	}
@@ -186,15 +211,15 @@ func nullable(s string) any {
 
 // Get returns an organization the actor belongs to.
 func (s *Service) Get(ctx context.Context, a actor.Actor, id string) (Org, error) {
-	_, o, err := member(ctx, s.db.Read(), a, id)
+	_, o, err := membership(ctx, s.db.Read(), a, id)
 	return o, err
 }
 
 // ListMine lists the organizations the actor belongs to, oldest membership
 // first.
 func (s *Service) ListMine(ctx context.Context, a actor.Actor) ([]Org, error) {
-	rows, err := s.db.Read().QueryContext(ctx, `SELECT o.id, o.name, o.plan, o.created_by, o.created_at, o.updated_at, m.org_role, m.department_id
-		FROM organizations o JOIN memberships m ON m.organization_id = o.id
+	rows, err := s.db.Read().QueryContext(ctx, `SELECT o.id, o.name, o.plan, o.created_by, o.created_at, o.updated_at, m.org_role, m.department_id,
+		o.require_2fa FROM organizations o JOIN memberships m ON m.organization_id = o.id
 		WHERE m.user_id = $1 AND o.deleted_at IS NULL ORDER BY m.created_at, o.id LIMIT 500`, a.UserID)
 	if err != nil {
 		return nil, fmt.Errorf("list organizations: %w", err)
@@ -204,7 +229,7 @@ func (s *Service) ListMine(ctx context.Context, a actor.Actor) ([]Org, error) {
 	for rows.Next() {
 		var o Org
 		var dept sql.NullString
-		if err := rows.Scan(&o.ID, &o.Name, &o.Plan, &o.CreatedBy, &o.CreatedAt, &o.UpdatedAt, &o.MyRole, &dept); err != nil {
+		if err := rows.Scan(&o.ID, &o.Name, &o.Plan, &o.CreatedBy, &o.CreatedAt, &o.UpdatedAt, &o.MyRole, &dept, &o.Require2FA); err != nil {
 			return nil, fmt.Errorf("scan organization: %w", err)
 		}
 		o.CreatedAt, o.UpdatedAt, o.MyDepartmentID = o.CreatedAt.UTC(), o.UpdatedAt.UTC(), dept.String
@@ -246,6 +271,9 @@ func (s *Service) Rename(ctx context.Context, a actor.Actor, id, name string) (O
 // and in the same transaction its automations end (webhooks, schedules,
 // subscriptions, queued runs, gateway registrations).
 func (s *Service) Delete(ctx context.Context, a actor.Actor, id string) error {
+	if err := a.RequireReauth("delete an organization"); err != nil {
+		return err
+	}
 	return s.db.Tx(ctx, func(tx *db.Tx) error {
 		in, o, err := require(ctx, tx, a, id, actor.PermOrgDelete)
 		if err != nil {
@@ -304,4 +332,40 @@ func (s *Service) VerifyAuditLog(ctx context.Context, a actor.Actor, orgID strin
 		return audit.VerifyResult{}, err
 	}
 	return audit.VerifyScope(ctx, s.db.Read(), audit.Scope{OrganizationID: orgID})
+}
+
+// SetRequire2FA turns the organization's second-factor policy on or off
+// (ORG_OWNER, re-authenticated). An owner without a factor cannot turn it
+// on: they would lock themselves out. The organization's automations keep
+// running either way; the policy binds people, not workers.
+func (s *Service) SetRequire2FA(ctx context.Context, a actor.Actor, id string, on bool) (Org, error) {
+	var o Org
+	err := s.db.Tx(ctx, func(tx *db.Tx) error {
+		in, cur, err := require(ctx, tx, a, id, actor.PermOrgManage)
+		if err != nil {
+			return err
+		}
+		if in.OrgRole != actor.OrgOwner {
+			return apperr.New(apperr.Forbidden, "only an ORG_OWNER changes the second-factor policy")
+		}
+		if err := a.RequireReauth("change the organization's second-factor policy"); err != nil {
+			return err
+		}
+		o = cur
+		if cur.Require2FA == on {
+			return nil
+		}
+		if on && !a.HasSecondFactor {
+			return apperr.New(apperr.Conflict, "set up your own second factor first (POST /api/v1/me/2fa/totp)")
+		}
+		now := db.Now()
+		if _, err := tx.ExecContext(ctx, `UPDATE organizations SET require_2fa = $1, updated_at = $2 WHERE id = $3`, on, now, id); err != nil {
+			return fmt.Errorf("set second-factor policy: %w", err)
+		}
+		o.Require2FA, o.UpdatedAt = on, now
+		return audit.Record(ctx, tx, in, audit.Entry{Action: "org.require_2fa_changed", Resource: "organization", ResourceID: id,
+			Metadata: audit.WithDiff(map[string]any{"from": cur.Require2FA, "to": on},
+				map[string]any{"require2fa": cur.Require2FA}, map[string]any{"require2fa": on})})
+	})
+	return o, err
 }

@@ -1,4 +1,4 @@
-import { api, call, type Tokens, type User, type Me } from './api/client';
+import { api, call, type MFAChallenge, type Tokens, type User, type Me } from './api/client';
 import { assertionJSON, requestOptions } from './passkeys';
 
 // Impersonator is the admin behind an impersonation session, as GET /me
@@ -181,8 +181,20 @@ export function refreshSession(): Promise<boolean> {
   return inflight;
 }
 
-export async function signIn(email: string, password: string) {
-  setTokens(await call(api.POST('/api/v1/auth/login', { body: { email, password, session: 'cookie' } })));
+// signIn checks the password. It answers null once signed in, or the
+// challenge of an account with a second factor: completeSignIn finishes it.
+export async function signIn(email: string, password: string): Promise<MFAChallenge | null> {
+  const answer = await call(api.POST('/api/v1/auth/login', { body: { email, password, session: 'cookie' } }));
+  if ('mfaRequired' in answer && answer.mfaRequired) return answer as MFAChallenge;
+  setTokens(answer as Tokens);
+  channel?.postMessage('signed-in');
+  return null;
+}
+
+// completeSignIn finishes a second-factor sign-in with a TOTP code or a
+// recovery code.
+export async function completeSignIn(mfaToken: string, proof: { code: string } | { recoveryCode: string }) {
+  setTokens(await call(api.POST('/api/v1/auth/login/mfa', { body: { mfaToken, ...proof, session: 'cookie' } })));
   channel?.postMessage('signed-in');
 }
 

@@ -59,7 +59,11 @@ export function itemsOf<T>(v: Page<T> | T[] | null | undefined): T[] {
 
 // User is the account as sign-in and PATCH /me answer it; Me is GET /me's
 // answer, which adds pendingEmail and impersonator.
-export type User = operations['postAuthLogin']['responses'][200]['content']['application/json']['data']['user'];
+export type User = Tokens['user'];
 export type Me = operations['getMe']['responses'][200]['content']['application/json']['data'];
-export type Tokens = operations['postAuthLogin']['responses'][200]['content']['application/json']['data'];
+export type Tokens = operations['postAuthRefresh']['responses'][200]['content']['application/json']['data'];
+// LoginAnswer is what a password sign-in answers: Tokens, or, on an account
+// with a second factor, an MFAChallenge that POST /auth/login/mfa completes.
+export type LoginAnswer = operations['postAuthLogin']['responses'][200]['content']['application/json']['data'];
+export type MFAChallenge = Exclude<LoginAnswer, Tokens>;
 export type Org = operations['getOrgs']['responses'][200]['content']['application/json']['data'] extends (infer O)[] | Page<infer O> ? O : never;

@@ -247,6 +247,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/admin/users/{id}/reset-2fa": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Remove an account's second factors for a user who lost them, with a reason; audited, and the user is told by mail. */
+        post: operations["postAdminUsersByIdReset2fa"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/admin/users/{id}/restore": {
         parameters: {
             query?: never;
@@ -477,8 +494,25 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Sign in with email and password; returns an access and a refresh token. */
+        /** Sign in with email and password; returns an access and a refresh token or, when the account has a second factor, {mfaRequired: true, mfaToken, methods} and no session yet: complete it with POST /api/v1/auth/login/mfa. */
         post: operations["postAuthLogin"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/login/mfa": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Complete a sign-in that answered mfaRequired: the mfaToken (single use, 5 minutes) and a TOTP code or a recovery code. Answers as login does. Wrong codes count toward the account's lockout like wrong passwords. */
+        post: operations["postAuthLoginMfa"];
         delete?: never;
         options?: never;
         head?: never;
@@ -581,6 +615,23 @@ export interface paths {
         put?: never;
         /** Set a new password with a reset token; signs out every session. */
         post: operations["postAuthPasswordReset"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/reauth": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Confirm it is you (password, TOTP code or recovery code): the session may take sensitive actions for 5 minutes. Not with an API key or in an impersonation session. */
+        post: operations["postAuthReauth"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1191,6 +1242,75 @@ export interface paths {
         patch: operations["patchMe"];
         trace?: never;
     };
+    "/api/v1/me/2fa": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The account's second factors. */
+        get: operations["getMe2fa"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/me/2fa/recovery-codes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Replace the recovery codes with 10 new ones, shown only now (re-authentication required). */
+        post: operations["postMe2faRecoveryCodes"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/me/2fa/totp": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Start TOTP enrollment: a new secret and its otpauth:// URL for an authenticator app; confirm with a code (re-authentication required). */
+        post: operations["postMe2faTotp"];
+        /** Turn TOTP off; its recovery codes go with it (re-authentication required). */
+        delete: operations["deleteMe2faTotp"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/me/2fa/totp/confirm": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Turn TOTP on with a code from the authenticator; returns 10 single-use recovery codes, shown only now. */
+        post: operations["postMe2faTotpConfirm"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/me/api-keys": {
         parameters: {
             query?: never;
@@ -1396,7 +1516,7 @@ export interface paths {
         delete: operations["deleteOrgsById"];
         options?: never;
         head?: never;
-        /** Rename an organization (ORG_OWNER, ORG_ADMIN). */
+        /** Rename an organization (ORG_OWNER, ORG_ADMIN), or turn require2fa on or off (ORG_OWNER with a second factor, re-authenticated). */
         patch: operations["patchOrgsById"];
         trace?: never;
     };
@@ -2180,6 +2300,12 @@ export interface components {
             id: string;
             name: string;
         };
+        AuthMFAChallenge: {
+            expiresIn: number;
+            methods: string[];
+            mfaRequired: boolean;
+            mfaToken: string;
+        };
         AuthMeView: {
             /** Format: date-time */
             createdAt: string;
@@ -2232,8 +2358,23 @@ export interface components {
             message: string;
             otherSessionsRevoked: number;
         };
+        AuthReauthInput: {
+            code?: string;
+            password?: string;
+            recoveryCode?: string;
+        };
+        AuthReauthenticated: {
+            /** Format: date-time */
+            reauthenticatedUntil: string;
+        };
+        AuthRecoveryCodes: {
+            recoveryCodes: string[];
+        };
         AuthRenamePasskeyInput: {
             name: string;
+        };
+        AuthResetFactorsInput: {
+            reason: string;
         };
         AuthRevokedCredentials: {
             apiKeysRevoked: components["schemas"]["AuthRevokedKey"][];
@@ -2243,6 +2384,10 @@ export interface components {
             id: string;
             name: string;
             prefix: string;
+        };
+        AuthSecondFactors: {
+            recoveryCodesLeft: number;
+            totp: boolean;
         };
         AuthSession: {
             /** Format: date-time */
@@ -2265,6 +2410,10 @@ export interface components {
             email: string;
             name: string;
             password: string;
+        };
+        AuthTOTPEnrollment: {
+            otpauthUrl: string;
+            secret: string;
         };
         AuthTokens: {
             accessToken: string;
@@ -2339,6 +2488,9 @@ export interface components {
         ChannelIdentity: {
             id?: string;
             name?: string;
+        };
+        CodeRequest: {
+            code: string;
         };
         CreditAutoTopUp: {
             amount: number;
@@ -2760,6 +2912,13 @@ export interface components {
             jobNodes: components["schemas"]["JobsNode"][];
             queues: components["schemas"]["JobsQueueDepth"][];
         };
+        LoginMFARequest: {
+            code?: string;
+            mfaToken: string;
+            recoveryCode?: string;
+            /** @enum {string} */
+            session?: "cookie";
+        };
         LoginRequest: {
             email: string;
             password: string;
@@ -2822,6 +2981,7 @@ export interface components {
             myRole?: "ORG_OWNER" | "ORG_ADMIN" | "DEPT_MANAGER" | "ORG_MEMBER";
             name: string;
             plan: string;
+            require2fa: boolean;
             /** Format: date-time */
             updatedAt: string;
         };
@@ -2857,12 +3017,17 @@ export interface components {
         OrgMember: {
             departmentId?: string;
             email: string;
+            hasFactor: boolean;
             /** Format: date-time */
             joinedAt: string;
             name: string;
             /** @enum {string} */
             orgRole: "ORG_OWNER" | "ORG_ADMIN" | "DEPT_MANAGER" | "ORG_MEMBER";
             userId: string;
+        };
+        OrgUpdateRequest: {
+            name?: string;
+            require2fa?: boolean;
         };
         PageOfAuthAPIKey: {
             items: components["schemas"]["AuthAPIKey"][];
@@ -3127,7 +3292,7 @@ export interface components {
                 "application/json": components["schemas"]["ErrorEnvelope"];
             };
         };
-        /** @description The actor lacks a permission or role (FORBIDDEN). */
+        /** @description The actor lacks a permission or role (FORBIDDEN); or the action is sensitive and the session must re-authenticate first (REAUTH_REQUIRED, see POST /api/v1/auth/reauth); or the organization requires a second factor the account lacks (MFA_REQUIRED). */
         Status403: {
             headers: {
                 [name: string]: unknown;
@@ -4121,6 +4286,56 @@ export interface operations {
             default: components["responses"]["Internal"];
         };
     };
+    postAdminUsersByIdReset2fa: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AuthResetFactorsInput"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["AuthUser"];
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            404: components["responses"]["Status404"];
+            409: components["responses"]["Status409"];
+            413: components["responses"]["Status413"];
+            415: components["responses"]["Status415"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
+        };
+    };
     postAdminUsersByIdRestore: {
         parameters: {
             query?: never;
@@ -4754,6 +4969,50 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
+                        data: components["schemas"]["AuthTokens"] | components["schemas"]["AuthMFAChallenge"];
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            400: components["responses"]["Status400"];
+            413: components["responses"]["Status413"];
+            415: components["responses"]["Status415"];
+            /** @description Too many requests from this address (RATE_LIMITED); see Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
+        };
+    };
+    postAuthLoginMfa: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["LoginMFARequest"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
                         data: components["schemas"]["AuthTokens"];
                         /** @constant */
                         success: true;
@@ -5019,6 +5278,52 @@ export interface operations {
             413: components["responses"]["Status413"];
             415: components["responses"]["Status415"];
             /** @description Too many requests from this address (RATE_LIMITED); see Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
+        };
+    };
+    postAuthReauth: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AuthReauthInput"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["AuthReauthenticated"];
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            413: components["responses"]["Status413"];
+            415: components["responses"]["Status415"];
+            /** @description Too many requests from this address, or over the plan's API request limits (RATE_LIMITED); see Retry-After. */
             429: {
                 headers: {
                     /** @description Seconds to wait before retrying. */
@@ -7102,6 +7407,217 @@ export interface operations {
             default: components["responses"]["Internal"];
         };
     };
+    getMe2fa: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["AuthSecondFactors"];
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
+        };
+    };
+    postMe2faRecoveryCodes: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["AuthRecoveryCodes"];
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            409: components["responses"]["Status409"];
+            413: components["responses"]["Status413"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
+        };
+    };
+    postMe2faTotp: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["AuthTOTPEnrollment"];
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            409: components["responses"]["Status409"];
+            413: components["responses"]["Status413"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
+        };
+    };
+    deleteMe2faTotp: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["MessageResponse"];
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
+        };
+    };
+    postMe2faTotpConfirm: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CodeRequest"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["AuthRecoveryCodes"];
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            409: components["responses"]["Status409"];
+            413: components["responses"]["Status413"];
+            415: components["responses"]["Status415"];
+            /** @description Too many requests from this address, or over the plan's API request limits (RATE_LIMITED); see Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
+        };
+    };
     getMeApiKeys: {
         parameters: {
             query?: {
@@ -7803,7 +8319,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["NameRequest"];
+                "application/json": components["schemas"]["OrgUpdateRequest"];
             };
         };
         responses: {
@@ -7824,6 +8340,7 @@ export interface operations {
             401: components["responses"]["Status401"];
             403: components["responses"]["Status403"];
             404: components["responses"]["Status404"];
+            409: components["responses"]["Status409"];
             413: components["responses"]["Status413"];
             415: components["responses"]["Status415"];
             /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
