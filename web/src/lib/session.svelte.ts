@@ -35,9 +35,23 @@ export function onSessionChange(l: (e: 'signed-out' | 'signed-in') => void): () 
   return () => listeners.delete(l);
 }
 
+// actingAs is the account as the token acts: the user that sign-in,
+// refresh and switch answer names the oldest organization it belongs to,
+// while the access token's claims name the workspace this session acts in
+// (an organization, or none for the personal one). Pages read the latter.
+function actingAs(t: Tokens): User {
+  let claims: { organizationId?: string; orgRole?: User['orgRole'] };
+  try {
+    claims = JSON.parse(atob(t.accessToken.split('.')[1].replace(/-/g, '+').replace(/_/g, '/')));
+  } catch {
+    return t.user;
+  }
+  return { ...t.user, organizationId: claims.organizationId || undefined, orgRole: claims.orgRole || undefined };
+}
+
 export function setTokens(t: Tokens) {
   session.token = t.accessToken;
-  session.user = t.user;
+  session.user = actingAs(t);
   clearTimeout(timer);
   // Renew a little before the access token expires.
   const ms = Math.max(10, t.expiresIn * 0.8) * 1000;
@@ -58,7 +72,7 @@ export function startImpersonation(t: Tokens) {
   clearTimeout(timer);
   session.impersonator = session.user;
   session.token = t.accessToken;
-  session.user = t.user;
+  session.user = actingAs(t);
 }
 
 // endImpersonation ends the impersonation session on the server and goes
