@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -259,7 +260,7 @@ func TestBrowser_BillingCheckoutUsageTransactionsAndSettings(t *testing.T) {
 			t.Errorf("STARTER's button on PRO: %q", got)
 		}
 		// The customer portal, and back.
-		s.do("portal", chromedp.Click(chromedp.CSS(`.plans-head button`)))
+		s.do("portal", chromedp.Click(chromedp.CSS(`[aria-labelledby=plans-h] .plans-head button`)))
 		s.arrive("the portal", `!!document.querySelector('#back')`)
 		if got := s.text(`main`); !strings.Contains(got, "price_pro, active") {
 			t.Errorf("portal shows %q", got)
@@ -293,6 +294,11 @@ func TestBrowser_BillingCheckoutUsageTransactionsAndSettings(t *testing.T) {
 		}
 		s.apiCall("POST", "/api/v1/auth/login", "", map[string]string{"email": "bill@example.com", "password": "bill-password-1"}, 200, &tok)
 		s.apiCall("POST", "/api/v1/orgs", tok.AccessToken, map[string]string{"name": "Payers Inc"}, 201, &org)
+		// More rows than a page holds.
+		for i := 0; i < 52; i++ {
+			s.apiCall("POST", "/api/v1/admin/workspaces/"+org.ID+"/credits", admin.AccessToken,
+				map[string]any{"amount": 1_000, "type": "grant", "reason": fmt.Sprintf("grant %d", i+1)}, 201, nil)
+		}
 		// After a reload the session still acts in the personal workspace,
 		// though the account now belongs to an organization: the switcher
 		// and the page say so.
@@ -304,14 +310,39 @@ func TestBrowser_BillingCheckoutUsageTransactionsAndSettings(t *testing.T) {
 		}
 		s.do("switch to the org", pickOption(`.workspace select`, org.ID),
 			until(`document.querySelector('.billing-ws').textContent.includes('Payers Inc')`),
-			until(`document.querySelector('#balance-available')?.textContent === '0'`), until(txRows+` === 0`),
+			until(`document.querySelector('#balance-available')?.textContent === '52'`), until(txRows+` === 50`),
 			chromedp.WaitVisible(chromedp.CSS(`tr[data-plan=FREE].current`)))
-		if got := s.text(`.topbar .credits`); !strings.HasPrefix(got, "0") {
+		if got := s.text(`.topbar .credits`); !strings.HasPrefix(got, "52") {
 			t.Errorf("shell balance in the org %q", got)
+		}
+		s.do("next page", chromedp.Click(chromedp.CSS(`button.load-more`)), until(txRows+` === 52`),
+			chromedp.WaitNotPresent(chromedp.CSS(`button.load-more`)))
+		if got := s.text(`table.transactions tbody tr.tx:last-child td[data-label=Description]`); got != "grant 1" {
+			t.Errorf("last row %q, want the oldest grant", got)
 		}
 		if eval[bool](s, `document.querySelector('input[name=autoTopUpEnabled]').checked`) {
 			t.Error("the org shows the personal workspace's auto top-up")
 		}
 		shot("billing-org")
+	})
+}
+
+// On a server without Stripe the billing page shows the figures and the
+// settings, says nothing can be bought, and offers no buy buttons.
+func TestBrowser_BillingWithoutStripe(t *testing.T) {
+	dbtest.EachURL(t, func(t *testing.T, url string) {
+		s := start(t, url)
+		s.apiCall("POST", "/api/v1/auth/signup", "", map[string]string{"email": "free@example.com", "password": "free-password-1", "name": "Free Rider"}, 201, nil)
+		s.signInAs("free@example.com", "free-password-1")
+		s.do("open billing from the credit figure", chromedp.Click(chromedp.CSS(`.topbar a.credits`)), onPage("Credits and billing"),
+			chromedp.WaitVisible(chromedp.CSS(`tr[data-plan=FREE].current`)), chromedp.WaitVisible(chromedp.CSS(`.usage-item`)))
+		if got := s.text(`main .notice:not(:first-child)`); !strings.Contains(got, "cannot be bought") {
+			t.Errorf("notice %q", got)
+		}
+		if n := eval[int](s, `document.querySelectorAll('.pack, table.plans button, [aria-labelledby=plans-h] .plans-head button').length`); n != 0 {
+			t.Errorf("%d buy controls without Stripe", n)
+		}
+		s.do("overage still saves", chromedp.Click(chromedp.CSS(`input[name=overageEnabled]`)),
+			chromedp.Click(chromedp.CSS(`.settings-form button[type=submit]`)), chromedp.WaitVisible(chromedp.CSS(`.settings-form .success`)))
 	})
 }
