@@ -346,3 +346,50 @@ func TestBrowser_BillingWithoutStripe(t *testing.T) {
 			chromedp.Click(chromedp.CSS(`.settings-form button[type=submit]`)), chromedp.WaitVisible(chromedp.CSS(`.settings-form .success`)))
 	})
 }
+
+// A member who is not the organization's owner sees its figures but can
+// buy nothing and change no setting.
+func TestBrowser_BillingForAnOrganizationMember(t *testing.T) {
+	dbtest.EachURL(t, func(t *testing.T, url string) {
+		s, _ := startBilling(t, url, nil)
+		var owner, member struct {
+			AccessToken string `json:"accessToken"`
+		}
+		for _, email := range []string{"own@example.com", "mem@example.com"} {
+			s.apiCall("POST", "/api/v1/auth/signup", "", map[string]string{"email": email, "password": "billing-password-1", "name": email}, 201, nil)
+		}
+		s.apiCall("POST", "/api/v1/auth/login", "", map[string]string{"email": "own@example.com", "password": "billing-password-1"}, 200, &owner)
+		s.apiCall("POST", "/api/v1/auth/login", "", map[string]string{"email": "mem@example.com", "password": "billing-password-1"}, 200, &member)
+		var org struct {
+			ID string `json:"id"`
+		}
+		s.apiCall("POST", "/api/v1/orgs", owner.AccessToken, map[string]string{"name": "Owned Co"}, 201, &org)
+		s.apiCall("POST", "/api/v1/orgs/"+org.ID+"/invitations", owner.AccessToken, map[string]string{"email": "mem@example.com", "orgRole": "ORG_ADMIN"}, 201, nil)
+		link := s.mailedLink("mem@example.com", "You are invited", 1)
+		_, token, _ := strings.Cut(link, "token=")
+		s.apiCall("POST", "/api/v1/invitations/accept", member.AccessToken, map[string]string{"token": token}, 200, nil)
+
+		s.signInAs("mem@example.com", "billing-password-1")
+		s.do("billing in the organization", chromedp.Navigate(s.node.URL+"/billing"), onPage("Credits and billing"),
+			until(`[...document.querySelectorAll('.workspace option')].some((o) => o.value === `+jsString(org.ID)+`)`),
+			pickOption(`.workspace select`, org.ID),
+			until(`document.querySelector('.billing-ws').textContent.includes('Owned Co')`),
+			chromedp.WaitVisible(chromedp.CSS(`.pack button`)))
+		if got := s.text(`main .notice:not(:first-child)`); !strings.Contains(got, "Only the workspace's owner") {
+			t.Errorf("notice %q", got)
+		}
+		if n := eval[int](s, `[...document.querySelectorAll('.pack button')].filter((b) => !b.disabled).length`); n != 0 {
+			t.Errorf("%d pack buttons a member can press", n)
+		}
+		if n := eval[int](s, `document.querySelectorAll('table.plans button, [aria-labelledby=plans-h] .plans-head button, .settings-form button[type=submit]').length`); n != 0 {
+			t.Errorf("%d plan or settings buttons for a member", n)
+		}
+		if !eval[bool](s, `[...document.querySelectorAll('.settings-form fieldset')].every((f) => f.disabled)`) {
+			t.Error("a member can edit the organization's settings")
+		}
+		// The transactions stay readable and exportable.
+		if !eval[bool](s, `!document.querySelector('button.export-csv').disabled`) {
+			t.Error("a member cannot export")
+		}
+	})
+}
