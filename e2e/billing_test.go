@@ -49,23 +49,29 @@ func downloadsTo(dir string) chromedp.Action[chromedp.Void] {
 }
 
 // downloaded waits for a finished file in dir whose name starts with
-// prefix and returns its content.
+// prefix and returns its content. The browser may create the file before
+// it writes it: finished is a complete last line, read twice alike.
 func (s *site) downloaded(dir, prefix string) string {
 	s.t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
+	last := ""
 	for {
 		entries, _ := os.ReadDir(dir)
 		for _, e := range entries {
-			if strings.HasPrefix(e.Name(), prefix) && !strings.HasSuffix(e.Name(), ".crdownload") {
-				b, err := os.ReadFile(filepath.Join(dir, e.Name()))
-				if err != nil {
-					s.t.Fatal(err)
-				}
+			if !strings.HasPrefix(e.Name(), prefix) || strings.HasSuffix(e.Name(), ".crdownload") {
+				continue
+			}
+			b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+			if err != nil {
+				continue
+			}
+			if len(b) > 0 && b[len(b)-1] == '\n' && string(b) == last {
 				if err := os.Remove(filepath.Join(dir, e.Name())); err != nil {
 					s.t.Fatal(err)
 				}
-				return string(b)
+				return last
 			}
+			last = string(b)
 		}
 		if time.Now().After(deadline) {
 			s.t.Fatalf("no download %s* in %s", prefix, dir)
