@@ -262,7 +262,7 @@ func TestStripe_PlanFollowsSubscriptionInAnyOrder(t *testing.T) {
 		}
 		var portal billing.Session
 		h.Call(http.StatusOK, "POST", "/api/v1/billing/portal", u.AccessToken, nil).Data(t, &portal)
-		if !strings.HasPrefix(portal.URL, "https://billing.stripe.test/") {
+		if !strings.HasPrefix(portal.URL, fake.URL+"/p/session/") {
 			t.Fatalf("portal %+v", portal)
 		}
 	})

@@ -205,6 +205,17 @@ func (s *Server) billingRoutes() {
 			writeJSON(w, http.StatusOK, wholePage(s.Billing.PackList()))
 			return nil
 		}})
+	s.handle(route{method: "GET", path: "/api/v1/billing", tag: "billing", access: signedIn, perm: actor.PermCreditsRead,
+		summary:  "Your workspace's billing: whether Stripe is enabled here, whether you may buy, the plan, its subscription's state, and every plan with its limits and whether it is sold.",
+		response: billing.Overview{},
+		handler: func(w http.ResponseWriter, r *http.Request) error {
+			out, err := s.Billing.Overview(r.Context(), s.actorOf(r))
+			if err != nil {
+				return err
+			}
+			writeJSON(w, http.StatusOK, out)
+			return nil
+		}})
 	s.handle(route{method: "POST", path: "/api/v1/billing/checkout", doc: routeDoc{errors: []int{404}}, tag: "billing", access: signedIn,
 		summary: "A Stripe Checkout Session buying a credit pack; credits arrive when Stripe reports the payment paid.",
 		request: billing.CheckoutInput{}, response: billing.Session{}, idempotent: true,

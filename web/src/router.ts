@@ -20,6 +20,7 @@ export const { p, navigate, isActive, route } = createRouter({
   '/admin/system': () => import('./pages/AdminSystem.svelte'),
   '/orgs/:id': () => import('./pages/Org.svelte'),
   '/audit': () => import('./pages/Audit.svelte'),
+  '/billing': () => import('./pages/Billing.svelte'),
   '/billing/success': () => import('./pages/BillingResult.svelte'),
   '/billing/cancelled': () => import('./pages/BillingResult.svelte'),
   '*': () => import('./pages/NotFound.svelte'),

@@ -101,58 +101,71 @@ func (s *Server) createCheckout(in map[string]any) (map[string]any, *apiError) {
 	if sfu != "" && sfu != "on_session" && sfu != "off_session" {
 		return nil, invalid("", "payment_intent_data[setup_future_usage]", "Invalid payment_intent_data[setup_future_usage]: must be one of on_session or off_session")
 	}
-	total, e := lineItemsTotal(in, mode)
+	total, lines, e := lineItemsTotal(in, mode)
 	if e != nil {
 		return nil, e
 	}
 	id := s.newID("cs")
+	// The URL is the fake's own checkout page (pages.go), as Stripe's is
+	// its hosted one.
 	out := map[string]any{"id": id, "object": "checkout.session", "mode": mode, "customer": nilIfEmpty(cust),
 		"client_reference_id": nilIfEmpty(str(in, "client_reference_id")), "metadata": sub(in, "metadata"), "amount_total": total,
 		"currency": "usd", "payment_status": "unpaid", "status": "open", "payment_intent": nil, "subscription": nil,
-		"url": "https://checkout.stripe.test/c/pay/" + id, "success_url": str(in, "success_url"), "livemode": false}
+		"url": s.URL + "/c/pay/" + id, "success_url": str(in, "success_url"), "cancel_url": nilIfEmpty(str(in, "cancel_url")), "livemode": false}
 	s.objects[id] = out
-	s.checkouts[id] = checkoutExtra{setupFutureUsage: sfu, piMetadata: sub(pid, "metadata")}
+	s.checkouts[id] = checkoutExtra{setupFutureUsage: sfu, piMetadata: sub(pid, "metadata"), lines: lines,
+		subscriptionMetadata: sub(sub(in, "subscription_data"), "metadata")}
 	return out, nil
 }
 
-func lineItemsTotal(in map[string]any, mode string) (int64, *apiError) {
+// lineItemsTotal checks the line items and returns the total of those
+// priced inline, and each item as the checkout page lists it.
+func lineItemsTotal(in map[string]any, mode string) (int64, []lineItem, *apiError) {
 	items := sub(in, "line_items")
 	if len(items) == 0 && mode != "setup" {
-		return 0, missing("line_items")
+		return 0, nil, missing("line_items")
 	}
 	total := int64(0)
+	var lines []lineItem
 	for i := 0; i < len(items); i++ {
 		item, ok := items[strconv.Itoa(i)].(map[string]any)
 		name := fmt.Sprintf("line_items[%d]", i)
 		if !ok {
-			return 0, invalid("", "line_items", "Invalid array")
+			return 0, nil, invalid("", "line_items", "Invalid array")
 		}
 		if e := only(item, name, "price", "price_data", "quantity"); e != nil {
-			return 0, e
+			return 0, nil, e
 		}
 		q, err := strconv.ParseInt(str(item, "quantity"), 10, 64)
 		if err != nil || q < 1 {
-			return 0, missing(name + "[quantity]")
+			return 0, nil, missing(name + "[quantity]")
 		}
-		if str(item, "price") == "" {
-			pd, ok := item["price_data"].(map[string]any)
-			if !ok {
-				return 0, invalid("", name, "You must specify either `price` or `price_data` for each line item.")
-			}
-			if str(pd, "currency") == "" {
-				return 0, missing(name + "[price_data][currency]")
-			}
-			amt, err := strconv.ParseInt(str(pd, "unit_amount"), 10, 64)
-			if err != nil || amt < 0 {
-				return 0, missing(name + "[price_data][unit_amount]")
-			}
-			if str(sub(pd, "product_data"), "name") == "" && str(pd, "product") == "" {
-				return 0, missing(name + "[price_data][product_data][name]")
-			}
-			total += q * amt
+		if price := str(item, "price"); price != "" {
+			lines = append(lines, lineItem{Name: price, Price: price, Quantity: q})
+			continue
 		}
+		pd, ok := item["price_data"].(map[string]any)
+		if !ok {
+			return 0, nil, invalid("", name, "You must specify either `price` or `price_data` for each line item.")
+		}
+		if str(pd, "currency") == "" {
+			return 0, nil, missing(name + "[price_data][currency]")
+		}
+		amt, err := strconv.ParseInt(str(pd, "unit_amount"), 10, 64)
+		if err != nil || amt < 0 {
+			return 0, nil, missing(name + "[price_data][unit_amount]")
+		}
+		product := str(sub(pd, "product_data"), "name")
+		if product == "" && str(pd, "product") == "" {
+			return 0, nil, missing(name + "[price_data][product_data][name]")
+		}
+		if product == "" {
+			product = str(pd, "product")
+		}
+		lines = append(lines, lineItem{Name: product, Quantity: q, UnitAmount: amt, Currency: str(pd, "currency")})
+		total += q * amt
 	}
-	return total, nil
+	return total, lines, nil
 }
 
 func (s *Server) createPortal(in map[string]any) (map[string]any, *apiError) {
@@ -167,8 +180,10 @@ func (s *Server) createPortal(in map[string]any) (map[string]any, *apiError) {
 		return nil, invalid("resource_missing", "customer", "No such customer: '%s'", cust)
 	}
 	id := s.newID("bps")
-	return map[string]any{"id": id, "object": "billing_portal.session", "customer": cust,
-		"url": "https://billing.stripe.test/p/session/" + id, "return_url": str(in, "return_url"), "livemode": false}, nil
+	out := map[string]any{"id": id, "object": "billing_portal.session", "customer": cust,
+		"url": s.URL + "/p/session/" + id, "return_url": str(in, "return_url"), "livemode": false}
+	s.objects[id] = out
+	return out, nil
 }
 
 // createPaymentIntent follows Stripe's rules for an immediate charge: a

@@ -12,6 +12,11 @@
 // default for a PaymentIntent. A payment method ends up attached to the
 // customer only when the Checkout that collected it asked for
 // setup_future_usage (CompleteCheckout plays the paying customer).
+//
+// A Checkout Session's url is the fake's own checkout page and a portal
+// session's its own portal page (pages.go), so a browser test can pay: the
+// page completes the session, sends the signed events Stripe sends to the
+// endpoint set with SendWebhooksTo, and redirects to the success URL.
 package stripefake
 
 import (
@@ -44,6 +49,10 @@ type Server struct {
 	calls       map[string]int
 	checkouts   map[string]checkoutExtra
 	declineNext bool
+	// Where the checkout page sends its events (SendWebhooksTo), and
+	// every event it made.
+	webhookURL, webhookSecret string
+	events                    []Delivery
 }
 
 // checkoutExtra is what a Checkout Session was created with that its
@@ -51,6 +60,21 @@ type Server struct {
 type checkoutExtra struct {
 	setupFutureUsage string
 	piMetadata       map[string]any
+	// lines are what the checkout page shows and a subscription is made of.
+	lines []lineItem
+	// subscriptionMetadata is subscription_data[metadata]: the metadata of
+	// the subscription a subscription-mode session creates.
+	subscriptionMetadata map[string]any
+}
+
+// lineItem is one line of a Checkout Session: a price id, or a product
+// priced inline.
+type lineItem struct {
+	Name       string
+	Price      string
+	Quantity   int64
+	UnitAmount int64
+	Currency   string
 }
 
 // Start runs a fake at the root of its own server until the test ends.
@@ -123,6 +147,11 @@ func (s *Server) DefaultPaymentMethod(customer string) string {
 func (s *Server) CompleteCheckout(sessionID string) (map[string]any, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.completePayment(sessionID)
+}
+
+// completePayment is CompleteCheckout with s.mu held.
+func (s *Server) completePayment(sessionID string) (map[string]any, error) {
 	cs := s.objects[sessionID]
 	if cs == nil || cs["object"] != "checkout.session" {
 		return nil, fmt.Errorf("no checkout session %s", sessionID)
@@ -162,13 +191,18 @@ func (s *Server) DeclineNext() {
 func (s *Server) AddSubscription(customer, price string, metadata map[string]string) map[string]any {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.addSubscription(customer, price, stringMap(metadata))
+}
+
+// addSubscription is AddSubscription with s.mu held.
+func (s *Server) addSubscription(customer, price string, metadata map[string]any) map[string]any {
 	pm := s.newID("pm")
 	s.objects[pm] = map[string]any{"id": pm, "object": "payment_method", "type": "card", "customer": customer,
 		"card":    map[string]any{"brand": "visa", "last4": "4444", "exp_month": 12, "exp_year": 2030},
 		"created": time.Now().Unix(), "livemode": false, "metadata": map[string]any{}}
 	id := s.newID("sub")
 	sub := map[string]any{"id": id, "object": "subscription", "customer": customer, "status": "active", "default_payment_method": pm,
-		"metadata": stringMap(metadata), "created": time.Now().Unix(),
+		"metadata": metadata, "created": time.Now().Unix(),
 		"items": map[string]any{"object": "list", "data": []any{map[string]any{"id": s.newID("si"), "object": "subscription_item",
 			"price": map[string]any{"id": price, "object": "price"}, "quantity": 1}}}}
 	s.objects[id] = sub
@@ -302,6 +336,9 @@ func sub(m map[string]any, k string) map[string]any {
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	path, under := strings.CutPrefix(r.URL.Path, s.prefix)
+	if under && s.page(w, r, path) {
+		return
+	}
 	if !under || !strings.HasPrefix(path, "/v1/") {
 		(&apiError{status: http.StatusNotFound, typ: "invalid_request_error", msg: "Unrecognized request URL (" + r.Method + ": " + r.URL.Path + ")"}).write(w)
 		return

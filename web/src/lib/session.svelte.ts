@@ -64,9 +64,23 @@ export function onSessionChange(l: (e: 'signed-out' | 'signed-in') => void): () 
   return () => listeners.delete(l);
 }
 
+// actingAs is the account as the token acts: the user that sign-in,
+// refresh and switch answer names the oldest organization it belongs to,
+// while the access token's claims name the workspace this session acts in
+// (an organization, or none for the personal one). Pages read the latter.
+function actingAs(accessToken: string, user: User): User {
+  let claims: { organizationId?: string; orgRole?: User['orgRole'] };
+  try {
+    claims = JSON.parse(atob(accessToken.split('.')[1].replace(/-/g, '+').replace(/_/g, '/')));
+  } catch {
+    return user;
+  }
+  return { ...user, organizationId: claims.organizationId || undefined, orgRole: claims.orgRole || undefined };
+}
+
 export function setTokens(t: Tokens) {
   session.token = t.accessToken;
-  session.user = t.user;
+  session.user = actingAs(t.accessToken, t.user);
   clearTimeout(timer);
   // A workspace switch inside an impersonation stays in it: no renewal
   // through the admin's cookie.
@@ -96,11 +110,11 @@ export async function startImpersonation(t: Tokens) {
   const admin = session.user;
   session.impersonator = admin ? { id: admin.id, email: admin.email, name: admin.name } : null;
   session.token = t.accessToken;
-  session.user = t.user;
+  session.user = actingAs(t.accessToken, t.user);
   remember(t.accessToken);
   try {
     const me = await call(api.GET('/api/v1/me'));
-    session.user = userOf(me);
+    session.user = actingAs(t.accessToken, userOf(me));
     if (me.impersonator) session.impersonator = me.impersonator;
   } catch {
     // The start answer's user stands until the next page's calls.
@@ -124,7 +138,7 @@ export async function restoreSession(): Promise<boolean> {
     const me = await call(api.GET('/api/v1/me', { headers: { Authorization: 'Bearer ' + token } })).catch(() => null);
     if (me?.impersonator) {
       session.token = token;
-      session.user = userOf(me);
+      session.user = actingAs(token, userOf(me));
       session.impersonator = me.impersonator;
       session.ready = true;
       return true;

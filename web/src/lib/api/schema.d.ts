@@ -689,6 +689,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/billing": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Your workspace's billing: whether Stripe is enabled here, whether you may buy, the plan, its subscription's state, and every plan with its limits and whether it is sold. */
+        get: operations["getBilling"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/billing/checkout": {
         parameters: {
             query?: never;
@@ -2464,12 +2481,25 @@ export interface components {
         BillingCheckoutInput: {
             package: string;
         };
+        BillingOverview: {
+            canManage: boolean;
+            enabled: boolean;
+            plan: string;
+            plans: components["schemas"]["BillingPlanOffer"][];
+            subscription: components["schemas"]["BillingSubscriptionState"] | null;
+        };
         BillingPack: {
             credits: number;
             currency: string;
             id: string;
             name: string;
             priceCents: number;
+        };
+        BillingPlanOffer: {
+            current: boolean;
+            limits: components["schemas"]["ActorLimits"];
+            plan: string;
+            subscribable: boolean;
         };
         BillingSession: {
             id?: string;
@@ -2478,6 +2508,11 @@ export interface components {
         };
         BillingSubscriptionInput: {
             plan: string;
+        };
+        BillingSubscriptionState: {
+            live: boolean;
+            plan: string;
+            status: string;
         };
         BillingWebhookResult: {
             eventId: string;
@@ -5458,6 +5493,46 @@ export interface operations {
             403: components["responses"]["Status403"];
             413: components["responses"]["Status413"];
             415: components["responses"]["Status415"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
+        };
+    };
+    getBilling: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["BillingOverview"];
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
             /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
             429: {
                 headers: {
