@@ -4,48 +4,15 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/chromedp"
 
 	"github.com/switchboard/switchboard/internal/db"
 	"github.com/switchboard/switchboard/internal/db/dbtest"
 )
-
-// downloadsTo lets the page save files into dir under their own names.
-func downloadsTo(dir string) chromedp.Action[chromedp.Void] {
-	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
-		_, err := chromedp.CallBrowser(ctx, browser.SetDownloadBehavior, browser.SetDownloadBehaviorParams{
-			Behavior: browser.SetDownloadBehaviorBehaviorAllow, DownloadPath: dir})
-		return err
-	})
-}
-
-// downloaded waits for a finished file in dir whose name ends in suffix
-// and returns its content.
-func (s *site) downloaded(dir, suffix string) string {
-	s.t.Helper()
-	deadline := time.Now().Add(stepTimeout)
-	for time.Now().Before(deadline) {
-		entries, _ := os.ReadDir(dir)
-		for _, e := range entries {
-			if strings.HasSuffix(e.Name(), suffix) {
-				b, err := os.ReadFile(filepath.Join(dir, e.Name()))
-				if err == nil && len(b) > 0 {
-					return string(b)
-				}
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	s.t.Fatalf("no %s file was downloaded into %s", suffix, dir)
-	return ""
-}
 
 // The platform admin's console: a flag's "who gets it" preview, the
 // flag's change reaching the user's dashboard, crediting a workspace, an
@@ -314,7 +281,7 @@ func TestBrowser_InvitationResendAuditVerifyExport(t *testing.T) {
 		shot("audit-verified")
 		dir := t.TempDir()
 		s.do("export csv", downloadsTo(dir), chromedp.Click(chromedp.CSS(`button.export-csv`)))
-		csv := s.downloaded(dir, ".csv")
+		csv := s.downloaded(dir, "*.csv")
 		if !strings.HasPrefix(csv, "id,seq,createdAt,") || !strings.Contains(csv, "org.invitation_resent") || !strings.Contains(csv, "org.member_invited") {
 			t.Errorf("the CSV export reads:\n%s", csv)
 		}
@@ -323,7 +290,7 @@ func TestBrowser_InvitationResendAuditVerifyExport(t *testing.T) {
 			chromedp.Click(chromedp.CSS(`.filters button[type=submit]`)),
 			until(`document.querySelectorAll('.audit-row').length === 1`),
 			chromedp.Click(chromedp.CSS(`button.export-ndjson`)))
-		nd := s.downloaded(dir, ".ndjson")
+		nd := s.downloaded(dir, "*.ndjson")
 		var n int
 		sc := bufio.NewScanner(strings.NewReader(nd))
 		for sc.Scan() {

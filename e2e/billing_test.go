@@ -48,17 +48,17 @@ func downloadsTo(dir string) chromedp.Action[chromedp.Void] {
 	})
 }
 
-// downloaded waits for a finished file in dir whose name starts with
-// prefix and returns its content. The browser may create the file before
+// downloaded waits for a finished file in dir whose name matches pattern
+// (filepath.Match) and returns its content. The browser may create the file before
 // it writes it: finished is a complete last line, read twice alike.
-func (s *site) downloaded(dir, prefix string) string {
+func (s *site) downloaded(dir, pattern string) string {
 	s.t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	last := ""
 	for {
 		entries, _ := os.ReadDir(dir)
 		for _, e := range entries {
-			if !strings.HasPrefix(e.Name(), prefix) || strings.HasSuffix(e.Name(), ".crdownload") {
+			if ok, _ := filepath.Match(pattern, e.Name()); !ok || strings.HasSuffix(e.Name(), ".crdownload") {
 				continue
 			}
 			b, err := os.ReadFile(filepath.Join(dir, e.Name()))
@@ -74,7 +74,7 @@ func (s *site) downloaded(dir, prefix string) string {
 			last = string(b)
 		}
 		if time.Now().After(deadline) {
-			s.t.Fatalf("no download %s* in %s", prefix, dir)
+			s.t.Fatalf("no download %s in %s", pattern, dir)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -179,7 +179,7 @@ func TestBrowser_BillingCheckoutUsageTransactionsAndSettings(t *testing.T) {
 		// The export follows the filters applied.
 		dl := t.TempDir()
 		s.do("export grants", downloadsTo(dl), chromedp.Click(chromedp.CSS(`button.export-csv`)))
-		csv := s.downloaded(dl, "credits-")
+		csv := s.downloaded(dl, "credits-*")
 		lines := strings.Split(strings.TrimSpace(csv), "\n")
 		if len(lines) != 2 || !strings.HasPrefix(lines[0], "id,createdAt,type,amount") || !strings.Contains(lines[1], ",grant,250000,250,") {
 			t.Errorf("exported CSV:\n%s", csv)
