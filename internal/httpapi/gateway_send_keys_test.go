@@ -19,6 +19,7 @@ import (
 // asked for; an auto-reply whose execution runs again (its node died after
 // replying, before recording the result) does not reply twice.
 func TestGatewaySendIdempotencyKeys(t *testing.T) {
+	t.Parallel()
 	dbtest.EachURL(t, func(t *testing.T, url string) {
 		h, f, tok, g := telegramEventNode(t, url, "keys@example.com")
 		send := func(body map[string]any) string {

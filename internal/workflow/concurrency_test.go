@@ -14,6 +14,7 @@ import (
 // slot is taken the step waits (its job is snoozed), then runs; an
 // installation's step shows in that installation's execution history.
 func TestPluginStepsWaitForAConcurrencySlot(t *testing.T) {
+	t.Parallel()
 	dbtest.EachURL(t, func(t *testing.T, url string) {
 		h, tok := node(t, url)
 		var me struct{ ID string }

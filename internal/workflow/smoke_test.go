@@ -21,6 +21,7 @@ type wfRun struct {
 }
 
 func TestWorkflowSmoke(t *testing.T) {
+	t.Parallel()
 	dbtest.EachURL(t, func(t *testing.T, url string) {
 		h := apptest.Start(t, url)
 		tok := h.SignUp("wf@example.com", "correct horse battery").AccessToken

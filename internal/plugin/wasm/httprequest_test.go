@@ -31,6 +31,7 @@ func hostcallsRunner(t *testing.T, opt wasm.Options) *wasm.Runner {
 	mod := wasmtest.Build(t, "./internal/plugin/wasm/testdata/hostcalls")
 	m := manifest(t, hostcallsManifest)
 	checkOnce(t, e, mod, m.Permissions)
+	wasm.KeepCompiled(t, mod)
 	return e.NewRunner(m, mod)
 }
 

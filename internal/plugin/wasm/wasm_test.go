@@ -77,6 +77,7 @@ func exampleRunner(t testing.TB, e *wasm.Engine) *wasm.Runner {
 	}
 	m := manifest(t, string(raw))
 	checkOnce(t, e, mod, m.Permissions)
+	wasm.KeepCompiled(t, mod)
 	return e.NewRunner(m, mod)
 }
 
