@@ -15,6 +15,7 @@ import (
 )
 
 type systemView struct {
+	Database string `json:"database"`
 	APINodes []struct {
 		ID    string `json:"id"`
 		Alive bool   `json:"alive"`
@@ -87,6 +88,9 @@ func TestAdminSystem_NodesQueuesAndFailedJobs(t *testing.T) {
 		}
 		if !alive {
 			t.Errorf("no live API node: %+v", v.APINodes)
+		}
+		if v.Database != string(h.App.DB.Dialect) {
+			t.Errorf("database: %q, want %q", v.Database, h.App.DB.Dialect)
 		}
 		discarded := int64(0)
 		for _, q := range v.Queues {

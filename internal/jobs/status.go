@@ -59,6 +59,9 @@ type FailedJob struct {
 
 // System is the answer to GET /admin/system.
 type System struct {
+	// Database is the engine: "sqlite" (one process works every job) or
+	// "postgres" (any number of nodes).
+	Database string `json:"database" jsonschema:"enum=sqlite,enum=postgres"`
 	// APINodes serve the API; JobNodes work jobs (PostgreSQL only: on
 	// SQLite the one process working the file keeps no row).
 	APINodes   []Node       `json:"apiNodes"`
@@ -84,7 +87,7 @@ func (s *SystemStatus) Read(ctx context.Context, a actor.Actor) (System, error) 
 	}
 	q := s.d.Read()
 	now := db.Now()
-	out := System{Queues: []QueueDepth{}, FailedJobs: []FailedJob{}}
+	out := System{Database: string(s.d.Dialect), Queues: []QueueDepth{}, FailedJobs: []FailedJob{}}
 	var err error
 	if out.APINodes, err = nodes(ctx, q, "api_nodes", now); err != nil {
 		return System{}, err

@@ -2943,6 +2943,8 @@ export interface components {
         };
         JobsSystem: {
             apiNodes: components["schemas"]["JobsNode"][];
+            /** @enum {string} */
+            database: "sqlite" | "postgres";
             failedJobs: components["schemas"]["JobsFailedJob"][];
             jobNodes: components["schemas"]["JobsNode"][];
             queues: components["schemas"]["JobsQueueDepth"][];
