@@ -63,8 +63,8 @@ func TestBrowser_Accessibility(t *testing.T) {
 
 	s.do("account", chromedp.Navigate(base+"/account"), chromedp.WaitVisible(chromedp.CSS(`#sessions-h`)),
 		chromedp.WaitVisible(chromedp.CSS(`.list li button, .list li .badge`)),
-		chromedp.SendKeys(chromedp.CSS(`.inline-form input[name=name]`), "ci"),
-		chromedp.Click(chromedp.CSS(`.inline-form button[type=submit]`)),
+		chromedp.SendKeys(chromedp.CSS(`.key-form input[name=name]`), "ci"),
+		chromedp.Click(chromedp.CSS(`.key-form button[type=submit]`)),
 		chromedp.WaitVisible(chromedp.CSS(`.key-once .key`)))
 	s.a11y("account, key shown once")
 

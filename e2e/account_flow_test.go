@@ -80,8 +80,8 @@ func TestBrowser_SignUpVerifyResetSignIn(t *testing.T) {
 		// An API key is shown once, then listed by its prefix only, and
 		// can be revoked.
 		s.do("create an API key",
-			chromedp.SendKeys(chromedp.CSS(`.inline-form input[name=name]`), "ci"),
-			chromedp.Click(chromedp.CSS(`.inline-form button[type=submit]`)),
+			chromedp.SendKeys(chromedp.CSS(`.key-form input[name=name]`), "ci"),
+			chromedp.Click(chromedp.CSS(`.key-form button[type=submit]`)),
 			chromedp.WaitVisible(chromedp.CSS(`.key-once .key`)))
 		key := s.text(`.key-once .key`)
 		if len(key) < 20 {

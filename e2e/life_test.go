@@ -88,8 +88,8 @@ func TestBrowser_LifeOfAUser(t *testing.T) {
 			canRead = false
 		}
 		s.do("create an API key",
-			chromedp.SendKeys(chromedp.CSS(`.inline-form input[name=name]`), "deploy"),
-			chromedp.Click(chromedp.CSS(`.inline-form button[type=submit]`)),
+			chromedp.SendKeys(chromedp.CSS(`.key-form input[name=name]`), "deploy"),
+			chromedp.Click(chromedp.CSS(`.key-form button[type=submit]`)),
 			chromedp.WaitVisible(chromedp.CSS(`.key-once .key`)))
 		key := s.text(`.key-once .key`)
 		if !strings.Contains(s.text(`.key-once`), "shown only once") {
