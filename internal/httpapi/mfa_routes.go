@@ -41,7 +41,7 @@ func mfaExempt(rt route) bool {
 }
 
 func (s *Server) mfaRoutes() {
-	s.handle(route{method: "POST", path: "/api/v1/auth/login/mfa", tag: "auth", rateLimited: true,
+	s.handle(route{method: "POST", path: "/api/v1/auth/login/mfa", doc: routeDoc{errors: []int{401, 409}}, tag: "auth", rateLimited: true,
 		summary: "Complete a sign-in that answered mfaRequired: the mfaToken (single use, 5 minutes) and a TOTP code, a recovery code, " +
 			"or a passkey {ceremonyId, credential} from POST /api/v1/auth/login/mfa/passkey/begin. " +
 			"Answers as login does. Wrong codes and refused passkeys count toward the account's lockout like wrong passwords.",
@@ -66,7 +66,7 @@ func (s *Server) mfaRoutes() {
 			s.writeTokens(w, http.StatusOK, t, in.Session)
 			return nil
 		}})
-	s.handle(route{method: "POST", path: "/api/v1/auth/login/mfa/passkey/begin", doc: routeDoc{errors: []int{409}}, tag: "auth", rateLimited: true,
+	s.handle(route{method: "POST", path: "/api/v1/auth/login/mfa/passkey/begin", doc: routeDoc{errors: []int{401, 409}}, tag: "auth", rateLimited: true,
 		summary: "Start the passkey step of a sign-in that answered mfaRequired with methods including passkey: answers ceremonyId and publicKey " +
 			"(PublicKeyCredentialRequestOptions, JSON form, allowing only the account's passkeys) for navigator.credentials.get. " +
 			"The mfaToken is not used up; send the browser's answer to POST /api/v1/auth/login/mfa as passkey {ceremonyId, credential}.",
@@ -95,7 +95,7 @@ func (s *Server) mfaRoutes() {
 			writeJSON(w, http.StatusOK, out)
 			return nil
 		}})
-	s.handle(route{method: "POST", path: "/api/v1/auth/reauth", tag: "auth", access: signedIn, rateLimited: true,
+	s.handle(route{method: "POST", path: "/api/v1/auth/reauth", doc: routeDoc{errors: []int{409}}, tag: "auth", access: signedIn, rateLimited: true,
 		summary: "Confirm it is you (password, TOTP code, recovery code or passkey): the session may take sensitive actions for 5 minutes. " +
 			"Not with an API key or in an impersonation session.",
 		request: auth.ReauthInput{}, response: auth.Reauthenticated{},

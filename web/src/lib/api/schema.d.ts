@@ -5064,6 +5064,8 @@ export interface operations {
                 };
             };
             400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            409: components["responses"]["Status409"];
             413: components["responses"]["Status413"];
             415: components["responses"]["Status415"];
             /** @description Too many requests from this address (RATE_LIMITED); see Retry-After. */
@@ -5108,6 +5110,7 @@ export interface operations {
                 };
             };
             400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
             409: components["responses"]["Status409"];
             413: components["responses"]["Status413"];
             415: components["responses"]["Status415"];
@@ -5410,6 +5413,7 @@ export interface operations {
             400: components["responses"]["Status400"];
             401: components["responses"]["Status401"];
             403: components["responses"]["Status403"];
+            409: components["responses"]["Status409"];
             413: components["responses"]["Status413"];
             415: components["responses"]["Status415"];
             /** @description Too many requests from this address, or over the plan's API request limits (RATE_LIMITED); see Retry-After. */
