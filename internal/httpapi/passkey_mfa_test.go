@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -257,4 +258,40 @@ func TestPasskeyMFA_AdminResetRemovesPasskeys(t *testing.T) {
 		f.wantErr(f.post("/api/v1/admin/users/"+s.UserID+"/reset-2fa", admin.AccessToken, map[string]string{"reason": "again"}),
 			http.StatusConflict, "CONFLICT", "")
 	}, withMail)
+}
+
+func TestPasskeyMFA_ParallelRefusedAssertionsVerifyAtMostFive(t *testing.T) {
+	runAuth(t, func(f authFlow) {
+		const email = "pk-mfa-race@example.com"
+		s := f.SignUp(email, authPassword)
+		a, _ := f.registerPasskey(s.AccessToken, "Key")
+		ch := f.passwordChallenge(email, "passkey")
+		a.origin = "https://evil.example"
+		const n = 20
+		answers := make([]map[string]any, n)
+		for i := range answers {
+			o := f.beginMFAPasskey(ch.MFAToken)
+			answers[i] = map[string]any{"mfaToken": ch.MFAToken, "passkey": passkeyProof(o, a.get(o))}
+		}
+		var wg sync.WaitGroup
+		statuses := make([]int, n)
+		for i := range answers {
+			wg.Go(func() { statuses[i] = f.post("/api/v1/auth/login/mfa", "", answers[i]).Status })
+		}
+		wg.Wait()
+		for i, st := range statuses {
+			if st != http.StatusUnauthorized && st != http.StatusTooManyRequests {
+				t.Fatalf("answer %d: %d", i, st)
+			}
+		}
+		// Each verified answer took one of the five tries first; the rest
+		// found the account locked and were refused unverified.
+		reasons := map[string]int{}
+		for _, m := range f.auditMetadata("auth.login_mfa", "failure") {
+			reasons[m["reason"].(string)]++
+		}
+		if reasons["passkey_refused"] != 5 || reasons["passkey_refused"]+reasons["locked"] != n || f.lockedUntil(s.UserID).IsZero() {
+			t.Fatalf("refusals in the race: %v, locked until %v", reasons, f.lockedUntil(s.UserID))
+		}
+	})
 }
