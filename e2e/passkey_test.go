@@ -106,3 +106,41 @@ func TestBrowser_PasskeyRegisterAndSignInWithoutPassword(t *testing.T) {
 			until(`document.querySelector('.passkeys li')?.textContent.includes('No passkeys yet')`))
 	})
 }
+
+// With a passkey, the password alone no longer signs in: the second step
+// offers the passkey (and no code field, as the account has no TOTP).
+func TestBrowser_PasswordThenPasskeySignIn(t *testing.T) {
+	dbtest.EachURL(t, func(t *testing.T, url string) {
+		s := startEnv(t, url, map[string]string{"SWITCHBOARD_WEBAUTHN_RP_ID": "localhost"})
+		base := strings.Replace(s.node.URL, "://127.0.0.1:", "://localhost:", 1)
+		const email, password = "pat@example.com", "pat-password-1"
+		s.apiCall("POST", "/api/v1/auth/signup", "", map[string]string{"email": email, "password": password, "name": "Pat"}, 201, nil)
+		auth := s.virtualAuthenticator()
+		signInWithPassword := func(then chromedp.Action[chromedp.Void]) []chromedp.Action[chromedp.Void] {
+			return []chromedp.Action[chromedp.Void]{chromedp.Navigate(base + "/sign-in"), onPage("Sign in"),
+				chromedp.SendKeys(chromedp.CSS(`input[name=email]`), email),
+				chromedp.SendKeys(chromedp.CSS(`input[name=password]`), password),
+				chromedp.Click(chromedp.CSS(`button[type=submit]`)), then}
+		}
+		s.do("sign in with the password", signInWithPassword(chromedp.WaitVisible(chromedp.CSS(`.topbar`)))...)
+		s.do("add a passkey", chromedp.Navigate(base+"/account"), chromedp.WaitVisible(chromedp.CSS(`#passkeys-h`)),
+			chromedp.SendKeys(chromedp.CSS(`input[name=passkeyName]`), "Laptop"),
+			chromedp.Click(chromedp.CSS(`#passkeys-h ~ form button[type=submit]`)),
+			until(`document.querySelector('.passkeys .passkey-name')?.textContent === 'Laptop'`))
+		s.do("sign out", chromedp.Click(chromedp.CSS(`.user-menu summary`)), chromedp.Click(chromedp.CSS(`.menu button`)), onPage("Sign in"))
+
+		s.do("the password asks for the passkey", signInWithPassword(
+			until(`document.querySelector('button.passkey-signin')?.textContent.trim() === 'Use a passkey'`))...)
+		if n := eval[int](s, `document.querySelectorAll('input[name=code]').length`); n != 0 {
+			t.Errorf("a code field is offered to an account without TOTP")
+		}
+		if strings.HasSuffix(t.Name(), "/sqlite") {
+			s.shot("sign-in-second-step-passkey")
+		}
+		s.do("use the passkey", chromedp.Click(chromedp.CSS(`button.passkey-signin`)), chromedp.WaitVisible(chromedp.CSS(`.topbar`)))
+		s.do("reload", chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS(`.topbar`)))
+		if c := s.credentials(auth); len(c) != 1 || c[0].SignCount < 1 {
+			t.Errorf("authenticator after sign-in: %+v", c)
+		}
+	})
+}

@@ -48,7 +48,7 @@ func (s *Service) AuthenticateUser(ctx context.Context, bearer string, req actor
 	// moment the impersonator is deactivated, deleted or no longer a
 	// SUPER_ADMIN (signing out everywhere revokes it outright).
 	row := s.db.Read().QueryRowContext(ctx, `SELECT s.revoked_at, s.expires_at, s.impersonator_id, m.org_role, m.department_id, o.plan,
-		iu.role, iu.is_active, iu.deleted_at, s.reauth_at, o.require_2fa, `+hasFactorSQL+`, `+prefixed("u", userColumns)+`
+		iu.role, iu.is_active, iu.deleted_at, s.reauth_at, o.require_2fa, `+s.HasFactorSQL("u.id")+`, `+prefixed("u", userColumns)+`
 		FROM sessions s JOIN users u ON u.id = s.user_id
 		LEFT JOIN memberships m ON m.user_id = u.id AND m.organization_id = $3
 		LEFT JOIN organizations o ON o.id = m.organization_id AND o.deleted_at IS NULL
@@ -99,8 +99,18 @@ func (s *Service) AuthenticateUser(ctx context.Context, bearer string, req actor
 	return a, u, nil
 }
 
-// hasFactorSQL is true when the account u has a confirmed second factor.
-const hasFactorSQL = `EXISTS (SELECT 1 FROM totp_factors f WHERE f.id = u.id AND f.confirmed_at IS NOT NULL)`
+// HasFactorSQL is an SQL boolean expression, true when the account whose
+// id is the column userCol has a usable second factor: a confirmed TOTP
+// factor or, while passkeys are on on this server, a passkey. Everything
+// that asks "has a second factor" (the organization policy, the members
+// list, sign-in) asks it this way.
+func (s *Service) HasFactorSQL(userCol string) string {
+	q := `(EXISTS (SELECT 1 FROM totp_factors f WHERE f.id = ` + userCol + ` AND f.confirmed_at IS NOT NULL)`
+	if s.PasskeysEnabled() == nil {
+		q += ` OR EXISTS (SELECT 1 FROM passkeys pk WHERE pk.user_id = ` + userCol + `)`
+	}
+	return q + `)`
+}
 
 func actorFor(u User, sessionID, keyID, impersonatorID string, req actor.Request) actor.Actor {
 	return actor.Actor{UserID: u.ID, Email: u.Email, Role: u.Role, Plan: u.Plan,
@@ -109,7 +119,7 @@ func actorFor(u User, sessionID, keyID, impersonatorID string, req actor.Request
 }
 
 func (s *Service) authenticateKey(ctx context.Context, key string, req actor.Request) (actor.Actor, User, error) {
-	row := s.db.Read().QueryRowContext(ctx, `SELECT k.id, k.scopes, k.organization_id, o.id, o.plan, k.last_used_at, k.expires_at, k.revoked_at, `+hasFactorSQL+`, `+prefixed("u", userColumns)+`
+	row := s.db.Read().QueryRowContext(ctx, `SELECT k.id, k.scopes, k.organization_id, o.id, o.plan, k.last_used_at, k.expires_at, k.revoked_at, `+s.HasFactorSQL("u.id")+`, `+prefixed("u", userColumns)+`
 		FROM api_keys k JOIN users u ON u.id = k.user_id
 		LEFT JOIN organizations o ON o.id = k.organization_id AND o.deleted_at IS NULL
 		WHERE k.key_hash = $1`, hashToken(key))

@@ -96,8 +96,8 @@ func (s *Service) login(ctx context.Context, a actor.Actor, email, password stri
 	if err != nil {
 		return Tokens{}, nil, err
 	}
-	if factors.TOTP {
-		ch, err := s.startMFA(ctx, a, u)
+	if methods := s.factorMethods(factors); len(methods) > 0 {
+		ch, err := s.startMFA(ctx, a, u, methods)
 		return Tokens{}, ch, err
 	}
 
@@ -107,28 +107,38 @@ func (s *Service) login(ctx context.Context, a actor.Actor, email, password stri
 
 // signIn opens a session for u once a sign-in method has proved who they
 // are: it settles the lockout counters, records the login and audits it
-// with meta (at least "method"). Every way of signing in ends here, so
+// with meta (at least "method"). Every way of signing in ends here (or in
+// signInTx, inside a transaction that also spends what proved it), so
 // they all answer alike.
 func (s *Service) signIn(ctx context.Context, a actor.Actor, u User, meta map[string]any) (Tokens, error) {
-	var t issued
+	var t Tokens
 	err := s.db.Tx(ctx, func(tx *db.Tx) error {
-		now := db.Now()
-		if _, err := tx.ExecContext(ctx, `UPDATE users SET failed_login_count = 0, lockout_count = 0,
-			locked_until = NULL, last_login_at = $1, updated_at = $1 WHERE id = $2`, now, u.ID); err != nil {
-			return fmt.Errorf("record login: %w", err)
-		}
-		u.FailedLoginCount, u.lockoutCount, u.LockedUntil, u.LastLoginAt = 0, 0, nil, &now
-		a.UserID = u.ID
 		var err error
-		t, err = s.openSession(ctx, tx, a, u, "")
-		if err != nil {
-			return err
-		}
-		a.SessionID = t.sessionID
-		return audit.Record(ctx, tx, a, audit.Entry{Action: "auth.login", Resource: "session",
-			ResourceID: t.sessionID, Metadata: meta})
+		t, err = s.signInTx(ctx, tx, a, u, meta)
+		return err
 	})
 	if err != nil {
+		return Tokens{}, err
+	}
+	return t, nil
+}
+
+// signInTx is signIn inside tx.
+func (s *Service) signInTx(ctx context.Context, tx *db.Tx, a actor.Actor, u User, meta map[string]any) (Tokens, error) {
+	now := db.Now()
+	if _, err := tx.ExecContext(ctx, `UPDATE users SET failed_login_count = 0, lockout_count = 0,
+		locked_until = NULL, last_login_at = $1, updated_at = $1 WHERE id = $2`, now, u.ID); err != nil {
+		return Tokens{}, fmt.Errorf("record login: %w", err)
+	}
+	u.FailedLoginCount, u.lockoutCount, u.LockedUntil, u.LastLoginAt = 0, 0, nil, &now
+	a.UserID = u.ID
+	t, err := s.openSession(ctx, tx, a, u, "")
+	if err != nil {
+		return Tokens{}, err
+	}
+	a.SessionID = t.sessionID
+	if err := audit.Record(ctx, tx, a, audit.Entry{Action: "auth.login", Resource: "session",
+		ResourceID: t.sessionID, Metadata: meta}); err != nil {
 		return Tokens{}, err
 	}
 	return t.Tokens, nil

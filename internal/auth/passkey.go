@@ -131,6 +131,9 @@ func (s *Service) BeginPasskeyRegistration(ctx context.Context, a actor.Actor, r
 	if err := requirePerson(a, "add a passkey"); err != nil {
 		return PasskeyOptions{}, err
 	}
+	if err := a.RequireReauth("add a second factor"); err != nil {
+		return PasskeyOptions{}, err
+	}
 	u, err := userByID(ctx, s.db.Read(), a.UserID)
 	if err != nil {
 		return PasskeyOptions{}, err
@@ -298,9 +301,15 @@ var errNoPasskey = apperr.New(apperr.NotFound, "passkey not found")
 
 // DeletePasskey removes one of the actor's passkeys; it can no longer sign
 // in. Another account's answers NOT_FOUND. The account holder is told by
-// mail.
+// mail. A passkey is a second factor, so this needs a recent
+// re-authentication; removing the last factor is allowed even where an
+// organization requires one: the member then meets MFA_REQUIRED there
+// until they add another.
 func (s *Service) DeletePasskey(ctx context.Context, a actor.Actor, id string) error {
 	if err := requirePerson(a, "delete a passkey"); err != nil {
+		return err
+	}
+	if err := a.RequireReauth("remove a second factor"); err != nil {
 		return err
 	}
 	return s.db.Tx(ctx, func(tx *db.Tx) error {

@@ -53,6 +53,9 @@ type SecondFactors struct {
 	TOTP bool `json:"totp"`
 	// RecoveryCodesLeft counts the unused recovery codes.
 	RecoveryCodesLeft int `json:"recoveryCodesLeft"`
+	// Passkeys counts the account's passkeys: each is a second factor
+	// too (while passkeys are on on this server).
+	Passkeys int `json:"passkeys"`
 }
 
 func totpContext(userID string) string { return "totp_factor:" + userID }
@@ -181,6 +184,8 @@ func (s *Service) DisableTOTP(ctx context.Context, a actor.Actor) error {
 }
 
 // RegenerateRecoveryCodes replaces every recovery code with new ones.
+// Recovery codes belong to TOTP (they are made with it and go with it), so
+// an account whose only factors are passkeys has none.
 func (s *Service) RegenerateRecoveryCodes(ctx context.Context, a actor.Actor) (RecoveryCodes, error) {
 	if err := a.RequireReauth("replace the recovery codes"); err != nil {
 		return RecoveryCodes{}, err
@@ -221,7 +226,8 @@ func secondFactors(ctx context.Context, q db.Querier, userID string) (SecondFact
 	var out SecondFactors
 	err := q.QueryRowContext(ctx, `SELECT
 		EXISTS (SELECT 1 FROM totp_factors WHERE id = $1 AND confirmed_at IS NOT NULL),
-		(SELECT count(*) FROM recovery_codes WHERE user_id = $1 AND used_at IS NULL)`, userID).Scan(&out.TOTP, &out.RecoveryCodesLeft)
+		(SELECT count(*) FROM recovery_codes WHERE user_id = $1 AND used_at IS NULL),
+		(SELECT count(*) FROM passkeys WHERE user_id = $1)`, userID).Scan(&out.TOTP, &out.RecoveryCodesLeft, &out.Passkeys)
 	if err != nil {
 		return SecondFactors{}, fmt.Errorf("read second factors: %w", err)
 	}

@@ -18,12 +18,17 @@ type loginMFARequest struct {
 	Session sessionMode `json:"session,omitempty" jsonschema:"enum=cookie"`
 }
 
+// loginMFAPasskeyRequest starts the passkey step of a sign-in.
+type loginMFAPasskeyRequest struct {
+	MFAToken string `json:"mfaToken"`
+}
+
 type codeRequest struct {
 	Code string `json:"code"`
 }
 
 var errMFARequired = apperr.New(apperr.MFARequired,
-	"this organization requires a second factor: set one up (POST /api/v1/me/2fa/totp) to act in it, or switch to another workspace")
+	"this organization requires a second factor: set one up (POST /api/v1/me/2fa/totp, or add a passkey) to act in it, or switch to another workspace")
 
 // mfaExempt lists what a member acting in an organization that requires a
 // second factor may still do without one: enroll, see who they are, and
@@ -31,13 +36,15 @@ var errMFARequired = apperr.New(apperr.MFARequired,
 func mfaExempt(rt route) bool {
 	p := rt.path
 	return strings.HasPrefix(p, "/api/v1/auth/") || p == "/api/v1/me/2fa" || strings.HasPrefix(p, "/api/v1/me/2fa/") ||
+		p == "/api/v1/me/passkeys" || strings.HasPrefix(p, "/api/v1/me/passkeys/") ||
 		(rt.method == "GET" && (p == "/api/v1/me" || p == "/api/v1/orgs" || p == "/api/v1/orgs/{id}"))
 }
 
 func (s *Server) mfaRoutes() {
-	s.handle(route{method: "POST", path: "/api/v1/auth/login/mfa", tag: "auth", rateLimited: true,
-		summary: "Complete a sign-in that answered mfaRequired: the mfaToken (single use, 5 minutes) and a TOTP code or a recovery code. " +
-			"Answers as login does. Wrong codes count toward the account's lockout like wrong passwords.",
+	s.handle(route{method: "POST", path: "/api/v1/auth/login/mfa", doc: routeDoc{errors: []int{401, 409}}, tag: "auth", rateLimited: true,
+		summary: "Complete a sign-in that answered mfaRequired: the mfaToken (single use, 5 minutes) and a TOTP code, a recovery code, " +
+			"or a passkey {ceremonyId, credential} from POST /api/v1/auth/login/mfa/passkey/begin. " +
+			"Answers as login does. Wrong codes and refused passkeys count toward the account's lockout like wrong passwords.",
 		request: loginMFARequest{}, response: auth.Tokens{},
 		handler: func(w http.ResponseWriter, r *http.Request) error {
 			var in loginMFARequest
@@ -59,8 +66,37 @@ func (s *Server) mfaRoutes() {
 			s.writeTokens(w, http.StatusOK, t, in.Session)
 			return nil
 		}})
-	s.handle(route{method: "POST", path: "/api/v1/auth/reauth", tag: "auth", access: signedIn, rateLimited: true,
-		summary: "Confirm it is you (password, TOTP code or recovery code): the session may take sensitive actions for 5 minutes. " +
+	s.handle(route{method: "POST", path: "/api/v1/auth/login/mfa/passkey/begin", doc: routeDoc{errors: []int{401, 409}}, tag: "auth", rateLimited: true,
+		summary: "Start the passkey step of a sign-in that answered mfaRequired with methods including passkey: answers ceremonyId and publicKey " +
+			"(PublicKeyCredentialRequestOptions, JSON form, allowing only the account's passkeys) for navigator.credentials.get. " +
+			"The mfaToken is not used up; send the browser's answer to POST /api/v1/auth/login/mfa as passkey {ceremonyId, credential}.",
+		request: loginMFAPasskeyRequest{}, response: auth.PasskeyOptions{},
+		handler: func(w http.ResponseWriter, r *http.Request) error {
+			var in loginMFAPasskeyRequest
+			if err := decode(r, &in); err != nil {
+				return err
+			}
+			out, err := s.Auth.BeginLoginMFAPasskey(r.Context(), s.ownOrigin(r), in.MFAToken)
+			if err != nil {
+				return err
+			}
+			writeJSON(w, http.StatusOK, out)
+			return nil
+		}})
+	s.handle(route{method: "POST", path: "/api/v1/auth/reauth/passkey/begin", doc: routeDoc{errors: []int{409}}, tag: "auth", access: signedIn, rateLimited: true,
+		summary: "Start re-authenticating with a passkey: answers ceremonyId and publicKey (request options allowing only the account's passkeys); " +
+			"send the browser's answer to POST /api/v1/auth/reauth as passkey {ceremonyId, credential}. Not with an API key or in an impersonation session.",
+		response: auth.PasskeyOptions{},
+		handler: func(w http.ResponseWriter, r *http.Request) error {
+			out, err := s.Auth.BeginReauthPasskey(r.Context(), s.actorOf(r), s.ownOrigin(r))
+			if err != nil {
+				return err
+			}
+			writeJSON(w, http.StatusOK, out)
+			return nil
+		}})
+	s.handle(route{method: "POST", path: "/api/v1/auth/reauth", doc: routeDoc{errors: []int{409}}, tag: "auth", access: signedIn, rateLimited: true,
+		summary: "Confirm it is you (password, TOTP code, recovery code or passkey): the session may take sensitive actions for 5 minutes. " +
 			"Not with an API key or in an impersonation session.",
 		request: auth.ReauthInput{}, response: auth.Reauthenticated{},
 		handler: func(w http.ResponseWriter, r *http.Request) error {
@@ -132,7 +168,7 @@ func (s *Server) mfaRoutes() {
 		}})
 	s.handle(route{method: "POST", path: "/api/v1/admin/users/{id}/reset-2fa", doc: routeDoc{errors: []int{409}}, tag: "admin", access: signedIn,
 		perm:    actor.PermUsersManage,
-		summary: "Remove an account's second factors for a user who lost them, with a reason; audited, and the user is told by mail.",
+		summary: "Remove an account's second factors (TOTP, recovery codes and passkeys) for a user who lost them, with a reason; audited, and the user is told by mail.",
 		request: auth.ResetFactorsInput{}, response: auth.User{},
 		handler: func(w http.ResponseWriter, r *http.Request) error {
 			var in auth.ResetFactorsInput

@@ -21,7 +21,8 @@ type Member struct {
 	OrgRole      actor.OrgRole `json:"orgRole"`
 	DepartmentID string        `json:"departmentId,omitempty"`
 	JoinedAt     time.Time     `json:"joinedAt"`
-	// HasFactor: the member has a confirmed second factor.
+	// HasFactor: the member has a second factor (confirmed TOTP, or a
+	// passkey).
 	HasFactor bool `json:"hasFactor"`
 }
 
@@ -37,7 +38,7 @@ func (s *Service) ListMembers(ctx context.Context, a actor.Actor, orgID, after s
 	// Names and emails come from the accounts table: a member list without
 	// them would be useless, and this read is one indexed join.
 	rows, err := s.db.Read().QueryContext(ctx, `SELECT m.user_id, u.email, u.name, m.org_role, m.department_id, m.created_at,
-		EXISTS (SELECT 1 FROM totp_factors f WHERE f.id = m.user_id AND f.confirmed_at IS NOT NULL)
+		`+s.accounts.HasFactorSQL("m.user_id")+`
 		FROM memberships m JOIN users u ON u.id = m.user_id
 		WHERE m.organization_id = $1 AND u.deleted_at IS NULL AND ($2 = '' OR m.user_id > $2)
 		ORDER BY m.user_id LIMIT $3`, orgID, after, limit)
@@ -149,7 +150,7 @@ func (s *Service) memberView(ctx context.Context, orgID, userID string) (Member,
 	var m Member
 	var dept sql.NullString
 	err := s.db.Read().QueryRowContext(ctx, `SELECT m.user_id, u.email, u.name, m.org_role, m.department_id, m.created_at,
-		EXISTS (SELECT 1 FROM totp_factors f WHERE f.id = m.user_id AND f.confirmed_at IS NOT NULL)
+		`+s.accounts.HasFactorSQL("m.user_id")+`
 		FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.organization_id = $1 AND m.user_id = $2`, orgID, userID).
 		Scan(&m.UserID, &m.Email, &m.Name, &m.OrgRole, &dept, &m.JoinedAt, &m.HasFactor)
 	if errors.Is(err, sql.ErrNoRows) {

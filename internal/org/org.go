@@ -31,6 +31,9 @@ type Accounts interface {
 	// CreateVerifiedUserTx creates an account whose email is already proven
 	// (the invitee received the mail), inside tx, from a prepared hash.
 	CreateVerifiedUserTx(ctx context.Context, tx *db.Tx, a actor.Actor, email, name, passwordHash string) (string, error)
+	// HasFactorSQL is an SQL boolean expression, true when the account
+	// whose id is the column userCol has a usable second factor.
+	HasFactorSQL(userCol string) string
 }
 
 // Service implements organizations.
@@ -108,7 +111,7 @@ func member(ctx context.Context, q db.Querier, a actor.Actor, orgID string) (act
 }
 
 var errMFARequired = apperr.New(apperr.MFARequired,
-	"this organization requires a second factor: set one up (POST /api/v1/me/2fa/totp) to use it")
+	"this organization requires a second factor: set one up (POST /api/v1/me/2fa/totp, or add a passkey) to use it")
 
 // membership is member without the second-factor policy: what a member
 // without a factor may still do (see the organization, leave it).
@@ -356,7 +359,7 @@ func (s *Service) SetRequire2FA(ctx context.Context, a actor.Actor, id string, o
 			return nil
 		}
 		if on && !a.HasSecondFactor {
-			return apperr.New(apperr.Conflict, "set up your own second factor first (POST /api/v1/me/2fa/totp)")
+			return apperr.New(apperr.Conflict, "set up your own second factor first (POST /api/v1/me/2fa/totp, or add a passkey)")
 		}
 		now := db.Now()
 		if _, err := tx.ExecContext(ctx, `UPDATE organizations SET require_2fa = $1, updated_at = $2 WHERE id = $3`, on, now, id); err != nil {

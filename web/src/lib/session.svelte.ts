@@ -212,6 +212,38 @@ export async function completeSignIn(mfaToken: string, proof: { code: string } |
   channel?.postMessage('signed-in');
 }
 
+// askPasskey runs navigator.credentials.get with the request options of a
+// begun ceremony and answers the assertion in the API's JSON form.
+async function askPasskey(publicKey: unknown): Promise<Record<string, unknown>> {
+  const cred = (await navigator.credentials.get({ publicKey: requestOptions(publicKey) })) as PublicKeyCredential | null;
+  if (!cred) throw new Error('no passkey was chosen');
+  return assertionJSON(cred);
+}
+
+// completeSignInWithPasskey finishes a second-factor sign-in with one of
+// the account's passkeys (methods include "passkey"). Beginning does not
+// use up the mfaToken, so a cancelled prompt can be tried again.
+export async function completeSignInWithPasskey(mfaToken: string) {
+  const begun = await call(api.POST('/api/v1/auth/login/mfa/passkey/begin', { body: { mfaToken } }));
+  const credential = await askPasskey(begun.publicKey);
+  setTokens(
+    await call(
+      api.POST('/api/v1/auth/login/mfa', {
+        body: { mfaToken, passkey: { ceremonyId: begun.ceremonyId, credential }, session: 'cookie' },
+      }),
+    ),
+  );
+  channel?.postMessage('signed-in');
+}
+
+// reauthWithPasskey re-authenticates the session with one of the
+// account's passkeys.
+export async function reauthWithPasskey() {
+  const begun = await call(api.POST('/api/v1/auth/reauth/passkey/begin'));
+  const credential = await askPasskey(begun.publicKey);
+  await call(api.POST('/api/v1/auth/reauth', { body: { passkey: { ceremonyId: begun.ceremonyId, credential } } }));
+}
+
 // signInWithPasskey signs in without a password: the browser offers the
 // passkeys it holds for this site, and the one chosen names the account.
 export async function signInWithPasskey() {

@@ -256,7 +256,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Remove an account's second factors for a user who lost them, with a reason; audited, and the user is told by mail. */
+        /** Remove an account's second factors (TOTP, recovery codes and passkeys) for a user who lost them, with a reason; audited, and the user is told by mail. */
         post: operations["postAdminUsersByIdReset2fa"];
         delete?: never;
         options?: never;
@@ -511,8 +511,25 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Complete a sign-in that answered mfaRequired: the mfaToken (single use, 5 minutes) and a TOTP code or a recovery code. Answers as login does. Wrong codes count toward the account's lockout like wrong passwords. */
+        /** Complete a sign-in that answered mfaRequired: the mfaToken (single use, 5 minutes) and a TOTP code, a recovery code, or a passkey {ceremonyId, credential} from POST /api/v1/auth/login/mfa/passkey/begin. Answers as login does. Wrong codes and refused passkeys count toward the account's lockout like wrong passwords. */
         post: operations["postAuthLoginMfa"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/login/mfa/passkey/begin": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Start the passkey step of a sign-in that answered mfaRequired with methods including passkey: answers ceremonyId and publicKey (PublicKeyCredentialRequestOptions, JSON form, allowing only the account's passkeys) for navigator.credentials.get. The mfaToken is not used up; send the browser's answer to POST /api/v1/auth/login/mfa as passkey {ceremonyId, credential}. */
+        post: operations["postAuthLoginMfaPasskeyBegin"];
         delete?: never;
         options?: never;
         head?: never;
@@ -630,8 +647,25 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Confirm it is you (password, TOTP code or recovery code): the session may take sensitive actions for 5 minutes. Not with an API key or in an impersonation session. */
+        /** Confirm it is you (password, TOTP code, recovery code or passkey): the session may take sensitive actions for 5 minutes. Not with an API key or in an impersonation session. */
         post: operations["postAuthReauth"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/reauth/passkey/begin": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Start re-authenticating with a passkey: answers ceremonyId and publicKey (request options allowing only the account's passkeys); send the browser's answer to POST /api/v1/auth/reauth as passkey {ceremonyId, credential}. Not with an API key or in an impersonation session. */
+        post: operations["postAuthReauthPasskeyBegin"];
         delete?: never;
         options?: never;
         head?: never;
@@ -2319,7 +2353,7 @@ export interface components {
         };
         AuthMFAChallenge: {
             expiresIn: number;
-            methods: string[];
+            methods: ("totp" | "recovery_code" | "passkey")[];
             mfaRequired: boolean;
             mfaToken: string;
         };
@@ -2370,6 +2404,10 @@ export interface components {
             expiresAt: string;
             publicKey: unknown;
         };
+        AuthPasskeyProof: {
+            ceremonyId: string;
+            credential: unknown;
+        };
         AuthPasswordChanged: {
             apiKeysRevoked: components["schemas"]["AuthRevokedKey"][];
             message: string;
@@ -2377,6 +2415,7 @@ export interface components {
         };
         AuthReauthInput: {
             code?: string;
+            passkey?: components["schemas"]["AuthPasskeyProof"];
             password?: string;
             recoveryCode?: string;
         };
@@ -2403,6 +2442,7 @@ export interface components {
             prefix: string;
         };
         AuthSecondFactors: {
+            passkeys: number;
             recoveryCodesLeft: number;
             totp: boolean;
         };
@@ -2949,9 +2989,13 @@ export interface components {
             jobNodes: components["schemas"]["JobsNode"][];
             queues: components["schemas"]["JobsQueueDepth"][];
         };
+        LoginMFAPasskeyRequest: {
+            mfaToken: string;
+        };
         LoginMFARequest: {
             code?: string;
             mfaToken: string;
+            passkey?: components["schemas"]["AuthPasskeyProof"];
             recoveryCode?: string;
             /** @enum {string} */
             session?: "cookie";
@@ -5057,6 +5101,54 @@ export interface operations {
                 };
             };
             400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            409: components["responses"]["Status409"];
+            413: components["responses"]["Status413"];
+            415: components["responses"]["Status415"];
+            /** @description Too many requests from this address (RATE_LIMITED); see Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
+        };
+    };
+    postAuthLoginMfaPasskeyBegin: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["LoginMFAPasskeyRequest"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["AuthPasskeyOptions"];
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            409: components["responses"]["Status409"];
             413: components["responses"]["Status413"];
             415: components["responses"]["Status415"];
             /** @description Too many requests from this address (RATE_LIMITED); see Retry-After. */
@@ -5358,8 +5450,51 @@ export interface operations {
             400: components["responses"]["Status400"];
             401: components["responses"]["Status401"];
             403: components["responses"]["Status403"];
+            409: components["responses"]["Status409"];
             413: components["responses"]["Status413"];
             415: components["responses"]["Status415"];
+            /** @description Too many requests from this address, or over the plan's API request limits (RATE_LIMITED); see Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
+        };
+    };
+    postAuthReauthPasskeyBegin: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["AuthPasskeyOptions"];
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            409: components["responses"]["Status409"];
+            413: components["responses"]["Status413"];
             /** @description Too many requests from this address, or over the plan's API request limits (RATE_LIMITED); see Retry-After. */
             429: {
                 headers: {
