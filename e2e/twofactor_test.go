@@ -27,6 +27,16 @@ func TestBrowser_TwoFactorEnrollAndSignIn(t *testing.T) {
 			chromedp.WaitVisible(chromedp.CSS(`#twofactor-begin`)))
 		s.do("start enrollment", chromedp.Click(chromedp.CSS(`#twofactor-begin`)), chromedp.WaitVisible(chromedp.CSS(`#twofactor-secret`)))
 		secret := s.text(`#twofactor-secret`)
+		// The QR code is drawn in the page from the otpauth URL: a square
+		// of 4·version+17 modules plus the two-module quiet zone each side.
+		qrSize := eval[int](s, `+document.querySelector('#twofactor-qr').viewBox.baseVal.width`)
+		qrPath := eval[string](s, `document.querySelector('#twofactor-qr path').getAttribute('d')`)
+		if qrSize < 25 || (qrSize-4-17)%4 != 0 || strings.Count(qrPath, "M") < 100 {
+			t.Errorf("enrollment QR code: %d modules wide, %d dark", qrSize, strings.Count(qrPath, "M"))
+		}
+		if strings.HasSuffix(t.Name(), "/sqlite") {
+			s.shot("two-factor-enroll")
+		}
 		code := func(at time.Time) string {
 			c, err := totp.GenerateCodeCustom(secret, at, totp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
 			if err != nil {
