@@ -24,7 +24,8 @@ func (s *Service) Me(ctx context.Context, a actor.Actor) (User, error) {
 type UpdateMeInput struct {
 	Name  *string `json:"name,omitempty"`
 	Email *string `json:"email,omitempty"`
-	// CurrentPassword is required with a new email.
+	// CurrentPassword is required with a new email, unless the session
+	// re-authenticated in the last five minutes (a sign-in counts).
 	CurrentPassword string `json:"currentPassword,omitempty"`
 }
 
@@ -56,11 +57,14 @@ func (s *Service) UpdateMe(ctx context.Context, a actor.Actor, in UpdateMeInput)
 		if err := requirePerson(a, "change the email"); err != nil {
 			return User{}, err
 		}
-		if in.CurrentPassword == "" {
-			return User{}, apperr.Invalid(apperr.FieldError{Field: "currentPassword", Message: "is required to change the email"})
-		}
-		if _, err := s.checkCurrentPassword(ctx, a, in.CurrentPassword, "user.email_change_requested"); err != nil {
-			return User{}, err
+		switch {
+		case in.CurrentPassword != "":
+			if _, err := s.checkCurrentPassword(ctx, a, in.CurrentPassword, "user.email_change_requested"); err != nil {
+				return User{}, err
+			}
+		case !a.Reauthenticated:
+			return User{}, apperr.Invalid(apperr.FieldError{Field: "currentPassword",
+				Message: "is required to change the email, unless you re-authenticated in the last five minutes (POST /api/v1/auth/reauth)"})
 		}
 	}
 	var u User
@@ -96,7 +100,9 @@ func (s *Service) UpdateMe(ctx context.Context, a actor.Actor, in UpdateMeInput)
 // ChangePasswordInput is a voluntary password change by the signed-in
 // account holder.
 type ChangePasswordInput struct {
-	CurrentPassword string `json:"currentPassword"`
+	// CurrentPassword is required unless the session re-authenticated in
+	// the last five minutes (a sign-in counts).
+	CurrentPassword string `json:"currentPassword,omitempty"`
 	NewPassword     string `json:"newPassword"`
 	// RevokeAPIKeys also revokes every API key. A voluntary change keeps
 	// them by default: the programs using them did not leak the password.
@@ -117,13 +123,20 @@ func (s *Service) ChangePassword(ctx context.Context, a actor.Actor, in ChangePa
 	if err := requirePerson(a, "change the password"); err != nil {
 		return PasswordChanged{}, err
 	}
-	if in.CurrentPassword == "" {
-		return PasswordChanged{}, apperr.Invalid(apperr.FieldError{Field: "currentPassword", Message: "is required"})
+	if in.CurrentPassword == "" && !a.Reauthenticated {
+		return PasswordChanged{}, apperr.Invalid(apperr.FieldError{Field: "currentPassword",
+			Message: "is required, unless you re-authenticated in the last five minutes (POST /api/v1/auth/reauth)"})
 	}
 	if err := checkPassword("newPassword", in.NewPassword); err != nil {
 		return PasswordChanged{}, err
 	}
-	u, err := s.checkCurrentPassword(ctx, a, in.CurrentPassword, "auth.password_changed")
+	var u User
+	var err error
+	if in.CurrentPassword != "" {
+		u, err = s.checkCurrentPassword(ctx, a, in.CurrentPassword, "auth.password_changed")
+	} else {
+		u, err = userByID(ctx, s.db.Read(), a.UserID)
+	}
 	if err != nil {
 		return PasswordChanged{}, err
 	}

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/switchboard/switchboard/internal/app/apptest"
 )
@@ -32,8 +33,11 @@ func TestMe_GetAndPatchTheOwnAccount(t *testing.T) {
 		patch := func(body map[string]string) *apptest.Response {
 			return f.Do(apptest.Request{Method: "PATCH", Path: "/api/v1/me", Token: s.AccessToken, Body: body})
 		}
+		// A sign-in counts as a re-authentication for five minutes; past
+		// them, a new email needs the current password.
+		f.exec(`UPDATE sessions SET reauth_at = $1 WHERE user_id = $2`, time.Now().Add(-6*time.Minute).UTC(), s.UserID)
 		f.wantErr(patch(map[string]string{"email": "new@example.com"}), http.StatusBadRequest, "VALIDATION_ERROR",
-			"currentPassword: is required to change the email")
+			"currentPassword: is required to change the email, unless you re-authenticated in the last five minutes (POST /api/v1/auth/reauth)")
 		f.wantErr(patch(map[string]string{"email": "new@example.com", "currentPassword": wrongPassword}), http.StatusBadRequest,
 			"VALIDATION_ERROR", "currentPassword: is wrong")
 		f.wantErr(patch(map[string]string{"email": "TAKEN@example.com", "currentPassword": authPassword}),
@@ -126,7 +130,8 @@ func TestMe_ChangePasswordRevokesOtherSessionsOnly(t *testing.T) {
 			return f.post("/api/v1/me/password", cur.AccessToken, map[string]string{"currentPassword": current, "newPassword": newPW})
 		}
 		f.wantErr(change(wrongPassword, next), http.StatusBadRequest, "VALIDATION_ERROR", "currentPassword: is wrong")
-		f.wantErr(change("", next), http.StatusBadRequest, "VALIDATION_ERROR", "currentPassword: is required")
+		f.exec(`UPDATE sessions SET reauth_at = $1 WHERE user_id = $2`, time.Now().Add(-6*time.Minute).UTC(), cur.UserID)
+		f.wantErr(change("", next), http.StatusBadRequest, "VALIDATION_ERROR", "currentPassword: is required, unless you re-authenticated in the last five minutes (POST /api/v1/auth/reauth)")
 		f.wantErr(change(authPassword, "password"), http.StatusBadRequest, "VALIDATION_ERROR",
 			"newPassword: is one of the most commonly used passwords; choose another")
 		f.Call(http.StatusOK, "GET", "/api/v1/me", other.AccessToken, nil)
@@ -201,4 +206,36 @@ func TestMe_SessionsListsAndRevokesOwnSessions(t *testing.T) {
 		f.Call(http.StatusOK, "DELETE", "/api/v1/me/sessions/"+c1["sessionId"].(string), s1.AccessToken, nil)
 		f.Call(http.StatusUnauthorized, "GET", "/api/v1/me", s1.AccessToken, nil)
 	})
+}
+
+// A recent re-authentication stands in for the current password of an
+// email or password change; without one, or past five minutes, the
+// password is required. An impersonation cannot use it.
+func TestMe_RecentReauthenticationStandsInForThePassword(t *testing.T) {
+	runAuth(t, func(f authFlow) {
+		const email = "fresh@example.com"
+		s := f.SignUp(email, authPassword)
+		stale := func() {
+			f.exec(`UPDATE sessions SET reauth_at = $1 WHERE user_id = $2`, time.Now().Add(-6*time.Minute).UTC(), s.UserID)
+		}
+		stale()
+		f.wantErr(f.Do(apptest.Request{Method: "PATCH", Path: "/api/v1/me", Token: s.AccessToken,
+			Body: map[string]string{"email": "fresh2@example.com"}}), http.StatusBadRequest, "VALIDATION_ERROR",
+			"currentPassword: is required to change the email, unless you re-authenticated in the last five minutes (POST /api/v1/auth/reauth)")
+		f.Call(http.StatusOK, "POST", "/api/v1/auth/reauth", s.AccessToken, map[string]string{"password": authPassword})
+		var pending struct {
+			PendingEmail string `json:"pendingEmail"`
+		}
+		f.Call(http.StatusOK, "PATCH", "/api/v1/me", s.AccessToken, map[string]string{"email": "fresh2@example.com"}).Data(f.t, &pending)
+		if pending.PendingEmail != "fresh2@example.com" {
+			f.t.Fatalf("email change after re-authentication: %+v", pending)
+		}
+
+		stale()
+		f.wantErr(f.post("/api/v1/me/password", s.AccessToken, map[string]string{"newPassword": "another long passphrase"}),
+			http.StatusBadRequest, "VALIDATION_ERROR", "currentPassword: is required, unless you re-authenticated in the last five minutes (POST /api/v1/auth/reauth)")
+		f.Call(http.StatusOK, "POST", "/api/v1/auth/reauth", s.AccessToken, map[string]string{"password": authPassword})
+		f.Call(http.StatusOK, "POST", "/api/v1/me/password", s.AccessToken, map[string]string{"newPassword": "another long passphrase"})
+		f.Login(email, "another long passphrase")
+	}, withMail)
 }
