@@ -4,10 +4,14 @@ package web
 
 import (
 	"bytes"
+	"compress/gzip"
+	"io"
 	"io/fs"
 	"net/http"
 	"path"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	dist "github.com/switchboard/switchboard/web"
@@ -25,6 +29,9 @@ type Handler struct {
 	files fs.FS
 	index []byte
 	start time.Time
+	// gzipped holds each compressible file's gzip encoding, made on first
+	// request: the build is fixed, so the map is bounded by its size.
+	gzipped sync.Map // name → []byte (nil: not worth compressing)
 }
 
 // New returns the dashboard in front of api, serving the embedded build.
@@ -85,7 +92,64 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// and shows its own "not found" page for unknown ones.
 	hd.Set("Cache-Control", "no-cache")
 	hd.Set("Content-Type", "text/html; charset=utf-8")
-	http.ServeContent(w, r, "index.html", h.start, bytes.NewReader(h.index))
+	http.ServeContent(w, r, "index.html", h.start, h.encoded(w, r, "index.html", h.index))
+}
+
+// compressible lists the types worth gzipping; images other than SVG and
+// fonts are compressed already.
+var compressible = map[string]bool{".js": true, ".css": true, ".html": true, ".svg": true, ".json": true, ".map": true, ".txt": true}
+
+// encoded returns the reader to serve for name with content body: its gzip
+// encoding when the client takes gzip and it is smaller, else body itself.
+// Either way the answer varies with Accept-Encoding.
+func (h *Handler) encoded(w http.ResponseWriter, r *http.Request, name string, body []byte) io.ReadSeeker {
+	if !compressible[path.Ext(name)] {
+		return bytes.NewReader(body)
+	}
+	w.Header().Add("Vary", "Accept-Encoding")
+	if !acceptsGzip(r.Header.Get("Accept-Encoding")) {
+		return bytes.NewReader(body)
+	}
+	z, ok := h.gzipped.Load(name)
+	if !ok {
+		var buf bytes.Buffer
+		zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+		_, _ = zw.Write(body)
+		_ = zw.Close()
+		var enc []byte
+		if buf.Len() < len(body) {
+			enc = buf.Bytes()
+		}
+		z, _ = h.gzipped.LoadOrStore(name, enc)
+	}
+	enc := z.([]byte)
+	if enc == nil {
+		return bytes.NewReader(body)
+	}
+	w.Header().Set("Content-Encoding", "gzip")
+	return bytes.NewReader(enc)
+}
+
+// acceptsGzip reports whether an Accept-Encoding header allows gzip: named
+// (or "*") without q=0.
+func acceptsGzip(header string) bool {
+	for _, part := range strings.Split(header, ",") {
+		coding, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+		coding = strings.ToLower(strings.TrimSpace(coding))
+		if coding != "gzip" && coding != "x-gzip" && coding != "*" {
+			continue
+		}
+		q := 1.0
+		for _, p := range strings.Split(params, ";") {
+			if k, v, ok := strings.Cut(strings.TrimSpace(p), "="); ok && strings.EqualFold(strings.TrimSpace(k), "q") {
+				if f, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil {
+					q = f
+				}
+			}
+		}
+		return q > 0
+	}
+	return false
 }
 
 // serveFile serves a regular file of the build, if there is one.
@@ -99,14 +163,11 @@ func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request, name, cache 
 	if err != nil || st.IsDir() {
 		return false
 	}
-	rs, ok := f.(interface {
-		Read([]byte) (int, error)
-		Seek(int64, int) (int64, error)
-	})
-	if !ok {
+	body, err := io.ReadAll(f)
+	if err != nil {
 		return false
 	}
 	w.Header().Set("Cache-Control", cache)
-	http.ServeContent(w, r, name, time.Time{}, rs)
+	http.ServeContent(w, r, name, time.Time{}, h.encoded(w, r, name, body))
 	return true
 }

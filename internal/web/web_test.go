@@ -185,3 +185,61 @@ func TestEmbeddedBuildFirstLoadBudget(t *testing.T) {
 	}
 	t.Logf("first load: %d bytes of gzipped JavaScript in %d files", total, len(scripts))
 }
+
+// A browser that takes gzip gets compressible files gzipped (and every
+// answer says it varies with Accept-Encoding); one that does not, or
+// refuses it with q=0, gets them as they are, and so does a file gzip
+// would not make smaller.
+func TestAssetsGzip(t *testing.T) {
+	t.Parallel()
+	js := strings.Repeat("export const answer = 42;\n", 200)
+	h, err := web.NewFS(fakeAPI, fstest.MapFS{
+		"index.html":          {Data: []byte("<!doctype html><title>app</title>" + strings.Repeat("<!-- padding -->", 50))},
+		"favicon.svg":         {Data: []byte("<svg/>")},
+		"assets/index-ab1.js": {Data: []byte(js)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fetch := func(path, accept string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest("GET", path, nil)
+		if accept != "" {
+			req.Header.Set("Accept-Encoding", accept)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec
+	}
+	for _, accept := range []string{"gzip, deflate, br", "br;q=1.0, gzip;q=0.8", "*"} {
+		rec := fetch("/assets/index-ab1.js", accept)
+		if rec.Header().Get("Content-Encoding") != "gzip" || !strings.Contains(rec.Header().Get("Vary"), "Accept-Encoding") {
+			t.Fatalf("Accept-Encoding %q: headers %v", accept, rec.Header())
+		}
+		zr, err := gzip.NewReader(rec.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		plain, err := io.ReadAll(zr)
+		if err != nil || string(plain) != js {
+			t.Fatalf("Accept-Encoding %q: the gzipped asset does not decode to the file (%v)", accept, err)
+		}
+		if ct := rec.Header().Get("Content-Type"); !strings.HasPrefix(ct, "text/javascript") {
+			t.Errorf("gzipped asset Content-Type %q", ct)
+		}
+	}
+	for _, accept := range []string{"", "identity", "gzip;q=0, br", "deflate"} {
+		rec := fetch("/assets/index-ab1.js", accept)
+		if rec.Header().Get("Content-Encoding") != "" || rec.Body.String() != js {
+			t.Errorf("Accept-Encoding %q: Content-Encoding %q, %d bytes", accept, rec.Header().Get("Content-Encoding"), rec.Body.Len())
+		}
+		if !strings.Contains(rec.Header().Get("Vary"), "Accept-Encoding") {
+			t.Errorf("Accept-Encoding %q: no Vary", accept)
+		}
+	}
+	if rec := fetch("/sign-in", "gzip"); rec.Header().Get("Content-Encoding") != "gzip" {
+		t.Errorf("app route: Content-Encoding %q", rec.Header().Get("Content-Encoding"))
+	}
+	if rec := fetch("/favicon.svg", "gzip"); rec.Header().Get("Content-Encoding") != "" || rec.Body.String() != "<svg/>" {
+		t.Errorf("a file gzip would grow: Content-Encoding %q, body %q", rec.Header().Get("Content-Encoding"), rec.Body.String())
+	}
+}
