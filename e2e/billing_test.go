@@ -257,6 +257,10 @@ func TestBrowser_BillingCheckoutUsageTransactionsAndSettings(t *testing.T) {
 		if got := s.text(`.result-plan`); !strings.Contains(got, "Pro plan") {
 			t.Errorf("result says %q", got)
 		}
+		// The shell's plan badge follows without a reload.
+		if got := s.text(`.topbar .badge`); got != "PRO" {
+			t.Errorf("plan badge after subscribing: %q", got)
+		}
 		s.do("billing on PRO", chromedp.Navigate(base+"/billing"))
 		s.arrive("billing on PRO", `!!document.querySelector('tr[data-plan=PRO].current') && !!document.querySelector('#usage-executions')`)
 		if max := eval[float64](s, `document.querySelector('#usage-executions').max`); max != 10000 {

@@ -2313,7 +2313,7 @@ export interface components {
             role?: "SUPER_ADMIN" | "ADMIN" | "DEVELOPER" | "SUPPORT" | "MEMBER";
         };
         AuthChangePasswordInput: {
-            currentPassword: string;
+            currentPassword?: string;
             newPassword: string;
             revokeApiKeys?: boolean;
         };
