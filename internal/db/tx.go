@@ -125,7 +125,9 @@ func (d *DB) beginWrite(ctx context.Context) (*sql.Tx, func(), error) {
 	cancel()
 	if err != nil {
 		if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
-			err = fmt.Errorf("%w: no write connection within %s", ErrUnavailable, d.writeWait)
+			// Still the deadline too: background work retries it as it
+			// retries a busy file (IsTransient).
+			err = fmt.Errorf("%w: no write connection within %s: %w", ErrUnavailable, d.writeWait, err)
 		}
 		return nil, nil, err
 	}
