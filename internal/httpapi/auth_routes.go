@@ -67,13 +67,8 @@ func (s *Server) authRoutes() {
 			if err := decode(r, &in); err != nil {
 				return err
 			}
-			if err := in.Session.validate(); err != nil {
+			if err := s.checkSessionMode(r, in.Session); err != nil {
 				return err
-			}
-			if in.Session == "cookie" {
-				if err := s.checkOrigin(r); err != nil {
-					return err
-				}
 			}
 			res, err := s.Auth.Login(r.Context(), s.actorOf(r), in.Email, in.Password)
 			if err != nil {

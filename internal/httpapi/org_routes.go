@@ -370,13 +370,8 @@ func (s *Server) invitationRoutes() {
 			if err := decode(r, &in); err != nil {
 				return err
 			}
-			if err := in.Session.validate(); err != nil {
+			if err := s.checkSessionMode(r, in.Session); err != nil {
 				return err
-			}
-			if in.Session == "cookie" {
-				if err := s.checkOrigin(r); err != nil {
-					return err
-				}
 			}
 			a := s.actorOf(r)
 			_, email, err := s.Orgs.AcceptWithSignup(r.Context(), a, in.AcceptSignupInput)

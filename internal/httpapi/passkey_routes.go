@@ -100,13 +100,8 @@ func (s *Server) passkeyRoutes() {
 			if err := decode(r, &in); err != nil {
 				return err
 			}
-			if err := in.Session.validate(); err != nil {
+			if err := s.checkSessionMode(r, in.Session); err != nil {
 				return err
-			}
-			if in.Session == "cookie" {
-				if err := s.checkOrigin(r); err != nil {
-					return err
-				}
 			}
 			t, err := s.Auth.PasskeyLogin(r.Context(), s.actorOf(r), in.PasskeyLoginInput)
 			if err != nil {

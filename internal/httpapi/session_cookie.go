@@ -34,6 +34,19 @@ func (m sessionMode) validate() error {
 	return nil
 }
 
+// checkSessionMode refuses an unknown session mode and, for a cookie
+// session, a request from another site (checkOrigin): what every route
+// that can hand out a refresh token checks first.
+func (s *Server) checkSessionMode(r *http.Request, m sessionMode) error {
+	if err := m.validate(); err != nil {
+		return err
+	}
+	if m == "cookie" {
+		return s.checkOrigin(r)
+	}
+	return nil
+}
+
 // checkOrigin admits a cookie-authenticated request only from the
 // request's own origin or from the public URL's. A cross-site page cannot
 // forge Origin, so this stops request forgery even where SameSite does not
