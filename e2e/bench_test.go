@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"os"
-	"os/exec"
 	"path"
 	"sort"
 	"strings"
@@ -36,7 +34,7 @@ import (
 // Numbers are in docs/benchmarks.md ("Dashboard"). It skips without
 // Chromium, like the browser tests.
 func BenchmarkDashboard(b *testing.B) {
-	chrome := benchChromium(b)
+	chrome := chromiumPath(b, "browser benchmarks")
 	bin := proctest.Build(b)
 	const email, password = "root@example.com", "root-password-12345"
 	node := proctest.Start(b, "bench", bin, map[string]string{
@@ -200,25 +198,6 @@ func quantile(v []float64, q float64) float64 {
 		i = len(s) - 1
 	}
 	return s[i]
-}
-
-// benchChromium is chromiumPath for benchmarks.
-func benchChromium(b *testing.B) string {
-	b.Helper()
-	if raceEnabled {
-		b.Skip("browser benchmarks do not run under the race detector")
-	}
-	if testing.Short() {
-		b.Skip("browser benchmarks are skipped with -short")
-	}
-	p := os.Getenv("SWITCHBOARD_CHROMIUM")
-	if p == "" {
-		p = "/usr/bin/chromium"
-	}
-	if _, err := exec.LookPath(p); err != nil {
-		b.Skipf("no Chromium at %s (apt-get install -y chromium, or set SWITCHBOARD_CHROMIUM): browser benchmarks skipped", p)
-	}
-	return p
 }
 
 // benchBrowser opens a headless Chromium with a fresh profile, as the

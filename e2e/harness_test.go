@@ -28,21 +28,22 @@ var (
 	binDir    string
 )
 
-// chromiumPath returns the browser to drive, or skips t.
-func chromiumPath(t *testing.T) string {
-	t.Helper()
+// chromiumPath returns the browser to drive, or skips tb (a browser test
+// or benchmark: what names it in the skip message).
+func chromiumPath(tb testing.TB, what string) string {
+	tb.Helper()
 	if raceEnabled {
-		t.Skip("browser tests do not run under the race detector (see package doc)")
+		tb.Skipf("%s do not run under the race detector (see package doc)", what)
 	}
 	if testing.Short() {
-		t.Skip("browser tests are skipped with -short")
+		tb.Skipf("%s are skipped with -short", what)
 	}
 	p := os.Getenv("SWITCHBOARD_CHROMIUM")
 	if p == "" {
 		p = "/usr/bin/chromium"
 	}
 	if _, err := exec.LookPath(p); err != nil {
-		t.Skipf("no Chromium at %s (apt-get install -y chromium, or set SWITCHBOARD_CHROMIUM): browser tests skipped", p)
+		tb.Skipf("no Chromium at %s (apt-get install -y chromium, or set SWITCHBOARD_CHROMIUM): %s skipped", p, what)
 	}
 	return p
 }
@@ -80,7 +81,7 @@ func start(t *testing.T, dbURL string) *site {
 // admin's email and password).
 func startEnv(t *testing.T, dbURL string, env map[string]string) *site {
 	t.Helper()
-	chrome := chromiumPath(t)
+	chrome := chromiumPath(t, "browser tests")
 	buildOnce.Do(func() {
 		// Built into a folder that outlives the first test: the binary is
 		// shared by every test of the run.
