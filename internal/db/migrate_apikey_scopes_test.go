@@ -13,7 +13,7 @@ import (
 // organization, so every key keeps working as before.
 func TestMigration31_ExistingKeysKeepFullAccess(t *testing.T) {
 	t.Parallel()
-	dbtest.EachURL(t, func(t *testing.T, url string) {
+	dbtest.EachEmptyURL(t, func(t *testing.T, url string) {
 		ctx := context.Background()
 		d, err := db.Open(ctx, url, db.Options{MaxConns: 4})
 		if err != nil {

@@ -18,7 +18,7 @@ import (
 // plaintext (the old unique constraint would have refused that).
 func TestMigration23_HookTokensSealedOnceAfterUpgrade(t *testing.T) {
 	t.Parallel()
-	dbtest.EachURL(t, func(t *testing.T, url string) {
+	dbtest.EachEmptyURL(t, func(t *testing.T, url string) {
 		ctx := context.Background()
 		d, err := db.Open(ctx, url, db.Options{MaxConns: 8})
 		if err != nil {

@@ -13,7 +13,7 @@ import (
 // that reference users intact.
 func TestMigration16_RenamesRolesInRowsDefaultsAndFlags(t *testing.T) {
 	t.Parallel()
-	dbtest.EachURL(t, func(t *testing.T, url string) {
+	dbtest.EachEmptyURL(t, func(t *testing.T, url string) {
 		ctx := context.Background()
 		d, err := db.Open(ctx, url, db.Options{MaxConns: 4})
 		if err != nil {

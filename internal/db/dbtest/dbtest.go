@@ -11,11 +11,13 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/switchboard/switchboard/internal/db"
+	"github.com/switchboard/switchboard/internal/jobs"
 )
 
 // EnvURL names the variable that points tests at a PostgreSQL server.
@@ -24,15 +26,20 @@ const EnvURL = "SWITCHBOARD_TEST_DATABASE_URL"
 // Engine describes one database a test can run against.
 type Engine struct {
 	Name string
-	// URL opens a fresh, empty database each call, valid for the test's life.
+	// URL opens a fresh database each call, valid for the test's life. It
+	// holds no rows, and on SQLite it is already migrated (see
+	// sqliteURL); Open and app.New migrate it either way.
 	URL func(t testing.TB) string
+	// EmptyURL opens a fresh database with no schema at all, for tests of
+	// the migrations themselves.
+	EmptyURL func(t testing.TB) string
 }
 
 // Engines lists SQLite and, when configured, PostgreSQL.
 func Engines() []Engine {
-	es := []Engine{{Name: "sqlite", URL: sqliteURL}}
+	es := []Engine{{Name: "sqlite", URL: sqliteURL, EmptyURL: emptySQLiteURL}}
 	if os.Getenv(EnvURL) != "" {
-		es = append(es, Engine{Name: "postgres", URL: postgresURL})
+		es = append(es, Engine{Name: "postgres", URL: postgresURL, EmptyURL: postgresURL})
 	}
 	return es
 }
@@ -56,6 +63,15 @@ func EachURL(t *testing.T, fn func(t *testing.T, url string)) {
 	}
 }
 
+// EachEmptyURL is EachURL with databases that have no schema yet, for
+// tests that migrate step by step.
+func EachEmptyURL(t *testing.T, fn func(t *testing.T, url string)) {
+	t.Helper()
+	for _, e := range Engines() {
+		t.Run(e.Name, func(t *testing.T) { fn(t, e.EmptyURL(t)) })
+	}
+}
+
 // Open opens and migrates the database at url and closes it at cleanup.
 func Open(t testing.TB, url string) *db.DB {
 	t.Helper()
@@ -71,9 +87,56 @@ func Open(t testing.TB, url string) *db.DB {
 	return d
 }
 
-func sqliteURL(t testing.TB) string {
+func emptySQLiteURL(t testing.TB) string {
 	return filepath.Join(t.TempDir(), "test.db")
 }
+
+// sqliteURL copies a database migrated once per test process. Migrating
+// costs seconds under the race detector (the SQLite engine is C translated
+// to Go, and every memory access is instrumented), copying the file costs
+// a millisecond; hundreds of tests start a node each.
+func sqliteURL(t testing.TB) string {
+	t.Helper()
+	img, err := sqliteTemplate()
+	if err != nil {
+		t.Fatalf("migrated SQLite template: %v", err)
+	}
+	path := emptySQLiteURL(t)
+	if err := os.WriteFile(path, img, 0o600); err != nil {
+		t.Fatalf("copy SQLite template: %v", err)
+	}
+	return path
+}
+
+var sqliteTemplate = sync.OnceValues(func() ([]byte, error) {
+	dir, err := os.MkdirTemp("", "switchboard-dbtest-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "template.db")
+	ctx := context.Background()
+	d, err := db.Open(ctx, path, db.Options{MaxConns: 8})
+	if err != nil {
+		return nil, err
+	}
+	// The same migrations in the same order as a node's start.
+	_, err = d.Migrate(ctx)
+	if err == nil {
+		err = jobs.Migrate(ctx, d)
+	}
+	if err == nil {
+		// Everything into the main file, so the file alone is the database.
+		_, err = d.SQL().ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)")
+	}
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, err
+	}
+	return os.ReadFile(path)
+})
 
 // postgresURL creates a schema of its own and returns a URL whose
 // search_path points at it; the schema is dropped when the test ends.
