@@ -56,7 +56,7 @@ func TestCLI_UsageVersionAndBadConfig(t *testing.T) {
 
 func TestCLI_MigrateAdminCreateAndAuditVerify(t *testing.T) {
 	t.Parallel()
-	dbtest.EachURL(t, func(t *testing.T, url string) {
+	dbtest.EachEmptyURL(t, func(t *testing.T, url string) {
 		env := envFor(t, url)
 		if r := runCLI(t, env, "migrate", "status"); r.code != 0 || !strings.Contains(r.stdout, "pending") {
 			t.Fatalf("status before: %+v", r)
