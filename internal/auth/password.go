@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 	"unicode/utf8"
@@ -39,13 +40,26 @@ const (
 	maxHashIterations = 64
 )
 
+// hashSlots bounds how many argon2 computations run at once. Each holds
+// its full memory cost (19 MiB by default) until it ends, so a burst of
+// sign-ins would otherwise grow the heap by that much per concurrent
+// request; beyond one per core they only queue for the CPU anyway.
+var hashSlots = make(chan struct{}, min(runtime.GOMAXPROCS(0), 4))
+
+// idKey is argon2.IDKey within hashSlots.
+func idKey(pw, salt []byte, p HashParams, n uint32) []byte {
+	hashSlots <- struct{}{}
+	defer func() { <-hashSlots }()
+	return argon2.IDKey(pw, salt, p.Iterations, p.MemoryKiB, p.Parallelism, n)
+}
+
 // hashPassword returns a PHC-formatted argon2id hash of pw.
 func hashPassword(pw string, p HashParams) (string, error) {
 	salt := make([]byte, saltLen)
 	if _, err := rand.Read(salt); err != nil {
 		return "", fmt.Errorf("password salt: %w", err)
 	}
-	key := argon2.IDKey([]byte(pw), salt, p.Iterations, p.MemoryKiB, p.Parallelism, keyLen)
+	key := idKey([]byte(pw), salt, p, keyLen)
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, p.MemoryKiB, p.Iterations,
 		p.Parallelism, base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(key)), nil
 }
@@ -80,7 +94,7 @@ func verifyPassword(pw, encoded string) (bool, error) {
 	if err != nil || len(want) == 0 {
 		return false, errBadHash
 	}
-	got := argon2.IDKey([]byte(pw), salt, p.Iterations, p.MemoryKiB, p.Parallelism, uint32(len(want)))
+	got := idKey([]byte(pw), salt, p, uint32(len(want)))
 	return subtle.ConstantTimeCompare(got, want) == 1, nil
 }
 

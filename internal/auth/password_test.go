@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestHashPassword_EncodesTheProductionArgon2idParameters(t *testing.T) {
@@ -130,5 +131,31 @@ func TestCheckPassword_LengthInCharactersAndCommonList(t *testing.T) {
 		if err := checkPassword("password", tc.pw); (err == nil) != tc.ok {
 			t.Errorf("checkPassword(%q) = %v, want ok=%v", tc.pw, err, tc.ok)
 		}
+	}
+}
+
+// A burst of sign-ins must not hold one argon2 buffer per request: once
+// every slot is busy, the next hash waits for one to free.
+func TestHashPassword_WaitsForAFreeSlot(t *testing.T) {
+	fast := HashParams{MemoryKiB: 64, Iterations: 1, Parallelism: 1}
+	for range cap(hashSlots) {
+		hashSlots <- struct{}{}
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := hashPassword("correct horse battery", fast)
+		done <- err
+	}()
+	select {
+	case <-done:
+		t.Fatalf("a hash ran while all %d slots were taken", cap(hashSlots))
+	case <-time.After(150 * time.Millisecond):
+	}
+	<-hashSlots
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	for range cap(hashSlots) - 1 {
+		<-hashSlots
 	}
 }
