@@ -35,6 +35,7 @@ import (
 	"github.com/switchboard/switchboard/internal/plugin/wasm"
 	"github.com/switchboard/switchboard/internal/ratelimit"
 	"github.com/switchboard/switchboard/internal/secret"
+	"github.com/switchboard/switchboard/internal/telemetry"
 	"github.com/switchboard/switchboard/internal/web"
 	"github.com/switchboard/switchboard/internal/workflow"
 )
@@ -150,6 +151,8 @@ func New(ctx context.Context, c config.Config, log *slog.Logger, opt Options) (*
 		return nil, err
 	}
 	runner := jobs.NewRunner(d, jobs.Config{Work: c.Workers, Log: log, NodeDeadAfter: c.NodeDeadAfter})
+	metrics := telemetry.New()
+	runner.SetMetrics(metrics)
 	// Mail leaves through sealed jobs inserted with the change that causes it.
 	mailQueue := mail.NewQueue(runner, keys, sender, log)
 	authSvc, err := auth.New(d, mailQueue, log, auth.Config{PublicURL: c.PublicURL, SigningKey: tokenKey, Hash: opt.HashParams,
@@ -212,6 +215,10 @@ func New(ctx context.Context, c config.Config, log *slog.Logger, opt Options) (*
 		d.Close()
 		return nil, err
 	}
+	workflows.Metrics = metrics
+	gateways.SetMetrics(metrics)
+	credits.SetMetrics(metrics)
+	wasmEngine.SetMetrics(metrics)
 	idem := idempotency.New(d, log)
 	idem.RegisterJobs(runner)
 	wireLifecycle(authSvc, orgs, workflows, gateways, installs, scheduler)
@@ -224,7 +231,7 @@ func New(ctx context.Context, c config.Config, log *slog.Logger, opt Options) (*
 	a := &App{Config: c, Log: log, DB: d, Mail: sender, Auth: authSvc, Audit: auditSvc, Flags: flags, Orgs: orgs, Jobs: runner}
 	a.APINodes = ratelimit.NewNodes(d, log)
 	apiLimiter := ratelimit.NewLocal(ratelimit.LocalOptions{Now: opt.RateLimitClock, Nodes: a.APINodes.Count})
-	a.HTTP = httpapi.New(httpapi.Deps{Log: log, Auth: authSvc, Audit: auditSvc, Flags: flags, Orgs: orgs, Gateways: gateways, Limiter: ratelimit.New(d), Ready: d.Ping,
+	a.HTTP = httpapi.New(httpapi.Deps{Log: log, Metrics: metrics, Auth: authSvc, Audit: auditSvc, Flags: flags, Orgs: orgs, Gateways: gateways, Limiter: ratelimit.New(d), Ready: d.Ping,
 		Credits: credits, Limits: limits, Billing: billingSvc, Market: marketSvc, Installs: installs, Analytics: analyticsSvc, Workflows: workflows,
 		Idempotency: idem, APILimiter: apiLimiter, System: jobs.NewSystemStatus(d)},
 		httpapi.Options{TrustProxy: c.TrustProxy, MaxBodyBytes: c.MaxBodyBytes, MaxUploadBytes: c.MaxUploadBytes, AuthRateLimit: c.AuthRateLimit,

@@ -24,6 +24,7 @@ import (
 	"github.com/switchboard/switchboard/internal/actor"
 	"github.com/switchboard/switchboard/internal/apperr"
 	"github.com/switchboard/switchboard/internal/db"
+	"github.com/switchboard/switchboard/internal/telemetry"
 )
 
 // Millicredits per credit.
@@ -78,7 +79,12 @@ type Service struct {
 
 	mu       sync.RWMutex
 	crossing CrossingHook
+	metrics  *telemetry.Metrics
 }
+
+// SetMetrics makes the service count the credits it deducts in m. Call
+// before serving.
+func (s *Service) SetMetrics(m *telemetry.Metrics) { s.metrics = m }
 
 // New returns the service. workspaces may be nil only where no operation
 // names a workspace explicitly (tests of the ledger alone).

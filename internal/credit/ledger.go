@@ -260,6 +260,9 @@ func (s *Service) debitTx(ctx context.Context, tx *db.Tx, a actor.Actor, ws stri
 	if err := s.auditChange(ctx, tx, a, t, c); err != nil {
 		return Result{}, err
 	}
+	if m := s.metrics; m != nil {
+		tx.AfterCommit(func() { m.Credits(string(c.Type), c.Amount) })
+	}
 	// Only usage crosses the auto top-up threshold: a refund gave the money
 	// back, and charging the card again at once would undo it.
 	if hook := s.crossingHook(); hook != nil && c.Type == Usage {

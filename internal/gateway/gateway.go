@@ -29,6 +29,7 @@ import (
 	"github.com/switchboard/switchboard/internal/gateway/channel"
 	"github.com/switchboard/switchboard/internal/jobs"
 	"github.com/switchboard/switchboard/internal/secret"
+	"github.com/switchboard/switchboard/internal/telemetry"
 )
 
 // Status of a gateway.
@@ -93,6 +94,7 @@ type Service struct {
 	opt       Options
 	consumers []Consumer
 	onStore   []StoreHook
+	metrics   *telemetry.Metrics
 }
 
 // New returns the service. publicURL is the base of inbound URLs

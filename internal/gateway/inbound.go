@@ -107,6 +107,7 @@ func (s *Service) Inbound(ctx context.Context, id, token string, req channel.Req
 	in, err := ad.Parse(ctx, target(r, creds), req)
 	if err != nil {
 		s.log.Info("inbound refused", "gatewayId", r.ID, "type", r.Type, "reason", err.Error())
+		s.metrics.Inbound(string(r.Type), "rejected")
 		switch {
 		case errors.Is(err, channel.ErrUnauthorized):
 			return InboundResult{}, apperr.New(apperr.Unauthorized, "inbound request: %s", err.Error())
@@ -145,6 +146,7 @@ func (s *Service) Inbound(ctx context.Context, id, token string, req channel.Req
 	if err != nil {
 		return InboundResult{}, apperr.Wrap(err, "store inbound events")
 	}
+	s.countInbound(string(r.Type), res)
 	return res, nil
 }
 

@@ -270,6 +270,7 @@ func (w *sendWorker) Work(ctx context.Context, job *river.Job[sendArgs]) error {
 	pctx, cancel := context.WithTimeout(ctx, s.opt.ProviderTimeout)
 	sent, perr := ad.Send(pctx, target(r, creds), channel.Message{ID: rec.ID, ChatID: rec.ChatID, Text: rec.Text})
 	cancel()
+	s.metrics.Send(string(r.Type), sendOutcome(perr))
 	if perr == nil {
 		return s.db.Tx(ctx, func(tx *db.Tx) error {
 			now := db.Now()

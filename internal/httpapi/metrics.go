@@ -5,21 +5,26 @@ import (
 	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/switchboard/switchboard/internal/telemetry"
 )
 
-// metrics holds this server's Prometheus collectors in a registry of its
-// own, so several servers in one process (tests) do not collide.
+// metrics holds this server's request collectors, registered in the node's
+// registry (one per node, so several nodes in one process — tests — do not
+// collide) next to the domain metrics.
 type metrics struct {
 	reg      *prometheus.Registry
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
 }
 
-func newMetrics() *metrics {
+func newMetrics(node *telemetry.Metrics) *metrics {
+	if node == nil {
+		node = telemetry.New()
+	}
 	m := &metrics{
-		reg: prometheus.NewRegistry(),
+		reg: node.Registry,
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "switchboard_http_requests_total",
 			Help: "HTTP requests served, by route pattern, method and status.",
@@ -30,8 +35,7 @@ func newMetrics() *metrics {
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
 		}, []string{"route"}),
 	}
-	m.reg.MustRegister(m.requests, m.latency,
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.reg.MustRegister(m.requests, m.latency)
 	return m
 }
 

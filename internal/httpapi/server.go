@@ -29,6 +29,7 @@ import (
 	"github.com/switchboard/switchboard/internal/plugin/install"
 	"github.com/switchboard/switchboard/internal/plugin/market"
 	"github.com/switchboard/switchboard/internal/ratelimit"
+	"github.com/switchboard/switchboard/internal/telemetry"
 	"github.com/switchboard/switchboard/internal/workflow"
 )
 
@@ -62,7 +63,10 @@ type Options struct {
 
 // Deps are the services the API calls.
 type Deps struct {
-	Log     *slog.Logger
+	Log *slog.Logger
+	// Metrics is the node's registry that /metrics serves (nil: one of
+	// the server's own, with the request metrics only).
+	Metrics *telemetry.Metrics
 	Auth    *auth.Service
 	Audit   *audit.Service
 	Flags   *flag.Service
@@ -125,7 +129,7 @@ func New(d Deps, opt Options) *Server {
 	if d.Log == nil {
 		d.Log = slog.Default()
 	}
-	s := &Server{Deps: d, opt: opt, mux: http.NewServeMux(), metrics: newMetrics()}
+	s := &Server{Deps: d, opt: opt, mux: http.NewServeMux(), metrics: newMetrics(d.Metrics)}
 	s.registerRoutes()
 	s.handler = s.requestID(s.recoverer(s.observe(s.securityHeaders(
 		s.auditAdmin(s.cors(s.rejectHostileBytes(s.bodyLimit(s.mux))))))))

@@ -26,6 +26,7 @@ import (
 
 	"github.com/switchboard/switchboard/internal/actor"
 	"github.com/switchboard/switchboard/internal/db"
+	"github.com/switchboard/switchboard/internal/telemetry"
 )
 
 // Queues, one per plan tier plus a paid priority lane. Routing picks the
@@ -105,6 +106,7 @@ type Runner struct {
 	periodic []*river.PeriodicJob
 	charge   PriorityCharger
 	backlog  *backlogMiddleware
+	metrics  *telemetry.Metrics
 	stopBg   context.CancelFunc
 	bgDone   chan struct{}
 	lock     *workerLock // SQLite: this process's claim to work jobs (orphans.go)
@@ -173,6 +175,9 @@ func (r *Runner) Open() error {
 		for q, n := range queueWorkers {
 			rc.Queues[q] = river.QueueConfig{MaxWorkers: n}
 		}
+	}
+	if r.metrics != nil {
+		rc.Middleware = append(rc.Middleware, &metricsMiddleware{m: r.metrics})
 	}
 	c, err := river.NewClient(driver(r.d), rc)
 	if err != nil {

@@ -564,6 +564,7 @@ func (s *Service) persist(ctx context.Context, tx *db.Tx, x *exec, o *outcome, i
 			return errStale
 		}
 	}
+	s.observe(tx, x, o.status, insert)
 	r.Status, r.Checkpoint, r.CurrentStepID, r.Attempt, r.StepsUsed, r.stepsRaw = o.status, newSeq, cur, x.attempt, x.stepsUsed, steps
 	r.Error, _ = errMsg.(string)
 	r.UpdatedAt, r.WakeAt = now, nil

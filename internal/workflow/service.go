@@ -24,6 +24,7 @@ import (
 	"github.com/switchboard/switchboard/internal/jobs"
 	"github.com/switchboard/switchboard/internal/plugin"
 	"github.com/switchboard/switchboard/internal/secret"
+	"github.com/switchboard/switchboard/internal/telemetry"
 )
 
 // PluginRef names what a plugin step runs: an installation of the
@@ -63,6 +64,8 @@ type Deps struct {
 	PublicURL string
 	// Keys seals the path tokens of webhook URLs.
 	Keys *secret.Keyring
+	// Metrics counts runs and steps (nil: not counted).
+	Metrics *telemetry.Metrics
 }
 
 // Service manages workflows and drives their runs.

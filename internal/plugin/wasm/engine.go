@@ -28,6 +28,7 @@ import (
 	"github.com/switchboard/switchboard/internal/actor"
 	"github.com/switchboard/switchboard/internal/apperr"
 	"github.com/switchboard/switchboard/internal/safehttp"
+	"github.com/switchboard/switchboard/internal/telemetry"
 )
 
 // Options tune an Engine.
@@ -52,6 +53,9 @@ type Options struct {
 	// Send queues the messages of gateway_send through the gateway send
 	// path; nil refuses them.
 	Send GatewaySender
+	// Metrics counts executions with their time and memory (nil: not
+	// counted).
+	Metrics *telemetry.Metrics
 }
 
 // GatewaySender queues a text message through a gateway of a's workspace —
@@ -99,6 +103,10 @@ func NewEngine(opt Options) (*Engine, error) {
 	}
 	return &Engine{opt: opt, cache: cache, compiled: newModuleCache(opt.MaxCompiledBytes)}, nil
 }
+
+// SetMetrics makes the engine count its executions in m. Call before
+// running modules.
+func (e *Engine) SetMetrics(m *telemetry.Metrics) { e.opt.Metrics = m }
 
 // Options returns the engine's effective options.
 func (e *Engine) Options() Options { return e.opt }

@@ -109,3 +109,16 @@ func (m *linearMemory) Free() {
 	}
 	m.buf = nil
 }
+
+// used is the linear memory the instance had grown to, for metrics.
+func (a *memoryAllocator) used() int64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var n uint64
+	for _, m := range a.mems {
+		m.mu.Lock()
+		n += m.size
+		m.mu.Unlock()
+	}
+	return int64(n)
+}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/experimental"
@@ -140,7 +141,9 @@ func (e *Engine) run(parent context.Context, hash string, wasm []byte, memoryMB 
 	cfg := wazero.NewModuleConfig().WithName("").
 		WithStdin(bytes.NewReader(stdin)).WithStdout(stdout).WithStderr(stderr)
 	memory := &memoryAllocator{limit: uint64(pages) * pageSize}
+	started := time.Now()
 	runErr := instantiate(experimental.WithMemoryAllocator(ctx, memory), rt, compiled, cfg)
+	elapsed, used := time.Since(started), memory.used()
 	memory.release()
 
 	env.mu.Lock()
@@ -149,9 +152,11 @@ func (e *Engine) run(parent context.Context, hash string, wasm []byte, memoryMB 
 	env.mu.Unlock()
 
 	if reason := failure(ctx, runErr, fault, stderr.String(), memoryMB, memory.limitHit(), e.opt); reason != "" {
+		e.opt.Metrics.Sandbox(sandboxOutcome(ctx, memory.limitHit()), elapsed, used)
 		res.Error = reason
 		return res
 	}
+	e.opt.Metrics.Sandbox("ok", elapsed, used)
 	out := bytes.TrimSpace(stdout.buf.Bytes())
 	if len(out) == 0 {
 		out = []byte("null")
@@ -162,6 +167,19 @@ func (e *Engine) run(parent context.Context, hash string, wasm []byte, memoryMB 
 	}
 	res.Success, res.Output = true, append(json.RawMessage(nil), out...)
 	return res
+}
+
+// sandboxOutcome names why an execution failed, for metrics.
+func sandboxOutcome(ctx context.Context, memoryCap bool) string {
+	switch cause := context.Cause(ctx); {
+	case errors.Is(cause, errTimeLimit):
+		return "timeout"
+	case errors.Is(cause, errOutputLimit):
+		return "output"
+	case memoryCap:
+		return "memory"
+	}
+	return "error"
 }
 
 // instantiate runs the module to completion. A panic inside wazero (none is
