@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/switchboard/switchboard/internal/actor"
@@ -45,6 +46,9 @@ var Version = "dev"
 
 // App is a wired node.
 type App struct {
+	// draining is set once shutdown has begun (see Config.DrainDelay).
+	draining atomic.Bool
+
 	Config config.Config
 	Log    *slog.Logger
 	DB     *db.DB
@@ -231,7 +235,7 @@ func New(ctx context.Context, c config.Config, log *slog.Logger, opt Options) (*
 	a := &App{Config: c, Log: log, DB: d, Mail: sender, Auth: authSvc, Audit: auditSvc, Flags: flags, Orgs: orgs, Jobs: runner}
 	a.APINodes = ratelimit.NewNodes(d, log)
 	apiLimiter := ratelimit.NewLocal(ratelimit.LocalOptions{Now: opt.RateLimitClock, Nodes: a.APINodes.Count})
-	a.HTTP = httpapi.New(httpapi.Deps{Log: log, Metrics: metrics, Auth: authSvc, Audit: auditSvc, Flags: flags, Orgs: orgs, Gateways: gateways, Limiter: ratelimit.New(d), Ready: d.Ping,
+	a.HTTP = httpapi.New(httpapi.Deps{Log: log, Metrics: metrics, Auth: authSvc, Audit: auditSvc, Flags: flags, Orgs: orgs, Gateways: gateways, Limiter: ratelimit.New(d), Ready: a.ready,
 		Credits: credits, Limits: limits, Billing: billingSvc, Market: marketSvc, Installs: installs, Analytics: analyticsSvc, Workflows: workflows,
 		Idempotency: idem, APILimiter: apiLimiter, System: jobs.NewSystemStatus(d)},
 		httpapi.Options{TrustProxy: c.TrustProxy, MaxBodyBytes: c.MaxBodyBytes, MaxUploadBytes: c.MaxUploadBytes, AuthRateLimit: c.AuthRateLimit,
@@ -251,6 +255,14 @@ func New(ctx context.Context, c config.Config, log *slog.Logger, opt Options) (*
 	a.Scheduler = scheduler
 	a.Analytics = analyticsSvc
 	return a, nil
+}
+
+// ready answers /readyz: not while draining, nor without the database.
+func (a *App) ready(ctx context.Context) error {
+	if a.draining.Load() {
+		return httpapi.ErrDraining
+	}
+	return a.DB.Ping(ctx)
 }
 
 // Start starts the node's background work (job workers).
@@ -288,6 +300,15 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	case err := <-errc:
 		return err
 	case <-ctx.Done():
+	}
+	if d := a.Config.DrainDelay; d > 0 {
+		// Out of the load balancer's rotation first, still answering
+		// whatever it sends meanwhile; each answer closes its connection,
+		// so none is left idle to be cut when the listener closes.
+		a.draining.Store(true)
+		srv.SetKeepAlivesEnabled(false)
+		a.Log.Info("draining before shutdown", "for", d.String())
+		time.Sleep(d)
 	}
 	timeout := a.Config.ShutdownTimeout
 	if timeout <= 0 {

@@ -46,6 +46,10 @@ type Config struct {
 	TrustProxy        bool
 	Workers           bool
 	ShutdownTimeout   time.Duration
+	// DrainDelay is how long a stopping node keeps serving while /readyz
+	// answers 503, so a load balancer's health check takes it out of
+	// rotation before its listener closes.
+	DrainDelay time.Duration
 	// NodeDeadAfter is how long a PostgreSQL worker node may miss its
 	// heartbeat before the other nodes take over its running jobs.
 	NodeDeadAfter time.Duration
@@ -96,6 +100,7 @@ func settings(c *rawConfig) []setting {
 		{"trust-proxy", "SWITCHBOARD_TRUST_PROXY", "false", "take the client IP from X-Forwarded-For (only behind a proxy that sets it)", &c.trustProxy},
 		{"workers", "SWITCHBOARD_WORKERS", "true", "run background jobs on this node (false for an API-only node)", &c.workers},
 		{"shutdown-timeout", "SWITCHBOARD_SHUTDOWN_TIMEOUT", "15s", "how long to drain requests on shutdown", &c.shutdown},
+		{"drain-delay", "SWITCHBOARD_DRAIN_DELAY", "0s", "on shutdown, how long to keep serving with /readyz failing before closing the listener (behind a load balancer: a little more than its health check interval × fall count, e.g. 3s)", &c.drainDelay},
 		{"node-dead-after", "SWITCHBOARD_NODE_DEAD_AFTER", "15s", "PostgreSQL: how long a worker node may miss its heartbeat before other nodes take over its running jobs", &c.nodeDeadAfter},
 	}, append(append(append(gatewaySettings(c), stripeSettings(c)...), aiSettings(c)...), append(webSettings(c), webauthnSettings(c)...)...)...)
 }
@@ -105,7 +110,7 @@ type rawConfig struct {
 	adminEmail, adminPassword, smtpURL, mailFrom, logLevel       string
 	logFormat, sqliteSync, maxBody, authRate, trustProxy         string
 	maxUpload, apiRateScale                                      string
-	workers, shutdown, nodeDeadAfter                             string
+	workers, shutdown, nodeDeadAfter, drainDelay                 string
 	webauthnRPID                                                 string
 	gateway                                                      rawGatewayConfig
 	stripe                                                       rawStripeConfig
@@ -257,6 +262,9 @@ func (r rawConfig) validate() (Config, error) {
 	}
 	if c.ShutdownTimeout, err = time.ParseDuration(r.shutdown); err != nil || c.ShutdownTimeout <= 0 {
 		bad("shutdown-timeout", "must be a duration such as 15s")
+	}
+	if c.DrainDelay, err = time.ParseDuration(r.drainDelay); err != nil || c.DrainDelay < 0 || c.DrainDelay > 5*time.Minute {
+		bad("drain-delay", "must be a duration from 0s to 5m, such as 3s")
 	}
 	if c.NodeDeadAfter, err = time.ParseDuration(r.nodeDeadAfter); err != nil || c.NodeDeadAfter < 3*time.Second || c.NodeDeadAfter > time.Hour {
 		bad("node-dead-after", "must be a duration from 3s to 1h, such as 15s")

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"time"
 )
@@ -10,6 +11,10 @@ type healthResponse struct {
 	Status  string `json:"status"`
 	Version string `json:"version,omitempty"`
 }
+
+// ErrDraining is what a Ready function returns once the node has begun
+// to shut down: /readyz then fails so load balancers stop sending to it.
+var ErrDraining = errors.New("draining")
 
 func (s *Server) opsRoutes() {
 	s.handle(route{method: "GET", path: "/healthz", doc: routeDoc{noDatabase: true}, tag: "operations",
@@ -25,10 +30,15 @@ func (s *Server) opsRoutes() {
 				ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 				defer cancel()
 				if err := s.Ready(ctx); err != nil {
-					s.Log.Warn("not ready", "error", err)
+					msg := "database unreachable"
+					if errors.Is(err, ErrDraining) {
+						msg = "draining: the node is shutting down"
+					} else {
+						s.Log.Warn("not ready", "error", err)
+					}
 					w.Header().Set("Content-Type", "application/json; charset=utf-8")
 					w.WriteHeader(http.StatusServiceUnavailable)
-					_, _ = w.Write([]byte(`{"success":false,"error":{"code":"UNAVAILABLE","message":"database unreachable"}}`))
+					_, _ = w.Write([]byte(`{"success":false,"error":{"code":"UNAVAILABLE","message":"` + msg + `"}}`))
 					return nil
 				}
 			}
