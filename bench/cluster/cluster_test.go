@@ -36,8 +36,8 @@ import (
 const (
 	adminEmail, adminPassword = "root@cluster.test", "root-password-for-the-cluster"
 	clients                   = 16
-	// drainDelay outlasts HAProxy's check interval (250 ms) × fall (2).
-	drainDelay = "1500ms"
+	// drainDelay outlasts HAProxy's check interval (500 ms) × fall (3).
+	drainDelay = "2s"
 )
 
 // BenchmarkCluster reports the webhook rate through HAProxy with 1, 2 and
@@ -115,6 +115,9 @@ func BenchmarkCluster(b *testing.B) {
 	time.Sleep(time.Second)
 	killed := l.stop()
 	b.ReportMetric(float64(killed.failed), "failed-requests-kill-9")
+	if killed.failed > 0 {
+		b.Logf("kill -9: %d of %d requests failed (first: %s)", killed.failed, killed.ok+killed.failed, killed.firstError)
+	}
 
 	accepted := append(rolling.runs, killed.runs...)
 	lost := waitRuns(b, dbURL, accepted, 2*time.Minute)
@@ -136,7 +139,7 @@ func startHAProxy(b *testing.B, bin string, nodes []*proctest.Node) *lb {
 	l := &lb{url: "http://" + addr, sock: filepath.Join(dir, "admin.sock")}
 	var servers strings.Builder
 	for _, n := range nodes {
-		fmt.Fprintf(&servers, "    server %s %s check inter 250ms fall 2 rise 2\n", n.Name, n.Addr)
+		fmt.Fprintf(&servers, "    server %s %s check inter 500ms fall 3 rise 2\n", n.Name, n.Addr)
 	}
 	cfg := fmt.Sprintf(haproxyConfig, l.sock, addr, servers.String())
 	path := filepath.Join(dir, "haproxy.cfg")
@@ -171,6 +174,7 @@ defaults
     timeout connect 2s
     timeout client 30s
     timeout server 30s
+    timeout check 2s
     retries 3
     option redispatch
     retry-on conn-failure empty-response response-timeout
@@ -185,18 +189,18 @@ backend nodes
 %s`
 
 // admin sends one command to HAProxy's runtime API and returns its answer.
-func (l *lb) admin(b *testing.B, cmd string) string {
+func (l *lb) admin(cmd string) (string, error) {
 	c, err := net.Dial("unix", l.sock)
 	if err != nil {
-		b.Fatalf("HAProxy's admin socket: %v", err)
+		return "", fmt.Errorf("HAProxy's admin socket: %w", err)
 	}
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
 	if _, err := io.WriteString(c, cmd+"\n"); err != nil {
-		b.Fatal(err)
+		return "", err
 	}
-	out, _ := io.ReadAll(c)
-	return string(out)
+	out, err := io.ReadAll(c)
+	return string(out), err
 }
 
 // setState puts a server in or out of rotation.
@@ -205,17 +209,23 @@ func (l *lb) setState(b *testing.B, name string, on bool) {
 	if on {
 		state = "ready"
 	}
-	l.admin(b, "set server nodes/"+name+" state "+state)
+	if _, err := l.admin("set server nodes/" + name + " state " + state); err != nil {
+		b.Fatal(err)
+	}
 	if on {
 		l.waitUp(b, name)
 	}
 }
 
-// waitUp waits until HAProxy's health check sees the server up.
+// waitUp waits until HAProxy (starting, maybe) sees the server up.
 func (l *lb) waitUp(b *testing.B, name string) {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		for _, line := range strings.Split(l.admin(b, "show servers state nodes"), "\n") {
+		state, err := l.admin("show servers state nodes")
+		if err != nil && time.Now().After(deadline) {
+			b.Fatal(err)
+		}
+		for _, line := range strings.Split(state, "\n") {
 			f := strings.Fields(line)
 			// be_id be_name srv_id srv_name srv_addr srv_op_state (2 = running) …
 			if len(f) > 5 && f[3] == name && f[5] == "2" {
