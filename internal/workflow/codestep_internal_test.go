@@ -1,0 +1,78 @@
+package workflow
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/switchboard/switchboard/internal/actor"
+)
+
+// Each plan's code steps get its own time and its ramMb, at most 256 MiB.
+func TestCodeLimitsByPlan(t *testing.T) {
+	t.Parallel()
+	cases := map[actor.Plan]struct {
+		time time.Duration
+		mb   int64
+	}{
+		actor.Free:       {time.Second, 128},
+		actor.Starter:    {2 * time.Second, 256},
+		actor.Pro:        {5 * time.Second, 256},
+		actor.Business:   {10 * time.Second, 256},
+		actor.Enterprise: {30 * time.Second, 256},
+		"NO_SUCH_PLAN":   {time.Second, 128},
+	}
+	for plan, want := range cases {
+		l := CodeLimits(plan)
+		if l.Time != want.time || l.MemoryBytes != want.mb<<20 || l.MaxOutputBytes != maxValueBytes {
+			t.Errorf("%s: %+v, want %s and %d MiB", plan, l, want.time, want.mb)
+		}
+	}
+}
+
+// A workspace runs at most its plan's cpuCores code steps at once on a
+// node; the next is busy (snoozed), another workspace is not held up.
+func TestCodeSlotsPerWorkspace(t *testing.T) {
+	t.Parallel()
+	var c codeSlots
+	ctx := context.Background()
+	rel, busy := c.acquire(ctx, "ws_a", actor.Free)
+	if busy || rel == nil {
+		t.Fatal("first code step of a workspace was refused")
+	}
+	if _, busy := c.acquire(ctx, "ws_a", actor.Free); !busy {
+		t.Fatal("a FREE workspace ran two code steps at once")
+	}
+	relB, busy := c.acquire(ctx, "ws_b", actor.Free)
+	if busy || relB == nil {
+		t.Fatal("another workspace was held up")
+	}
+	rel()
+	relB()
+	rel, busy = c.acquire(ctx, "ws_a", actor.Free)
+	if busy || rel == nil {
+		t.Fatal("a released slot was not free again")
+	}
+	rel()
+	if len(c.used) != 0 {
+		t.Fatalf("counts left behind: %v", c.used)
+	}
+	// A node whose slots are all taken makes the next wait; its context
+	// ending gives up the wait.
+	var rels []func()
+	for i := range cap(c.sem) {
+		r, busy := c.acquire(ctx, "ws_"+string(rune('c'+i)), actor.Enterprise)
+		if busy {
+			t.Fatal("busy below the node's slots")
+		}
+		rels = append(rels, r)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if r, busy := c.acquire(cctx, "ws_waiting", actor.Enterprise); r != nil || busy {
+		t.Fatal("a full node gave a slot")
+	}
+	for _, r := range rels {
+		r()
+	}
+}
