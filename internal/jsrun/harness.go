@@ -66,7 +66,8 @@ function describe(e) {
 	} catch (x) {
 		msg = "(the thrown value could not be read)";
 	}
-	return cut(name, 200) + "\x00" + cut(msg, MAXMSG) + "\x00" + cut(stack, 16384);
+	// A stack cut short ends in \x01: its last frame is partial.
+	return cut(name, 200) + "\x00" + cut(msg, MAXMSG) + "\x00" + (stack.length > 16384 ? cut(stack, 16384) + "\x01" : stack);
 }
 return function %[4]s(fn, input, MAXOUT) {
 	let r, s;

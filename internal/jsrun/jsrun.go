@@ -318,6 +318,9 @@ func described(name, msg, stack string, lim Limits) error {
 // body's) and the built-ins they called, drops the harness's, and
 // collapses a run of one repeated frame (a recursion) into one line.
 func cleanStack(stack string) string {
+	if cut, ok := strings.CutSuffix(stack, "\x01"); ok {
+		stack = cut[:max(0, strings.LastIndexByte(cut, '\n'))]
+	}
 	var out []string
 	last, repeats := "", 0
 	flush := func() {

@@ -80,6 +80,13 @@ func TestErrorsPointAtTheBodysLines(t *testing.T) {
 		t.Fatalf("stack %q shows the harness", e.Stack)
 	}
 
+	// A recursion's stack is one frame and a count, without the partial
+	// frame where the harness cut the long stack.
+	_, err = run(t, "function f(n) { return f(n + 1) + 1; }\nreturn f(0);", "", small)
+	if e := mustErr(t, err, KindStack); !strings.HasSuffix(e.Stack, "more times") || strings.Count(e.Stack, "\n") != 1 {
+		t.Fatalf("recursion stack %q", e.Stack)
+	}
+
 	_, err = run(t, `throw "plain string"`, "", small)
 	mustErr(t, err, KindException, "uncaught plain string")
 	_, err = run(t, `throw {code: 42}`, "", small)
@@ -120,7 +127,7 @@ func TestHostileCode(t *testing.T) {
 		{"allocation bomb", `const a = []; for (;;) a.push("x".repeat(1 << 16) + a.length);`, KindMemory, []string{"out of memory", "16 MiB"}},
 		{"string doubling", `let s = "x"; for (;;) s = s + s; `, KindException, []string{"string too long"}},
 		{"array bomb", `return new Array(1e9).fill(0);`, KindMemory, nil},
-		{"deep recursion", `function f(n) { return f(n + 1) + 1; } return f(0);`, KindStack, []string{"recursed too deeply", "at f (code:1:", "more times"}},
+		{"deep recursion", `function f(n) { return f(n + 1) + 1; } return f(0);`, KindStack, []string{"recursed too deeply", "at f (code:1:25)\n    … the frame above", "more times"}},
 		{"huge output", `return "x".repeat(10000);`, KindOutput, []string{"over the limit of 4096"}},
 		{"huge multibyte output", `return "é".repeat(3000);`, KindOutput, []string{"over the limit of 4096"}},
 		{"function", `return () => 1;`, KindOutput, []string{"returned a function"}},

@@ -3,12 +3,37 @@ package workflow_test
 import (
 	"encoding/json"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 
 	"github.com/switchboard/switchboard/internal/app/apptest"
 	"github.com/switchboard/switchboard/internal/db/dbtest"
 )
+
+// docExample returns the JSON blocks of the code step section of
+// docs/workflows.md: the definition, the start request, the output.
+func docExample(t *testing.T) [][]byte {
+	t.Helper()
+	raw, err := os.ReadFile("../../docs/workflows.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, sec, ok := strings.Cut(string(raw), "\n## Code steps (JavaScript)\n")
+	if !ok {
+		t.Fatal("docs/workflows.md has no code step section")
+	}
+	var blocks [][]byte
+	for len(blocks) < 3 {
+		_, rest, ok := strings.Cut(sec, "```json\n")
+		if !ok {
+			t.Fatalf("the code step section has %d JSON blocks, want 3", len(blocks))
+		}
+		block, after, _ := strings.Cut(rest, "```")
+		blocks, sec = append(blocks, []byte(block)), after
+	}
+	return blocks
+}
 
 func code(id, source, next string) obj {
 	s := obj{"id": id, "type": "code", "config": obj{"language": "javascript", "source": source}}
@@ -100,6 +125,23 @@ return {previous, error: steps.boom.error.split("\n")[0], status: steps.boom.sta
 		}
 		if recs[2].Status != "failed" || !strings.Contains(recs[2].Error, "(code:2:") || len(recs[2].Output) != 0 {
 			t.Fatalf("failed code step: %+v", recs[2])
+		}
+
+		// The example of docs/workflows.md runs as written.
+		example := docExample(t)
+		var exDef obj
+		if err := json.Unmarshal(example[0], &exDef); err != nil {
+			t.Fatal(err)
+		}
+		var exStart obj
+		if err := json.Unmarshal(example[1], &exStart); err != nil {
+			t.Fatal(err)
+		}
+		ex := start(t, h, tok, create(t, h, tok, "order total", exDef).ID, exStart)
+		exRecs := codeRecords(t, h, tok, ex.ID)
+		if ex.Status != "completed" || string(ex.Output) != strings.TrimSpace(string(example[2])) ||
+			strings.Join(exRecs[0].Logs, "|") != "lines 2" || !strings.Contains(string(exRecs[0].Output), `"net":11.5,"gross":13.8}`) {
+			t.Fatalf("the documented example: %+v, records %+v", ex, exRecs)
 		}
 
 		got = waitRun(t, h, tok, spin.ID, nil)
