@@ -61,6 +61,9 @@ type Limits struct {
 	Time time.Duration
 	// MaxOutputBytes bounds the result's JSON (0: DefaultMaxOutputBytes).
 	MaxOutputBytes int
+	// StackSlots bounds the call depth, about one slot a JavaScript frame
+	// (0: the engine's own bound, libquickjs.MaxStackSlots, 5,000).
+	StackSlots int
 }
 
 // Result is what a call gave.
@@ -151,7 +154,7 @@ func Compile(body string) (*Program, error) {
 }
 
 func compileScript(src string) ([]byte, error) {
-	vm, err := newVM(checkMemory, checkTime)
+	vm, err := newVM(checkMemory, checkTime, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -163,7 +166,7 @@ func compileScript(src string) ([]byte, error) {
 // cost more than the rest of a small call.
 var harnessCode = sync.OnceValues(func() ([]byte, error) { return compileScript(harness()) })
 
-func newVM(memory int64, limit time.Duration) (*quickjs.VM, error) {
+func newVM(memory int64, limit time.Duration, stack int) (*quickjs.VM, error) {
 	vm, err := quickjs.NewVM()
 	if err != nil {
 		return nil, fmt.Errorf("jsrun: new VM: %w", err)
@@ -173,10 +176,9 @@ func newVM(memory int64, limit time.Duration) (*quickjs.VM, error) {
 		vm.Close()
 		return nil, fmt.Errorf("jsrun: timeout: %w", err)
 	}
-	// 0 is the engine's own bound (libquickjs.MaxStackSlots, about one
-	// slot a JavaScript frame), far below what would exhaust a goroutine's
-	// stack; set it explicitly so the bound is visible here.
-	vm.SetMaxStackSize(0)
+	// Deep recursion throws a catchable stack overflow at this bound, far
+	// below what would exhaust the goroutine's stack.
+	vm.SetMaxStackSize(uintptr(max(stack, 0)))
 	return vm, nil
 }
 
@@ -205,7 +207,7 @@ func (p *Program) Run(ctx context.Context, inputJSON string, lim Limits) (res Re
 	if err := ctx.Err(); err != nil {
 		return res, ErrInterrupted
 	}
-	vm, err := newVM(lim.MemoryBytes, lim.Time)
+	vm, err := newVM(lim.MemoryBytes, lim.Time, lim.StackSlots)
 	if err != nil {
 		return res, err
 	}

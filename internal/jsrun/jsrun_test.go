@@ -80,18 +80,11 @@ func TestErrorsPointAtTheBodysLines(t *testing.T) {
 		t.Fatalf("stack %q shows the harness", e.Stack)
 	}
 
-	// A recursion's stack is one frame and a count, without the partial
-	// frame where the harness cut the long stack.
-	_, err = run(t, "function f(n) { return f(n + 1) + 1; }\nreturn f(0);", "", small)
-	if e := mustErr(t, err, KindStack); !strings.HasSuffix(e.Stack, "more times") || strings.Count(e.Stack, "\n") != 1 {
-		t.Fatalf("recursion stack %q", e.Stack)
-	}
-
 	_, err = run(t, `throw "plain string"`, "", small)
 	mustErr(t, err, KindException, "uncaught plain string")
 	_, err = run(t, `throw {code: 42}`, "", small)
 	mustErr(t, err, KindException, `uncaught {"code":42}`)
-	_, err = run(t, `throw new Error("x".repeat(1e6))`, "", small)
+	_, err = run(t, `throw new Error("x".repeat(1e4))`, "", small)
 	if e := mustErr(t, err, KindException); len(e.Message) > maxMessage+100 {
 		t.Fatalf("message of %d bytes", len(e.Message))
 	}
@@ -124,10 +117,15 @@ func TestHostileCode(t *testing.T) {
 	}{
 		{"infinite loop", `while (true) {}`, KindTimeout, []string{"ran longer than 200ms"}},
 		{"loop that catches the interrupt", `for (;;) { try { while (true) {} } catch (e) {} }`, KindTimeout, nil},
-		{"allocation bomb", `const a = []; for (;;) a.push("x".repeat(1 << 16) + a.length);`, KindMemory, []string{"out of memory", "16 MiB"}},
+		// Bombs of big blocks: bombs of small ones end the same way, but take
+		// seconds under the race detector, which instruments the engine's
+		// every memory access.
+		{"allocation bomb", `const a = []; for (;;) a.push(new ArrayBuffer(1 << 20));`, KindMemory, []string{"out of memory", "16 MiB"}},
+		{"one huge allocation", `return new Uint8Array(1e9).length;`, KindMemory, nil},
 		{"string doubling", `let s = "x"; for (;;) s = s + s; `, KindException, []string{"string too long"}},
-		{"array bomb", `return new Array(1e9).fill(0);`, KindMemory, nil},
-		{"deep recursion", `function f(n) { return f(n + 1) + 1; } return f(0);`, KindStack, []string{"recursed too deeply", "at f (code:1:25)\n    … the frame above", "more times"}},
+		// One frame and a count, without the partial frame where the
+		// harness cut the long stack.
+		{"deep recursion", `function f(n) { return f(n + 1) + 1; } return f(0);`, KindStack, []string{"recursed too deeply", "\n    at f (code:1:25)\n    … the frame above", "more times"}},
 		{"huge output", `return "x".repeat(10000);`, KindOutput, []string{"over the limit of 4096"}},
 		{"huge multibyte output", `return "é".repeat(3000);`, KindOutput, []string{"over the limit of 4096"}},
 		{"function", `return () => 1;`, KindOutput, []string{"returned a function"}},
@@ -144,8 +142,19 @@ func TestHostileCode(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := run(t, tc.body, "", small)
-			mustErr(t, err, tc.kind, tc.contains...)
+			lim := small
+			if tc.kind == KindStack && raceDetector {
+				// Each frame costs the instrumented engine ~0.5 ms: the
+				// production bound would take seconds.
+				lim.StackSlots = 500
+			}
+			_, err := run(t, tc.body, "", lim)
+			e := mustErr(t, err, tc.kind, tc.contains...)
+			for _, line := range strings.Split(e.Stack, "\n") {
+				if line != "" && !strings.HasSuffix(line, ")") && !strings.HasSuffix(line, "more times") {
+					t.Fatalf("stack %q has a partial frame", e.Stack)
+				}
+			}
 		})
 	}
 }
@@ -182,14 +191,16 @@ return {same: g === globalThis, extra: names.filter(n => !builtins.has(n))};`
 
 func TestConsoleIsCapped(t *testing.T) {
 	t.Parallel()
-	res, err := run(t, `for (let i = 0; i < 1000; i++) console.log("line", i); console.log("x".repeat(100000)); return 1;`, "", small)
+	// Time enough for a thousand calls under the race detector.
+	lim := Limits{MemoryBytes: 16 << 20, Time: time.Minute, MaxOutputBytes: 4096}
+	res, err := run(t, `for (let i = 0; i < 300; i++) console.log("line", i); console.log("x".repeat(100000)); return 1;`, "", lim)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Logs) != MaxLogLines+1 || !strings.Contains(res.Logs[MaxLogLines], "901 more console line(s) not kept") {
+	if len(res.Logs) != MaxLogLines+1 || !strings.Contains(res.Logs[MaxLogLines], "201 more console line(s) not kept") {
 		t.Fatalf("%d lines, last %q", len(res.Logs), res.Logs[len(res.Logs)-1])
 	}
-	res, err = run(t, `console.log("x".repeat(100000)); console.log("after"); return 1;`, "", small)
+	res, err = run(t, `console.log("x".repeat(100000)); console.log("after"); return 1;`, "", lim)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,7 +223,7 @@ func TestContextInterrupts(t *testing.T) {
 	t.Parallel()
 	// The context ends long before the call's own limit: the call stops
 	// then, and says it was interrupted rather than blaming the code.
-	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
 	res, err := Run(ctx, `console.log("started"); while (true) {}`, "{}", Limits{MemoryBytes: 16 << 20, Time: time.Hour})
 	if !errors.Is(err, ErrInterrupted) {
