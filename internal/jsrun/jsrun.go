@@ -303,6 +303,10 @@ func described(name, msg, stack string, lim Limits) error {
 		e.Kind, e.Message = KindStack, "the code recursed too deeply (stack overflow)"
 	case name == "SyntaxError" && stack == "":
 		e.Kind, e.Message = KindSyntax, name+": "+clipText(msg, maxMessage)
+	case name == "" && msg == "null" && stack == "":
+		// The engine throws null when it runs out of memory so completely
+		// that not even the error fits.
+		e.Message = fmt.Sprintf("uncaught null (which is also what running out of memory throws when not even the error fits; the limit is %d MiB)", lim.MemoryBytes>>20)
 	case name == "":
 		e.Message = "uncaught " + clipText(msg, maxMessage)
 	default:

@@ -82,6 +82,8 @@ func TestErrorsPointAtTheBodysLines(t *testing.T) {
 
 	_, err = run(t, `throw "plain string"`, "", small)
 	mustErr(t, err, KindException, "uncaught plain string")
+	_, err = run(t, `throw null`, "", small)
+	mustErr(t, err, KindException, "uncaught null", "running out of memory", "16 MiB")
 	_, err = run(t, `throw {code: 42}`, "", small)
 	mustErr(t, err, KindException, `uncaught {"code":42}`)
 	_, err = run(t, `throw new Error("x".repeat(1e4))`, "", small)
