@@ -123,24 +123,34 @@ func (s *Service) runCode(ctx context.Context, x *exec, cs *cstep, started time.
 
 // codeSlots bound the code steps one node runs at once: as many as it has
 // processors (CPU-bound work gains nothing beyond), each workspace at most
-// its plan's cpuCores of them. A workspace at its share is snoozed like a
-// plugin step at its concurrency limit; a node whose slots are all taken
-// makes the step wait for one, so memory in use stays within slots ×
-// the largest code step's memory.
+// its plan's cpuCores of them. A step that finds no slot — its workspace
+// at its share, or the node's slots taken for longer than a short wait —
+// is busy: its job snoozes, like a plugin step at its concurrency limit,
+// rather than hold a worker that jobs of other kinds could use. Memory in
+// use stays within slots × the largest code step's memory.
 type codeSlots struct {
 	once sync.Once
 	sem  chan struct{}
 	mu   sync.Mutex
 	used map[string]int64
+	// wait is how long a step waits for a node slot (0: codeSlotWait).
+	wait time.Duration
 }
+
+const codeSlotWait = time.Second
 
 // nodeCodeSlots are this process's: one process is one node.
 var nodeCodeSlots codeSlots
 
+// acquire takes a slot for a code step of workspace ws. Without one it
+// reports busy, or returns a nil release when ctx ended.
 func (c *codeSlots) acquire(ctx context.Context, ws string, plan actor.Plan) (release func(), busy bool) {
 	c.once.Do(func() {
 		c.sem = make(chan struct{}, max(2, runtime.GOMAXPROCS(0)))
 		c.used = map[string]int64{}
+		if c.wait <= 0 {
+			c.wait = codeSlotWait
+		}
 	})
 	limit := actor.PlanLimits[plan].CPUCores
 	if limit < 1 {
@@ -160,9 +170,14 @@ func (c *codeSlots) acquire(ctx context.Context, ws string, plan actor.Plan) (re
 		}
 		c.mu.Unlock()
 	}
+	t := time.NewTimer(c.wait)
+	defer t.Stop()
 	select {
 	case c.sem <- struct{}{}:
 		return func() { <-c.sem; free() }, false
+	case <-t.C:
+		free()
+		return nil, true
 	case <-ctx.Done():
 		free()
 		return nil, false

@@ -34,7 +34,7 @@ func TestCodeLimitsByPlan(t *testing.T) {
 // node; the next is busy (snoozed), another workspace is not held up.
 func TestCodeSlotsPerWorkspace(t *testing.T) {
 	t.Parallel()
-	var c codeSlots
+	c := codeSlots{wait: time.Millisecond}
 	ctx := context.Background()
 	rel, busy := c.acquire(ctx, "ws_a", actor.Free)
 	if busy || rel == nil {
@@ -57,8 +57,8 @@ func TestCodeSlotsPerWorkspace(t *testing.T) {
 	if len(c.used) != 0 {
 		t.Fatalf("counts left behind: %v", c.used)
 	}
-	// A node whose slots are all taken makes the next wait; its context
-	// ending gives up the wait.
+	// A node whose slots are all taken makes the next wait, then gives
+	// up (busy); the context ending gives up the wait too.
 	var rels []func()
 	for i := range cap(c.sem) {
 		r, busy := c.acquire(ctx, "ws_"+string(rune('c'+i)), actor.Enterprise)
@@ -67,10 +67,17 @@ func TestCodeSlotsPerWorkspace(t *testing.T) {
 		}
 		rels = append(rels, r)
 	}
+	if r, busy := c.acquire(ctx, "ws_waiting", actor.Enterprise); r != nil || !busy {
+		t.Fatal("a full node gave a slot, or did not say it was busy")
+	}
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
+	c.wait = time.Hour
 	if r, busy := c.acquire(cctx, "ws_waiting", actor.Enterprise); r != nil || busy {
-		t.Fatal("a full node gave a slot")
+		t.Fatal("a full node gave a slot to a step whose worker is stopping")
+	}
+	if c.used["ws_waiting"] != 0 {
+		t.Fatalf("a step that got no slot is still counted: %v", c.used)
 	}
 	for _, r := range rels {
 		r()
