@@ -30,6 +30,9 @@ const (
 	// DefaultMaxOutputBytes bounds the JSON text a call returns, like the
 	// value of an expression step.
 	DefaultMaxOutputBytes = 1 << 20
+	// DefaultMemoryBytes and DefaultTime apply when Limits leave them 0.
+	DefaultMemoryBytes = 64 << 20
+	DefaultTime        = time.Second
 	// MaxLogLines and MaxLogBytes bound the console output kept of a call;
 	// what comes after is counted, not kept.
 	MaxLogLines = 100
@@ -199,6 +202,13 @@ func Run(ctx context.Context, body string, inputJSON string, lim Limits) (Result
 func (p *Program) Run(ctx context.Context, inputJSON string, lim Limits) (res Result, err error) {
 	if lim.MaxOutputBytes <= 0 || lim.MaxOutputBytes > DefaultMaxOutputBytes {
 		lim.MaxOutputBytes = DefaultMaxOutputBytes
+	}
+	// Zero would mean no limit to the engine: never that.
+	if lim.MemoryBytes <= 0 {
+		lim.MemoryBytes = DefaultMemoryBytes
+	}
+	if lim.Time <= 0 {
+		lim.Time = DefaultTime
 	}
 	hc, err := harnessCode()
 	if err != nil {

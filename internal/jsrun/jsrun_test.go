@@ -221,6 +221,13 @@ func TestConsoleIsCapped(t *testing.T) {
 	}
 }
 
+// Limits left 0 are the defaults, never "no limit".
+func TestZeroLimitsAreDefaults(t *testing.T) {
+	t.Parallel()
+	_, err := run(t, `while (true) {}`, "", Limits{})
+	mustErr(t, err, KindTimeout, "ran longer than 1s")
+}
+
 func TestContextInterrupts(t *testing.T) {
 	t.Parallel()
 	// The context ends long before the call's own limit: the call stops
