@@ -17,6 +17,7 @@ import (
 	"github.com/switchboard/switchboard/internal/actor"
 	"github.com/switchboard/switchboard/internal/apperr"
 	"github.com/switchboard/switchboard/internal/ids"
+	"github.com/switchboard/switchboard/internal/jsrun"
 	"github.com/switchboard/switchboard/internal/plugin/builtin"
 )
 
@@ -50,6 +51,7 @@ type cstep struct {
 	jp           *jmespath.JMESPath
 	delay        DelayConfig
 	until        *template
+	code         *jsrun.Program
 }
 
 var stepIDPattern = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]{0,63}$`)
@@ -397,6 +399,8 @@ func (cs *cstep) compileStep(ctx context.Context, a actor.Actor, refs Refs, f st
 				p.add(cf+".until", "%v", err)
 			}
 		}
+	case StepCode:
+		cs.compileCode(cf, p)
 	case "":
 		p.add(f+".type", "is required: plugin, gateway, condition, transform or delay")
 	default:

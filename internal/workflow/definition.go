@@ -26,6 +26,7 @@ const (
 	StepCondition StepType = "condition"
 	StepTransform StepType = "transform"
 	StepDelay     StepType = "delay"
+	StepCode      StepType = "code"
 )
 
 // pure reports whether a step has no effect outside the run, so running it

@@ -272,6 +272,14 @@ func (s *Service) segment(ctx context.Context, x *exec, m mode) outcome {
 			if o, stop := s.runPlugin(ctx, x, cs, started); stop {
 				return o
 			}
+		case StepCode:
+			// Code costs CPU: only workers, whose number is bounded, run it.
+			if m == atCreation {
+				return outcome{status: StatusRunning}
+			}
+			if o, stop := s.runCode(ctx, x, cs, started); stop {
+				return o
+			}
 		default:
 			return outcome{status: StatusFailed, errMsg: fmt.Sprintf("step %q has unknown type %q", cs.ID, cs.Type)}
 		}

@@ -45,6 +45,7 @@ type StepRecord struct {
 	Error      string          `json:"error,omitempty"`
 	Branch     string          `json:"branch,omitempty"`
 	Metrics    *plugin.Metrics `json:"metrics,omitempty"`
+	Logs       []string        `json:"logs,omitempty"` // a code step's console lines, capped (jsrun)
 	StartedAt  time.Time       `json:"startedAt"`
 	FinishedAt time.Time       `json:"finishedAt"`
 	DurationUs int64           `json:"durationUs"`
