@@ -89,6 +89,9 @@ type Options struct {
 	// RateLimitClock is the clock of the API rate limits (default
 	// time.Now).
 	RateLimitClock func() time.Time
+	// ScheduleClock is the clock of the workflow schedule sweeps (default
+	// the database's).
+	ScheduleClock func() time.Time
 }
 
 // NewLogger builds the process logger from the configuration.
@@ -211,6 +214,9 @@ func New(ctx context.Context, c config.Config, log *slog.Logger, opt Options) (*
 		flags.Close()
 		d.Close()
 		return nil, err
+	}
+	if opt.ScheduleClock != nil {
+		workflows.SetScheduleClock(opt.ScheduleClock)
 	}
 	idem := idempotency.New(d, log)
 	idem.RegisterJobs(runner)
