@@ -259,6 +259,7 @@ func (a *App) Start(ctx context.Context) error {
 	}
 	if a.Config.Workers {
 		a.Workflows.Start(ctx)
+		a.Gateways.StartPolling(ctx)
 	}
 	// Every node serving the API counts toward the split of its limits.
 	a.APINodes.Start(ctx)
@@ -311,6 +312,7 @@ func (a *App) Close() error {
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	a.Workflows.Stop()
+	a.Gateways.StopPolling()
 	_ = a.Jobs.Stop(sctx)
 	a.APINodes.Stop(sctx)
 	a.Flags.Close()
