@@ -275,7 +275,7 @@ func (s *Service) pollGateway(ctx context.Context, r *row, offset int64) {
 		}
 		if err != nil {
 			failures++
-			wait := min(s.opt.RetryBase<<min(failures-1, 10), s.opt.RetryMax)
+			wait := min(s.opt.RetryBase<<min(failures-1, 10), s.opt.RetryMax, time.Minute)
 			s.log.Warn("gateway poll", "gatewayId", r.ID, "error", err, "retryIn", wait)
 			select {
 			case <-ctx.Done():
