@@ -335,7 +335,9 @@ func (s *Service) pollOnce(ctx context.Context, r *row, offset int64) (int64, er
 			s.log.Info("polled update refused", "gatewayId", r.ID, "updateId", u.ID, "reason", err.Error())
 		}
 		offset = u.ID + 1
-		held, err := s.leaseExec(ctx, r, `update_offset = $4, updated_at = $5`, offset, db.Now())
+		// Saved even when the node is stopping: an update stored is an
+		// update whose offset is kept.
+		held, err := s.leaseExec(context.WithoutCancel(ctx), r, `update_offset = $4, updated_at = $5`, offset, db.Now())
 		if err != nil {
 			return offset, err
 		}
