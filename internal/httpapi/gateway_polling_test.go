@@ -85,11 +85,18 @@ func TestGatewayTelegram_LongPolling(t *testing.T) {
 		if g.Receive != "polling" {
 			t.Fatalf("receive without a public https URL: %q", g.Receive)
 		}
-		// A webhook left from an earlier setup would make getUpdates fail:
-		// connecting a polling gateway removes it.
-		f.Hook()
+		// A webhook left from an earlier setup would make getUpdates fail
+		// with 409: connecting a polling gateway removes it.
+		res, err := http.Post(f.URL+"/bot"+fakeTelegramToken+"/setWebhook", "application/json", strings.NewReader(`{"url":"https://old.example/hook"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if hook, _ := f.Hook(); hook == "" {
+			t.Fatal("no webhook set beforehand")
+		}
 		a.Call(http.StatusOK, "POST", "/api/v1/gateways/"+g.ID+"/connect", tok, nil).Data(t, &g)
-		if hook, _ := f.Hook(); g.Status != "CONNECTED" || g.Receive != "polling" || hook != "" || f.Calls("setWebhook") != 0 || f.Calls("deleteWebhook") != 1 {
+		if hook, _ := f.Hook(); g.Status != "CONNECTED" || g.Receive != "polling" || hook != "" || f.Calls("setWebhook") != 1 || f.Calls("deleteWebhook") != 1 {
 			t.Fatalf("connect: %+v, hook %q, setWebhook %d", g, hook, f.Calls("setWebhook"))
 		}
 
