@@ -94,6 +94,9 @@ type Options struct {
 	// RateLimitClock is the clock of the API rate limits (default
 	// time.Now).
 	RateLimitClock func() time.Time
+	// ScheduleClock is the clock of the workflow schedule sweeps (default
+	// the database's).
+	ScheduleClock func() time.Time
 }
 
 // NewLogger builds the process logger from the configuration.
@@ -223,6 +226,9 @@ func New(ctx context.Context, c config.Config, log *slog.Logger, opt Options) (*
 	gateways.SetMetrics(metrics)
 	credits.SetMetrics(metrics)
 	wasmEngine.SetMetrics(metrics)
+	if opt.ScheduleClock != nil {
+		workflows.SetScheduleClock(opt.ScheduleClock)
+	}
 	idem := idempotency.New(d, log)
 	idem.RegisterJobs(runner)
 	wireLifecycle(authSvc, orgs, workflows, gateways, installs, scheduler)
@@ -272,6 +278,7 @@ func (a *App) Start(ctx context.Context) error {
 	}
 	if a.Config.Workers {
 		a.Workflows.Start(ctx)
+		a.Gateways.StartPolling(ctx)
 	}
 	// Every node serving the API counts toward the split of its limits.
 	a.APINodes.Start(ctx)
@@ -333,6 +340,7 @@ func (a *App) Close() error {
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	a.Workflows.Stop()
+	a.Gateways.StopPolling()
 	_ = a.Jobs.Stop(sctx)
 	a.APINodes.Stop(sctx)
 	a.Flags.Close()

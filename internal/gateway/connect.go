@@ -39,7 +39,7 @@ func (s *Service) Connect(ctx context.Context, a actor.Actor, id string) (Gatewa
 	t := target(r, creds)
 	ident, perr := ad.Verify(pctx, t)
 	if perr == nil {
-		perr = ad.Register(pctx, t, s.inboundURL(r.ID, token))
+		perr = s.register(pctx, r, ad, t, s.inboundURL(r.ID, token))
 	}
 	err = s.db.Tx(context.WithoutCancel(ctx), func(tx *db.Tx) error {
 		now := db.Now()

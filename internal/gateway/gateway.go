@@ -56,6 +56,10 @@ type Options struct {
 	MaxRetryAfter time.Duration
 	// ProviderTimeout bounds each call to a provider (default 15 s).
 	ProviderTimeout time.Duration
+	// PollTimeout is a long poll's wait (default 10 s), PollLease how long
+	// a node's hold on a polled gateway lasts unrenewed (45 s), PollScan
+	// how often a node looks for gateways to poll (5 s). See poll.go.
+	PollTimeout, PollLease, PollScan time.Duration
 }
 
 func (o *Options) defaults() {
@@ -77,6 +81,7 @@ func (o *Options) defaults() {
 	if o.ProviderTimeout <= 0 {
 		o.ProviderTimeout = 15 * time.Second
 	}
+	o.pollDefaults()
 }
 
 // Consumer receives every stored inbound event once its processing job
@@ -95,6 +100,7 @@ type Service struct {
 	consumers []Consumer
 	onStore   []StoreHook
 	metrics   *telemetry.Metrics
+	poll      pollers
 }
 
 // New returns the service. publicURL is the base of inbound URLs

@@ -162,7 +162,7 @@ func (s *Service) reregister(ctx context.Context, a actor.Actor, r *row, token s
 	}
 	pctx, cancel := context.WithTimeout(ctx, s.opt.ProviderTimeout)
 	defer cancel()
-	perr := ad.Register(pctx, target(r, creds), s.inboundURL(r.ID, token))
+	perr := s.register(pctx, r, ad, target(r, creds), s.inboundURL(r.ID, token))
 	if perr == nil {
 		return true
 	}

@@ -101,6 +101,13 @@ func (s *Service) Inbound(ctx context.Context, id, token string, req channel.Req
 	if err != nil {
 		return InboundResult{}, apperr.Wrap(err, "inbound")
 	}
+	return s.deliver(ctx, r, creds, ad, req)
+}
+
+// deliver is the inbound path after authentication of the caller: parse,
+// de-duplicate, store and route. Webhook deliveries and long-polled
+// updates (poll.go) both take it.
+func (s *Service) deliver(ctx context.Context, r *row, creds map[string]string, ad channel.Adapter, req channel.Request) (InboundResult, error) {
 	if req.Now.IsZero() {
 		req.Now = time.Now()
 	}

@@ -36,6 +36,9 @@ type Gateway struct {
 	LastError       string     `json:"lastError,omitempty"`
 	CreatedAt       time.Time  `json:"createdAt"`
 	UpdatedAt       time.Time  `json:"updatedAt"`
+	// Receive is how a Telegram gateway takes updates: "webhook" or
+	// "polling" (config.receive, or by the public URL; see poll.go).
+	Receive string `json:"receive,omitempty"`
 }
 
 // row is a stored gateway.
@@ -195,6 +198,7 @@ func (s *Service) view(r *row, creds map[string]string) (Gateway, error) {
 	g := r.Gateway
 	g.InboundURL = s.inboundURL(r.ID, token)
 	g.CredentialsSet = credentialNames(r.Type, creds)
+	g.Receive = s.Receive(g)
 	if g.Config == nil {
 		g.Config = map[string]any{}
 	}

@@ -358,6 +358,7 @@ func (s *Server) registerRoutes() {
 	s.pluginRoutes()
 	if s.Workflows != nil {
 		s.workflowRoutes()
+		s.scheduleRoutes()
 	}
 	s.openAPIRoute()
 }

@@ -18,7 +18,7 @@ import (
 	"github.com/switchboard/switchboard/internal/apperr"
 	"github.com/switchboard/switchboard/internal/ids"
 	"github.com/switchboard/switchboard/internal/jsrun"
-	"github.com/switchboard/switchboard/internal/plugin/builtin"
+	"github.com/switchboard/switchboard/internal/schedspec"
 )
 
 // Refs checks a definition's references against the workspace: plugin
@@ -36,8 +36,7 @@ type compiled struct {
 	def    Definition
 	steps  map[string]*cstep
 	filter *vm.Program
-	cron   builtin.Cron
-	loc    *time.Location
+	sched  schedspec.Spec
 }
 
 type cstep struct {
@@ -152,7 +151,7 @@ func compile(ctx context.Context, a actor.Actor, d Definition, refs Refs) (*comp
 func (c *compiled) compileTrigger(ctx context.Context, a actor.Actor, refs Refs, p *problems) {
 	t := c.def.Trigger
 	f := "definition.trigger"
-	if t.Type != TriggerSchedule && (t.Cron != "" || t.Timezone != "") {
+	if t.Type != TriggerSchedule && (t.Cron != "" || t.Timezone != "" || t.Interval != "") {
 		p.add(f+".cron", "applies only to schedule triggers")
 	}
 	if t.Type != TriggerEvent && (len(t.GatewayIDs) > 0 || t.Filter != "") {
@@ -167,20 +166,7 @@ func (c *compiled) compileTrigger(ctx context.Context, a actor.Actor, refs Refs,
 	switch t.Type {
 	case TriggerManual:
 	case TriggerSchedule:
-		cr, err := builtin.ParseCron(t.Cron)
-		if err != nil {
-			p.add(f+".cron", "%v", err)
-		}
-		c.cron = cr
-		c.loc = time.UTC
-		if t.Timezone != "" {
-			loc, err := time.LoadLocation(t.Timezone)
-			if err != nil || strings.HasPrefix(t.Timezone, "/") || strings.Contains(t.Timezone, "..") {
-				p.add(f+".timezone", "is not a known IANA time zone (%q)", t.Timezone)
-			} else {
-				c.loc = loc
-			}
-		}
+		c.compileSchedule(a, refs != nil, f, p)
 	case TriggerEvent:
 		if len(t.GatewayIDs) > 20 {
 			p.add(f+".gatewayIds", "may list at most 20 gateways")

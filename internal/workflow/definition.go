@@ -64,9 +64,12 @@ type Definition struct {
 // Trigger configures how runs start. Fields apply to one type each.
 type Trigger struct {
 	Type TriggerType `json:"type"`
-	// schedule: a five-field cron expression in a time zone (default UTC).
+	// schedule: a cron expression (five fields, or six with seconds
+	// first) in a time zone (default UTC), or a fixed interval ("30s");
+	// see schedule_trigger.go.
 	Cron     string `json:"cron,omitempty"`
 	Timezone string `json:"timezone,omitempty"`
+	Interval string `json:"interval,omitempty"`
 	// event: gateways whose inbound events start a run (empty: every
 	// gateway of the workspace) and an expr-lang filter over `event`.
 	GatewayIDs []string `json:"gatewayIds,omitempty"`

@@ -74,6 +74,7 @@ type Service struct {
 	compiled cache
 	waiters  waiters
 	now      func() time.Time
+	schedNow func() time.Time // schedule_trigger.go
 	stop     context.CancelFunc
 	done     *sync.WaitGroup
 }
@@ -322,7 +323,7 @@ func (s *Service) syncSchedule(ctx context.Context, tx *db.Tx, ws, id string, en
 		_, err := sc.ExecContext(ctx, `DELETE FROM workflow_schedules WHERE workspace_id = $1 AND workflow_id = $2`, id)
 		return err
 	}
-	next := c.cron.Next(s.now(), c.loc)
+	next := c.sched.Next(s.scheduleNow())
 	_, err := sc.ExecContext(ctx, `INSERT INTO workflow_schedules (workspace_id, workflow_id, next_fire_at, updated_at)
 		VALUES ($1, $2, $3, $4) ON CONFLICT (workflow_id) DO UPDATE SET next_fire_at = excluded.next_fire_at, updated_at = excluded.updated_at`,
 		id, next, s.now())

@@ -22,6 +22,7 @@ const (
 	ScheduleEvery = time.Second
 	TimeoutEvery  = 5 * time.Second
 	sweepBatch    = 200
+	sweepPhase    = 100 * time.Millisecond
 )
 
 // Start runs the schedule and timeout sweeps until Stop (worker nodes
@@ -33,6 +34,14 @@ func (s *Service) Start(ctx context.Context) {
 	s.done.Add(1)
 	go func() {
 		defer s.done.Done()
+		// Sweep just after each whole second: ticks are whole seconds, so
+		// a schedule of every second finds its tick due at each sweep
+		// instead of racing it.
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Until(time.Now().Truncate(time.Second).Add(time.Second + sweepPhase))):
+		}
 		sched := time.NewTicker(ScheduleEvery)
 		defer sched.Stop()
 		tout := time.NewTicker(TimeoutEvery)
@@ -70,7 +79,7 @@ func (s *Service) Stop() {
 // replayed one by one: a schedule that is overdue fires once, late, and
 // its next tick is the first one after now.
 func (s *Service) SweepSchedules(ctx context.Context) (int, error) {
-	now := s.now()
+	now := s.scheduleNow()
 	// Schedules of every workspace: the sweep is the system's, and each
 	// claim below is scoped to the schedule's workspace.
 	rows, err := s.DB.Read().QueryContext(ctx, `SELECT workflow_id, workspace_id, next_fire_at FROM workflow_schedules
@@ -132,8 +141,8 @@ func (s *Service) fire(ctx context.Context, id, ws string, tick time.Time) (bool
 			_, err = db.Scope(tx, ws).ExecContext(ctx, `DELETE FROM workflow_schedules WHERE workspace_id = $1 AND workflow_id = $2`, id)
 			return err
 		}
-		now := s.now()
-		nextTick := c.cron.Next(now, c.loc)
+		now := s.scheduleNow()
+		nextTick := nextFire(c.sched, tick, now, w.plan)
 		res, err := db.Scope(tx, ws).ExecContext(ctx, `UPDATE workflow_schedules SET next_fire_at = $3, updated_at = $4
 			WHERE workspace_id = $1 AND workflow_id = $2 AND next_fire_at = $5`, id, nextTick, now, tick)
 		if err != nil {

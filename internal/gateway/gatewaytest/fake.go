@@ -40,6 +40,7 @@ type Fake struct {
 	hookURL  string
 	hookSec  string
 	hookUpd  []string
+	poll     *tgPoll // telegram_poll.go
 }
 
 func newFake(t testing.TB, token string, h func(f *Fake, w http.ResponseWriter, r *http.Request)) *Fake {

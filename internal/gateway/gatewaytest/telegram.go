@@ -9,7 +9,8 @@ import (
 )
 
 // NewTelegram fakes the Bot API for one bot token: getMe, setWebhook (with
-// secret_token), deleteWebhook and sendMessage, with the API's error
+// secret_token), deleteWebhook, getUpdates (telegram_poll.go) and
+// sendMessage, with the API's error
 // envelope {"ok": false, "error_code", "description", "parameters"}.
 func NewTelegram(t testing.TB, token string) *Fake {
 	return newFake(t, token, func(f *Fake, w http.ResponseWriter, r *http.Request) {
@@ -47,6 +48,8 @@ func NewTelegram(t testing.TB, token string) *Fake {
 			f.hookUpd = upd
 			f.mu.Unlock()
 			writeJSON(w, http.StatusOK, map[string]any{"ok": true, "result": true, "description": "Webhook was set"})
+		case "getUpdates":
+			f.getUpdates(w, r, in)
 		case "deleteWebhook":
 			f.setHook("", "")
 			writeJSON(w, http.StatusOK, map[string]any{"ok": true, "result": true, "description": "Webhook was deleted"})

@@ -56,6 +56,9 @@ func (*Adapter) Validate(creds map[string]string, cfg map[string]any) (map[strin
 	if !tokenShape.MatchString(tok) {
 		return nil, nil, channel.Invalid("credentials.botToken", "must look like 123456789:AA… (from @BotFather)")
 	}
+	if err := CheckReceive(cfg); err != nil {
+		return nil, nil, err
+	}
 	b := make([]byte, 32)
 	if _, err := rand.Read(b); err != nil {
 		return nil, nil, fmt.Errorf("webhook secret: %w", err)

@@ -46,7 +46,7 @@ func TestCron_Next(t *testing.T) {
 			}
 		}
 	}
-	for _, bad := range []string{"", "* * * *", "60 * * * *", "* 24 * * *", "* * 0 * *", "* * * 13 *", "* * * * 8", "5-1 * * * *", "*/0 * * * *", "a * * * *", "* * * * * *"} {
+	for _, bad := range []string{"", "* * * *", "60 * * * *", "* 24 * * *", "* * 0 * *", "* * * 13 *", "* * * * 8", "5-1 * * * *", "*/0 * * * *", "a * * * *", "* * * * * * *"} {
 		if _, err := ParseCron(bad); err == nil {
 			t.Errorf("%q parsed", bad)
 		}
@@ -66,6 +66,7 @@ func TestScheduler_ConfigAndPreview(t *testing.T) {
 		"duplicate":     `{"schedules":[{"name":"a","cron":"* * * * *","gatewayId":"gw","text":"hi"},{"name":"a","cron":"* * * * *","gatewayId":"gw","text":"ho"}]}`,
 		"missing text":  `{"schedules":[{"name":"a","cron":"* * * * *","gatewayId":"gw"}]}`,
 		"unknown field": `{"schedules":[],"x":1}`,
+		"every second":  `{"schedules":[{"name":"a","cron":"* * * * * *","gatewayId":"gw","text":"hi"}]}`,
 	} {
 		if err := plugin.CheckConfig(r, json.RawMessage(cfg)); err == nil {
 			t.Errorf("%s: accepted", name)

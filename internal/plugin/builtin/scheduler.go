@@ -101,6 +101,11 @@ func ParseSchedules(raw json.RawMessage) ([]Schedule, error) {
 		if s.Expr.Next(time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC), s.Location).IsZero() {
 			return nil, fmt.Errorf("schedule %q: %q never fires", s.Name, s.Cron)
 		}
+		// The scheduler's sweep runs every 30 s: a finer schedule could not
+		// keep its promise.
+		if g := s.Expr.MinGap(); g < time.Minute {
+			return nil, fmt.Errorf("schedule %q: %q fires every %s at the closest; the scheduler plugin sends at most once a minute", s.Name, s.Cron, g)
+		}
 	}
 	return cfg.Schedules, nil
 }
