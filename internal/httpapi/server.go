@@ -354,6 +354,7 @@ func (s *Server) registerRoutes() {
 	s.pluginRoutes()
 	if s.Workflows != nil {
 		s.workflowRoutes()
+		s.workflowSettingsRoutes()
 	}
 	s.openAPIRoute()
 }

@@ -235,6 +235,9 @@ func (s *Service) Cancel(ctx context.Context, a actor.Actor, id string) (Run, er
 		if n, _ := res.RowsAffected(); n != 1 {
 			return apperr.New(apperr.Conflict, "the run ended while cancelling")
 		}
+		if err := dropWaiters(ctx, tx, ws, id, ""); err != nil {
+			return err
+		}
 		return auditRun(ctx, tx, a, "workflow.run_cancelled", r)
 	})
 	if err != nil {
