@@ -47,7 +47,9 @@ func count(t *testing.T, h *apptest.Harness, q string, args ...any) int {
 
 // waiting reports whether a run waits at its waitForReply step "wait"
 // (the wait is committed once wakeAt is set).
-func waiting(r run) bool { return r.Status == "running" && r.CurrentStepID == "wait" && r.WakeAt != nil }
+func waiting(r run) bool {
+	return r.Status == "running" && r.CurrentStepID == "wait" && r.WakeAt != nil
+}
 
 func replyStep(chat, gatewayID, pattern string, timeout int, onReply, onTimeout string) obj {
 	cfg := obj{"chat": chat, "timeoutSeconds": timeout}
@@ -139,7 +141,9 @@ func TestWaitForReply_Conversation(t *testing.T) {
 		if len(texts) != 2 || texts[0] != `"no idea"` || texts[1] != `"order"` {
 			t.Fatalf("the event-triggered workflow saw %d events: %v", len(texts), texts)
 		}
-		var ex struct{ Items []struct{ Input json.RawMessage } }
+		var ex struct {
+			Items []struct{ Input json.RawMessage }
+		}
 		h.Call(http.StatusOK, "GET", "/api/v1/installations/"+inst.ID+"/executions", tok, nil).Data(t, &ex)
 		if len(ex.Items) != 2 {
 			t.Fatalf("installation executions: %d", len(ex.Items))

@@ -95,7 +95,9 @@ func TestWorkflowCrash_KillNineDuringWaitForReply(t *testing.T) {
 		}
 	}
 	for _, id := range runIDs {
-		waitFor(id, func(status, cur string, wake *time.Time) bool { return status == "running" && cur == "wait" && wake != nil })
+		waitFor(id, func(status, cur string, wake *time.Time) bool {
+			return status == "running" && cur == "wait" && wake != nil
+		})
 	}
 	node.Kill() // during the wait
 	node.Restart()
