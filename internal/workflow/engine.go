@@ -629,6 +629,7 @@ func (s *Service) sendEffect(ctx context.Context, tx *db.Tx, x *exec, o *outcome
 	x.record(cs, StepSucceeded, o.effectIn, map[string]any{"sendId": rec.ID, "status": rec.Status, "chatId": rec.ChatID}, "", "", o.effectAt, nil)
 	x.cur, x.attempt = next(cs, ""), 1
 	*o = outcome{status: StatusRunning}
+	s.waitAfterSend(ctx, x, o)
 	return nil
 }
 

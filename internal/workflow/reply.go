@@ -195,9 +195,18 @@ func (s *Service) waitForReply(ctx context.Context, x *exec, cs *cstep, m mode, 
 		x.cur, x.attempt = replyNext(cs, branchTimeout), 1
 		return outcome{status: StatusRunning, dropWait: true}, true
 	}
+	nw, in, msg := s.newWait(ctx, x, cs)
+	if msg != "" {
+		return s.failed(x, cs, in, msg, started)
+	}
+	return outcome{status: StatusRunning, wakeAt: nw.expiresAt, wait: &nw}, true
+}
+
+// newWait is the wait a run at step cs begins, or why it cannot (msg).
+func (s *Service) newWait(ctx context.Context, x *exec, cs *cstep) (w waiter, in json.RawMessage, msg string) {
 	v, err := evalExpr(ctx, cs.reply.chat, x.env())
 	if err != nil {
-		return s.failed(x, cs, nil, "chat: "+err.Error(), started)
+		return waiter{}, nil, "chat: " + err.Error()
 	}
 	chat := ""
 	if v != nil {
@@ -207,20 +216,35 @@ func (s *Service) waitForReply(ctx context.Context, x *exec, cs *cstep, m mode, 
 	if gatewayID == "" {
 		gatewayID = triggerGateway(x.input)
 	}
-	in := encode(map[string]any{"gatewayId": gatewayID, "chatId": chat})
+	in = encode(map[string]any{"gatewayId": gatewayID, "chatId": chat})
 	switch {
 	case chat == "":
-		return s.failed(x, cs, in, "the chat expression gave no chat id", started)
+		return waiter{}, in, "the chat expression gave no chat id"
 	case len(chat) > maxChatID || !utf8.ValidString(chat) || strings.IndexByte(chat, 0) >= 0:
-		return s.failed(x, cs, in, fmt.Sprintf("the chat id must be text of at most %d bytes", maxChatID), started)
+		return waiter{}, in, fmt.Sprintf("the chat id must be text of at most %d bytes", maxChatID)
 	case gatewayID == "":
-		return s.failed(x, cs, in, "the run was not started by a gateway event: set the step's gatewayId", started)
+		return waiter{}, in, "the run was not started by a gateway event: set the step's gatewayId"
 	}
 	now := s.now()
-	w = waiter{gatewayID: gatewayID, chatID: chat, ws: x.run.workspaceID, runID: x.run.ID, stepID: cs.ID,
+	return waiter{gatewayID: gatewayID, chatID: chat, ws: x.run.workspaceID, runID: x.run.ID, stepID: cs.ID,
 		pattern: cs.reply.cfg.Pattern, replyNext: replyNext(cs, branchReply), timeoutNext: replyNext(cs, branchTimeout),
-		expiresAt: now.Add(time.Duration(cs.reply.cfg.TimeoutSeconds) * time.Second), createdAt: now}
-	return outcome{status: StatusRunning, wakeAt: w.expiresAt, wait: &w}, true
+		expiresAt: now.Add(time.Duration(cs.reply.cfg.TimeoutSeconds) * time.Second), createdAt: now}, in, ""
+}
+
+// waitAfterSend begins, in the commit of a gateway step, the wait of a
+// waitForReply step right after it: the question's message leaves only
+// after that commit, so the answer cannot arrive before the run waits for
+// it. Anything unusual (a failing chat expression, the budget or the run's
+// timeout reached) is left to the next segment, which records it.
+func (s *Service) waitAfterSend(ctx context.Context, x *exec, o *outcome) {
+	cs := x.c.steps[x.cur]
+	if cs == nil || cs.Type != StepWaitForReply || cs.reply == nil || cs.reply.chat == nil ||
+		x.stepsUsed >= x.c.def.Settings.budget() || !s.now().Before(x.run.TimeoutAt) {
+		return
+	}
+	if w, _, msg := s.newWait(ctx, x, cs); msg == "" {
+		o.wait, o.wakeAt = &w, w.expiresAt
+	}
 }
 
 // triggerGateway is the gateway of the event that started a run, if an

@@ -206,6 +206,19 @@ func TestWaitForReply_TimeoutPreemptCancel(t *testing.T) {
 			t.Fatalf("newer run: %v", newer)
 		}
 
+		// A question and the wait for its answer commit together: an
+		// answer right after the start, before any job ran, is the run's.
+		quick := create(t, h, tok, "quick", def(manual,
+			obj{"id": "ask", "type": "gateway", "nextStepId": "wait", "config": obj{"gatewayId": g.ID, "chatId": "{{ trigger.chat }}", "text": "Yes?"}},
+			replyStep("trigger.chat", g.ID, "", 600, "got", "gone"),
+			transform("got", "{reply: steps.wait.output.text}", ""),
+			transform("gone", "{timeout: steps.wait.output}", "")))
+		q := start(t, h, tok, quick.ID, obj{"input": obj{"chat": "q"}})
+		deliver(t, h, g, "msg-q", obj{"chatId": "q", "text": "at once"})
+		if q = waitRun(t, h, tok, q.ID, nil); q.Status != "completed" || string(q.Output) != `{"reply":"at once"}` {
+			t.Fatalf("quick answer: %v", q)
+		}
+
 		// Cancelling a waiting run ends its wait.
 		c := waitRun(t, h, tok, start(t, h, tok, slow.ID, obj{"input": obj{"chat": "c"}}).ID, waiting)
 		if n := count(t, h, `SELECT count(*) FROM workflow_reply_waiters WHERE run_id = $1`, c.ID); n != 1 {
