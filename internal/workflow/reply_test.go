@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"os"
 	"sort"
 	"strings"
 	"testing"
@@ -159,7 +160,50 @@ func TestWaitForReply_Conversation(t *testing.T) {
 		if n := count(t, h, `SELECT count(*) FROM workflow_reply_waiters`); n != 0 {
 			t.Fatalf("%d waiters left", n)
 		}
+
+		// The examples of docs/workflows.md run as written: the
+		// conversation saves; the error workflow alerts through the fake
+		// when the workflow using it fails.
+		examples := docExamples(t, g.ID)
+		if len(examples) != 3 {
+			t.Fatalf("doc examples: %d", len(examples))
+		}
+		h.Call(http.StatusOK, "POST", "/api/v1/workflows/validate", tok, examples[0])
+		var alert, user wf
+		h.Call(http.StatusCreated, "POST", "/api/v1/workflows", tok, obj{"name": "alert", "definition": examples[1]}).Data(t, &alert)
+		uses := strings.ReplaceAll(string(examples[2]), "wf_…", alert.ID)
+		h.Call(http.StatusCreated, "POST", "/api/v1/workflows", tok, obj{"name": "uses", "definition": json.RawMessage(uses)}).Data(t, &user)
+		failed := start(t, h, tok, user.ID, obj{"input": obj{"amount": "ten"}})
+		sent = waitSent(t, f, 3)
+		if failed.Status != "failed" || sent[2].ChatID != "ops" || !strings.HasPrefix(sent[2].Text, "Run "+failed.ID+" of "+user.ID+" v1 failed at check: step \"check\" failed: ") {
+			t.Fatalf("error workflow alert: %v %+v", failed, sent[2])
+		}
 	})
+}
+
+// docExamples returns the workflow definitions of the last two sections of
+// docs/workflows.md, with gw_… replaced by gatewayID.
+func docExamples(t *testing.T, gatewayID string) []json.RawMessage {
+	t.Helper()
+	raw, err := os.ReadFile("../../docs/workflows.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(raw)
+	doc = doc[strings.Index(doc, "## Conversations: `waitForReply`"):]
+	var out []json.RawMessage
+	for _, block := range strings.Split(doc, "```json\n")[1:] {
+		block = block[:strings.Index(block, "```")]
+		if !strings.Contains(block, `"trigger"`) {
+			continue
+		}
+		block = strings.ReplaceAll(block, "gw_…", gatewayID)
+		if !json.Valid([]byte(block)) {
+			t.Fatalf("not JSON: %s", block)
+		}
+		out = append(out, json.RawMessage(block))
+	}
+	return out
 }
 
 // Timeouts, a newer waiter preempting an older one on the same chat,
