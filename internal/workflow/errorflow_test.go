@@ -59,6 +59,9 @@ func TestErrorWorkflows(t *testing.T) {
 		if failed.Status != "failed" {
 			t.Fatalf("run: %v", failed)
 		}
+		if n := usedExecutions(t, h, tok); n[0] != 2 {
+			t.Fatalf("a failed run and its error run counted %v executions", n)
+		}
 		// The step budget, in a worker.
 		budget := withHandler(def(manual, delay("d", 1, "b"), transform("b", "@", "")))
 		budget["settings"].(obj)["maxSteps"] = 1
