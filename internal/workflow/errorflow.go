@@ -82,11 +82,20 @@ func (s *Service) runFailed(ctx context.Context, tx *db.Tx, r Run, c *compiled, 
 	// One error run per failure: a run retried by hand that fails again
 	// fails at a later checkpoint.
 	st := start{trigger: TriggerError, input: raw, key: fmt.Sprintf("error:%s:%d", r.ID, r.Checkpoint), skipOverLimit: true}
-	x, err := s.newRun(ctx, tx, w, ws, st)
-	if err != nil {
+	// The failure is recorded even if its report cannot start: the
+	// savepoint undoes a half-started error run.
+	err = tx.Savepoint(ctx, "error_workflow", func() error {
+		x, err := s.newRun(ctx, tx, w, ws, st)
+		if err != nil {
+			return err
+		}
+		_, err = s.startTx(ctx, tx, x, st, nil)
 		return err
+	})
+	if err != nil && !db.IsTransient(err) && ctx.Err() == nil {
+		s.Log.Error("error workflow not started", "run", r.ID, "errorWorkflow", id, "error", err)
+		return nil
 	}
-	_, err = s.startTx(ctx, tx, x, st, nil)
 	return err
 }
 
