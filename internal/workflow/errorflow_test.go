@@ -109,6 +109,10 @@ func TestErrorWorkflows(t *testing.T) {
 		if st.ErrorWorkflowID == nil || *st.ErrorWorkflowID != failing.ID {
 			t.Fatalf("settings: %+v", st)
 		}
+		st.ErrorWorkflowID = nil
+		if h.Call(http.StatusOK, "GET", "/api/v1/workflows/settings", tok, nil).Data(t, &st); st.ErrorWorkflowID == nil || *st.ErrorWorkflowID != failing.ID {
+			t.Fatalf("settings read back: %+v", st)
+		}
 		plain := create(t, h, tok, "plain", def(manual, condition("c", "trigger.x", "", "")))
 		p := start(t, h, tok, plain.ID, obj{"input": obj{"x": 2}})
 		d := errorRuns(t, h, tok, failing.ID)
