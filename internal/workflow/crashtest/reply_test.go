@@ -134,7 +134,7 @@ func TestWorkflowCrash_KillNineDuringWaitForReply(t *testing.T) {
 				}
 				time.Sleep(20 * time.Millisecond)
 			}
-			time.Sleep(time.Duration(20+mrand.IntN(60)) * time.Millisecond)
+			time.Sleep(time.Duration(50+mrand.IntN(100)) * time.Millisecond)
 		}
 		done <- ""
 	}()
@@ -146,7 +146,7 @@ func TestWorkflowCrash_KillNineDuringWaitForReply(t *testing.T) {
 				t.Fatal(msg)
 			}
 			delivered = true
-		case <-time.After(time.Duration(200+mrand.IntN(500)) * time.Millisecond):
+		case <-time.After(time.Duration(150+mrand.IntN(350)) * time.Millisecond):
 			if kills < 8 {
 				node.Kill()
 				kills++
