@@ -204,6 +204,9 @@ func (s *Service) waitForReply(ctx context.Context, x *exec, cs *cstep, m mode, 
 
 // newWait is the wait a run at step cs begins, or why it cannot (msg).
 func (s *Service) newWait(ctx context.Context, x *exec, cs *cstep) (w waiter, in json.RawMessage, msg string) {
+	if cs.reply == nil || cs.reply.chat == nil {
+		return waiter{}, nil, "the step's chat expression did not compile"
+	}
 	v, err := evalExpr(ctx, cs.reply.chat, x.env())
 	if err != nil {
 		return waiter{}, nil, "chat: " + err.Error()
