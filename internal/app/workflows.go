@@ -12,6 +12,7 @@ import (
 	"github.com/switchboard/switchboard/internal/credit"
 	"github.com/switchboard/switchboard/internal/db"
 	"github.com/switchboard/switchboard/internal/gateway"
+	"github.com/switchboard/switchboard/internal/gateway/channel"
 	"github.com/switchboard/switchboard/internal/jobs"
 	"github.com/switchboard/switchboard/internal/plugin"
 	"github.com/switchboard/switchboard/internal/plugin/install"
@@ -68,6 +69,20 @@ func newWorkflows(ctx context.Context, c config.Config, d *db.DB, runner *jobs.R
 			return fmt.Errorf("encode event: %w", err)
 		}
 		return w.EventTx(ctx, tx, a, ev.Payload.GatewayID, ev.ID, raw)
+	})
+	// A message a run waits for (waitForReply) is that run's, and nobody
+	// else's: it is claimed before the hooks above see it.
+	gateways.OnClaim(func(ctx context.Context, tx *db.Tx, a actor.Actor, ev gateway.WorkspaceJob) (bool, error) {
+		if (ev.Type != channel.EventMessage && ev.Type != channel.EventWebhook) || ev.Payload.ChatID == "" {
+			return false, nil
+		}
+		raw, err := json.Marshal(ev)
+		if err != nil {
+			return false, fmt.Errorf("encode event: %w", err)
+		}
+		p := ev.Payload
+		return w.ReplyTx(ctx, tx, a, workflow.InboundMessage{GatewayID: p.GatewayID, ChatID: p.ChatID, UserID: p.UserID,
+			Username: p.Username, Text: p.Text, EventID: ev.ID, Event: raw})
 	})
 	return w, nil
 }

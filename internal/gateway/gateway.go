@@ -101,6 +101,7 @@ type Service struct {
 	onStore   []StoreHook
 	metrics   *telemetry.Metrics
 	poll      pollers
+	claims    []ClaimHook
 }
 
 // New returns the service. publicURL is the base of inbound URLs

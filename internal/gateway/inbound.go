@@ -204,6 +204,10 @@ func (s *Service) storeEvent(ctx context.Context, tx *db.Tx, r *row, e channel.E
 	if err != nil {
 		return false, fmt.Errorf("insert event: %w", err)
 	}
+	job.Status = "RECEIVED"
+	if claimed, err := s.claim(ctx, tx, r, job); err != nil || claimed {
+		return err == nil, err
+	}
 	if _, err := s.jobs.InsertRouted(ctx, tx, jobs.Route{WorkspaceID: r.workspaceID, Plan: r.plan},
 		eventArgs{EventID: job.ID, WorkspaceID: r.workspaceID}, &river.InsertOpts{MaxAttempts: 10}); err != nil {
 		return false, err

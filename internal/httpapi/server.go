@@ -359,6 +359,7 @@ func (s *Server) registerRoutes() {
 	if s.Workflows != nil {
 		s.workflowRoutes()
 		s.scheduleRoutes()
+		s.workflowSettingsRoutes()
 	}
 	s.openAPIRoute()
 }

@@ -51,6 +51,7 @@ type cstep struct {
 	delay        DelayConfig
 	until        *template
 	code         *jsrun.Program
+	reply        *replyStep
 }
 
 var stepIDPattern = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]{0,63}$`)
@@ -136,6 +137,7 @@ func compile(ctx context.Context, a actor.Actor, d Definition, refs Refs) (*comp
 			}
 		}
 	}
+	c.checkReplies(&p)
 	if outOfRange(d.Settings.TimeoutSeconds, time.Second, MaxRunTimeout) {
 		p.add("definition.settings.timeoutSeconds", "must be from 1 to %d (0: the default, %d)", int64(MaxRunTimeout/time.Second), int64(DefaultRunTimeout/time.Second))
 	}
@@ -260,7 +262,7 @@ func (cs *cstep) compileStep(ctx context.Context, a actor.Actor, refs Refs, f st
 	if outOfRange(st.RetryBackoffMs, time.Millisecond, MaxRetryBackoff) {
 		p.add(f+".retryBackoffMs", "must be from 0 to %d", MaxRetryBackoff.Milliseconds())
 	}
-	if st.Type != StepCondition && len(st.ConditionalNext) > 0 {
+	if st.Type != StepCondition && st.Type != StepWaitForReply && len(st.ConditionalNext) > 0 {
 		p.add(f+".conditionalNext", "applies only to condition steps (use nextStepId)")
 	}
 	cf := f + ".config"
@@ -387,6 +389,8 @@ func (cs *cstep) compileStep(ctx context.Context, a actor.Actor, refs Refs, f st
 		}
 	case StepCode:
 		cs.compileCode(cf, p)
+	case StepWaitForReply:
+		cs.compileReply(ctx, a, refs, f, p)
 	case "":
 		p.add(f+".type", "is required: plugin, gateway, condition, transform or delay")
 	default:

@@ -110,6 +110,9 @@ type Settings struct {
 	TimeoutSeconds int64 `json:"timeoutSeconds,omitempty"`
 	// MaxSteps is the step budget of a run (cycles are allowed).
 	MaxSteps int `json:"maxSteps,omitempty"`
+	// ErrorWorkflowID is started when a run of this workflow fails
+	// (errorflow.go); without it, the workspace's default.
+	ErrorWorkflowID string `json:"errorWorkflowId,omitempty"`
 }
 
 // PluginConfig is a plugin step: an installation of the workspace, or a

@@ -87,6 +87,10 @@ type outcome struct {
 	effectText string
 	effectIn   json.RawMessage
 	effectAt   time.Time
+	// wait is a waitForReply step's wait, begun in the commit; dropWait
+	// ends the run's wait (reply.go).
+	wait     *waiter
+	dropWait bool
 	// interrupted: the worker is stopping mid-step; busy: the workspace is
 	// at its concurrent executions; retry: a fault of ours (the database
 	// went away mid-step) that the job's retry gets past. Either way nothing
@@ -189,6 +193,9 @@ func next(cs *cstep, branch string) string {
 	if cs.Type == StepCondition {
 		return cs.ConditionalNext[branch]
 	}
+	if cs.Type == StepWaitForReply {
+		return replyNext(cs, branch)
+	}
 	return cs.NextStepID
 }
 
@@ -265,6 +272,10 @@ func (s *Service) segment(ctx context.Context, x *exec, m mode) outcome {
 			}
 			in := map[string]any{"gatewayId": cs.gateway.GatewayID, "chatId": asText(chat), "text": asText(text)}
 			return outcome{status: StatusRunning, effect: cs, effectChat: asText(chat), effectText: asText(text), effectIn: encode(in), effectAt: started}
+		case StepWaitForReply:
+			if o, stop := s.waitForReply(ctx, x, cs, m, started); stop {
+				return o
+			}
 		case StepPlugin:
 			if m == atCreation {
 				return outcome{status: StatusRunning}
@@ -573,6 +584,11 @@ func (s *Service) persist(ctx context.Context, tx *db.Tx, x *exec, o *outcome, i
 		}
 	}
 	s.observe(tx, x, o.status, insert)
+	if o.wait != nil || o.dropWait {
+		if err := s.persistWait(ctx, tx, x, o, newSeq); err != nil {
+			return err
+		}
+	}
 	r.Status, r.Checkpoint, r.CurrentStepID, r.Attempt, r.StepsUsed, r.stepsRaw = o.status, newSeq, cur, x.attempt, x.stepsUsed, steps
 	r.Error, _ = errMsg.(string)
 	r.UpdatedAt, r.WakeAt = now, nil
@@ -585,6 +601,9 @@ func (s *Service) persist(ctx context.Context, tx *db.Tx, x *exec, o *outcome, i
 	}
 	if o.status != StatusRunning {
 		r.FinishedAt = &now
+		if o.status == StatusFailed {
+			return s.runFailed(ctx, tx, *r, x.c, cur, now)
+		}
 		return nil
 	}
 	return s.enqueue(ctx, tx, *r, o.wakeAt)
@@ -619,6 +638,7 @@ func (s *Service) sendEffect(ctx context.Context, tx *db.Tx, x *exec, o *outcome
 	x.record(cs, StepSucceeded, o.effectIn, map[string]any{"sendId": rec.ID, "status": rec.Status, "chatId": rec.ChatID}, "", "", o.effectAt, nil)
 	x.cur, x.attempt = next(cs, ""), 1
 	*o = outcome{status: StatusRunning}
+	s.waitAfterSend(ctx, x, o)
 	return nil
 }
 

@@ -133,6 +133,9 @@ func (s *Service) endWorkspace(ctx context.Context, tx *db.Tx, ch workspace.Chan
 	if err := rows.Close(); err != nil {
 		return nil, err
 	}
+	if err := dropWaiters(ctx, tx, ws, "", ""); err != nil {
+		return nil, err
+	}
 	// A sync webhook caller waiting on one of them gets its answer now.
 	tx.AfterCommit(func() {
 		for _, id := range cancelled {

@@ -239,6 +239,9 @@ func (s *Service) Cancel(ctx context.Context, a actor.Actor, id string) (Run, er
 		if m := s.Metrics; m != nil {
 			tx.AfterCommit(func() { m.RunFinished(string(r.Trigger), StatusCancelled) })
 		}
+		if err := dropWaiters(ctx, tx, ws, id, ""); err != nil {
+			return err
+		}
 		return auditRun(ctx, tx, a, "workflow.run_cancelled", r)
 	})
 	if err != nil {

@@ -294,6 +294,9 @@ func (s *Service) validate(ctx context.Context, a actor.Actor, raw json.RawMessa
 	if err != nil {
 		return Definition{}, nil, err
 	}
+	if err := s.checkErrorWorkflow(ctx, s.DB.Read(), a.WorkspaceID(), def.Settings.ErrorWorkflowID, "", "definition.settings.errorWorkflowId"); err != nil {
+		return Definition{}, nil, err
+	}
 	return def, c, nil
 }
 
@@ -444,6 +447,9 @@ func (s *Service) Update(ctx context.Context, a actor.Actor, id string, in Updat
 	if err != nil {
 		return Workflow{}, err
 	}
+	if def.Settings.ErrorWorkflowID == id {
+		return Workflow{}, apperr.Invalid(apperr.FieldError{Field: "definition.settings.errorWorkflowId", Message: "cannot name the workflow itself"})
+	}
 	defRaw, _ := json.Marshal(def)
 	vid := ids.New(ids.WorkflowVersion)
 	var version int
@@ -551,6 +557,9 @@ func (s *Service) Delete(ctx context.Context, a actor.Actor, id string) error {
 			return fmt.Errorf("cancel runs: %w", err)
 		}
 		cancelled, _ := res.RowsAffected()
+		if err := dropWaiters(ctx, tx, ws, "", id); err != nil {
+			return err
+		}
 		return audit.Record(ctx, tx, a, audit.Entry{Action: "workflow.deleted", Resource: "workflow", ResourceID: id,
 			Metadata: map[string]any{"name": w.Name, "version": w.Version, "cancelledRuns": cancelled}})
 	})

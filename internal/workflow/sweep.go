@@ -209,7 +209,9 @@ func (s *Service) SweepTimeouts(ctx context.Context) (int, error) {
 			if err != nil {
 				return err
 			}
-			affected, _ = res.RowsAffected()
+			if affected, _ = res.RowsAffected(); affected == 1 {
+				return s.runTimedOut(ctx, tx, o.ws, o.id, now)
+			}
 			return nil
 		})
 		if err != nil {
