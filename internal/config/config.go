@@ -64,6 +64,9 @@ type Config struct {
 	// WebAuthnRPID is the passkeys' relying party id (webauthn.go); an IP
 	// address turns passkeys off.
 	WebAuthnRPID string
+	// AuditSigningKey signs the audit log's checkpoints (audit.go); empty
+	// means: read from, or generate into, the data dir.
+	AuditSigningKey string
 }
 
 // setting is one configurable value: its flag, its variable and its help.
@@ -97,7 +100,7 @@ func settings(c *rawConfig) []setting {
 		{"workers", "SWITCHBOARD_WORKERS", "true", "run background jobs on this node (false for an API-only node)", &c.workers},
 		{"shutdown-timeout", "SWITCHBOARD_SHUTDOWN_TIMEOUT", "15s", "how long to drain requests on shutdown", &c.shutdown},
 		{"node-dead-after", "SWITCHBOARD_NODE_DEAD_AFTER", "15s", "PostgreSQL: how long a worker node may miss its heartbeat before other nodes take over its running jobs", &c.nodeDeadAfter},
-	}, append(append(append(gatewaySettings(c), stripeSettings(c)...), aiSettings(c)...), append(webSettings(c), webauthnSettings(c)...)...)...)
+	}, append(append(append(gatewaySettings(c), stripeSettings(c)...), aiSettings(c)...), append(append(webSettings(c), webauthnSettings(c)...), auditSettings(c)...)...)...)
 }
 
 type rawConfig struct {
@@ -107,6 +110,7 @@ type rawConfig struct {
 	maxUpload, apiRateScale                                      string
 	workers, shutdown, nodeDeadAfter                             string
 	webauthnRPID                                                 string
+	auditSigningKey                                              string
 	gateway                                                      rawGatewayConfig
 	stripe                                                       rawStripeConfig
 	ai                                                           rawAIConfig
@@ -267,6 +271,8 @@ func (r rawConfig) validate() (Config, error) {
 	c.MetricsAddr, c.CORSOrigins = r.web.validate(bad, c.Listen)
 	c.WebAuthnRPID = validateRPID(bad, r.webauthnRPID, c.PublicURL)
 	validateKeys(bad, c.TokenKey, c.SecretKey)
+	c.AuditSigningKey = r.auditSigningKey
+	validateAuditKey(bad, c.AuditSigningKey)
 	if len(errs) > 0 {
 		return Config{}, errors.Join(errs...)
 	}
