@@ -3,7 +3,9 @@
 //	switchboard serve                 start the platform (migrates first)
 //	switchboard migrate [up|status]   apply or list database migrations
 //	switchboard admin create --email … --password …
-//	switchboard audit verify          check the audit log's hash chain
+//	switchboard audit verify          check the audit log's chains and signed checkpoints
+//	switchboard backup --to FILE      online backup of a SQLite database
+//	switchboard restore --from FILE   put a backup back (server stopped)
 //	switchboard keys rotate           re-seal stored credentials under a new key
 //	switchboard openapi               print the OpenAPI document
 //	switchboard version

@@ -1,0 +1,154 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/switchboard/switchboard/internal/app/apptest"
+	"github.com/switchboard/switchboard/internal/audit"
+	"github.com/switchboard/switchboard/internal/db"
+)
+
+// A backup taken while runs are being created holds every run committed
+// before it started and an audit log that verifies, signatures included,
+// once restored into a fresh data dir; restoring over a served database is
+// refused.
+func TestCLI_BackupUnderLoadRestoresCommittedRunsAndAVerifiedAuditLog(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	live := filepath.Join(t.TempDir(), "live.db")
+	h := apptest.Start(t, live)
+	liveDir := filepath.Dir(h.MailDir)
+	s := h.SignUp("backup@example.com", "correct horse battery")
+	if _, err := h.App.DB.SQL().ExecContext(ctx, `UPDATE users SET plan = 'ENTERPRISE'`); err != nil {
+		t.Fatal(err)
+	}
+	var wf struct{ HookURL string }
+	h.Call(http.StatusCreated, "POST", "/api/v1/workflows", s.AccessToken, map[string]any{"name": "orders", "definition": map[string]any{
+		"trigger": map[string]any{"type": "webhook", "mode": "sync"}, "startStepId": "echo",
+		"steps": []any{map[string]any{"id": "echo", "type": "transform", "config": map[string]any{"expression": "{order: trigger.body.id}"}}},
+	}}).Data(t, &wf)
+	hook := h.URL + wf.HookURL[strings.Index(wf.HookURL, "/hooks/"):]
+	keys, err := audit.KeySource{Dir: liveDir}.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := audit.Seal(ctx, h.App.DB, keys); err != nil {
+		t.Fatal(err)
+	}
+
+	// Runs keep being created from before the backup until after it.
+	stop := make(chan struct{})
+	warm := make(chan struct{})
+	var runs atomic.Int64
+	var wg sync.WaitGroup
+	for i := 0; i < 3; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				resp, err := http.Post(hook, "application/json", bytes.NewReader([]byte(`{"id":"ord_1"}`)))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					t.Errorf("webhook: %d", resp.StatusCode)
+					return
+				}
+				if runs.Add(1) == 20 {
+					close(warm)
+				}
+			}
+		}()
+	}
+	<-warm
+	committed := runIDs(t, h.App.DB)
+	bak := filepath.Join(t.TempDir(), "switchboard.backup")
+	r := runCLI(t, map[string]string{"SWITCHBOARD_DATA_DIR": liveDir, "SWITCHBOARD_DATABASE_URL": live}, "backup", "--to", bak)
+	close(stop)
+	wg.Wait()
+	if r.code != 0 || !strings.Contains(r.stdout, "backed up") {
+		t.Fatalf("backup: %+v", r)
+	}
+	if r := runCLI(t, map[string]string{"SWITCHBOARD_DATA_DIR": liveDir, "SWITCHBOARD_DATABASE_URL": live}, "backup", "--to", bak); r.code != 1 || !strings.Contains(r.stderr, "already exists") {
+		t.Fatalf("backup over an existing file: %+v", r)
+	}
+	if r := runCLI(t, map[string]string{"SWITCHBOARD_DATA_DIR": liveDir, "SWITCHBOARD_DATABASE_URL": live}, "restore", "--from", bak); r.code != 1 || !strings.Contains(r.stderr, "server is running") {
+		t.Fatalf("restore over the served database: %+v", r)
+	}
+
+	fresh := t.TempDir()
+	key, err := os.ReadFile(filepath.Join(liveDir, audit.SigningKeysFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(fresh, audit.SigningKeysFile), key, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"SWITCHBOARD_DATA_DIR": fresh, "SWITCHBOARD_LOG_LEVEL": "error"}
+	if r := runCLI(t, env, "restore", "--from", bak); r.code != 0 || !strings.Contains(r.stdout, "restored") {
+		t.Fatalf("restore: %+v", r)
+	}
+	if r := runCLI(t, env, "audit", "verify"); r.code != 0 || !strings.Contains(r.stdout, "intact") || !strings.Contains(r.stdout, "signatures checked") {
+		t.Fatalf("audit verify of the restored database: %+v", r)
+	}
+	d, err := db.Open(ctx, filepath.Join(fresh, "switchboard.db"), db.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	restored := map[string]bool{}
+	for _, id := range runIDs(t, d) {
+		restored[id] = true
+	}
+	for _, id := range committed {
+		if !restored[id] {
+			t.Fatalf("run %s, committed before the backup started, is not in it (%d of %d runs there)", id, len(restored), len(committed))
+		}
+	}
+	if len(committed) < 20 {
+		t.Fatalf("only %d runs before the backup", len(committed))
+	}
+}
+
+func runIDs(t *testing.T, d *db.DB) []string {
+	t.Helper()
+	rows, err := d.Read().QueryContext(context.Background(), `SELECT id FROM workflow_runs`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, id)
+	}
+	return out
+}
+
+func TestCLI_BackupAndRestoreOnPostgreSQLPointToPgDump(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"SWITCHBOARD_DATA_DIR": t.TempDir(), "SWITCHBOARD_DATABASE_URL": "postgres://sb@db.invalid/sb"}
+	for _, args := range [][]string{{"backup", "--to", "x"}, {"restore", "--from", "x"}} {
+		if r := runCLI(t, env, args...); r.code != 2 || !strings.Contains(r.stderr, "pg_dump") || !strings.Contains(r.stderr, "pg_restore") {
+			t.Errorf("%s on PostgreSQL: %+v", args[0], r)
+		}
+	}
+}
