@@ -56,7 +56,7 @@ func TestCLI_AuditSealRotateExportAndVerify(t *testing.T) {
 		for sc.Scan() {
 			var line struct {
 				Type, KeyID, PublicKey, Signature, SignedMessage, ChainID string
-				Seq                                                        int64
+				Seq                                                       int64
 			}
 			if err := json.Unmarshal(sc.Bytes(), &line); err != nil {
 				t.Fatal(err)
