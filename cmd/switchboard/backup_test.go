@@ -1,10 +1,13 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -120,9 +123,51 @@ func TestCLI_BackupUnderLoadRestoresCommittedRunsAndAVerifiedAuditLog(t *testing
 			t.Fatalf("run %s, committed before the backup started, is not in it (%d of %d runs there)", id, len(restored), len(committed))
 		}
 	}
+	// Another process that merely has the database open (an API-only
+	// node holds no worker lock) blocks a restore too.
+	holder := exec.Command(os.Args[0], "-test.run=^TestHelperHoldDatabaseOpen$")
+	holder.Env = append(os.Environ(), "SWITCHBOARD_TEST_HOLD_DB="+filepath.Join(fresh, "switchboard.db"))
+	stdin, _ := holder.StdinPipe()
+	stdout, _ := holder.StdoutPipe()
+	if err := holder.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if line, err := bufio.NewReader(stdout).ReadString('\n'); err != nil || line != "open\n" {
+		t.Fatalf("helper process: %q %v", line, err)
+	}
+	r = runCLI(t, env, "restore", "--from", bak)
+	stdin.Close()
+	_ = holder.Wait()
+	if r.code != 1 || !strings.Contains(r.stderr, "another process has this database open") {
+		t.Fatalf("restore over a database open elsewhere: %+v", r)
+	}
 	if len(committed) < 20 {
 		t.Fatalf("only %d runs before the backup", len(committed))
 	}
+}
+
+// TestHelperHoldDatabaseOpen is run as a separate process by the backup
+// test: it opens the database, says so, and keeps it open until its input
+// closes.
+func TestHelperHoldDatabaseOpen(t *testing.T) {
+	path := os.Getenv("SWITCHBOARD_TEST_HOLD_DB")
+	if path == "" {
+		t.Skip("run by TestCLI_BackupUnderLoadRestoresCommittedRunsAndAVerifiedAuditLog")
+	}
+	d, err := db.Open(context.Background(), path, db.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if err := d.Ping(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := d.Read().QueryRowContext(context.Background(), `SELECT COUNT(*) FROM audit_logs`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	os.Stdout.WriteString("open\n")
+	_, _ = io.Copy(io.Discard, os.Stdin)
 }
 
 func runIDs(t *testing.T, d *db.DB) []string {

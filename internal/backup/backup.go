@@ -30,6 +30,10 @@ import (
 // ErrServerRunning is returned by Restore while a server uses the file.
 var ErrServerRunning = errors.New("a Switchboard server is running on this database (it holds the worker lock): stop every node that uses it, then restore")
 
+// ErrOpenElsewhere is returned by Restore while another process has the
+// database open (an API-only node, a CLI command).
+var ErrOpenElsewhere = errors.New("another process has this database open (a node started with --workers=false, or a command): stop it, then restore")
+
 func open(path string, readOnly bool) (*sql.DB, error) {
 	q := "?_pragma=busy_timeout(60000)"
 	if readOnly {
@@ -102,7 +106,8 @@ func check(ctx context.Context, path string) error {
 }
 
 // Restore replaces the database at dst with the backup at src. It refuses
-// while a serving node holds dst's worker lock, and holds that lock itself
+// while a serving node holds dst's worker lock or another process has the
+// file open, and holds the worker lock itself
 // meanwhile so no node starts working the file halfway. The database it
 // replaces is kept beside it, as <dst>.before-restore-<time>, after its
 // write-ahead log was folded in; it returns that name ("" if there was no
@@ -122,6 +127,11 @@ func Restore(ctx context.Context, src, dst string) (string, error) {
 		return "", ErrServerRunning
 	}
 	defer unlock()
+	if busy, err := openElsewhere(dst); err != nil {
+		return "", err
+	} else if busy {
+		return "", ErrOpenElsewhere
+	}
 	kept := ""
 	if _, err := os.Stat(dst); err == nil {
 		// Fold the write-ahead log into the file so the kept copy is whole.
