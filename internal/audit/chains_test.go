@@ -186,6 +186,18 @@ func TestChains_VerifyNamesTheChainOfAnEditTruncationAndRemovedCheckpointedTail(
 		if _, err := d.SQL().ExecContext(ctx, `UPDATE audit_logs SET action = 'x' WHERE chain_id = 'usr_b' AND chain_seq = 4`); err != nil {
 			t.Fatal(err)
 		}
+		// A head that does not end at the chain's last row is not signed.
+		recordIn(t, d, actor.Actor{UserID: "usr_b"}, Entry{Action: "x", Resource: "y"})
+		if _, err := d.SQL().ExecContext(ctx, `UPDATE audit_chains SET hash = 'forged' WHERE chain_id = 'usr_b'`); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := Seal(ctx, d, keys); n != 0 || err == nil || !strings.Contains(err.Error(), "usr_b") || !strings.Contains(err.Error(), "head") {
+			t.Fatalf("seal of a forged head: %d %v", n, err)
+		}
+		if _, err := d.SQL().ExecContext(ctx, `UPDATE audit_chains SET hash = (SELECT hash FROM audit_logs WHERE chain_id = 'usr_b' AND chain_seq = 5)
+			WHERE chain_id = 'usr_b'`); err != nil {
+			t.Fatal(err)
+		}
 		// Removing the sealed tail of a chain, head included, is caught by
 		// its checkpoint.
 		if _, err := d.SQL().ExecContext(ctx, `DELETE FROM audit_logs WHERE chain_id = 'usr_a' AND chain_seq >= 3`); err != nil {

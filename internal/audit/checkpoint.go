@@ -61,6 +61,8 @@ func (c Checkpoint) checkSignature(keys *SigningKeys) string {
 // lead to the head): a chain that fails is left unsigned and reported, so
 // a forgery slipped in between two sweeps is never sealed.
 //
+// The legacy chain, which may be long and is sealed once, comes last, so
+// a first sweep cut short by the job's timeout has sealed the workspaces.
 // Several nodes may seal at once: a checkpoint is stored only if none
 // exists for that chain and seq (they would sign the same head), so the
 // first node's signature stands and the others' are dropped.
@@ -71,7 +73,7 @@ func Seal(ctx context.Context, d *db.DB, keys *SigningKeys) (int, error) {
 		LEFT JOIN audit_checkpoints k ON k.chain_id = c.chain_id
 			AND k.seq = (SELECT MAX(seq) FROM audit_checkpoints WHERE chain_id = c.chain_id)
 		WHERE c.seq > COALESCE(k.seq, 0)
-		ORDER BY c.chain_id`)
+		ORDER BY CASE WHEN c.chain_id = 'legacy' THEN 1 ELSE 0 END, c.chain_id`)
 	if err != nil {
 		return 0, fmt.Errorf("seal audit chains: %w", err)
 	}
@@ -96,7 +98,7 @@ func Seal(ctx context.Context, d *db.DB, keys *SigningKeys) (int, error) {
 	n := 0
 	var broken []error
 	for _, p := range todo {
-		bad, err := walkChain(ctx, d.Read(), p.chain, p.fromSeq, p.fromHash, p.seq, nil)
+		bad, err := walkChain(ctx, d.Read(), p.chain, p.fromSeq, p.fromHash, p.seq, p.hash)
 		if err != nil {
 			return n, err
 		}

@@ -178,9 +178,13 @@ func chainCheckpoints(ctx context.Context, q db.Querier, chain string) ([]Checkp
 }
 
 // walkChain checks chain's rows after position from (whose hash is
-// fromHash) up to position to; see walkChainCounting.
-func walkChain(ctx context.Context, q db.Querier, chain string, from int64, fromHash string, to int64, cps []Checkpoint) (*badRow, error) {
-	bad, _, err := walkChainCounting(ctx, q, chain, from, fromHash, to, cps)
+// fromHash) up to position to, whose hash must be toHash; see
+// walkChainCounting.
+func walkChain(ctx context.Context, q db.Querier, chain string, from int64, fromHash string, to int64, toHash string) (*badRow, error) {
+	bad, _, err := walkChainCounting(ctx, q, chain, from, fromHash, to, []Checkpoint{{Seq: to, Hash: toHash}})
+	if bad != nil && bad.cp != nil {
+		bad.cp, bad.reason = nil, "the chain head does not end at this row"
+	}
 	return bad, err
 }
 
