@@ -99,6 +99,11 @@ func TestCLI_BackupUnderLoadRestoresCommittedRunsAndAVerifiedAuditLog(t *testing
 	if r.code != 0 || !strings.Contains(r.stdout, "backed up") {
 		t.Fatalf("backup: %+v", r)
 	}
+	if st, err := os.Stat(bak); err != nil {
+		t.Fatal(err)
+	} else if st.Mode().Perm() != 0o600 {
+		t.Fatalf("backup file mode %v, want 0600", st.Mode().Perm())
+	}
 	if r := runCLI(t, map[string]string{"SWITCHBOARD_DATA_DIR": liveDir, "SWITCHBOARD_DATABASE_URL": live}, "backup", "--to", bak); r.code != 1 || !strings.Contains(r.stderr, "already exists") {
 		t.Fatalf("backup over an existing file: %+v", r)
 	}

@@ -69,6 +69,12 @@ func SQLite(ctx context.Context, src, dst string) error {
 		_ = os.Remove(tmp)
 		return fmt.Errorf("back up %s: %w", src, err)
 	}
+	// The copy holds what the database holds (password hashes, sealed
+	// credentials): readable by its owner only, like the database.
+	if err := os.Chmod(tmp, 0o600); err != nil {
+		_ = os.Remove(tmp)
+		return err
+	}
 	if err := check(ctx, tmp); err != nil {
 		_ = os.Remove(tmp)
 		return err
