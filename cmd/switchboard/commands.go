@@ -12,9 +12,7 @@ import (
 
 	"github.com/switchboard/switchboard/internal/actor"
 	"github.com/switchboard/switchboard/internal/app"
-	"github.com/switchboard/switchboard/internal/audit"
 	"github.com/switchboard/switchboard/internal/config"
-	"github.com/switchboard/switchboard/internal/db"
 )
 
 func version() string {
@@ -181,36 +179,5 @@ func cmdAdmin(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	fmt.Fprintf(stdout, "created SUPER_ADMIN %s (%s)\n", u.Email, u.ID)
-	return nil
-}
-
-func cmdAudit(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	const auditUsage = "usage: switchboard audit verify [flags]"
-	if len(args) > 0 && isHelp(args[0]) {
-		fmt.Fprintln(stdout, auditUsage)
-		return nil
-	}
-	if len(args) == 0 || args[0] != "verify" {
-		return exitError{code: 2, msg: auditUsage}
-	}
-	c, err := loadConfig("audit verify", args[1:], getenv, stderr, nil)
-	if err != nil {
-		return err
-	}
-	d, err := app.OpenDB(ctx, c)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	// Walking a long chain is one long read: no per-statement bound.
-	res, err := audit.Verify(db.WithoutTimeout(ctx), d.Read())
-	if err != nil {
-		return err
-	}
-	if !res.OK {
-		return exitError{code: 1, msg: fmt.Sprintf("audit log TAMPERED: row %d (id %q): %s; %d rows before it verified",
-			res.BadSeq, res.BadID, res.Reason, res.Checked)}
-	}
-	fmt.Fprintf(stdout, "audit log intact: %d rows verified\n", res.Checked)
 	return nil
 }

@@ -3,7 +3,9 @@
 //	switchboard serve                 start the platform (migrates first)
 //	switchboard migrate [up|status]   apply or list database migrations
 //	switchboard admin create --email … --password …
-//	switchboard audit verify          check the audit log's hash chain
+//	switchboard audit verify          check the audit log's chains and signed checkpoints
+//	switchboard backup --to FILE      online backup of a SQLite database
+//	switchboard restore --from FILE   put a backup back (server stopped)
 //	switchboard keys rotate           re-seal stored credentials under a new key
 //	switchboard openapi               print the OpenAPI document
 //	switchboard version
@@ -39,7 +41,11 @@ Usage:
   switchboard migrate [up|status] [flags]   apply pending migrations, or list them
   switchboard admin create --email E --password P [--name N] [flags]
                                             create a SUPER_ADMIN account
-  switchboard audit verify [flags]          check the audit log's hash chain
+  switchboard audit verify [flags]          check the audit log's chains and signed checkpoints
+  switchboard audit seal|checkpoints export|keys rotate|keys generate
+                                            sign, export for a witness, manage the signing keys
+  switchboard backup --to FILE              online backup of a SQLite database
+  switchboard restore --from FILE           put a backup back (server stopped)
   switchboard keys status|rotate|generate|prune
                                             manage the keys that seal stored credentials
   switchboard openapi                       print the API's OpenAPI 3.1 document (no database needed)
@@ -68,6 +74,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = cmdAudit(ctx, args[1:], getenv, stdout, stderr)
 	case "keys":
 		err = cmdKeys(ctx, args[1:], getenv, stdout, stderr)
+	case "backup":
+		err = cmdBackup(ctx, args[1:], getenv, stdout, stderr)
+	case "restore":
+		err = cmdRestore(ctx, args[1:], getenv, stdout, stderr)
 	case "openapi":
 		err = cmdOpenAPI(args[1:], stdout)
 	case "version", "--version", "-v":

@@ -140,6 +140,11 @@ func New(ctx context.Context, c config.Config, log *slog.Logger, opt Options) (*
 	if err != nil {
 		return nil, fmt.Errorf("secret sealing keys: %w", err)
 	}
+	// Loaded now so that a missing key file is generated, and a bad one
+	// refused, before anything serves; the sweep re-reads it on each run.
+	if _, err := c.AuditKeys().Load(); err != nil {
+		return nil, fmt.Errorf("audit signing keys: %w", err)
+	}
 	for _, w := range c.ClusterWarnings() {
 		log.Warn(w)
 	}
@@ -169,6 +174,8 @@ func New(ctx context.Context, c config.Config, log *slog.Logger, opt Options) (*
 		return nil, err
 	}
 	auditSvc := audit.NewService(d)
+	auditSvc.SetSigningKeys(c.AuditKeys())
+	audit.RegisterJobs(runner, d, c.AuditKeys(), log)
 	// The flag refresher lives as long as the App: it starts here, loaded,
 	// and stops in Close. It does not end with ctx, which may be only the
 	// context of starting up.

@@ -1,9 +1,13 @@
 // Package audit records every change Switchboard makes, in the same
 // transaction as the change, as an append-only, hash-chained log.
 //
-// Each row's hash covers its own fields and the previous row's hash, so
-// editing, deleting or reordering any row breaks the chain from that row on;
-// Verify names the first row that no longer fits.
+// The log is made of chains: one per workspace and one for platform events
+// (chains.go). Each row's hash covers its own fields and the previous row's
+// hash in its chain, so editing, deleting or reordering any row breaks its
+// chain from that row on; checkpoints signed with a key outside the
+// database (checkpoint.go) seal each chain's head, so even a rewrite that
+// recomputes every hash is found. Verify names the first row that no longer
+// fits.
 package audit
 
 import (
@@ -38,6 +42,9 @@ type Entry struct {
 	UserID         string
 	OrganizationID string
 	Metadata       map[string]any
+	// Platform puts the event in the platform chain instead of its
+	// workspace's: for events about the platform itself (admin requests).
+	Platform bool
 }
 
 // Row is a stored audit event.
@@ -56,8 +63,12 @@ type Row struct {
 	RequestID      string          `json:"requestId"`
 	Metadata       json.RawMessage `json:"metadata"`
 	CreatedAt      time.Time       `json:"createdAt"`
-	PrevHash       string          `json:"-"`
-	Hash           string          `json:"-"`
+	// ChainID is the chain the row belongs to (its workspace, "platform"
+	// or "legacy"), ChainSeq its position in that chain.
+	ChainID  string `json:"chainId"`
+	ChainSeq int64  `json:"chainSeq"`
+	PrevHash string `json:"-"`
+	Hash     string `json:"-"`
 }
 
 // Record appends e to the log inside tx. It must be called in the
@@ -84,36 +95,25 @@ func Record(ctx context.Context, tx *db.Tx, a actor.Actor, e Entry) error {
 		ResourceID: storable(e.ResourceID), Status: e.Status, IPAddress: storable(a.IP), UserAgent: storable(a.UserAgent),
 		RequestID: storable(a.RequestID), Metadata: meta, CreatedAt: db.Now(),
 	}
-	// Taking the head row's lock serializes appends on PostgreSQL; SQLite's
-	// writer lock already does.
-	if err := tx.QueryRowContext(ctx,
-		`UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash`,
-	).Scan(&r.Seq, &r.PrevHash); err != nil {
-		return fmt.Errorf("audit %s: advance chain: %w", e.Action, err)
-	}
-	r.Hash = r.computeHash()
-	if _, err := tx.ExecContext(ctx, `UPDATE audit_head SET hash = $1 WHERE id = 1`, r.Hash); err != nil {
-		return fmt.Errorf("audit %s: advance chain: %w", e.Action, err)
-	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO audit_logs
-		(id, seq, user_id, organization_id, impersonator_id, action, resource, resource_id,
-		 status, ip_address, user_agent, request_id, metadata, created_at, prev_hash, hash)
-		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16)`,
-		r.ID, r.Seq, nullable(r.UserID), nullable(r.OrganizationID), nullable(r.ImpersonatorID),
-		r.Action, r.Resource, nullable(r.ResourceID), r.Status, r.IPAddress, r.UserAgent,
-		r.RequestID, string(r.Metadata), r.CreatedAt, r.PrevHash, r.Hash)
-	if err != nil {
-		return fmt.Errorf("audit %s: insert: %w", e.Action, err)
+	r.ChainID = chainOf(userID, orgID, e.Platform)
+	if err := appendToChain(ctx, tx, &r); err != nil {
+		return fmt.Errorf("audit %s: %w", e.Action, err)
 	}
 	return nil
 }
 
 // computeHash hashes the row's content and the previous hash. Fields are
-// length-prefixed so no two different rows encode alike.
+// length-prefixed so no two different rows encode alike. Rows of the
+// legacy chain keep the hash they were written with (over the global seq,
+// which was their chain position); every other row's hash also covers its
+// chain id.
 func (r Row) computeHash() string {
 	h := sha256.New()
+	if r.ChainID != LegacyChain {
+		fmt.Fprintf(h, "v2|%d:%s|", len(r.ChainID), r.ChainID)
+	}
 	for _, f := range []string{
-		r.PrevHash, fmt.Sprint(r.Seq), r.ID, r.UserID, r.OrganizationID, r.ImpersonatorID,
+		r.PrevHash, fmt.Sprint(r.ChainSeq), r.ID, r.UserID, r.OrganizationID, r.ImpersonatorID,
 		r.Action, r.Resource, r.ResourceID, r.Status, r.IPAddress, r.UserAgent, r.RequestID,
 		string(r.Metadata), r.CreatedAt.UTC().Format(time.RFC3339Nano),
 	} {

@@ -29,7 +29,7 @@ func TestVerify_DetectsEditedDeletedAndTruncatedRows(t *testing.T) {
 		for i := 0; i < 5; i++ {
 			record(t, d, a, audit.Entry{Action: "test.event", Resource: "thing", ResourceID: "t", Metadata: map[string]any{"i": i}})
 		}
-		res, err := audit.Verify(ctx, d.Read())
+		res, err := audit.Verify(ctx, d.Read(), nil)
 		if err != nil || !res.OK || res.Checked != 5 {
 			t.Fatalf("intact chain: %+v %v", res, err)
 		}
@@ -38,7 +38,7 @@ func TestVerify_DetectsEditedDeletedAndTruncatedRows(t *testing.T) {
 		if _, err := d.SQL().ExecContext(ctx, `UPDATE audit_logs SET action = 'forged' WHERE seq = 3`); err != nil {
 			t.Fatal(err)
 		}
-		res, _ = audit.Verify(ctx, d.Read())
+		res, _ = audit.Verify(ctx, d.Read(), nil)
 		if res.OK || res.BadSeq != 3 {
 			t.Fatalf("edited row: got %+v, want BadSeq 3", res)
 		}
@@ -50,7 +50,7 @@ func TestVerify_DetectsEditedDeletedAndTruncatedRows(t *testing.T) {
 		if _, err := d.SQL().ExecContext(ctx, `DELETE FROM audit_logs WHERE seq = 2`); err != nil {
 			t.Fatal(err)
 		}
-		res, _ = audit.Verify(ctx, d.Read())
+		res, _ = audit.Verify(ctx, d.Read(), nil)
 		if res.OK || res.BadSeq != 3 || !strings.Contains(res.Reason, "missing") {
 			t.Fatalf("deleted row: got %+v", res)
 		}
@@ -67,7 +67,7 @@ func TestVerify_DetectsTruncatedTail(t *testing.T) {
 		if _, err := d.SQL().ExecContext(ctx, `DELETE FROM audit_logs WHERE seq = 3`); err != nil {
 			t.Fatal(err)
 		}
-		res, _ := audit.Verify(ctx, d.Read())
+		res, _ := audit.Verify(ctx, d.Read(), nil)
 		if res.OK || res.BadSeq != 3 {
 			t.Fatalf("truncated tail: got %+v", res)
 		}
@@ -91,7 +91,7 @@ func TestRecord_ChainsUnderConcurrency(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		res, err := audit.Verify(context.Background(), d.Read())
+		res, err := audit.Verify(context.Background(), d.Read(), nil)
 		if err != nil || !res.OK || res.Checked != n {
 			t.Fatalf("concurrent chain: %+v %v", res, err)
 		}

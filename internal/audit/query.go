@@ -116,7 +116,7 @@ func List(ctx context.Context, q db.Querier, f Filter) (Page, error) {
 	return page, nil
 }
 
-const columns = `id, seq, user_id, organization_id, impersonator_id, action, resource, resource_id,
+const columns = `id, seq, chain_id, chain_seq, user_id, organization_id, impersonator_id, action, resource, resource_id,
 	status, ip_address, user_agent, request_id, metadata, created_at, prev_hash, hash`
 
 func scanRow(rows *sql.Rows) (Row, error) { return scanRowPlus(rows) }
@@ -126,7 +126,7 @@ func scanRowPlus(rows *sql.Rows, extra ...any) (Row, error) {
 	var r Row
 	var user, org, imp, resID sql.NullString
 	var meta string
-	if err := rows.Scan(append([]any{&r.ID, &r.Seq, &user, &org, &imp, &r.Action, &r.Resource, &resID,
+	if err := rows.Scan(append([]any{&r.ID, &r.Seq, &r.ChainID, &r.ChainSeq, &user, &org, &imp, &r.Action, &r.Resource, &resID,
 		&r.Status, &r.IPAddress, &r.UserAgent, &r.RequestID, &meta, &r.CreatedAt,
 		&r.PrevHash, &r.Hash}, extra...)...); err != nil {
 		return Row{}, fmt.Errorf("scan audit row: %w", err)

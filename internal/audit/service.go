@@ -10,10 +10,18 @@ import (
 )
 
 // Service answers audit queries with permission checks.
-type Service struct{ db *db.DB }
+type Service struct {
+	db *db.DB
+	// keys, when set, are the checkpoint keys Verify checks signatures with.
+	keys *KeySource
+}
 
 // NewService returns a Service reading from d.
 func NewService(d *db.DB) *Service { return &Service{db: d} }
+
+// SetSigningKeys makes Verify check checkpoint signatures with the keys of
+// ks (re-read on every verification, so a rotation is seen).
+func (s *Service) SetSigningKeys(ks KeySource) { s.keys = &ks }
 
 // ListOwn lists the events recorded under the actor's account: what they
 // did, failed sign-ins to their account, and what an impersonating admin
@@ -39,7 +47,15 @@ func (s *Service) Verify(ctx context.Context, a actor.Actor) (VerifyResult, erro
 	if !a.Can(actor.PermAuditReadAll) {
 		return VerifyResult{}, apperr.New(apperr.Forbidden, "you lack the permission %s", actor.PermAuditReadAll)
 	}
-	return Verify(ctx, s.db.Read())
+	var keys *SigningKeys
+	if s.keys != nil {
+		k, err := s.keys.Load()
+		if err != nil {
+			return VerifyResult{}, err
+		}
+		keys = k
+	}
+	return Verify(ctx, s.db.Read(), keys)
 }
 
 // VerifyOwn checks the rows recorded under the actor's account (see
@@ -81,7 +97,7 @@ func (s *Service) RecordAdminRequest(ctx context.Context, a actor.Actor, r Admin
 		status = Failure
 	}
 	return s.db.Tx(ctx, func(tx *db.Tx) error {
-		return Record(ctx, tx, a, Entry{Action: "admin.request", Resource: "http", ResourceID: r.Method + " " + r.Path,
+		return Record(ctx, tx, a, Entry{Action: "admin.request", Resource: "http", ResourceID: r.Method + " " + r.Path, Platform: true,
 			Status: status, Metadata: map[string]any{"method": r.Method, "path": r.Path, "route": r.Route, "query": q,
 				"status": r.Status, "durationMs": float64(r.Duration.Microseconds()) / 1000}})
 	})

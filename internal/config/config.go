@@ -68,6 +68,9 @@ type Config struct {
 	// WebAuthnRPID is the passkeys' relying party id (webauthn.go); an IP
 	// address turns passkeys off.
 	WebAuthnRPID string
+	// AuditSigningKey signs the audit log's checkpoints (audit.go); empty
+	// means: read from, or generate into, the data dir.
+	AuditSigningKey string
 }
 
 // setting is one configurable value: its flag, its variable and its help.
@@ -102,7 +105,7 @@ func settings(c *rawConfig) []setting {
 		{"shutdown-timeout", "SWITCHBOARD_SHUTDOWN_TIMEOUT", "15s", "how long to drain requests on shutdown", &c.shutdown},
 		{"drain-delay", "SWITCHBOARD_DRAIN_DELAY", "0s", "on shutdown, how long to keep serving with /readyz failing before closing the listener (behind a load balancer: a little more than its health check interval × fall count, e.g. 3s)", &c.drainDelay},
 		{"node-dead-after", "SWITCHBOARD_NODE_DEAD_AFTER", "15s", "PostgreSQL: how long a worker node may miss its heartbeat before other nodes take over its running jobs", &c.nodeDeadAfter},
-	}, append(append(append(gatewaySettings(c), stripeSettings(c)...), aiSettings(c)...), append(webSettings(c), webauthnSettings(c)...)...)...)
+	}, append(append(append(gatewaySettings(c), stripeSettings(c)...), aiSettings(c)...), append(append(webSettings(c), webauthnSettings(c)...), auditSettings(c)...)...)...)
 }
 
 type rawConfig struct {
@@ -112,6 +115,7 @@ type rawConfig struct {
 	maxUpload, apiRateScale                                      string
 	workers, shutdown, nodeDeadAfter, drainDelay                 string
 	webauthnRPID                                                 string
+	auditSigningKey                                              string
 	gateway                                                      rawGatewayConfig
 	stripe                                                       rawStripeConfig
 	ai                                                           rawAIConfig
@@ -275,6 +279,8 @@ func (r rawConfig) validate() (Config, error) {
 	c.MetricsAddr, c.CORSOrigins = r.web.validate(bad, c.Listen)
 	c.WebAuthnRPID = validateRPID(bad, r.webauthnRPID, c.PublicURL)
 	validateKeys(bad, c.TokenKey, c.SecretKey)
+	c.AuditSigningKey = r.auditSigningKey
+	validateAuditKey(bad, c.AuditSigningKey)
 	if len(errs) > 0 {
 		return Config{}, errors.Join(errs...)
 	}

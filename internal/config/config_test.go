@@ -197,18 +197,22 @@ func TestConfig_ClusterWarningsNameBothKeys(t *testing.T) {
 	}
 	w := Config{DatabaseURL: pg, DataDir: "/srv/sb"}.ClusterWarnings()
 	all := strings.Join(w, "\n")
-	if len(w) != 2 || !strings.Contains(all, "SWITCHBOARD_TOKEN_KEY") || !strings.Contains(all, "/srv/sb/token.key") ||
-		!strings.Contains(all, "SWITCHBOARD_SECRET_KEY") || !strings.Contains(all, "/srv/sb/secret.keys") {
+	if len(w) != 3 || !strings.Contains(all, "SWITCHBOARD_TOKEN_KEY") || !strings.Contains(all, "/srv/sb/token.key") ||
+		!strings.Contains(all, "SWITCHBOARD_SECRET_KEY") || !strings.Contains(all, "/srv/sb/secret.keys") ||
+		!strings.Contains(all, "SWITCHBOARD_AUDIT_SIGNING_KEY") || !strings.Contains(all, "/srv/sb/audit-signing.keys") {
 		t.Errorf("PostgreSQL without keys: %q", w)
 	}
-	if w := (Config{DatabaseURL: pg, TokenKey: key}).ClusterWarnings(); len(w) != 1 || !strings.Contains(w[0], "SWITCHBOARD_SECRET_KEY") {
+	if w := (Config{DatabaseURL: pg, TokenKey: key, AuditSigningKey: key}).ClusterWarnings(); len(w) != 1 || !strings.Contains(w[0], "SWITCHBOARD_SECRET_KEY") {
 		t.Errorf("only the sealing key missing: %q", w)
 	}
-	if w := (Config{DatabaseURL: pg, SecretKey: key}).ClusterWarnings(); len(w) != 1 || !strings.Contains(w[0], "SWITCHBOARD_TOKEN_KEY") {
+	if w := (Config{DatabaseURL: pg, SecretKey: key, AuditSigningKey: key}).ClusterWarnings(); len(w) != 1 || !strings.Contains(w[0], "SWITCHBOARD_TOKEN_KEY") {
 		t.Errorf("only the signing key missing: %q", w)
 	}
-	if w := (Config{DatabaseURL: pg, TokenKey: key, SecretKey: key}).ClusterWarnings(); len(w) != 0 {
-		t.Errorf("both keys set: %q", w)
+	if w := (Config{DatabaseURL: pg, TokenKey: key, SecretKey: key}).ClusterWarnings(); len(w) != 1 || !strings.Contains(w[0], "SWITCHBOARD_AUDIT_SIGNING_KEY") {
+		t.Errorf("only the audit key missing: %q", w)
+	}
+	if w := (Config{DatabaseURL: pg, TokenKey: key, SecretKey: key, AuditSigningKey: key}).ClusterWarnings(); len(w) != 0 {
+		t.Errorf("every key set: %q", w)
 	}
 }
 

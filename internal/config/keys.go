@@ -109,5 +109,9 @@ func (c Config) ClusterWarnings() []string {
 		out = append(out, "the secret sealing keyring comes from "+filepath.Join(c.DataDir, secret.KeysFile)+
 			", this node's own: every node must hold the same keys; set SWITCHBOARD_SECRET_KEY (or --secret-key) to the same keys on all nodes")
 	}
+	if strings.TrimSpace(c.AuditSigningKey) == "" {
+		out = append(out, "the audit checkpoint signing keys come from "+filepath.Join(c.DataDir, "audit-signing.keys")+
+			", this node's own: every node must sign with the same keys; set SWITCHBOARD_AUDIT_SIGNING_KEY (or --audit-signing-key) to the same keys on all nodes")
+	}
 	return out
 }

@@ -141,7 +141,7 @@ func TestService_CreateUpdateDeleteAreAuditedWithBeforeAndAfter(t *testing.T) {
 		if c := got["flag.deleted"]; c.Before == nil || *c.Before.Percentage != 10 || c.After != nil {
 			t.Errorf("flag.deleted metadata %+v", c)
 		}
-		if res, err := audit.Verify(ctx, d.Read()); err != nil || !res.OK {
+		if res, err := audit.Verify(ctx, d.Read(), nil); err != nil || !res.OK {
 			t.Fatalf("audit chain: %+v %v", res, err)
 		}
 	})

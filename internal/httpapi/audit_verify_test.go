@@ -3,17 +3,22 @@ package httpapi_test
 import (
 	"context"
 	"net/http"
+	"path/filepath"
 	"testing"
 
 	"github.com/switchboard/switchboard/internal/app/apptest"
+	"github.com/switchboard/switchboard/internal/audit"
 	"github.com/switchboard/switchboard/internal/db/dbtest"
 )
 
 type chainState struct {
-	OK            bool   `json:"ok"`
-	Checked       int64  `json:"checked"`
-	FirstBrokenID string `json:"firstBrokenId"`
-	VerifiedAt    string `json:"verifiedAt"`
+	OK                bool   `json:"ok"`
+	Checked           int64  `json:"checked"`
+	FirstBrokenID     string `json:"firstBrokenId"`
+	VerifiedAt        string `json:"verifiedAt"`
+	BadChain          string `json:"badChain"`
+	Checkpoints       int64  `json:"checkpoints"`
+	SignaturesChecked bool   `json:"signaturesChecked"`
 }
 
 func verifyAt(t *testing.T, h *apptest.Harness, path, token string) chainState {
@@ -45,6 +50,17 @@ func TestAuditVerify_OwnAndOrgScopes(t *testing.T) {
 		if !org.OK || org.Checked < 2 {
 			t.Fatalf("org's intact log: %+v", org)
 		}
+		// The full walk checks the signed checkpoints with the node's keys.
+		keys, err := audit.KeySource{Dir: filepath.Dir(h.MailDir)}.Load()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := audit.Seal(ctx, h.App.DB, keys); err != nil {
+			t.Fatal(err)
+		}
+		if all := verifyAt(t, h, "/api/v1/admin/audit/verify", h.Admin().AccessToken); !all.OK || all.Checkpoints < 3 || !all.SignaturesChecked {
+			t.Fatalf("full walk of the intact log: %+v", all)
+		}
 		// Outsiders cannot verify it (nor learn it exists).
 		h.Call(http.StatusNotFound, "GET", "/api/v1/orgs/"+o.ID+"/audit/verify", bob.AccessToken, nil)
 		h.Call(http.StatusUnauthorized, "GET", "/api/v1/audit/verify", "", nil)
@@ -68,7 +84,7 @@ func TestAuditVerify_OwnAndOrgScopes(t *testing.T) {
 			t.Fatalf("org log after an edit elsewhere: %+v", c)
 		}
 		// The full walk (admins) names the same row.
-		if c := verifyAt(t, h, "/api/v1/admin/audit/verify", h.Admin().AccessToken); c.OK || c.FirstBrokenID != bobRow {
+		if c := verifyAt(t, h, "/api/v1/admin/audit/verify", h.Admin().AccessToken); c.OK || c.FirstBrokenID != bobRow || c.BadChain != bob.UserID {
 			t.Fatalf("full walk: %+v", c)
 		}
 
