@@ -50,6 +50,7 @@ type cstep struct {
 	jp           *jmespath.JMESPath
 	delay        DelayConfig
 	until        *template
+	fan          *fanConfig
 }
 
 var stepIDPattern = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]{0,63}$`)
@@ -135,6 +136,7 @@ func compile(ctx context.Context, a actor.Actor, d Definition, refs Refs) (*comp
 			}
 		}
 	}
+	c.checkFanGraph(&p)
 	if outOfRange(d.Settings.TimeoutSeconds, time.Second, MaxRunTimeout) {
 		p.add("definition.settings.timeoutSeconds", "must be from 1 to %d (0: the default, %d)", int64(MaxRunTimeout/time.Second), int64(DefaultRunTimeout/time.Second))
 	}
@@ -397,6 +399,8 @@ func (cs *cstep) compileStep(ctx context.Context, a actor.Actor, refs Refs, f st
 				p.add(cf+".until", "%v", err)
 			}
 		}
+	case StepForEach, StepParallel, StepMerge, StepSubWorkflow:
+		cs.compileFan(f, p)
 	case "":
 		p.add(f+".type", "is required: plugin, gateway, condition, transform or delay")
 	default:

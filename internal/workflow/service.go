@@ -246,6 +246,9 @@ func (s *Service) Create(ctx context.Context, a actor.Actor, in CreateInput) (Wo
 	if err != nil {
 		return Workflow{}, err
 	}
+	if err := s.checkCalls(ctx, a, "", c); err != nil {
+		return Workflow{}, err
+	}
 	ws := a.WorkspaceID()
 	now := s.now()
 	w := Workflow{ID: ids.New(ids.Workflow), Name: name, Description: in.Description, Enabled: in.Enabled == nil || *in.Enabled,
@@ -438,6 +441,9 @@ func (s *Service) Update(ctx context.Context, a actor.Actor, id string, in Updat
 	}
 	def, c, err := s.validate(ctx, a, raw)
 	if err != nil {
+		return Workflow{}, err
+	}
+	if err := s.checkCalls(ctx, a, id, c); err != nil {
 		return Workflow{}, err
 	}
 	defRaw, _ := json.Marshal(def)

@@ -200,8 +200,14 @@ func (s *Service) SweepTimeouts(ctx context.Context) (int, error) {
 			if err != nil {
 				return err
 			}
-			affected, _ = res.RowsAffected()
-			return nil
+			if affected, _ = res.RowsAffected(); affected != 1 {
+				return nil
+			}
+			r, err := loadRun(ctx, tx, o.ws, o.id)
+			if err != nil {
+				return err
+			}
+			return s.runEnded(ctx, tx, r, StatusFailed, "the run exceeded its timeout")
 		})
 		if err != nil {
 			return n, fmt.Errorf("time out run %s: %w", o.id, err)
