@@ -3,6 +3,7 @@ package workflow_test
 import (
 	"encoding/json"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 
@@ -290,6 +291,37 @@ func TestFanOutValidation(t *testing.T) {
 		h.Call(http.StatusOK, "GET", "/api/v1/workflows/"+a.ID, tok, nil).Data(t, &got)
 		if got.Version != 1 {
 			t.Fatalf("a refused update made a version: %+v", got)
+		}
+	})
+}
+
+// The example of docs/workflows.md runs as written.
+func TestFanOutDocExample(t *testing.T) {
+	t.Parallel()
+	raw, err := os.ReadFile("../../docs/workflows.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(raw)
+	doc = doc[strings.Index(doc, "## Loops, parallel branches and sub-workflows"):]
+	doc = doc[strings.Index(doc, "### Example"):]
+	var blocks []string
+	for _, part := range strings.Split(doc, "```json\n")[1:] {
+		blocks = append(blocks, part[:strings.Index(part, "```")])
+	}
+	if len(blocks) != 2 {
+		t.Fatalf("want the callee and the caller in the example, found %d blocks", len(blocks))
+	}
+	dbtest.EachURL(t, func(t *testing.T, url string) {
+		h, tok := node(t, url)
+		var callee, caller wf
+		h.Call(http.StatusCreated, "POST", "/api/v1/workflows", tok, blocks[0]).Data(t, &callee)
+		h.Call(http.StatusCreated, "POST", "/api/v1/workflows", tok, strings.ReplaceAll(blocks[1], "wf_…", callee.ID)).Data(t, &caller)
+		r := start(t, h, tok, caller.ID, obj{"input": obj{"customer": "Ada", "lines": []obj{{"sku": "a", "price": 2}, {"sku": "b", "price": 8}}}})
+		r = waitRun(t, h, tok, r.ID, nil)
+		if r.Status != "completed" || string(r.Output) != `{"total":10}` || stepIDs(r) != "lines,split,join,total" ||
+			string(r.Steps[0].Output) != `[{"price":2,"sku":"a"},{"price":8,"sku":"b"}]` || string(r.Steps[2].Output) != `{"count":2,"label":{"text":"Ada"}}` {
+			t.Fatalf("doc example: %v %+v", r, r.Steps)
 		}
 	})
 }
