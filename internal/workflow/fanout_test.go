@@ -1,11 +1,13 @@
 package workflow_test
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/switchboard/switchboard/internal/app/apptest"
 	"github.com/switchboard/switchboard/internal/db/dbtest"
@@ -213,6 +215,38 @@ func TestFanOutCancelAndBudget(t *testing.T) {
 		_, kids := runChildren(t, h, tok, r.ID)
 		if kids == nil || kids.Total != 2 || kids.Cancelled != 2 {
 			t.Fatalf("children after cancel: %+v", kids)
+		}
+
+		// Deleting a workflow whose run a caller waits for fails the
+		// caller's step.
+		callee := create(t, h, tok, "napper", def(manual, delay("nap", 3600, "")))
+		caller := create(t, h, tok, "caller", def(manual, obj{"id": "call", "type": "subWorkflow", "config": obj{"workflowId": callee.ID, "wait": true}}))
+		r = start(t, h, tok, caller.ID, nil)
+		_ = waitRun(t, h, tok, r.ID, func(r run) bool { return r.Checkpoint >= 1 })
+		h.Call(http.StatusOK, "DELETE", "/api/v1/workflows/"+callee.ID, tok, nil)
+		if r = getRun(t, h, tok, r.ID); r.Status != "failed" || !strings.Contains(r.Error, "cancelled: the workflow was deleted") {
+			t.Fatalf("caller of a deleted workflow: %v", r)
+		}
+
+		// A run's timeout ends its loop: no iteration is left running.
+		slow := create(t, h, tok, "slow", obj{
+			"trigger": manual, "startStepId": "loop", "settings": obj{"timeoutSeconds": 1},
+			"steps": []obj{
+				{"id": "loop", "type": "forEach", "config": obj{"items": "[1, 2]", "concurrency": 2, "bodyStartStepId": "nap"}},
+				delay("nap", 3600, ""),
+			},
+		})
+		r = start(t, h, tok, slow.ID, nil)
+		_ = waitRun(t, h, tok, r.ID, func(r run) bool { return r.Checkpoint >= 1 })
+		for time.Now().Before(r.TimeoutAt.Add(10 * time.Millisecond)) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		if _, err := h.App.Workflows.SweepTimeouts(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		r, kids = runChildren(t, h, tok, r.ID)
+		if r.Status != "failed" || !strings.Contains(r.Error, "the run exceeded its timeout") || kids == nil || kids.Running != 0 {
+			t.Fatalf("timed out loop: %v children %+v", r, kids)
 		}
 
 		budget := create(t, h, tok, "budget", obj{

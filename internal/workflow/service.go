@@ -553,6 +553,9 @@ func (s *Service) Delete(ctx context.Context, a actor.Actor, id string) error {
 			return fmt.Errorf("cancel runs: %w", err)
 		}
 		cancelled, _ := res.RowsAffected()
+		if err := s.workflowDeleted(ctx, tx, ws, id, now); err != nil {
+			return err
+		}
 		return audit.Record(ctx, tx, a, audit.Entry{Action: "workflow.deleted", Resource: "workflow", ResourceID: id,
 			Metadata: map[string]any{"name": w.Name, "version": w.Version, "cancelledRuns": cancelled}})
 	})

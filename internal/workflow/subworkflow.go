@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/switchboard/switchboard/internal/actor"
 	"github.com/switchboard/switchboard/internal/apperr"
@@ -182,4 +183,33 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// workflowDeleted tells the relatives of the runs a workflow's deletion
+// just cancelled (at now): their children are cancelled, and a caller
+// waiting for one of them learns that its sub-workflow run ended.
+func (s *Service) workflowDeleted(ctx context.Context, tx *db.Tx, ws, id string, now time.Time) error {
+	rows, err := db.Scope(tx, ws).QueryContext(ctx, `SELECT `+runColumns+` FROM workflow_runs
+		WHERE workspace_id = $1 AND workflow_id = $2 AND status = 'cancelled' AND finished_at = $3`, id, now)
+	if err != nil {
+		return fmt.Errorf("find cancelled runs: %w", err)
+	}
+	var runs []Run
+	for rows.Next() {
+		r, err := scanRun(rows)
+		if err != nil {
+			rows.Close()
+			return err
+		}
+		runs = append(runs, r)
+	}
+	if err := rows.Close(); err != nil {
+		return err
+	}
+	for _, r := range runs {
+		if err := s.runEnded(ctx, tx, r, StatusCancelled, "the workflow was deleted"); err != nil {
+			return err
+		}
+	}
+	return nil
 }
