@@ -24,9 +24,35 @@ import (
 // run by exactly one iteration (a finished iteration is never run again:
 // the receiver sees one idempotency key per item) and the database must
 // hold exactly one completed iteration per item.
+//
+// On PostgreSQL the restarted node takes the killed one's running jobs back
+// after its missed heartbeats (SWITCHBOARD_NODE_DEAD_AFTER, set to its
+// minimum of 3 s), so that variant kills twice.
 func TestWorkflowCrash_KillNineDuringForEach(t *testing.T) {
 	t.Parallel()
 	bin := proctest.Build(t)
+	t.Run("sqlite", func(t *testing.T) {
+		t.Parallel()
+		dataDir := t.TempDir()
+		forEachCrash(t, bin, map[string]string{"SWITCHBOARD_DATA_DIR": dataDir}, 6, func() (*db.DB, error) {
+			return db.Open(context.Background(), filepath.Join(dataDir, "switchboard.db"), db.Options{})
+		})
+	})
+	t.Run("postgres", func(t *testing.T) {
+		if testing.Short() {
+			t.Skip("starts a server process")
+		}
+		t.Parallel()
+		url := postgres(t).URL(t)
+		forEachCrash(t, bin, map[string]string{"SWITCHBOARD_DATA_DIR": t.TempDir(), "SWITCHBOARD_DATABASE_URL": url,
+			"SWITCHBOARD_WORKERS": "true", "SWITCHBOARD_NODE_DEAD_AFTER": "3s",
+			"SWITCHBOARD_TOKEN_KEY": randomKey(t), "SWITCHBOARD_SECRET_KEY": randomKey(t)}, 2, func() (*db.DB, error) {
+			return db.Open(context.Background(), url, db.Options{MaxConns: 2})
+		})
+	})
+}
+
+func forEachCrash(t *testing.T, bin string, env map[string]string, maxKills int, open func() (*db.DB, error)) {
 	began := time.Now()
 	const n = 500
 
@@ -52,13 +78,15 @@ func TestWorkflowCrash_KillNineDuringForEach(t *testing.T) {
 	}))
 	t.Cleanup(recv.Close)
 
-	dataDir := t.TempDir()
-	node := proctest.Start(t, "foreach", bin, map[string]string{
-		"SWITCHBOARD_DATA_DIR":       dataDir,
+	settings := map[string]string{
 		"SWITCHBOARD_OUTBOUND_ALLOW": hostOf(t, recv.URL),
 		"SWITCHBOARD_ADMIN_EMAIL":    adminEmail, "SWITCHBOARD_ADMIN_PASSWORD": adminPassword,
 		"SWITCHBOARD_LOG_LEVEL": "info", "SWITCHBOARD_SHUTDOWN_TIMEOUT": "5s",
-	})
+	}
+	for k, v := range env {
+		settings[k] = v
+	}
+	node := proctest.Start(t, "foreach", bin, settings)
 	c := newClient(t)
 	api := node.URL + "/api/v1"
 	tok := c.signUpUser(node.URL, "loop@example.com")
@@ -99,7 +127,7 @@ func TestWorkflowCrash_KillNineDuringForEach(t *testing.T) {
 	// Kill -9 at random moments while the loop is under way.
 	deadline := time.Now().Add(time.Duration(120*proctest.Slowdown) * time.Second)
 	kills := 0
-	for kills < 6 && status() != "completed" && calls() < n {
+	for kills < maxKills && status() != "completed" && calls() < n {
 		time.Sleep(time.Duration(400+mrand.IntN(1200)) * time.Millisecond)
 		node.Kill()
 		kills++
@@ -151,7 +179,7 @@ func TestWorkflowCrash_KillNineDuringForEach(t *testing.T) {
 			deliveries += times
 		}
 	}
-	d, err := db.Open(context.Background(), filepath.Join(dataDir, "switchboard.db"), db.Options{})
+	d, err := open()
 	if err != nil {
 		t.Fatal(err)
 	}
