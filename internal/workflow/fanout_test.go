@@ -120,6 +120,17 @@ func TestFanOutSteps(t *testing.T) {
 			!strings.Contains(r.Steps[0].Error, "iteration 1") {
 			t.Fatalf("failing iteration with continue: %v %+v", r, r.Steps)
 		}
+		// An iteration is retried through its run, not by itself.
+		failed := listRuns(t, h, tok, "status=failed&parentRunId="+r.ID)
+		if len(failed) != 1 || len(listRuns(t, h, tok, "parentRunId="+r.ID)) != 2 {
+			t.Fatalf("iterations of the failing loop: %d failed (want 1 of 2 started: concurrency 1 stops at the failure)", len(failed))
+		}
+		for _, it := range failed {
+			if res := h.Do(apptest.Request{Method: "POST", Path: "/api/v1/runs/" + it.ID + "/retry", Token: tok}); res.Status != http.StatusConflict ||
+				!strings.Contains(res.Body.Error.Message, "retry that run") {
+				t.Fatalf("retry of an iteration: %d %s", res.Status, res.Raw)
+			}
+		}
 
 		// parallel + merge: both branches run, the merge maps each branch's
 		// start to its last output; wait 1 goes on with the first and

@@ -286,6 +286,9 @@ func (s *Service) Retry(ctx context.Context, a actor.Actor, id string) (Run, err
 		if r.Status != StatusFailed {
 			return apperr.New(apperr.Conflict, "only a failed run can be retried; this one is %s", r.Status)
 		}
+		if inherits(r.Kind) {
+			return apperr.New(apperr.Conflict, "this run is a %s of run %s; retry that run", r.Kind, r.ParentRunID)
+		}
 		if r.CurrentStepID == "" {
 			return apperr.New(apperr.Conflict, "the run failed after its last step; start a new run")
 		}
