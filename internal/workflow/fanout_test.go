@@ -168,6 +168,22 @@ func TestFanOutSteps(t *testing.T) {
 			t.Fatalf("merge wait 1 children: %+v", kids)
 		}
 
+		// A loop in a loop: the inner body sees the steps of the outer
+		// iteration and its own item.
+		nested := create(t, h, tok, "nested", obj{
+			"trigger": manual, "startStepId": "outer",
+			"steps": []obj{
+				{"id": "outer", "type": "forEach", "config": obj{"items": "trigger.groups", "bodyStartStepId": "o"}},
+				transform("o", "item", "inner"),
+				{"id": "inner", "type": "forEach", "config": obj{"items": "steps.o.output", "concurrency": 2, "bodyStartStepId": "t"}},
+				transform("t", "{o: steps.o.output, v: item, i: index}", ""),
+			},
+		})
+		r = waitRun(t, h, tok, start(t, h, tok, nested.ID, obj{"input": obj{"groups": []any{[]any{"a", "b"}, []any{"c"}}}}).ID, nil)
+		if r.Status != "completed" || string(r.Output) != `[[{"i":0,"o":["a","b"],"v":"a"},{"i":1,"o":["a","b"],"v":"b"}],[{"i":0,"o":["c"],"v":"c"}]]` {
+			t.Fatalf("nested loops: %v", r)
+		}
+
 		// subWorkflow: wait returns the child's output; without, its id.
 		callee := create(t, h, tok, "callee", def(manual, tpl("hi", "hi {{ trigger.who }}", obj{}, "")))
 		caller := create(t, h, tok, "caller", obj{
