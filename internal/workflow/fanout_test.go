@@ -37,189 +37,204 @@ func TestFanOutSteps(t *testing.T) {
 	dbtest.EachURL(t, func(t *testing.T, url string) {
 		h, tok := node(t, url)
 
-		// forEach: a plugin step (a job of its own per iteration) and a
-		// transform in the body, three at a time.
-		loop := create(t, h, tok, "loop", obj{
-			"trigger": manual, "startStepId": "prep",
-			"steps": []obj{
-				transform("prep", "{names: trigger.names}", "loop"),
-				{"id": "loop", "type": "forEach", "nextStepId": "after", "config": obj{
-					"items": "steps.prep.output.names", "concurrency": 2, "bodyStartStepId": "greet"}},
-				tpl("greet", "hello {{ item }}", obj{}, "shape"),
-				transform("shape", "{text: steps.greet.output.text, index: index, total: length(steps.prep.output.names)}", ""),
-				transform("after", "{count: length(steps.loop.output), first: steps.loop.output[0].text, last: previous[-1]}", ""),
-			},
-		})
-		names := []any{"ada", "bob", "cy", "dee", "eve"}
-		r := waitRun(t, h, tok, start(t, h, tok, loop.ID, obj{"input": obj{"names": names}}).ID, nil)
-		if r.Status != "completed" || stepIDs(r) != "prep,loop,after" {
-			t.Fatalf("forEach run: %v", r)
-		}
-		var out []struct {
-			Text         string
-			Index, Total int
-		}
-		if err := json.Unmarshal(r.Steps[1].Output, &out); err != nil || len(out) != len(names) {
-			t.Fatalf("forEach output %s: %v", r.Steps[1].Output, err)
-		}
-		for i, o := range out {
-			if o.Text != "hello "+names[i].(string) || o.Index != i || o.Total != len(names) {
-				t.Fatalf("iteration %d output %+v (all: %s)", i, o, r.Steps[1].Output)
+		t.Run("forEach", func(t *testing.T) {
+			t.Parallel()
+			// forEach: a plugin step (a job of its own per iteration) and a
+			// transform in the body, three at a time.
+			loop := create(t, h, tok, "loop", obj{
+				"trigger": manual, "startStepId": "prep",
+				"steps": []obj{
+					transform("prep", "{names: trigger.names}", "loop"),
+					{"id": "loop", "type": "forEach", "nextStepId": "after", "config": obj{
+						"items": "steps.prep.output.names", "concurrency": 2, "bodyStartStepId": "greet"}},
+					tpl("greet", "hello {{ item }}", obj{}, "shape"),
+					transform("shape", "{text: steps.greet.output.text, index: index, total: length(steps.prep.output.names)}", ""),
+					transform("after", "{count: length(steps.loop.output), first: steps.loop.output[0].text, last: previous[-1]}", ""),
+				},
+			})
+			names := []any{"ada", "bob", "cy", "dee", "eve"}
+			r := waitRun(t, h, tok, start(t, h, tok, loop.ID, obj{"input": obj{"names": names}}).ID, nil)
+			if r.Status != "completed" || stepIDs(r) != "prep,loop,after" {
+				t.Fatalf("forEach run: %v", r)
 			}
-		}
-		if string(r.Output) != `{"count":5,"first":"hello ada","last":{"index":4,"text":"hello eve","total":5}}` {
-			t.Fatalf("after the loop: %s", r.Output)
-		}
-		if in := string(r.Steps[1].Input); in != `{"concurrency":2,"items":5}` || r.Steps[1].Type != "forEach" {
-			t.Fatalf("forEach record: %+v %s", r.Steps[1], in)
-		}
-		_, kids := runChildren(t, h, tok, r.ID)
-		if kids == nil || kids.Total != 5 || kids.Completed != 5 || kids.Items[0].Kind != "iteration" || kids.Items[0].StepID != "loop" {
-			t.Fatalf("children of the forEach run: %+v", kids)
-		}
-		// Iterations belong to their run: not in the listing, but listed
-		// by parent.
-		if got := listRuns(t, h, tok, "workflowId="+loop.ID); len(got) != 1 || got[0].ID != r.ID {
-			t.Fatalf("listing shows %d runs of the loop workflow, want its one run", len(got))
-		}
-		if got := listRuns(t, h, tok, "parentRunId="+r.ID); len(got) != 5 {
-			t.Fatalf("listing by parent: %d runs", len(got))
-		}
-		it := getRun(t, h, tok, kids.Items[2].ID)
-		if it.Status != "completed" || stepIDs(it) != "greet,shape" || string(it.Input) != `{"index":2,"item":"cy"}` {
-			t.Fatalf("iteration run: %v input %s", it, it.Input)
-		}
-		h.Call(http.StatusBadRequest, "GET", "/api/v1/runs?parentRunId=nope", tok, nil)
-
-		// An empty list: the loop outputs [] and goes on.
-		r = waitRun(t, h, tok, start(t, h, tok, loop.ID, obj{"input": obj{"names": []any{}}}).ID, nil)
-		if r.Status != "completed" || string(r.Steps[1].Output) != `[]` || !strings.Contains(string(r.Output), `"count":0`) {
-			t.Fatalf("empty forEach: %v", r)
-		}
-		// Not a list: the step fails with the reason.
-		r = waitRun(t, h, tok, start(t, h, tok, loop.ID, obj{"input": obj{"names": "ada"}}).ID, nil)
-		if r.Status != "failed" || !strings.Contains(r.Error, `step "loop" failed: items gave a string, not a list`) {
-			t.Fatalf("forEach over a string: %v", r)
-		}
-
-		// A failing iteration fails the step; with onError continue the run
-		// goes on and the others were not all needed.
-		failing := create(t, h, tok, "failing loop", obj{
-			"trigger": manual, "startStepId": "loop",
-			"steps": []obj{
-				with(obj{"id": "loop", "type": "forEach", "nextStepId": "after", "config": obj{
-					"items": "trigger.xs", "bodyStartStepId": "check"}}, "onError", "continue"),
-				transform("check", "to_number(item)", "div"),
-				condition("div", "previous > 0", "ok", ""),
-				transform("ok", "`1`", ""),
-				transform("after", "steps.loop", ""),
-			},
-		})
-		r = waitRun(t, h, tok, start(t, h, tok, failing.ID, obj{"input": obj{"xs": []any{"1", "x", "3"}}}).ID, nil)
-		if r.Status != "completed" || stepIDs(r) != "loop,after" || r.Steps[0].Status != "failed" ||
-			!strings.Contains(r.Steps[0].Error, "iteration 1") {
-			t.Fatalf("failing iteration with continue: %v %+v", r, r.Steps)
-		}
-		// An iteration is retried through its run, not by itself.
-		failed := listRuns(t, h, tok, "status=failed&parentRunId="+r.ID)
-		if len(failed) != 1 || len(listRuns(t, h, tok, "parentRunId="+r.ID)) != 2 {
-			t.Fatalf("iterations of the failing loop: %d failed (want 1 of 2 started: concurrency 1 stops at the failure)", len(failed))
-		}
-		for _, it := range failed {
-			if res := h.Do(apptest.Request{Method: "POST", Path: "/api/v1/runs/" + it.ID + "/retry", Token: tok}); res.Status != http.StatusConflict ||
-				!strings.Contains(res.Body.Error.Message, "retry that run") {
-				t.Fatalf("retry of an iteration: %d %s", res.Status, res.Raw)
+			var out []struct {
+				Text         string
+				Index, Total int
 			}
-		}
+			if err := json.Unmarshal(r.Steps[1].Output, &out); err != nil || len(out) != len(names) {
+				t.Fatalf("forEach output %s: %v", r.Steps[1].Output, err)
+			}
+			for i, o := range out {
+				if o.Text != "hello "+names[i].(string) || o.Index != i || o.Total != len(names) {
+					t.Fatalf("iteration %d output %+v (all: %s)", i, o, r.Steps[1].Output)
+				}
+			}
+			if string(r.Output) != `{"count":5,"first":"hello ada","last":{"index":4,"text":"hello eve","total":5}}` {
+				t.Fatalf("after the loop: %s", r.Output)
+			}
+			if in := string(r.Steps[1].Input); in != `{"concurrency":2,"items":5}` || r.Steps[1].Type != "forEach" {
+				t.Fatalf("forEach record: %+v %s", r.Steps[1], in)
+			}
+			_, kids := runChildren(t, h, tok, r.ID)
+			if kids == nil || kids.Total != 5 || kids.Completed != 5 || kids.Items[0].Kind != "iteration" || kids.Items[0].StepID != "loop" {
+				t.Fatalf("children of the forEach run: %+v", kids)
+			}
+			// Iterations belong to their run: not in the listing, but listed
+			// by parent.
+			if got := listRuns(t, h, tok, "workflowId="+loop.ID); len(got) != 1 || got[0].ID != r.ID {
+				t.Fatalf("listing shows %d runs of the loop workflow, want its one run", len(got))
+			}
+			if got := listRuns(t, h, tok, "parentRunId="+r.ID); len(got) != 5 {
+				t.Fatalf("listing by parent: %d runs", len(got))
+			}
+			it := getRun(t, h, tok, kids.Items[2].ID)
+			if it.Status != "completed" || stepIDs(it) != "greet,shape" || string(it.Input) != `{"index":2,"item":"cy"}` {
+				t.Fatalf("iteration run: %v input %s", it, it.Input)
+			}
+			h.Call(http.StatusBadRequest, "GET", "/api/v1/runs?parentRunId=nope", tok, nil)
 
-		// parallel + merge: both branches run, the merge maps each branch's
-		// start to its last output; wait 1 goes on with the first and
-		// cancels the other.
-		par := create(t, h, tok, "parallel", obj{
-			"trigger": manual, "startStepId": "split",
-			"steps": []obj{
-				{"id": "split", "type": "parallel", "config": obj{"branches": []string{"a", "b"}}},
-				tpl("a", "A {{ trigger.x }}", obj{}, "join"),
-				transform("b", "{b: trigger.x}", "b2"),
-				tpl("b2", "B {{ previous.b }}", obj{}, "join"),
-				{"id": "join", "type": "merge", "config": obj{"wait": "all"}, "nextStepId": "end"},
-				transform("end", "{a: steps.join.output.a.text, b: steps.join.output.b.text}", ""),
-			},
-		})
-		r = waitRun(t, h, tok, start(t, h, tok, par.ID, obj{"input": obj{"x": "go"}}).ID, nil)
-		if r.Status != "completed" || stepIDs(r) != "split,join,end" || string(r.Output) != `{"a":"A go","b":"B go"}` {
-			t.Fatalf("parallel run: %v", r)
-		}
-		first := create(t, h, tok, "first wins", obj{
-			"trigger": manual, "startStepId": "split",
-			"steps": []obj{
-				{"id": "split", "type": "parallel", "config": obj{"branches": []string{"fast", "slow"}}},
-				transform("fast", "`\"fast\"`", "join"),
-				delay("slow", 3600, "join"),
-				{"id": "join", "type": "merge", "config": obj{"wait": 1}},
-			},
-		})
-		r = waitRun(t, h, tok, start(t, h, tok, first.ID, nil).ID, nil)
-		if r.Status != "completed" || string(r.Output) != `{"fast":"fast"}` {
-			t.Fatalf("merge wait 1: %v", r)
-		}
-		_, kids = runChildren(t, h, tok, r.ID)
-		if kids == nil || kids.Completed != 1 || kids.Cancelled != 1 {
-			t.Fatalf("merge wait 1 children: %+v", kids)
-		}
+			// An empty list: the loop outputs [] and goes on.
+			r = waitRun(t, h, tok, start(t, h, tok, loop.ID, obj{"input": obj{"names": []any{}}}).ID, nil)
+			if r.Status != "completed" || string(r.Steps[1].Output) != `[]` || !strings.Contains(string(r.Output), `"count":0`) {
+				t.Fatalf("empty forEach: %v", r)
+			}
+			// Not a list: the step fails with the reason.
+			r = waitRun(t, h, tok, start(t, h, tok, loop.ID, obj{"input": obj{"names": "ada"}}).ID, nil)
+			if r.Status != "failed" || !strings.Contains(r.Error, `step "loop" failed: items gave a string, not a list`) {
+				t.Fatalf("forEach over a string: %v", r)
+			}
 
-		// A loop in a loop: the inner body sees the steps of the outer
-		// iteration and its own item.
-		nested := create(t, h, tok, "nested", obj{
-			"trigger": manual, "startStepId": "outer",
-			"steps": []obj{
-				{"id": "outer", "type": "forEach", "config": obj{"items": "trigger.groups", "bodyStartStepId": "o"}},
-				transform("o", "item", "inner"),
-				{"id": "inner", "type": "forEach", "config": obj{"items": "steps.o.output", "concurrency": 2, "bodyStartStepId": "t"}},
-				transform("t", "{o: steps.o.output, v: item, i: index}", ""),
-			},
 		})
-		r = waitRun(t, h, tok, start(t, h, tok, nested.ID, obj{"input": obj{"groups": []any{[]any{"a", "b"}, []any{"c"}}}}).ID, nil)
-		if r.Status != "completed" || string(r.Output) != `[[{"i":0,"o":["a","b"],"v":"a"},{"i":1,"o":["a","b"],"v":"b"}],[{"i":0,"o":["c"],"v":"c"}]]` {
-			t.Fatalf("nested loops: %v", r)
-		}
+		t.Run("failing iteration", func(t *testing.T) {
+			t.Parallel()
+			// A failing iteration fails the step; with onError continue the run
+			// goes on and the others were not all needed.
+			failing := create(t, h, tok, "failing loop", obj{
+				"trigger": manual, "startStepId": "loop",
+				"steps": []obj{
+					with(obj{"id": "loop", "type": "forEach", "nextStepId": "after", "config": obj{
+						"items": "trigger.xs", "bodyStartStepId": "check"}}, "onError", "continue"),
+					transform("check", "to_number(item)", "div"),
+					condition("div", "previous > 0", "ok", ""),
+					transform("ok", "`1`", ""),
+					transform("after", "steps.loop", ""),
+				},
+			})
+			r := waitRun(t, h, tok, start(t, h, tok, failing.ID, obj{"input": obj{"xs": []any{"1", "x", "3"}}}).ID, nil)
+			if r.Status != "completed" || stepIDs(r) != "loop,after" || r.Steps[0].Status != "failed" ||
+				!strings.Contains(r.Steps[0].Error, "iteration 1") {
+				t.Fatalf("failing iteration with continue: %v %+v", r, r.Steps)
+			}
+			// An iteration is retried through its run, not by itself.
+			failed := listRuns(t, h, tok, "status=failed&parentRunId="+r.ID)
+			if len(failed) != 1 || len(listRuns(t, h, tok, "parentRunId="+r.ID)) != 2 {
+				t.Fatalf("iterations of the failing loop: %d failed (want 1 of 2 started: concurrency 1 stops at the failure)", len(failed))
+			}
+			for _, it := range failed {
+				if res := h.Do(apptest.Request{Method: "POST", Path: "/api/v1/runs/" + it.ID + "/retry", Token: tok}); res.Status != http.StatusConflict ||
+					!strings.Contains(res.Body.Error.Message, "retry that run") {
+					t.Fatalf("retry of an iteration: %d %s", res.Status, res.Raw)
+				}
+			}
 
-		// subWorkflow: wait returns the child's output; without, its id.
-		callee := create(t, h, tok, "callee", def(manual, tpl("hi", "hi {{ trigger.who }}", obj{}, "")))
-		caller := create(t, h, tok, "caller", obj{
-			"trigger": manual, "startStepId": "call",
-			"steps": []obj{
-				{"id": "call", "type": "subWorkflow", "nextStepId": "fire", "config": obj{"workflowId": callee.ID, "wait": true,
-					"input": obj{"who": "{{ trigger.name }}"}}},
-				{"id": "fire", "type": "subWorkflow", "nextStepId": "end", "config": obj{"workflowId": callee.ID, "version": 1, "wait": false,
-					"input": obj{"who": "later"}}},
-				transform("end", "{got: steps.call.output.text, started: steps.fire.output.runId}", ""),
-			},
 		})
-		r = waitRun(t, h, tok, start(t, h, tok, caller.ID, obj{"input": obj{"name": "Ada"}}).ID, nil)
-		var got struct{ Got, Started string }
-		_ = json.Unmarshal(r.Output, &got)
-		if r.Status != "completed" || got.Got != "hi Ada" || !strings.HasPrefix(got.Started, "run_") {
-			t.Fatalf("subWorkflow run: %v", r)
-		}
-		var sub struct {
-			run
-			Kind, ParentRunID string
-		}
-		h.Call(http.StatusOK, "GET", "/api/v1/runs/"+got.Started, tok, nil).Data(t, &sub)
-		if sub.Kind != "detached" || sub.ParentRunID != r.ID || sub.WorkflowID != callee.ID || sub.Trigger != "workflow" {
-			t.Fatalf("detached sub-workflow run: %+v", sub)
-		}
-		// The callee's runs are runs of their own: listed, linked.
-		if got := listRuns(t, h, tok, "workflowId="+callee.ID); len(got) != 2 {
-			t.Fatalf("callee runs listed: %d", len(got))
-		}
-		// A failing callee fails the step.
-		h.Call(http.StatusOK, "PUT", "/api/v1/workflows/"+callee.ID, tok, obj{"definition": def(manual, condition("boom", "trigger.who", "", ""))})
-		r = waitRun(t, h, tok, start(t, h, tok, caller.ID, obj{"input": obj{"name": "Ada"}}).ID, nil)
-		if r.Status != "failed" || !strings.Contains(r.Error, `step "call" failed: the sub-workflow run`) {
-			t.Fatalf("failing callee: %v", r)
-		}
+		t.Run("parallel", func(t *testing.T) {
+			t.Parallel()
+			// parallel + merge: both branches run, the merge maps each branch's
+			// start to its last output; wait 1 goes on with the first and
+			// cancels the other.
+			par := create(t, h, tok, "parallel", obj{
+				"trigger": manual, "startStepId": "split",
+				"steps": []obj{
+					{"id": "split", "type": "parallel", "config": obj{"branches": []string{"a", "b"}}},
+					tpl("a", "A {{ trigger.x }}", obj{}, "join"),
+					transform("b", "{b: trigger.x}", "b2"),
+					tpl("b2", "B {{ previous.b }}", obj{}, "join"),
+					{"id": "join", "type": "merge", "config": obj{"wait": "all"}, "nextStepId": "end"},
+					transform("end", "{a: steps.join.output.a.text, b: steps.join.output.b.text}", ""),
+				},
+			})
+			r := waitRun(t, h, tok, start(t, h, tok, par.ID, obj{"input": obj{"x": "go"}}).ID, nil)
+			if r.Status != "completed" || stepIDs(r) != "split,join,end" || string(r.Output) != `{"a":"A go","b":"B go"}` {
+				t.Fatalf("parallel run: %v", r)
+			}
+			first := create(t, h, tok, "first wins", obj{
+				"trigger": manual, "startStepId": "split",
+				"steps": []obj{
+					{"id": "split", "type": "parallel", "config": obj{"branches": []string{"fast", "slow"}}},
+					transform("fast", "`\"fast\"`", "join"),
+					delay("slow", 3600, "join"),
+					{"id": "join", "type": "merge", "config": obj{"wait": 1}},
+				},
+			})
+			r = waitRun(t, h, tok, start(t, h, tok, first.ID, nil).ID, nil)
+			if r.Status != "completed" || string(r.Output) != `{"fast":"fast"}` {
+				t.Fatalf("merge wait 1: %v", r)
+			}
+			_, kids := runChildren(t, h, tok, r.ID)
+			if kids == nil || kids.Completed != 1 || kids.Cancelled != 1 {
+				t.Fatalf("merge wait 1 children: %+v", kids)
+			}
+
+		})
+		t.Run("nested loops", func(t *testing.T) {
+			t.Parallel()
+			// A loop in a loop: the inner body sees the steps of the outer
+			// iteration and its own item.
+			nested := create(t, h, tok, "nested", obj{
+				"trigger": manual, "startStepId": "outer",
+				"steps": []obj{
+					{"id": "outer", "type": "forEach", "config": obj{"items": "trigger.groups", "bodyStartStepId": "o"}},
+					transform("o", "item", "inner"),
+					{"id": "inner", "type": "forEach", "config": obj{"items": "steps.o.output", "concurrency": 2, "bodyStartStepId": "t"}},
+					transform("t", "{o: steps.o.output, v: item, i: index}", ""),
+				},
+			})
+			r := waitRun(t, h, tok, start(t, h, tok, nested.ID, obj{"input": obj{"groups": []any{[]any{"a", "b"}, []any{"c"}}}}).ID, nil)
+			if r.Status != "completed" || string(r.Output) != `[[{"i":0,"o":["a","b"],"v":"a"},{"i":1,"o":["a","b"],"v":"b"}],[{"i":0,"o":["c"],"v":"c"}]]` {
+				t.Fatalf("nested loops: %v", r)
+			}
+
+		})
+		t.Run("subWorkflow", func(t *testing.T) {
+			t.Parallel()
+			// subWorkflow: wait returns the child's output; without, its id.
+			callee := create(t, h, tok, "callee", def(manual, tpl("hi", "hi {{ trigger.who }}", obj{}, "")))
+			caller := create(t, h, tok, "caller", obj{
+				"trigger": manual, "startStepId": "call",
+				"steps": []obj{
+					{"id": "call", "type": "subWorkflow", "nextStepId": "fire", "config": obj{"workflowId": callee.ID, "wait": true,
+						"input": obj{"who": "{{ trigger.name }}"}}},
+					{"id": "fire", "type": "subWorkflow", "nextStepId": "end", "config": obj{"workflowId": callee.ID, "version": 1, "wait": false,
+						"input": obj{"who": "later"}}},
+					transform("end", "{got: steps.call.output.text, started: steps.fire.output.runId}", ""),
+				},
+			})
+			r := waitRun(t, h, tok, start(t, h, tok, caller.ID, obj{"input": obj{"name": "Ada"}}).ID, nil)
+			var got struct{ Got, Started string }
+			_ = json.Unmarshal(r.Output, &got)
+			if r.Status != "completed" || got.Got != "hi Ada" || !strings.HasPrefix(got.Started, "run_") {
+				t.Fatalf("subWorkflow run: %v", r)
+			}
+			var sub struct {
+				run
+				Kind, ParentRunID string
+			}
+			h.Call(http.StatusOK, "GET", "/api/v1/runs/"+got.Started, tok, nil).Data(t, &sub)
+			if sub.Kind != "detached" || sub.ParentRunID != r.ID || sub.WorkflowID != callee.ID || sub.Trigger != "workflow" {
+				t.Fatalf("detached sub-workflow run: %+v", sub)
+			}
+			// The callee's runs are runs of their own: listed, linked.
+			if got := listRuns(t, h, tok, "workflowId="+callee.ID); len(got) != 2 {
+				t.Fatalf("callee runs listed: %d", len(got))
+			}
+			// A failing callee fails the step.
+			h.Call(http.StatusOK, "PUT", "/api/v1/workflows/"+callee.ID, tok, obj{"definition": def(manual, condition("boom", "trigger.who", "", ""))})
+			r = waitRun(t, h, tok, start(t, h, tok, caller.ID, obj{"input": obj{"name": "Ada"}}).ID, nil)
+			if r.Status != "failed" || !strings.Contains(r.Error, `step "call" failed: the sub-workflow run`) {
+				t.Fatalf("failing callee: %v", r)
+			}
+		})
 	})
 }
 
