@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchboard/switchboard/internal/actor"
 	"github.com/switchboard/switchboard/internal/app/apptest"
 	"github.com/switchboard/switchboard/internal/db/dbtest"
 )
@@ -301,6 +302,25 @@ func TestFanOutCancelAndBudget(t *testing.T) {
 		r = waitRun(t, h, tok, start(t, h, tok, budget.ID, nil).ID, nil)
 		if r.Status != "failed" || !strings.Contains(r.Error, "budget of 10 steps") {
 			t.Fatalf("budget: %v", r)
+		}
+
+		// Executions: four runs started by hand and the one sub-workflow
+		// run; iterations cost none.
+		if n := usedExecutions(t, h, tok); n != [2]int64{5, 0} {
+			t.Fatalf("executions counted: %v, want 5", n)
+		}
+		// A call over the plan's daily executions fails its step; the
+		// caller's own run was the last one allowed.
+		me := h.Login("wf@example.com", pw)
+		fillExecutions(t, h, actor.Actor{UserID: me.UserID, Plan: actor.Free}, 94)
+		quick := create(t, h, tok, "quick", def(manual, transform("a", "`1`", "")))
+		over := create(t, h, tok, "over", def(manual, obj{"id": "call", "type": "subWorkflow", "config": obj{"workflowId": quick.ID, "wait": true}}))
+		r = waitRun(t, h, tok, start(t, h, tok, over.ID, nil).ID, nil)
+		if r.Status != "failed" || !strings.Contains(r.Error, `step "call" failed`) || !strings.Contains(r.Error, "executions") {
+			t.Fatalf("call over the limit: %v", r)
+		}
+		if got := listRuns(t, h, tok, "workflowId="+quick.ID); len(got) != 0 {
+			t.Fatalf("a refused call left %d runs", len(got))
 		}
 	})
 }
