@@ -187,7 +187,8 @@ func (s *Server) workflowRoutes() {
 		})})
 	s.handle(route{method: "GET", path: "/api/v1/runs", doc: routeDoc{errors: []int{404}}, tag: "runs", access: signedIn, perm: actor.PermWorkflowRead,
 		response: workflow.RunPage{}, query: []param{{"workflowId", "only this workflow's runs"}, {"status", "running, completed, failed or cancelled"},
-			{"cursor", "nextCursor of the previous page"}, {"limit", "1–200 (default 50)"}},
+			{"cursor", "nextCursor of the previous page"}, {"limit", "1–200 (default 50)"},
+			{"parentRunId", "only this run's children (forEach iterations and parallel branches are listed only so)"}},
 		summary: "Run history, newest first (without step records; get a run for those).",
 		handler: gate(func(w http.ResponseWriter, r *http.Request) error {
 			limit, err := queryInt(r, "limit", 1, 200)
@@ -196,7 +197,7 @@ func (s *Server) workflowRoutes() {
 			}
 			q := r.URL.Query()
 			page, err := s.Workflows.Runs(r.Context(), s.actorOf(r), workflow.RunFilter{WorkflowID: q.Get("workflowId"), Status: q.Get("status"),
-				Cursor: q.Get("cursor"), Limit: limit})
+				Cursor: q.Get("cursor"), Limit: limit, ParentRunID: q.Get("parentRunId")})
 			if err != nil {
 				return err
 			}

@@ -52,6 +52,7 @@ type cstep struct {
 	until        *template
 	code         *jsrun.Program
 	reply        *replyStep
+	fan          *fanConfig
 }
 
 var stepIDPattern = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]{0,63}$`)
@@ -138,6 +139,7 @@ func compile(ctx context.Context, a actor.Actor, d Definition, refs Refs) (*comp
 		}
 	}
 	c.checkReplies(&p)
+	c.checkFanGraph(&p)
 	if outOfRange(d.Settings.TimeoutSeconds, time.Second, MaxRunTimeout) {
 		p.add("definition.settings.timeoutSeconds", "must be from 1 to %d (0: the default, %d)", int64(MaxRunTimeout/time.Second), int64(DefaultRunTimeout/time.Second))
 	}
@@ -391,6 +393,8 @@ func (cs *cstep) compileStep(ctx context.Context, a actor.Actor, refs Refs, f st
 		cs.compileCode(cf, p)
 	case StepWaitForReply:
 		cs.compileReply(ctx, a, refs, f, p)
+	case StepForEach, StepParallel, StepMerge, StepSubWorkflow:
+		cs.compileFan(f, p)
 	case "":
 		p.add(f+".type", "is required: plugin, gateway, condition, transform or delay")
 	default:

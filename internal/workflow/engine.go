@@ -74,6 +74,8 @@ type exec struct {
 	attempt   int
 	stepsUsed int
 	seq       int
+	// scope adds names to expressions: item and index in a forEach body.
+	scope map[string]any
 }
 
 // outcome is where a segment stopped.
@@ -97,6 +99,9 @@ type outcome struct {
 	// is committed and the segment runs again later.
 	interrupted, busy bool
 	retry             error
+	// fan is a forEach, parallel or subWorkflow step: its children are
+	// started in the commit (fanout.go).
+	fan *fanOut
 }
 
 func newExec(r *Run, c *compiled) (*exec, error) {
@@ -147,10 +152,14 @@ func (x *exec) rememberValue(rec StepRecord, out any) {
 }
 
 func (x *exec) env() map[string]any {
-	return map[string]any{
+	env := map[string]any{
 		"trigger": x.input, "input": x.input, "steps": x.outputs, "variables": x.c.def.Variables, "previous": x.last,
 		"run": map[string]any{"id": x.run.ID, "workflowId": x.run.WorkflowID, "version": x.run.Version, "attempt": x.attempt},
 	}
+	for k, v := range x.scope {
+		env[k] = v
+	}
+	return env
 }
 
 func (x *exec) record(cs *cstep, status string, input, output any, errMsg, branch string, started time.Time, m *plugin.Metrics) {
@@ -289,6 +298,10 @@ func (s *Service) segment(ctx context.Context, x *exec, m mode) outcome {
 				return outcome{status: StatusRunning}
 			}
 			if o, stop := s.runCode(ctx, x, cs, started); stop {
+				return o
+			}
+		case StepForEach, StepParallel, StepMerge, StepSubWorkflow:
+			if o, stop := s.fanStep(ctx, x, cs, m, started); stop {
 				return o
 			}
 		default:
@@ -484,6 +497,11 @@ func (s *Service) work(ctx context.Context, args RunArgs) error {
 	if err == nil {
 		x, err = newExec(&r, c)
 	}
+	if err == nil {
+		if err = s.inherit(ctx, x); err != nil && (db.IsTransient(err) || ctx.Err() != nil) {
+			return fmt.Errorf("load parent of run %s: %w", r.ID, err)
+		}
+	}
 	if err != nil {
 		// A run that cannot be read cannot be continued: fail it rather
 		// than retry forever.
@@ -528,6 +546,11 @@ func (s *Service) persist(ctx context.Context, tx *db.Tx, x *exec, o *outcome, i
 			return err
 		}
 	}
+	if o.fan != nil {
+		if err := s.fanPrepare(ctx, tx, x, o); err != nil {
+			return err
+		}
+	}
 	steps, err := appendRecords(r.stepsRaw, x.records)
 	if err != nil {
 		return err
@@ -556,6 +579,9 @@ func (s *Service) persist(ctx context.Context, tx *db.Tx, x *exec, o *outcome, i
 		if !o.wakeAt.IsZero() {
 			wake = o.wakeAt
 		}
+	}
+	if err := s.reportEnd(ctx, tx, x, o, now); err != nil {
+		return err
 	}
 	ws := r.workspaceID
 	newSeq := x.seq + 1
@@ -605,6 +631,9 @@ func (s *Service) persist(ctx context.Context, tx *db.Tx, x *exec, o *outcome, i
 			return s.runFailed(ctx, tx, *r, x.c, cur, now)
 		}
 		return nil
+	}
+	if o.fan != nil {
+		return nil // the run waits for its children, which move it on
 	}
 	return s.enqueue(ctx, tx, *r, o.wakeAt)
 }

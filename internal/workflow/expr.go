@@ -42,6 +42,9 @@ type exprEnv struct {
 	Run       any `expr:"run"`
 	Previous  any `expr:"previous"`
 	Event     any `expr:"event"`
+	// Item and Index are a forEach iteration's element and position.
+	Item  any `expr:"item"`
+	Index any `expr:"index"`
 	// Tick is called by every iteration of every loop (the guard wraps
 	// each closure's body in it): it counts the iterations and stops an
 	// evaluation that was abandoned for running too long, since a goroutine
@@ -53,7 +56,7 @@ type exprEnv struct {
 
 func toExprEnv(m map[string]any) *exprEnv {
 	return &exprEnv{Trigger: m["trigger"], Input: m["input"], Steps: m["steps"], Variables: m["variables"], Run: m["run"],
-		Previous: m["previous"], Event: m["event"]}
+		Previous: m["previous"], Event: m["event"], Item: m["item"], Index: m["index"]}
 }
 
 var errTooBig = fmt.Errorf("the value would exceed %d bytes", maxValueBytes)

@@ -72,7 +72,17 @@ type Run struct {
 	CreatedAt     time.Time       `json:"createdAt"`
 	UpdatedAt     time.Time       `json:"updatedAt"`
 	FinishedAt    *time.Time      `json:"finishedAt,omitempty"`
+	// Kind, ParentRunID … link a child run (forEach iteration, parallel
+	// branch, sub-workflow run) to the run and step that started it.
+	Kind         string `json:"kind"`
+	ParentRunID  string `json:"parentRunId,omitempty"`
+	ParentStepID string `json:"parentStepId,omitempty"`
+	Index        int    `json:"index,omitempty"`
+	Depth        int    `json:"depth,omitempty"`
+	// Children summarizes the runs this one started (GET of one run only).
+	Children *ChildSummary `json:"children,omitempty"`
 
+	parentSeq                                  int
 	workspaceID, versionID, userID, orgID, key string
 	plan                                       actor.Plan
 	stepsRaw                                   string
@@ -92,23 +102,25 @@ func (r Run) actor() actor.Actor {
 
 const runColumns = `id, workspace_id, workflow_id, version, version_id, user_id, organization_id, plan, status, trigger_kind,
 	input, output, error, current_step_id, attempt, seq, steps_used, steps, idempotency_key, timeout_at, wake_at,
-	created_by, created_at, updated_at, finished_at`
+	created_by, created_at, updated_at, finished_at, kind, parent_run_id, parent_step_id, parent_seq, child_index, depth`
 
 // summaryColumns skip the step records (listings show runs, not steps).
 const summaryColumns = `id, workspace_id, workflow_id, version, version_id, user_id, organization_id, plan, status, trigger_kind,
 	input, output, error, current_step_id, attempt, seq, steps_used, '[]', idempotency_key, timeout_at, wake_at,
-	created_by, created_at, updated_at, finished_at`
+	created_by, created_at, updated_at, finished_at, kind, parent_run_id, parent_step_id, parent_seq, child_index, depth`
 
 func scanRun(r interface{ Scan(...any) error }) (Run, error) {
 	var run Run
-	var org, output, errMsg, cur, key, by sql.NullString
+	var org, output, errMsg, cur, key, by, parent, parentStep sql.NullString
 	var input string
 	var wake, finished sql.NullTime
 	if err := r.Scan(&run.ID, &run.workspaceID, &run.WorkflowID, &run.Version, &run.versionID, &run.userID, &org, &run.plan,
 		&run.Status, &run.Trigger, &input, &output, &errMsg, &cur, &run.Attempt, &run.Checkpoint, &run.StepsUsed, &run.stepsRaw,
-		&key, &run.TimeoutAt, &wake, &by, &run.CreatedAt, &run.UpdatedAt, &finished); err != nil {
+		&key, &run.TimeoutAt, &wake, &by, &run.CreatedAt, &run.UpdatedAt, &finished,
+		&run.Kind, &parent, &parentStep, &run.parentSeq, &run.Index, &run.Depth); err != nil {
 		return Run{}, err
 	}
+	run.ParentRunID, run.ParentStepID = parent.String, parentStep.String
 	run.orgID, run.Error, run.CurrentStepID, run.key, run.CreatedBy = org.String, errMsg.String, cur.String, key.String, by.String
 	run.Input = json.RawMessage(input)
 	if output.Valid {
@@ -152,6 +164,9 @@ func (s *Service) GetRun(ctx context.Context, a actor.Actor, id string) (Run, er
 		return Run{}, err
 	}
 	r, err := loadRun(ctx, s.DB.Read(), a.WorkspaceID(), id)
+	if err == nil {
+		r.Children, err = s.childSummary(ctx, a.WorkspaceID(), r.ID)
+	}
 	return r, apperr.Wrap(err, "get run")
 }
 
@@ -161,6 +176,9 @@ type RunFilter struct {
 	Status     string
 	Cursor     string
 	Limit      int
+	// ParentRunID lists the children of one run (forEach iterations and
+	// parallel branches are listed only so).
+	ParentRunID string
 }
 
 // RunPage is a page of runs, newest first (without their step records).
@@ -176,7 +194,10 @@ func (s *Service) Runs(ctx context.Context, a actor.Actor, f RunFilter) (RunPage
 	}
 	limit := pageLimit(f.Limit)
 	q := `SELECT ` + summaryColumns + ` FROM workflow_runs WHERE workspace_id = $1`
-	var args []any
+	args, err := childFilter(&q, f.ParentRunID)
+	if err != nil {
+		return RunPage{}, err
+	}
 	if f.WorkflowID != "" {
 		if !ids.Valid(ids.Workflow, f.WorkflowID) {
 			return RunPage{}, apperr.Invalid(apperr.FieldError{Field: "workflowId", Message: "is not a workflow id"})
@@ -242,6 +263,9 @@ func (s *Service) Cancel(ctx context.Context, a actor.Actor, id string) (Run, er
 		if err := dropWaiters(ctx, tx, ws, id, ""); err != nil {
 			return err
 		}
+		if err := s.runEnded(ctx, tx, r, StatusCancelled, "cancelled by hand"); err != nil {
+			return err
+		}
 		return auditRun(ctx, tx, a, "workflow.run_cancelled", r)
 	})
 	if err != nil {
@@ -268,6 +292,9 @@ func (s *Service) Retry(ctx context.Context, a actor.Actor, id string) (Run, err
 		}
 		if r.Status != StatusFailed {
 			return apperr.New(apperr.Conflict, "only a failed run can be retried; this one is %s", r.Status)
+		}
+		if inherits(r.Kind) {
+			return apperr.New(apperr.Conflict, "this run is a %s of run %s; retry that run", r.Kind, r.ParentRunID)
 		}
 		if r.CurrentStepID == "" {
 			return apperr.New(apperr.Conflict, "the run failed after its last step; start a new run")

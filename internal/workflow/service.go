@@ -250,6 +250,9 @@ func (s *Service) Create(ctx context.Context, a actor.Actor, in CreateInput) (Wo
 	if err != nil {
 		return Workflow{}, err
 	}
+	if err := s.checkCalls(ctx, a, "", c); err != nil {
+		return Workflow{}, err
+	}
 	ws := a.WorkspaceID()
 	now := s.now()
 	w := Workflow{ID: ids.New(ids.Workflow), Name: name, Description: in.Description, Enabled: in.Enabled == nil || *in.Enabled,
@@ -450,6 +453,9 @@ func (s *Service) Update(ctx context.Context, a actor.Actor, id string, in Updat
 	if def.Settings.ErrorWorkflowID == id {
 		return Workflow{}, apperr.Invalid(apperr.FieldError{Field: "definition.settings.errorWorkflowId", Message: "cannot name the workflow itself"})
 	}
+	if err := s.checkCalls(ctx, a, id, c); err != nil {
+		return Workflow{}, err
+	}
 	defRaw, _ := json.Marshal(def)
 	vid := ids.New(ids.WorkflowVersion)
 	var version int
@@ -558,6 +564,9 @@ func (s *Service) Delete(ctx context.Context, a actor.Actor, id string) error {
 		}
 		cancelled, _ := res.RowsAffected()
 		if err := dropWaiters(ctx, tx, ws, "", id); err != nil {
+			return err
+		}
+		if err := s.workflowDeleted(ctx, tx, ws, id, now); err != nil {
 			return err
 		}
 		return audit.Record(ctx, tx, a, audit.Entry{Action: "workflow.deleted", Resource: "workflow", ResourceID: id,

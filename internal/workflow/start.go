@@ -59,7 +59,7 @@ func (s *Service) newRun(ctx context.Context, q db.Querier, w Workflow, ws strin
 		return nil, err
 	}
 	now := s.now()
-	r := &Run{ID: ids.New(ids.WorkflowRun), WorkflowID: w.ID, Version: w.Version, Status: StatusRunning, Trigger: st.trigger,
+	r := &Run{ID: ids.New(ids.WorkflowRun), WorkflowID: w.ID, Version: w.Version, Status: StatusRunning, Trigger: st.trigger, Kind: KindRun,
 		Input: st.input, CurrentStepID: c.def.StartStepID, Attempt: 1, TimeoutAt: now.Add(c.def.Settings.timeout()),
 		CreatedBy: st.by, CreatedAt: now, UpdatedAt: now, workspaceID: ws, versionID: w.versionID, userID: w.UserID,
 		orgID: w.OrganizationID, plan: w.plan, key: st.key, stepsRaw: "[]", Steps: []StepRecord{}}

@@ -209,10 +209,17 @@ func (s *Service) SweepTimeouts(ctx context.Context) (int, error) {
 			if err != nil {
 				return err
 			}
-			if affected, _ = res.RowsAffected(); affected == 1 {
-				return s.runTimedOut(ctx, tx, o.ws, o.id, now)
+			if affected, _ = res.RowsAffected(); affected != 1 {
+				return nil
 			}
-			return nil
+			if err := s.runTimedOut(ctx, tx, o.ws, o.id, now); err != nil {
+				return err
+			}
+			r, err := loadRun(ctx, tx, o.ws, o.id)
+			if err != nil {
+				return err
+			}
+			return s.runEnded(ctx, tx, r, StatusFailed, "the run exceeded its timeout")
 		})
 		if err != nil {
 			return n, fmt.Errorf("time out run %s: %w", o.id, err)
