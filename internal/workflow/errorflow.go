@@ -40,8 +40,9 @@ type ErrorInput struct {
 // failed in tx. c is the run's compiled version, if at hand.
 func (s *Service) runFailed(ctx context.Context, tx *db.Tx, r Run, c *compiled, stepID string, at time.Time) error {
 	// A run skipped by the daily limit never ran; an error workflow's run
-	// never starts another.
-	if r.Trigger == TriggerError || strings.HasPrefix(r.Error, "skipped: ") {
+	// never starts another; a failed iteration or branch fails its parent's
+	// step, and the parent's failure (if it fails) is the one reported.
+	if r.Trigger == TriggerError || strings.HasPrefix(r.Error, "skipped: ") || inherits(r.Kind) {
 		return nil
 	}
 	ws := r.workspaceID
