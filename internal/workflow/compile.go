@@ -134,6 +134,7 @@ func compile(ctx context.Context, a actor.Actor, d Definition, refs Refs) (*comp
 				p.add(f+".conditionalNext."+k, "names no step (%q)", target)
 			}
 		}
+		checkErrorLink(c, st, f, &p)
 	}
 	if outOfRange(d.Settings.TimeoutSeconds, time.Second, MaxRunTimeout) {
 		p.add("definition.settings.timeoutSeconds", "must be from 1 to %d (0: the default, %d)", int64(MaxRunTimeout/time.Second), int64(DefaultRunTimeout/time.Second))

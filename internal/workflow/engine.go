@@ -422,6 +422,9 @@ func (s *Service) failedWith(x *exec, cs *cstep, input json.RawMessage, msg stri
 		// effects the segment ends so its record is committed.
 		return outcome{status: StatusRunning}, !cs.Type.pure()
 	}
+	if cs.OnErrorNextStepID != "" {
+		return s.onErrorBranch(x, cs)
+	}
 	what := msg
 	if cs.OnError == OnErrorRetry {
 		what = fmt.Sprintf("%s (after %d attempts)", msg, x.attempt)
