@@ -37,6 +37,9 @@ type compiled struct {
 	filter *vm.Program
 	cron   builtin.Cron
 	loc    *time.Location
+	// pinned are a test run's step outputs taken instead of running the
+	// steps (studiotest.go).
+	pinned map[string]json.RawMessage
 }
 
 type cstep struct {

@@ -48,6 +48,9 @@ type StepRecord struct {
 	StartedAt  time.Time       `json:"startedAt"`
 	FinishedAt time.Time       `json:"finishedAt"`
 	DurationUs int64           `json:"durationUs"`
+	// Pinned: a test run took the step's output from the editor's pins
+	// instead of running it.
+	Pinned bool `json:"pinned,omitempty"`
 }
 
 // Run is one run of a workflow, pinned to the version it started on.
@@ -71,6 +74,9 @@ type Run struct {
 	CreatedAt     time.Time       `json:"createdAt"`
 	UpdatedAt     time.Time       `json:"updatedAt"`
 	FinishedAt    *time.Time      `json:"finishedAt,omitempty"`
+	// Test marks a run of an unsaved definition started from the editor
+	// (POST /workflows/{id}/test): kept 24 h.
+	Test bool `json:"test"`
 
 	workspaceID, versionID, userID, orgID, key string
 	plan                                       actor.Plan
@@ -91,12 +97,12 @@ func (r Run) actor() actor.Actor {
 
 const runColumns = `id, workspace_id, workflow_id, version, version_id, user_id, organization_id, plan, status, trigger_kind,
 	input, output, error, current_step_id, attempt, seq, steps_used, steps, idempotency_key, timeout_at, wake_at,
-	created_by, created_at, updated_at, finished_at`
+	created_by, created_at, updated_at, finished_at, test`
 
 // summaryColumns skip the step records (listings show runs, not steps).
 const summaryColumns = `id, workspace_id, workflow_id, version, version_id, user_id, organization_id, plan, status, trigger_kind,
 	input, output, error, current_step_id, attempt, seq, steps_used, '[]', idempotency_key, timeout_at, wake_at,
-	created_by, created_at, updated_at, finished_at`
+	created_by, created_at, updated_at, finished_at, test`
 
 func scanRun(r interface{ Scan(...any) error }) (Run, error) {
 	var run Run
@@ -105,7 +111,7 @@ func scanRun(r interface{ Scan(...any) error }) (Run, error) {
 	var wake, finished sql.NullTime
 	if err := r.Scan(&run.ID, &run.workspaceID, &run.WorkflowID, &run.Version, &run.versionID, &run.userID, &org, &run.plan,
 		&run.Status, &run.Trigger, &input, &output, &errMsg, &cur, &run.Attempt, &run.Checkpoint, &run.StepsUsed, &run.stepsRaw,
-		&key, &run.TimeoutAt, &wake, &by, &run.CreatedAt, &run.UpdatedAt, &finished); err != nil {
+		&key, &run.TimeoutAt, &wake, &by, &run.CreatedAt, &run.UpdatedAt, &finished, &run.Test); err != nil {
 		return Run{}, err
 	}
 	run.orgID, run.Error, run.CurrentStepID, run.key, run.CreatedBy = org.String, errMsg.String, cur.String, key.String, by.String
@@ -160,6 +166,11 @@ type RunFilter struct {
 	Status     string
 	Cursor     string
 	Limit      int
+	// Trigger, Version, Since, Until and Test: see runFilters.
+	Trigger      string
+	Version      int
+	Since, Until time.Time
+	Test         *bool
 }
 
 // RunPage is a page of runs, newest first (without their step records).
@@ -176,6 +187,7 @@ func (s *Service) Runs(ctx context.Context, a actor.Actor, f RunFilter) (RunPage
 	limit := pageLimit(f.Limit)
 	q := `SELECT ` + summaryColumns + ` FROM workflow_runs WHERE workspace_id = $1`
 	var args []any
+	var err error
 	if f.WorkflowID != "" {
 		if !ids.Valid(ids.Workflow, f.WorkflowID) {
 			return RunPage{}, apperr.Invalid(apperr.FieldError{Field: "workflowId", Message: "is not a workflow id"})
@@ -191,6 +203,9 @@ func (s *Service) Runs(ctx context.Context, a actor.Actor, f RunFilter) (RunPage
 		}
 		args = append(args, f.Status)
 		q += fmt.Sprintf(` AND status = $%d`, len(args)+1)
+	}
+	if q, args, err = f.more(q, args); err != nil {
+		return RunPage{}, err
 	}
 	if f.Cursor != "" {
 		if !ids.Valid(ids.WorkflowRun, f.Cursor) {
@@ -320,6 +335,9 @@ func (s *Service) loadCompiled(ctx context.Context, q db.Querier, ws, versionID 
 	var raw string
 	if err := db.Scope(q, ws).QueryRowContext(ctx, `SELECT definition FROM workflow_versions WHERE workspace_id = $1 AND id = $2`,
 		versionID).Scan(&raw); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return s.loadTestCompiled(ctx, q, ws, versionID)
+		}
 		return nil, fmt.Errorf("load version %s: %w", versionID, err)
 	}
 	var def Definition

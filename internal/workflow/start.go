@@ -36,6 +36,8 @@ type start struct {
 	// as failed instead of refusing the caller (automatic triggers: their
 	// caller can do nothing about it).
 	skipOverLimit bool
+	// test marks a run of an unsaved definition (studiotest.go).
+	test bool
 }
 
 func checkInput(raw json.RawMessage) (json.RawMessage, error) {
@@ -62,7 +64,7 @@ func (s *Service) newRun(ctx context.Context, q db.Querier, w Workflow, ws strin
 	r := &Run{ID: ids.New(ids.WorkflowRun), WorkflowID: w.ID, Version: w.Version, Status: StatusRunning, Trigger: st.trigger,
 		Input: st.input, CurrentStepID: c.def.StartStepID, Attempt: 1, TimeoutAt: now.Add(c.def.Settings.timeout()),
 		CreatedBy: st.by, CreatedAt: now, UpdatedAt: now, workspaceID: ws, versionID: w.versionID, userID: w.UserID,
-		orgID: w.OrganizationID, plan: w.plan, key: st.key, stepsRaw: "[]", Steps: []StepRecord{}}
+		orgID: w.OrganizationID, plan: w.plan, key: st.key, stepsRaw: "[]", Steps: []StepRecord{}, Test: st.test}
 	if st.decoded != nil {
 		return newExecWith(r, c, st.decoded), nil
 	}
