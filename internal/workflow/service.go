@@ -86,22 +86,23 @@ func New(d Deps) *Service {
 
 // Workflow is a workflow at its current version.
 type Workflow struct {
-	ID          string     `json:"id"`
-	Name        string     `json:"name"`
-	Description string     `json:"description"`
-	Enabled     bool       `json:"enabled"`
-	Version     int        `json:"version"`
-	TriggerType string     `json:"triggerType"`
-	Definition  Definition `json:"definition"`
-	HookURL     string     `json:"hookUrl,omitempty"`
-	NextRunAt   *time.Time `json:"nextRunAt,omitempty"`
+	ID             string     `json:"id"`
+	Name           string     `json:"name"`
+	Description    string     `json:"description"`
+	Enabled        bool       `json:"enabled"`
+	Version        int        `json:"version"`
+	TriggerType    string     `json:"triggerType"`
+	Definition     Definition `json:"definition"`
+	HookURL        string     `json:"hookUrl,omitempty"`
+	NextRunAt      *time.Time `json:"nextRunAt,omitempty"`
+	UserID         string     `json:"userId"`
+	OrganizationID string     `json:"organizationId,omitempty"`
+	CreatedAt      time.Time  `json:"createdAt"`
+	UpdatedAt      time.Time  `json:"updatedAt"`
+
 	// Layout is where the editor draws each step (null until it saves
 	// one); it is not part of any version.
-	Layout         *Layout   `json:"layout"`
-	UserID         string    `json:"userId"`
-	OrganizationID string    `json:"organizationId,omitempty"`
-	CreatedAt      time.Time `json:"createdAt"`
-	UpdatedAt      time.Time `json:"updatedAt"`
+	Layout *Layout `json:"layout"`
 
 	versionID string
 	// hookEnc is the sealed path token of the webhook URL; hookPlain the
