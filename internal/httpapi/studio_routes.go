@@ -1,11 +1,13 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/switchboard/switchboard/internal/actor"
@@ -181,7 +183,9 @@ func (s *Server) runStream(w http.ResponseWriter, r *http.Request) error {
 	if err := rc.Flush(); err != nil {
 		return nil
 	}
-	return s.Workflows.Follow(r.Context(), a, run, last, workflow.Follower{
+	ctx, stop := s.streams.open(r.Context())
+	defer stop()
+	return s.Workflows.Follow(ctx, a, run, last, workflow.Follower{
 		Run: func(run workflow.Run) error {
 			data, err := json.Marshal(run)
 			if err != nil {
@@ -199,4 +203,43 @@ func (s *Server) runStream(w http.ResponseWriter, r *http.Request) error {
 			return rc.Flush()
 		},
 	})
+}
+
+// streams lets a shutdown end the open run streams (they would otherwise
+// hold it until its timeout).
+type streams struct {
+	once   sync.Once
+	closed chan struct{}
+	mu     sync.Mutex
+}
+
+func (st *streams) ch() chan struct{} {
+	st.once.Do(func() { st.closed = make(chan struct{}) })
+	return st.closed
+}
+
+// open returns a context that ends with the request or at shutdown.
+func (st *streams) open(parent context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(parent)
+	closed := st.ch()
+	go func() {
+		select {
+		case <-closed:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
+}
+
+// CloseStreams ends every open run stream (and any opened later); the
+// clients resume with Last-Event-ID on another node.
+func (s *Server) CloseStreams() {
+	s.streams.mu.Lock()
+	defer s.streams.mu.Unlock()
+	select {
+	case <-s.streams.ch():
+	default:
+		close(s.streams.ch())
+	}
 }

@@ -3,6 +3,7 @@ package workflow_test
 import (
 	"bufio"
 	"encoding/json"
+	"io"
 	"net"
 	"net/http"
 	"strconv"
@@ -115,6 +116,24 @@ func TestRunStream(t *testing.T) {
 		}
 		if status, _ := readStream(t, base, "", r.ID, ""); status != http.StatusUnauthorized {
 			t.Fatalf("no credential: %d", status)
+		}
+
+		// A shutdown ends the streams of runs still under way.
+		long := start(t, h, tok, create(t, h, tok, "long", def(manual, delay("d", 600, ""))).ID, nil)
+		req, _ := http.NewRequest("GET", base+"/api/v1/runs/"+long.ID+"/stream", nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		br := bufio.NewReader(res.Body)
+		if line, err := br.ReadString('\n'); err != nil || line != "id: "+strconv.Itoa(long.Checkpoint)+"\n" {
+			t.Fatalf("long run's first line %q %v", line, err)
+		}
+		h.App.HTTP.CloseStreams()
+		if _, err := io.Copy(io.Discard, br); err != nil {
+			t.Fatalf("stream after shutdown: %v", err)
 		}
 	})
 }
