@@ -252,6 +252,7 @@ func (s *Service) segment(ctx context.Context, x *exec, m mode) outcome {
 				continue
 			}
 			x.record(cs, StepSucceeded, nil, map[string]any{"wakeAt": wake.Format(time.RFC3339Nano)}, "", "", started, nil)
+			x.waitUntil(wake)
 			x.cur, x.attempt = next(cs, ""), 1
 			return outcome{status: StatusRunning, wakeAt: wake}
 		case StepGateway:
@@ -419,7 +420,9 @@ func (s *Service) failedWith(x *exec, cs *cstep, input json.RawMessage, msg stri
 	case cs.OnError == OnErrorRetry && x.attempt <= cs.RetryCount:
 		wait := cs.backoff(x.attempt)
 		x.attempt++
-		return outcome{status: StatusRunning, wakeAt: s.now().Add(wait)}, true
+		wake := s.now().Add(wait)
+		x.waitUntil(wake)
+		return outcome{status: StatusRunning, wakeAt: wake}, true
 	case cs.OnError == OnErrorContinue:
 		x.cur, x.attempt = next(cs, "false"), 1
 		// A pure step's failure continues inline; after a step with

@@ -28,6 +28,11 @@ func TestErrorBranch(t *testing.T) {
 		if p := r.Steps[1]; p.Status != "failed" || p.Attempt != 2 || !strings.Contains(p.Error, "template") {
 			t.Fatalf("failed step keeps its error: %+v", p)
 		}
+		// The first attempt says when the second was due; the last, nothing.
+		full := getStudioRun(t, h, tok, r.ID)
+		if w := full.Steps[0].WaitUntil; w == nil || w.Before(r.Steps[0].FinishedAt) || full.Steps[1].WaitUntil != nil {
+			t.Fatalf("waitUntil: %+v", full.Steps)
+		}
 		if string(r.Steps[2].Output) != `{"failed":"failed","hasError":true}` || string(r.Output) != `{"p":"failed","t":"failed","tError":true}` {
 			t.Fatalf("branch outputs: %s / %s", r.Steps[2].Output, r.Output)
 		}

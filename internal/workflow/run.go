@@ -51,6 +51,9 @@ type StepRecord struct {
 	// Pinned: a test run took the step's output from the editor's pins
 	// instead of running it.
 	Pinned bool `json:"pinned,omitempty"`
+	// WaitUntil is when the run goes on after this record: a delay's end,
+	// or the next attempt of a failed step that is retried.
+	WaitUntil *time.Time `json:"waitUntil,omitempty"`
 }
 
 // Run is one run of a workflow, pinned to the version it started on.
@@ -77,6 +80,10 @@ type Run struct {
 	// Test marks a run of an unsaved definition started from the editor
 	// (POST /workflows/{id}/test): kept 24 h.
 	Test bool `json:"test"`
+	// ChargedMillicredits is what starting the run cost in credits: the
+	// overage of a plan's daily executions where the workspace pays for
+	// it (0 within the plan). Steps are not charged by the engine.
+	ChargedMillicredits int64 `json:"chargedMillicredits"`
 
 	workspaceID, versionID, userID, orgID, key string
 	plan                                       actor.Plan
@@ -97,12 +104,12 @@ func (r Run) actor() actor.Actor {
 
 const runColumns = `id, workspace_id, workflow_id, version, version_id, user_id, organization_id, plan, status, trigger_kind,
 	input, output, error, current_step_id, attempt, seq, steps_used, steps, idempotency_key, timeout_at, wake_at,
-	created_by, created_at, updated_at, finished_at, test`
+	created_by, created_at, updated_at, finished_at, test, charged_millicredits`
 
 // summaryColumns skip the step records (listings show runs, not steps).
 const summaryColumns = `id, workspace_id, workflow_id, version, version_id, user_id, organization_id, plan, status, trigger_kind,
 	input, output, error, current_step_id, attempt, seq, steps_used, '[]', idempotency_key, timeout_at, wake_at,
-	created_by, created_at, updated_at, finished_at, test`
+	created_by, created_at, updated_at, finished_at, test, charged_millicredits`
 
 func scanRun(r interface{ Scan(...any) error }) (Run, error) {
 	var run Run
@@ -111,7 +118,7 @@ func scanRun(r interface{ Scan(...any) error }) (Run, error) {
 	var wake, finished sql.NullTime
 	if err := r.Scan(&run.ID, &run.workspaceID, &run.WorkflowID, &run.Version, &run.versionID, &run.userID, &org, &run.plan,
 		&run.Status, &run.Trigger, &input, &output, &errMsg, &cur, &run.Attempt, &run.Checkpoint, &run.StepsUsed, &run.stepsRaw,
-		&key, &run.TimeoutAt, &wake, &by, &run.CreatedAt, &run.UpdatedAt, &finished, &run.Test); err != nil {
+		&key, &run.TimeoutAt, &wake, &by, &run.CreatedAt, &run.UpdatedAt, &finished, &run.Test, &run.ChargedMillicredits); err != nil {
 		return Run{}, err
 	}
 	run.orgID, run.Error, run.CurrentStepID, run.key, run.CreatedBy = org.String, errMsg.String, cur.String, key.String, by.String
@@ -291,7 +298,11 @@ func (s *Service) Retry(ctx context.Context, a actor.Actor, id string) (Run, err
 		if s.Meter != nil && len(r.Steps) == 0 && strings.HasPrefix(r.Error, "skipped: ") {
 			ra := r.actor()
 			ra.Plan = a.Plan
-			if _, err := s.Meter.ConsumeTx(ctx, tx, ra, actor.ActionExecute, 1, "workflow_run:"+r.ID); err != nil {
+			c, err := s.Meter.ConsumeTx(ctx, tx, ra, actor.ActionExecute, 1, "workflow_run:"+r.ID)
+			if err != nil {
+				return err
+			}
+			if err := noteCharge(ctx, tx, r.workspaceID, r.ID, c.Charged); err != nil {
 				return err
 			}
 		}

@@ -87,9 +87,11 @@ func (s *Service) startTx(ctx context.Context, tx *db.Tx, x *exec, st start, hea
 		}
 	}
 	var o outcome
+	var charged int64
 	if s.Meter != nil {
 		consume := func() error {
-			_, err := s.Meter.ConsumeTx(ctx, tx, r.actor(), actor.ActionExecute, 1, "workflow_run:"+r.ID)
+			c, err := s.Meter.ConsumeTx(ctx, tx, r.actor(), actor.ActionExecute, 1, "workflow_run:"+r.ID)
+			charged = c.Charged
 			return err
 		}
 		var err error
@@ -116,7 +118,11 @@ func (s *Service) startTx(ctx context.Context, tx *db.Tx, x *exec, st start, hea
 	if head != nil {
 		o = *head
 	}
-	return true, s.persist(ctx, tx, x, &o, true)
+	if err := s.persist(ctx, tx, x, &o, true); err != nil {
+		return true, err
+	}
+	r.ChargedMillicredits = charged
+	return true, noteCharge(ctx, tx, r.workspaceID, r.ID, charged)
 }
 
 func (s *Service) byKey(ctx context.Context, q db.Querier, ws, workflowID, key string) (Run, bool, error) {

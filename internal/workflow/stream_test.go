@@ -96,6 +96,9 @@ func TestRunStream(t *testing.T) {
 		if last.run.Status != "completed" || string(last.run.Output) != `"done"` || len(last.run.Steps) != 3 || last.id != strconv.Itoa(last.run.Checkpoint) {
 			t.Fatalf("last event: %+v", last)
 		}
+		if d := last.run.Steps[1]; d.StepID != "d" || d.WaitUntil == nil {
+			t.Fatalf("a delay's record says when it ends: %+v", d)
+		}
 		for i := 1; i < len(events); i++ {
 			if events[i].run.Checkpoint <= events[i-1].run.Checkpoint {
 				t.Fatalf("checkpoints out of order: %+v", events)

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchboard/switchboard/internal/actor"
 	"github.com/switchboard/switchboard/internal/app/apptest"
 	"github.com/switchboard/switchboard/internal/config"
 	"github.com/switchboard/switchboard/internal/db/dbtest"
@@ -20,12 +21,21 @@ type studioRun struct {
 	ID, Status, Trigger string
 	Version, Checkpoint int
 	Test                bool
+	ChargedMillicredits int64
 	Output              json.RawMessage
 	Steps               []struct {
 		StepID, Status string
 		Pinned         bool
 		Output         json.RawMessage
+		WaitUntil      *time.Time
 	}
+}
+
+func getStudioRun(t *testing.T, h *apptest.Harness, tok, id string) studioRun {
+	t.Helper()
+	var r studioRun
+	h.Call(http.StatusOK, "GET", "/api/v1/runs/"+id, tok, nil).Data(t, &r)
+	return r
 }
 
 type layoutWF struct {
@@ -218,6 +228,22 @@ func TestStudioTestRun(t *testing.T) {
 		var left int
 		if err := h.App.DB.Read().QueryRowContext(context.Background(), `SELECT COUNT(*) FROM workflow_test_definitions`).Scan(&left); err != nil || left != 0 {
 			t.Fatalf("test definitions left: %d %v", left, err)
+		}
+
+		// Test runs are counted like any run, and what one costs beyond
+		// the plan is on the run.
+		used := usedExecutions(t, h, tok)
+		me := h.Login("wf@example.com", pw)
+		fillExecutions(t, h, actor.Actor{UserID: me.UserID, Plan: actor.Free}, 100-used[0])
+		h.Call(http.StatusOK, "PUT", "/api/v1/credits/settings", tok, obj{"overageEnabled": true})
+		h.Call(http.StatusCreated, "POST", "/api/v1/admin/workspaces/"+me.UserID+"/credits", h.Admin().AccessToken, obj{"amount": 1000, "type": "grant", "reason": "test"})
+		var paid struct{ Run studioRun }
+		h.Call(http.StatusAccepted, "POST", path+"/test", tok, obj{"definition": def(manual, transform("a", "`1`", ""))}).Data(t, &paid)
+		if paid.Run.ChargedMillicredits <= 0 || getStudioRun(t, h, tok, paid.Run.ID).ChargedMillicredits != paid.Run.ChargedMillicredits {
+			t.Fatalf("overage of a test run: %+v", paid.Run)
+		}
+		if n := usedExecutions(t, h, tok); n != [2]int64{101, 1} {
+			t.Fatalf("executions after an overage test run: %v", n)
 		}
 	})
 }

@@ -1,9 +1,12 @@
 package workflow
 
 import (
+	"context"
 	"fmt"
+	"time"
 
 	"github.com/switchboard/switchboard/internal/apperr"
+	"github.com/switchboard/switchboard/internal/db"
 )
 
 // more adds the run inspector's filters to a run listing's query: the
@@ -39,4 +42,23 @@ func (f RunFilter) more(q string, args []any) (string, []any, error) {
 		q += fmt.Sprintf(` AND test = $%d`, len(args)+1)
 	}
 	return q, args, nil
+}
+
+// waitUntil notes on the last step record when the run goes on after it.
+func (x *exec) waitUntil(t time.Time) {
+	if len(x.records) > 0 {
+		t = t.UTC()
+		x.records[len(x.records)-1].WaitUntil = &t
+	}
+}
+
+// noteCharge records what a run's start cost in credits (nothing to do
+// within the plan).
+func noteCharge(ctx context.Context, tx *db.Tx, ws, runID string, millicredits int64) error {
+	if millicredits == 0 {
+		return nil
+	}
+	_, err := db.Scope(tx, ws).ExecContext(ctx, `UPDATE workflow_runs SET charged_millicredits = charged_millicredits + $3
+		WHERE workspace_id = $1 AND id = $2`, runID, millicredits)
+	return err
 }

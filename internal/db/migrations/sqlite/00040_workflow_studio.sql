@@ -8,6 +8,9 @@ ALTER TABLE workflows ADD COLUMN layout TEXT;
 -- test: a run of an unsaved definition started by the editor's test
 -- button; kept 24 h, then deleted by the retention job.
 ALTER TABLE workflow_runs ADD COLUMN test INTEGER NOT NULL DEFAULT 0;
+-- charged_millicredits: what starting the run cost in credits (overage
+-- beyond the plan's daily executions; 0 within it).
+ALTER TABLE workflow_runs ADD COLUMN charged_millicredits INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX workflow_runs_test ON workflow_runs (finished_at) WHERE test = 1;
 
 -- The unsaved definitions that test runs run, with the outputs pinned for
@@ -42,5 +45,6 @@ CREATE TABLE workflow_drafts (
 DROP TABLE workflow_drafts;
 DROP TABLE workflow_test_definitions;
 DROP INDEX workflow_runs_test;
+ALTER TABLE workflow_runs DROP COLUMN charged_millicredits;
 ALTER TABLE workflow_runs DROP COLUMN test;
 ALTER TABLE workflows DROP COLUMN layout;
