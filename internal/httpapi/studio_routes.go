@@ -12,6 +12,8 @@ import (
 
 	"github.com/switchboard/switchboard/internal/actor"
 	"github.com/switchboard/switchboard/internal/apperr"
+	"github.com/switchboard/switchboard/internal/gateway"
+	"github.com/switchboard/switchboard/internal/ids"
 	"github.com/switchboard/switchboard/internal/workflow"
 )
 
@@ -153,6 +155,7 @@ func (s *Server) studioRoutes() {
 		summary: "Server-Sent Events following a run: `event: run` with the run (steps included) at the start and after every checkpoint, " +
 			"`id:` its checkpoint (send Last-Event-ID to resume), a `: heartbeat` comment every 15 s; ends after the run's final state.",
 		handler: gate(s.runStream)})
+	s.shareRoutes()
 }
 
 // runStream serves GET /runs/{id}/stream.
@@ -242,4 +245,71 @@ func (s *Server) CloseStreams() {
 	default:
 		close(s.streams.ch())
 	}
+}
+
+// gatewaySends serves GET /gateways/{id}/sends.
+func (s *Server) gatewaySends(w http.ResponseWriter, r *http.Request) error {
+	limit, err := queryInt(r, "limit", 1, 200)
+	if err != nil {
+		return err
+	}
+	cursor, err := idCursor(r, ids.GatewaySend)
+	if err != nil {
+		return err
+	}
+	since, err := queryTime(r, "since")
+	if err != nil {
+		return err
+	}
+	p, err := s.Gateways.Sends(r.Context(), s.actorOf(r), r.PathValue("id"), gateway.SendFilter{Status: r.URL.Query().Get("status"),
+		Since: since, Cursor: cursor, Limit: limit})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, p)
+	return nil
+}
+
+func (s *Server) shareRoutes() {
+	gate := s.requireFlag(workflowFlag)
+	s.handle(route{method: "GET", path: "/api/v1/workflows/{id}/export", tag: "workflows", access: signedIn, perm: actor.PermWorkflowRead,
+		response: workflow.Export{}, summary: "A workflow as a portable JSON document: name, description, definition, layout, and the ids of other resources it names (references).",
+		handler: gate(func(w http.ResponseWriter, r *http.Request) error {
+			doc, err := s.Workflows.ExportWorkflow(r.Context(), s.actorOf(r), r.PathValue("id"))
+			if err != nil {
+				return err
+			}
+			writeJSON(w, http.StatusOK, doc)
+			return nil
+		})})
+	s.handle(route{method: "POST", path: "/api/v1/workflows/import", doc: routeDoc{errors: []int{404}}, tag: "workflows", access: signedIn,
+		perm: actor.PermWorkflowCreate, status: http.StatusCreated, request: workflow.ImportInput{}, response: workflow.Workflow{},
+		summary: "Create a workflow, disabled, from an export document; its definition is validated as on create.",
+		handler: gate(func(w http.ResponseWriter, r *http.Request) error {
+			var in workflow.ImportInput
+			if err := decode(r, &in); err != nil {
+				return err
+			}
+			wf, err := s.Workflows.Import(r.Context(), s.actorOf(r), in)
+			if err != nil {
+				return err
+			}
+			writeJSON(w, http.StatusCreated, wf)
+			return nil
+		})})
+	s.handle(route{method: "POST", path: "/api/v1/workflows/{id}/duplicate", tag: "workflows", access: signedIn, perm: actor.PermWorkflowCreate,
+		status: http.StatusCreated, request: workflow.DuplicateInput{}, response: workflow.Workflow{},
+		summary: "Copy a workflow's current version and layout into a new, disabled workflow (name: the original's and \" (copy)\" unless given).",
+		handler: gate(func(w http.ResponseWriter, r *http.Request) error {
+			var in workflow.DuplicateInput
+			if err := decodeOptional(r, &in); err != nil {
+				return err
+			}
+			wf, err := s.Workflows.Duplicate(r.Context(), s.actorOf(r), r.PathValue("id"), in)
+			if err != nil {
+				return err
+			}
+			writeJSON(w, http.StatusCreated, wf)
+			return nil
+		})})
 }
