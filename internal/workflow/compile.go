@@ -32,14 +32,14 @@ type Refs interface {
 // compiled is a definition ready to run: every expression compiled once.
 // Versions are immutable, so a compiled version is cached by its id.
 type compiled struct {
-	def    Definition
+	def Definition
+	// pinned are a test run's step outputs taken instead of running the
+	// steps (studiotest.go).
+	pinned map[string]json.RawMessage
 	steps  map[string]*cstep
 	filter *vm.Program
 	cron   builtin.Cron
 	loc    *time.Location
-	// pinned are a test run's step outputs taken instead of running the
-	// steps (studiotest.go).
-	pinned map[string]json.RawMessage
 }
 
 type cstep struct {
