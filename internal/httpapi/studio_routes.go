@@ -150,6 +150,16 @@ func (s *Server) studioRoutes() {
 			writeJSON(w, http.StatusOK, page)
 			return nil
 		})})
+	s.handle(route{method: "GET", path: "/api/v1/runs/{id}/definition", tag: "runs", access: signedIn, perm: actor.PermWorkflowRead,
+		response: workflow.RunDefinition{}, summary: "The definition a run executes: its version's, or a test run's unsaved definition with its pinned outputs.",
+		handler: gate(func(w http.ResponseWriter, r *http.Request) error {
+			d, err := s.Workflows.GetRunDefinition(r.Context(), s.actorOf(r), r.PathValue("id"))
+			if err != nil {
+				return err
+			}
+			writeJSON(w, http.StatusOK, d)
+			return nil
+		})})
 	s.handle(route{method: "GET", path: "/api/v1/runs/{id}/stream", tag: "runs", access: signedIn, perm: actor.PermWorkflowRead,
 		doc: routeDoc{produces: []string{"text/event-stream"}},
 		summary: "Server-Sent Events following a run: `event: run` with the run (steps included) at the start and after every checkpoint, " +

@@ -165,6 +165,25 @@ func TestStudioTestRun(t *testing.T) {
 		if len(r.Steps) != 3 || !r.Steps[0].Pinned || !r.Steps[1].Pinned || r.Steps[2].Pinned || r.Steps[0].Status != "succeeded" {
 			t.Fatalf("test run steps: %+v", r.Steps)
 		}
+		// The inspector reads the definition the test run took.
+		var rd struct {
+			Version    int
+			Test       bool
+			Definition struct{ Steps []struct{ ID string } }
+			Pinned     map[string]json.RawMessage
+		}
+		h.Call(http.StatusOK, "GET", "/api/v1/runs/"+r.ID+"/definition", tok, nil).Data(t, &rd)
+		if !rd.Test || rd.Version != 1 || len(rd.Definition.Steps) != 4 || string(rd.Pinned["c"]) != "true" || rd.Pinned["deleted"] != nil {
+			t.Fatalf("test run's definition: %+v", rd)
+		}
+		rd.Pinned = nil
+		h.Call(http.StatusOK, "GET", "/api/v1/runs/"+real.ID+"/definition", tok, nil).Data(t, &rd)
+		if rd.Test || len(rd.Definition.Steps) != 1 || len(rd.Pinned) != 0 {
+			t.Fatalf("a run's definition: %+v", rd)
+		}
+		if res := h.Do(apptest.Request{Method: "GET", Path: "/api/v1/runs/" + r.ID + "/definition", Token: h.SignUp("peer@example.com", pw).AccessToken}); res.Status != http.StatusNotFound {
+			t.Fatalf("another workspace reads a run's definition: %d", res.Status)
+		}
 		// The workflow's versions do not know of it.
 		var versions []struct{ Version int }
 		h.Call(http.StatusOK, "GET", path+"/versions", tok, nil).Items(t, &versions)

@@ -205,3 +205,31 @@ func (s *Service) cleanupTests(ctx context.Context) (int64, error) {
 	}
 	return total, nil
 }
+
+// RunDefinition is the definition a run executes: its version's, or for a
+// test run the unsaved definition it was started with and its pins.
+type RunDefinition struct {
+	RunID      string                     `json:"runId"`
+	Version    int                        `json:"version"`
+	Test       bool                       `json:"test"`
+	Definition Definition                 `json:"definition"`
+	Pinned     map[string]json.RawMessage `json:"pinned"`
+}
+
+// GetRunDefinition returns the definition a run executes, so a run
+// inspector draws the graph the run took (a test run's is no version).
+func (s *Service) GetRunDefinition(ctx context.Context, a actor.Actor, id string) (RunDefinition, error) {
+	r, err := s.GetRun(ctx, a, id)
+	if err != nil {
+		return RunDefinition{}, err
+	}
+	c, err := s.loadCompiled(ctx, s.DB.Read(), a.WorkspaceID(), r.versionID)
+	if err != nil {
+		return RunDefinition{}, apperr.Wrap(err, "get run definition")
+	}
+	out := RunDefinition{RunID: r.ID, Version: r.Version, Test: r.Test, Definition: c.def, Pinned: c.pinned}
+	if out.Pinned == nil {
+		out.Pinned = map[string]json.RawMessage{}
+	}
+	return out, nil
+}
