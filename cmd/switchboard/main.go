@@ -8,6 +8,7 @@
 //	switchboard restore --from FILE   put a backup back (server stopped)
 //	switchboard keys rotate           re-seal stored credentials under a new key
 //	switchboard openapi               print the OpenAPI document
+//	switchboard workflows export|import   move workflows through the API
 //	switchboard version
 package main
 
@@ -49,6 +50,9 @@ Usage:
   switchboard keys status|rotate|generate|prune
                                             manage the keys that seal stored credentials
   switchboard openapi                       print the API's OpenAPI 3.1 document (no database needed)
+  switchboard workflows export ID | import FILE
+                                            export or import a workflow through a node's API
+                                            (--api URL, --token T; "switchboard workflows" for more)
   switchboard version                       print the version, commit and build time
 
 Every command takes the configuration flags; run "switchboard serve -h" to list them.
@@ -80,6 +84,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = cmdRestore(ctx, args[1:], getenv, stdout, stderr)
 	case "openapi":
 		err = cmdOpenAPI(args[1:], stdout)
+	case "workflows":
+		err = cmdWorkflows(ctx, args[1:], getenv, os.Stdin, stdout, stderr)
 	case "version", "--version", "-v":
 		bi, ok := debug.ReadBuildInfo()
 		printVersion(stdout, bi, ok)

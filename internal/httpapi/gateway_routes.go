@@ -159,6 +159,10 @@ func (s *Server) gatewayRoutes() {
 			writeJSON(w, http.StatusOK, rec)
 			return nil
 		}})
+	s.handle(route{method: "GET", path: "/api/v1/gateways/{id}/sends", tag: "gateways", access: signedIn, perm: actor.PermGatewayRead,
+		response: gateway.SendPage{}, query: []param{{"status", "QUEUED, SENT or FAILED"}, {"since", "created at or after (RFC 3339)"},
+			{"cursor", "nextCursor of the previous page"}, {"limit", "1–200 (default 50)"}},
+		summary: "The gateway's outbound messages and their delivery state, newest first.", handler: s.gatewaySends})
 	s.handle(route{method: "GET", path: "/api/v1/gateways/{id}/events", tag: "gateways", access: signedIn, perm: actor.PermGatewayRead,
 		response: gateway.EventPage{}, query: pageParams, summary: "The gateway's inbound events, newest first.",
 		handler: func(w http.ResponseWriter, r *http.Request) error {

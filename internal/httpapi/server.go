@@ -110,6 +110,7 @@ type Server struct {
 	routes  []route
 	metrics *metrics
 	handler http.Handler
+	streams streams
 }
 
 // New builds the API and its routes.

@@ -186,18 +186,15 @@ func (s *Server) workflowRoutes() {
 			return nil
 		})})
 	s.handle(route{method: "GET", path: "/api/v1/runs", doc: routeDoc{errors: []int{404}}, tag: "runs", access: signedIn, perm: actor.PermWorkflowRead,
-		response: workflow.RunPage{}, query: []param{{"workflowId", "only this workflow's runs"}, {"status", "running, completed, failed or cancelled"},
-			{"cursor", "nextCursor of the previous page"}, {"limit", "1–200 (default 50)"},
-			{"parentRunId", "only this run's children (forEach iterations and parallel branches are listed only so)"}},
+		response: workflow.RunPage{}, query: append([]param{{"workflowId", "only this workflow's runs"},
+			{"parentRunId", "only this run's children (forEach iterations and parallel branches are listed only so)"}}, runFilterParams...),
 		summary: "Run history, newest first (without step records; get a run for those).",
 		handler: gate(func(w http.ResponseWriter, r *http.Request) error {
-			limit, err := queryInt(r, "limit", 1, 200)
+			f, err := runFilter(r)
 			if err != nil {
 				return err
 			}
-			q := r.URL.Query()
-			page, err := s.Workflows.Runs(r.Context(), s.actorOf(r), workflow.RunFilter{WorkflowID: q.Get("workflowId"), Status: q.Get("status"),
-				Cursor: q.Get("cursor"), Limit: limit, ParentRunID: q.Get("parentRunId")})
+			page, err := s.Workflows.Runs(r.Context(), s.actorOf(r), f)
 			if err != nil {
 				return err
 			}
@@ -241,6 +238,7 @@ func (s *Server) workflowRoutes() {
 				"422 WORKFLOW_FAILED if the run failed, 202 if it outlasts the workflow's timeout.",
 			handler: s.workflowHook})
 	}
+	s.studioRoutes()
 }
 
 // readJSONBody reads a raw JSON object body.

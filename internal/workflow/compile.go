@@ -33,7 +33,10 @@ type Refs interface {
 // compiled is a definition ready to run: every expression compiled once.
 // Versions are immutable, so a compiled version is cached by its id.
 type compiled struct {
-	def    Definition
+	def Definition
+	// pinned are a test run's step outputs taken instead of running the
+	// steps (studiotest.go).
+	pinned map[string]json.RawMessage
 	steps  map[string]*cstep
 	filter *vm.Program
 	sched  schedspec.Spec
@@ -137,6 +140,7 @@ func compile(ctx context.Context, a actor.Actor, d Definition, refs Refs) (*comp
 				p.add(f+".conditionalNext."+k, "names no step (%q)", target)
 			}
 		}
+		checkErrorLink(c, st, f, &p)
 	}
 	c.checkReplies(&p)
 	c.checkFanGraph(&p)

@@ -98,6 +98,10 @@ type Step struct {
 	// ConditionalNext is a condition's branches: "true" and "false".
 	ConditionalNext map[string]string `json:"conditionalNext,omitempty"`
 	OnError         OnError           `json:"onError,omitempty"`
+	// OnErrorNextStepID is where the run goes when the step fails (after
+	// its retries, with onError "retry") instead of failing; the failed
+	// record keeps its error, which later steps read as steps.<id>.error.
+	OnErrorNextStepID string `json:"onErrorNextStepId,omitempty"`
 	// RetryCount is how many times a failing step is tried again with
 	// onError "retry"; the wait doubles from RetryBackoffMs each time.
 	RetryCount     int   `json:"retryCount,omitempty"`

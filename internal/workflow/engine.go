@@ -227,6 +227,10 @@ func (s *Service) segment(ctx context.Context, x *exec, m mode) outcome {
 		if cs == nil {
 			return outcome{status: StatusFailed, errMsg: fmt.Sprintf("step %q does not exist in version %d", x.cur, x.run.Version)}
 		}
+		if out, ok := x.c.pinned[cs.ID]; ok {
+			x.usePinned(cs, out)
+			continue
+		}
 		started := db.Now()
 		switch cs.Type {
 		case StepCondition:
@@ -264,6 +268,7 @@ func (s *Service) segment(ctx context.Context, x *exec, m mode) outcome {
 				continue
 			}
 			x.record(cs, StepSucceeded, nil, map[string]any{"wakeAt": wake.Format(time.RFC3339Nano)}, "", "", started, nil)
+			x.waitUntil(wake)
 			x.cur, x.attempt = next(cs, ""), 1
 			return outcome{status: StatusRunning, wakeAt: wake}
 		case StepGateway:
@@ -447,12 +452,17 @@ func (s *Service) failedWith(x *exec, cs *cstep, input json.RawMessage, msg stri
 	case cs.OnError == OnErrorRetry && x.attempt <= cs.RetryCount:
 		wait := cs.backoff(x.attempt)
 		x.attempt++
-		return outcome{status: StatusRunning, wakeAt: s.now().Add(wait)}, true
+		wake := s.now().Add(wait)
+		x.waitUntil(wake)
+		return outcome{status: StatusRunning, wakeAt: wake}, true
 	case cs.OnError == OnErrorContinue:
 		x.cur, x.attempt = next(cs, "false"), 1
 		// A pure step's failure continues inline; after a step with
 		// effects the segment ends so its record is committed.
 		return outcome{status: StatusRunning}, !cs.Type.pure()
+	}
+	if cs.OnErrorNextStepID != "" {
+		return s.onErrorBranch(x, cs)
 	}
 	what := msg
 	if cs.OnError == OnErrorRetry {
@@ -589,11 +599,11 @@ func (s *Service) persist(ctx context.Context, tx *db.Tx, x *exec, o *outcome, i
 		newSeq = x.seq
 		_, err = db.Scope(tx, ws).ExecContext(ctx, `INSERT INTO workflow_runs (workspace_id, id, workflow_id, version, version_id, user_id,
 			organization_id, plan, status, trigger_kind, input, output, error, current_step_id, attempt, seq, steps_used, steps,
-			idempotency_key, timeout_at, wake_at, created_by, created_at, updated_at, finished_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $23, $24)`,
+			idempotency_key, timeout_at, wake_at, created_by, created_at, updated_at, finished_at, test)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $23, $24, $25)`,
 			r.ID, r.WorkflowID, r.Version, r.versionID, r.userID, nullable(r.orgID), string(r.plan), o.status, string(r.Trigger),
 			string(r.Input), output, errMsg, nullable(cur), x.attempt, newSeq, x.stepsUsed, steps, nullable(r.key), r.TimeoutAt, wake,
-			nullable(r.CreatedBy), r.CreatedAt, finished)
+			nullable(r.CreatedBy), r.CreatedAt, finished, r.Test)
 		if err != nil {
 			return fmt.Errorf("insert run: %w", err)
 		}

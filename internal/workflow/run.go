@@ -49,6 +49,12 @@ type StepRecord struct {
 	StartedAt  time.Time       `json:"startedAt"`
 	FinishedAt time.Time       `json:"finishedAt"`
 	DurationUs int64           `json:"durationUs"`
+	// Pinned: a test run took the step's output from the editor's pins
+	// instead of running it.
+	Pinned bool `json:"pinned,omitempty"`
+	// WaitUntil is when the run goes on after this record: a delay's end,
+	// or the next attempt of a failed step that is retried.
+	WaitUntil *time.Time `json:"waitUntil,omitempty"`
 }
 
 // Run is one run of a workflow, pinned to the version it started on.
@@ -81,6 +87,13 @@ type Run struct {
 	Depth        int    `json:"depth,omitempty"`
 	// Children summarizes the runs this one started (GET of one run only).
 	Children *ChildSummary `json:"children,omitempty"`
+	// Test marks a run of an unsaved definition started from the editor
+	// (POST /workflows/{id}/test): kept 24 h.
+	Test bool `json:"test"`
+	// ChargedMillicredits is what starting the run cost in credits: the
+	// overage of a plan's daily executions where the workspace pays for
+	// it (0 within the plan). Steps are not charged by the engine.
+	ChargedMillicredits int64 `json:"chargedMillicredits"`
 
 	parentSeq                                  int
 	workspaceID, versionID, userID, orgID, key string
@@ -102,12 +115,12 @@ func (r Run) actor() actor.Actor {
 
 const runColumns = `id, workspace_id, workflow_id, version, version_id, user_id, organization_id, plan, status, trigger_kind,
 	input, output, error, current_step_id, attempt, seq, steps_used, steps, idempotency_key, timeout_at, wake_at,
-	created_by, created_at, updated_at, finished_at, kind, parent_run_id, parent_step_id, parent_seq, child_index, depth`
+	created_by, created_at, updated_at, finished_at, kind, parent_run_id, parent_step_id, parent_seq, child_index, depth, test, charged_millicredits`
 
 // summaryColumns skip the step records (listings show runs, not steps).
 const summaryColumns = `id, workspace_id, workflow_id, version, version_id, user_id, organization_id, plan, status, trigger_kind,
 	input, output, error, current_step_id, attempt, seq, steps_used, '[]', idempotency_key, timeout_at, wake_at,
-	created_by, created_at, updated_at, finished_at, kind, parent_run_id, parent_step_id, parent_seq, child_index, depth`
+	created_by, created_at, updated_at, finished_at, kind, parent_run_id, parent_step_id, parent_seq, child_index, depth, test, charged_millicredits`
 
 func scanRun(r interface{ Scan(...any) error }) (Run, error) {
 	var run Run
@@ -117,7 +130,7 @@ func scanRun(r interface{ Scan(...any) error }) (Run, error) {
 	if err := r.Scan(&run.ID, &run.workspaceID, &run.WorkflowID, &run.Version, &run.versionID, &run.userID, &org, &run.plan,
 		&run.Status, &run.Trigger, &input, &output, &errMsg, &cur, &run.Attempt, &run.Checkpoint, &run.StepsUsed, &run.stepsRaw,
 		&key, &run.TimeoutAt, &wake, &by, &run.CreatedAt, &run.UpdatedAt, &finished,
-		&run.Kind, &parent, &parentStep, &run.parentSeq, &run.Index, &run.Depth); err != nil {
+		&run.Kind, &parent, &parentStep, &run.parentSeq, &run.Index, &run.Depth, &run.Test, &run.ChargedMillicredits); err != nil {
 		return Run{}, err
 	}
 	run.ParentRunID, run.ParentStepID = parent.String, parentStep.String
@@ -179,6 +192,11 @@ type RunFilter struct {
 	// ParentRunID lists the children of one run (forEach iterations and
 	// parallel branches are listed only so).
 	ParentRunID string
+	// Trigger, Version, Since, Until and Test: see runFilters.
+	Trigger      string
+	Version      int
+	Since, Until time.Time
+	Test         *bool
 }
 
 // RunPage is a page of runs, newest first (without their step records).
@@ -213,6 +231,9 @@ func (s *Service) Runs(ctx context.Context, a actor.Actor, f RunFilter) (RunPage
 		}
 		args = append(args, f.Status)
 		q += fmt.Sprintf(` AND status = $%d`, len(args)+1)
+	}
+	if q, args, err = f.more(q, args); err != nil {
+		return RunPage{}, err
 	}
 	if f.Cursor != "" {
 		if !ids.Valid(ids.WorkflowRun, f.Cursor) {
@@ -310,7 +331,11 @@ func (s *Service) Retry(ctx context.Context, a actor.Actor, id string) (Run, err
 		if s.Meter != nil && len(r.Steps) == 0 && strings.HasPrefix(r.Error, "skipped: ") {
 			ra := r.actor()
 			ra.Plan = a.Plan
-			if _, err := s.Meter.ConsumeTx(ctx, tx, ra, actor.ActionExecute, 1, "workflow_run:"+r.ID); err != nil {
+			c, err := s.Meter.ConsumeTx(ctx, tx, ra, actor.ActionExecute, 1, "workflow_run:"+r.ID)
+			if err != nil {
+				return err
+			}
+			if err := noteCharge(ctx, tx, r.workspaceID, r.ID, c.Charged); err != nil {
 				return err
 			}
 		}
@@ -354,6 +379,9 @@ func (s *Service) loadCompiled(ctx context.Context, q db.Querier, ws, versionID 
 	var raw string
 	if err := db.Scope(q, ws).QueryRowContext(ctx, `SELECT definition FROM workflow_versions WHERE workspace_id = $1 AND id = $2`,
 		versionID).Scan(&raw); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return s.loadTestCompiled(ctx, q, ws, versionID)
+		}
 		return nil, fmt.Errorf("load version %s: %w", versionID, err)
 	}
 	var def Definition

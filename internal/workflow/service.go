@@ -104,6 +104,10 @@ type Workflow struct {
 	CreatedAt      time.Time  `json:"createdAt"`
 	UpdatedAt      time.Time  `json:"updatedAt"`
 
+	// Layout is where the editor draws each step (null until it saves
+	// one); it is not part of any version.
+	Layout *Layout `json:"layout"`
+
 	versionID string
 	// hookEnc is the sealed path token of the webhook URL; hookPlain the
 	// token of a row not yet sealed (see openHook).
@@ -136,6 +140,9 @@ type UpdateInput struct {
 	Name        *string         `json:"name,omitempty"`
 	Description *string         `json:"description,omitempty"`
 	Definition  json.RawMessage `json:"definition,omitempty"`
+
+	// restoredFrom is the version a restore brings back (audited as such).
+	restoredFrom int
 }
 
 var errNotFound = apperr.New(apperr.NotFound, "workflow not found")
@@ -172,7 +179,7 @@ func newToken() string {
 }
 
 const wfColumns = `w.id, w.workspace_id, w.user_id, w.organization_id, w.name, w.description, w.enabled, w.version, w.version_id,
-	w.trigger_type, w.hook_token, w.hook_token_enc, w.created_at, w.updated_at, v.definition, s.next_fire_at, COALESCE(o.plan, u.plan, 'FREE')`
+	w.trigger_type, w.hook_token, w.hook_token_enc, w.created_at, w.updated_at, v.definition, s.next_fire_at, COALESCE(o.plan, u.plan, 'FREE'), w.layout`
 
 const wfFrom = ` FROM workflows w JOIN workflow_versions v ON v.id = w.version_id
 	LEFT JOIN workflow_schedules s ON s.workflow_id = w.id
@@ -183,10 +190,12 @@ func (s *Service) scanWorkflow(r interface{ Scan(...any) error }) (Workflow, str
 	var ws, def string
 	var org sql.NullString
 	var next sql.NullTime
+	var layout sql.NullString
 	if err := r.Scan(&w.ID, &ws, &w.UserID, &org, &w.Name, &w.Description, &w.Enabled, &w.Version, &w.versionID,
-		&w.TriggerType, &w.hookPlain, &w.hookEnc, &w.CreatedAt, &w.UpdatedAt, &def, &next, &w.plan); err != nil {
+		&w.TriggerType, &w.hookPlain, &w.hookEnc, &w.CreatedAt, &w.UpdatedAt, &def, &next, &w.plan, &layout); err != nil {
 		return Workflow{}, "", err
 	}
+	w.Layout = decodeLayout(layout)
 	w.OrganizationID = org.String
 	w.CreatedAt, w.UpdatedAt = w.CreatedAt.UTC(), w.UpdatedAt.UTC()
 	if next.Valid && w.Enabled {
@@ -481,8 +490,12 @@ func (s *Service) Update(ctx context.Context, a actor.Actor, id string, in Updat
 		if err := s.syncSchedule(ctx, tx, ws, id, w.Enabled, c); err != nil {
 			return err
 		}
-		return audit.Record(ctx, tx, a, audit.Entry{Action: "workflow.updated", Resource: "workflow", ResourceID: id,
-			Metadata: audit.WithDiff(map[string]any{"name": name, "version": version, "previousVersion": w.Version, "trigger": def.Trigger.Type, "steps": len(def.Steps)},
+		action, meta := "workflow.updated", map[string]any{"name": name, "version": version, "previousVersion": w.Version, "trigger": def.Trigger.Type, "steps": len(def.Steps)}
+		if in.restoredFrom > 0 {
+			action, meta["restoredFrom"] = "workflow.restored", in.restoredFrom
+		}
+		return audit.Record(ctx, tx, a, audit.Entry{Action: action, Resource: "workflow", ResourceID: id,
+			Metadata: audit.WithDiff(meta,
 				// The definitions themselves are kept whole as the workflow's
 				// versions; the row says which parts moved.
 				map[string]any{"name": w.Name, "description": w.Description, "version": w.Version, "trigger": w.Definition.Trigger, "steps": len(w.Definition.Steps)},

@@ -36,6 +36,8 @@ type start struct {
 	// as failed instead of refusing the caller (automatic triggers: their
 	// caller can do nothing about it).
 	skipOverLimit bool
+	// test marks a run of an unsaved definition (studiotest.go).
+	test bool
 }
 
 func checkInput(raw json.RawMessage) (json.RawMessage, error) {
@@ -62,7 +64,7 @@ func (s *Service) newRun(ctx context.Context, q db.Querier, w Workflow, ws strin
 	r := &Run{ID: ids.New(ids.WorkflowRun), WorkflowID: w.ID, Version: w.Version, Status: StatusRunning, Trigger: st.trigger, Kind: KindRun,
 		Input: st.input, CurrentStepID: c.def.StartStepID, Attempt: 1, TimeoutAt: now.Add(c.def.Settings.timeout()),
 		CreatedBy: st.by, CreatedAt: now, UpdatedAt: now, workspaceID: ws, versionID: w.versionID, userID: w.UserID,
-		orgID: w.OrganizationID, plan: w.plan, key: st.key, stepsRaw: "[]", Steps: []StepRecord{}}
+		orgID: w.OrganizationID, plan: w.plan, key: st.key, stepsRaw: "[]", Steps: []StepRecord{}, Test: st.test}
 	if st.decoded != nil {
 		return newExecWith(r, c, st.decoded), nil
 	}
@@ -85,9 +87,11 @@ func (s *Service) startTx(ctx context.Context, tx *db.Tx, x *exec, st start, hea
 		}
 	}
 	var o outcome
+	var charged int64
 	if s.Meter != nil {
 		consume := func() error {
-			_, err := s.Meter.ConsumeTx(ctx, tx, r.actor(), actor.ActionExecute, 1, "workflow_run:"+r.ID)
+			c, err := s.Meter.ConsumeTx(ctx, tx, r.actor(), actor.ActionExecute, 1, "workflow_run:"+r.ID)
+			charged = c.Charged
 			return err
 		}
 		var err error
@@ -114,7 +118,11 @@ func (s *Service) startTx(ctx context.Context, tx *db.Tx, x *exec, st start, hea
 	if head != nil {
 		o = *head
 	}
-	return true, s.persist(ctx, tx, x, &o, true)
+	if err := s.persist(ctx, tx, x, &o, true); err != nil {
+		return true, err
+	}
+	r.ChargedMillicredits = charged
+	return true, noteCharge(ctx, tx, r.workspaceID, r.ID, charged)
 }
 
 func (s *Service) byKey(ctx context.Context, q db.Querier, ws, workflowID, key string) (Run, bool, error) {

@@ -249,10 +249,13 @@ func (w *retentionWorker) Work(ctx context.Context, _ *river.Job[RetentionArgs])
 	return err
 }
 
-// CleanupRuns deletes ended runs past their plan's retention and returns
-// how many.
+// CleanupRuns deletes ended runs past their plan's retention, and test
+// runs 24 h after they end, and returns how many.
 func (s *Service) CleanupRuns(ctx context.Context) (int64, error) {
-	var total int64
+	total, err := s.cleanupTests(ctx)
+	if err != nil {
+		return total, err
+	}
 	for _, p := range actor.Plans {
 		days := actor.PlanLimits[p].RunRetentionDays
 		if days == actor.Unlimited || days <= 0 {
