@@ -76,8 +76,9 @@ type Service struct {
 	workspaces Workspaces
 	log        *slog.Logger
 
-	mu       sync.RWMutex
-	crossing CrossingHook
+	mu         sync.RWMutex
+	crossing   CrossingHook
+	lowBalance LowBalanceHook
 }
 
 // New returns the service. workspaces may be nil only where no operation

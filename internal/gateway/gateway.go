@@ -93,6 +93,7 @@ type Service struct {
 	opt       Options
 	consumers []Consumer
 	onStore   []StoreHook
+	onError   ErrorHook
 }
 
 // New returns the service. publicURL is the base of inbound URLs

@@ -576,7 +576,7 @@ func (s *Service) persist(ctx context.Context, tx *db.Tx, x *exec, o *outcome, i
 	}
 	if o.status != StatusRunning {
 		r.FinishedAt = &now
-		return nil
+		return s.emitEnded(ctx, tx, r)
 	}
 	return s.enqueue(ctx, tx, *r, o.wakeAt)
 }

@@ -63,6 +63,8 @@ type Deps struct {
 	PublicURL string
 	// Keys seals the path tokens of webhook URLs.
 	Keys *secret.Keyring
+	// Events, if set, receives run.completed and run.failed (events.go).
+	Events Events
 }
 
 // Service manages workflows and drives their runs.

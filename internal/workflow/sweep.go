@@ -200,7 +200,9 @@ func (s *Service) SweepTimeouts(ctx context.Context) (int, error) {
 			if err != nil {
 				return err
 			}
-			affected, _ = res.RowsAffected()
+			if affected, _ = res.RowsAffected(); affected == 1 {
+				return s.emitTimedOut(ctx, tx, o.ws, o.id)
+			}
 			return nil
 		})
 		if err != nil {
