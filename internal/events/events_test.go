@@ -1,0 +1,347 @@
+package events_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+
+	"github.com/switchboard/switchboard/internal/app/apptest"
+	"github.com/switchboard/switchboard/internal/config"
+	"github.com/switchboard/switchboard/internal/db/dbtest"
+	"github.com/switchboard/switchboard/internal/events"
+)
+
+type obj = map[string]any
+
+const pw = "correct horse battery"
+
+// received is one delivery as the receiver saw it, verified.
+type received struct {
+	ID       string
+	Envelope struct {
+		Type      string
+		Timestamp time.Time
+		Data      map[string]any
+	}
+}
+
+// receiver is a local Standard Webhooks endpoint: it verifies every call
+// with the scheme's reference library under the secret it is given, and
+// answers 500 to the first `fail` calls.
+type receiver struct {
+	t    *testing.T
+	srv  *httptest.Server
+	mu   sync.Mutex
+	wh   *standardwebhooks.Webhook
+	fail int
+	got  []received
+	bad  []string
+	ch   chan struct{}
+}
+
+func newReceiver(t *testing.T) *receiver {
+	rc := &receiver{t: t, ch: make(chan struct{}, 100)}
+	rc.srv = httptest.NewServer(http.HandlerFunc(rc.serve))
+	t.Cleanup(rc.srv.Close)
+	return rc
+}
+
+func (rc *receiver) serve(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	rc.mu.Lock()
+	defer func() { rc.mu.Unlock(); rc.ch <- struct{}{} }()
+	if rc.wh == nil {
+		rc.bad = append(rc.bad, "no secret yet")
+		w.WriteHeader(http.StatusUnauthorized)
+		return
+	}
+	if err := rc.wh.Verify(body, r.Header); err != nil {
+		rc.bad = append(rc.bad, err.Error())
+		w.WriteHeader(http.StatusUnauthorized)
+		return
+	}
+	if rc.fail > 0 {
+		rc.fail--
+		w.WriteHeader(http.StatusInternalServerError)
+		_, _ = w.Write([]byte("receiver is down for maintenance"))
+		return
+	}
+	var g received
+	g.ID = r.Header.Get("webhook-id")
+	if err := json.Unmarshal(body, &g.Envelope); err != nil {
+		rc.bad = append(rc.bad, "body: "+err.Error())
+	}
+	rc.got = append(rc.got, g)
+	_, _ = w.Write([]byte("ok"))
+}
+
+func (rc *receiver) setSecret(secret string, failNext int) {
+	wh, err := standardwebhooks.NewWebhook(secret)
+	if err != nil {
+		rc.t.Fatalf("reference library refused the secret %q: %v", secret, err)
+	}
+	rc.mu.Lock()
+	rc.wh, rc.fail = wh, failNext
+	rc.mu.Unlock()
+}
+
+// waitFor waits until n verified deliveries arrived and returns them.
+func (rc *receiver) waitFor(n int) []received {
+	rc.t.Helper()
+	deadline := time.After(30 * time.Second)
+	for {
+		rc.mu.Lock()
+		got, bad := append([]received(nil), rc.got...), append([]string(nil), rc.bad...)
+		rc.mu.Unlock()
+		if len(bad) > 0 {
+			rc.t.Fatalf("deliveries failed verification: %v", bad)
+		}
+		if len(got) >= n {
+			return got
+		}
+		select {
+		case <-rc.ch:
+		case <-deadline:
+			rc.t.Fatalf("waited for %d deliveries, got %d", n, len(got))
+		}
+	}
+}
+
+type subscription struct {
+	ID, URL, Secret string
+	Events          []string
+	Enabled         bool
+}
+
+type delivery struct {
+	ID, SubscriptionID, EventID, EventType, Status, LastError string
+	Attempts                                                  int
+	LastStatusCode                                            *int
+	NextAttemptAt                                             *time.Time
+	Payload                                                   json.RawMessage
+	Log                                                       []struct {
+		Attempt       int
+		StatusCode    *int
+		Response      string
+		Error         string
+		NextAttemptAt *time.Time
+	}
+}
+
+// node runs a node whose deliveries may reach the receiver (an operator
+// allow-list entry for its address, as a private deployment would set)
+// and retry within milliseconds.
+func node(t *testing.T, url string, rc *receiver) *apptest.Harness {
+	opt := apptest.FastHashing
+	opt.Events = events.Options{Schedule: []time.Duration{10 * time.Millisecond, 10 * time.Millisecond, 10 * time.Millisecond}}
+	addr := strings.TrimPrefix(rc.srv.URL, "http://")
+	return apptest.StartWith(t, url, opt, func(c *config.Config) { c.Gateway.OutboundAllow = []string{addr} })
+}
+
+// waitDelivery polls a delivery until it leaves pending.
+func waitDelivery(t *testing.T, h *apptest.Harness, tok, subID, id string) delivery {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var d delivery
+		h.Call(http.StatusOK, "GET", "/api/v1/event-subscriptions/"+subID+"/deliveries/"+id, tok, nil).Data(t, &d)
+		if d.Status != "pending" {
+			return d
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("delivery %s still pending: %+v", id, d)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func deliveries(t *testing.T, h *apptest.Harness, tok, subID, query string) []delivery {
+	t.Helper()
+	var ds []delivery
+	h.Call(http.StatusOK, "GET", "/api/v1/event-subscriptions/"+subID+"/deliveries?"+query, tok, nil).Items(t, &ds)
+	return ds
+}
+
+func startRun(t *testing.T, h *apptest.Harness, tok string, steps ...obj) string {
+	t.Helper()
+	var w struct{ ID string }
+	h.Call(http.StatusCreated, "POST", "/api/v1/workflows", tok, obj{"name": "wf", "definition": obj{
+		"trigger": obj{"type": "manual"}, "startStepId": steps[0]["id"], "steps": steps}}).Data(t, &w)
+	var r struct{ ID string }
+	h.Call(http.StatusCreated, "POST", "/api/v1/workflows/"+w.ID+"/runs", tok, nil).Data(t, &r)
+	return r.ID
+}
+
+// A subscription receives its workspace's run events signed as Standard
+// Webhooks (verified with the reference library); a failing receiver is
+// retried and the log shows each attempt; a delivery can be redelivered;
+// private destinations are refused; other workspaces see nothing.
+func TestEventSubscriptions_SignedDeliveries(t *testing.T) {
+	t.Parallel()
+	dbtest.EachURL(t, func(t *testing.T, url string) {
+		rc := newReceiver(t)
+		h := node(t, url, rc)
+		tok := h.SignUp("events@example.com", pw).AccessToken
+		ctx := context.Background()
+
+		var sub subscription
+		h.Call(http.StatusCreated, "POST", "/api/v1/event-subscriptions", tok, obj{"url": rc.srv.URL + "/hook",
+			"events": []string{"run.completed", "run.failed"}, "description": "ops"}).Data(t, &sub)
+		if !strings.HasPrefix(sub.Secret, "whsec_") || !sub.Enabled || len(sub.Events) != 2 {
+			t.Fatalf("created: %+v", sub)
+		}
+		rc.setSecret(sub.Secret, 0)
+		var sealed string
+		if err := h.App.DB.Read().QueryRowContext(ctx, `SELECT secret_sealed FROM event_subscriptions WHERE id = $1`, sub.ID).Scan(&sealed); err != nil ||
+			!strings.HasPrefix(sealed, "sb1:") || strings.Contains(sealed, strings.TrimPrefix(sub.Secret, "whsec_")) {
+			t.Fatalf("secret not sealed: %q %v", sealed, err)
+		}
+		if got := h.Call(http.StatusOK, "GET", "/api/v1/event-subscriptions/"+sub.ID, tok, nil); strings.Contains(string(got.Raw), sub.Secret) {
+			t.Fatalf("GET shows the secret: %s", got.Raw)
+		}
+
+		// A completed run, delivered at once.
+		runID := startRun(t, h, tok, obj{"id": "a", "type": "transform", "config": obj{"expression": "`1`"}})
+		got := rc.waitFor(1)
+		if e := got[0].Envelope; e.Type != "run.completed" || e.Data["runId"] != runID || e.Data["status"] != "completed" || e.Timestamp.IsZero() {
+			t.Fatalf("run.completed: %+v", got[0])
+		}
+
+		// A failed run, while the receiver fails twice: three attempts.
+		rc.setSecret(sub.Secret, 2)
+		failedRun := startRun(t, h, tok, obj{"id": "p", "type": "plugin", "config": obj{"plugin": "template",
+			"input": obj{"template": `{{ "{{.x" }}`}}})
+		got = rc.waitFor(2)
+		if e := got[1].Envelope; e.Type != "run.failed" || e.Data["runId"] != failedRun || e.Data["stepId"] != "p" || e.Data["error"] == "" {
+			t.Fatalf("run.failed: %+v", got[1])
+		}
+		failed := deliveries(t, h, tok, sub.ID, "eventType=run.failed")
+		if len(failed) != 1 {
+			t.Fatalf("run.failed deliveries: %+v", failed)
+		}
+		d := waitDelivery(t, h, tok, sub.ID, failed[0].ID)
+		if d.Status != "succeeded" || d.Attempts != 3 || len(d.Log) != 3 || d.EventID != got[1].ID {
+			t.Fatalf("retried delivery: %+v", d)
+		}
+		for i, a := range d.Log {
+			wantCode, wantNext := 500, true
+			if i == 2 {
+				wantCode, wantNext = 200, false
+			}
+			if a.Attempt != i+1 || a.StatusCode == nil || *a.StatusCode != wantCode || (a.NextAttemptAt != nil) != wantNext {
+				t.Errorf("attempt %d: %+v", i+1, a)
+			}
+		}
+		if !strings.Contains(d.Log[0].Response, "down for maintenance") || d.Log[2].Response != "ok" {
+			t.Errorf("response snippets: %q, %q", d.Log[0].Response, d.Log[2].Response)
+		}
+
+		// Redelivery: same webhook-id and body, the log goes on.
+		var again delivery
+		h.Call(http.StatusAccepted, "POST", "/api/v1/event-subscriptions/"+sub.ID+"/deliveries/"+d.ID+"/redeliver", tok, nil).Data(t, &again)
+		got = rc.waitFor(3)
+		if got[2].ID != d.EventID || got[2].Envelope.Type != "run.failed" {
+			t.Fatalf("redelivered: %+v", got[2])
+		}
+		if d = waitDelivery(t, h, tok, sub.ID, d.ID); d.Status != "succeeded" || len(d.Log) != 4 {
+			t.Fatalf("after redelivery: %+v", d)
+		}
+		if ok := deliveries(t, h, tok, sub.ID, "status=succeeded"); len(ok) != 2 {
+			t.Errorf("succeeded deliveries: %d", len(ok))
+		}
+		if r := h.Do(apptest.Request{Method: "GET", Path: "/api/v1/event-subscriptions/" + sub.ID + "/deliveries?status=lost", Token: tok}); r.Status != http.StatusBadRequest {
+			t.Errorf("bad status filter: %d", r.Status)
+		}
+
+		// Rotation: the old secret no longer verifies, the new one does.
+		var rotated subscription
+		h.Call(http.StatusOK, "POST", "/api/v1/event-subscriptions/"+sub.ID+"/rotate-secret", tok, nil).Data(t, &rotated)
+		if rotated.Secret == sub.Secret || !strings.HasPrefix(rotated.Secret, "whsec_") {
+			t.Fatalf("rotated secret %q", rotated.Secret)
+		}
+		rc.setSecret(rotated.Secret, 0)
+		h.Call(http.StatusAccepted, "POST", "/api/v1/event-subscriptions/"+sub.ID+"/test", tok, nil)
+		if got = rc.waitFor(4); got[3].Envelope.Type != "event.test" {
+			t.Fatalf("test event: %+v", got[3])
+		}
+
+		// Private destinations: an address literal is refused at once; a
+		// name that resolves to one is refused at connection time, logged.
+		for _, u := range []string{"http://10.0.0.1/hook", "http://127.0.0.1:9/hook", "http://[::1]/x", "ftp://example.com/"} {
+			r := h.Do(apptest.Request{Method: "POST", Path: "/api/v1/event-subscriptions", Token: tok, Body: obj{"url": u, "events": []string{"run.failed"}}})
+			if r.Status != http.StatusBadRequest || r.Code() != "VALIDATION_ERROR" {
+				t.Errorf("%s: %d %s", u, r.Status, r.Raw)
+			}
+		}
+		var local subscription
+		h.Call(http.StatusCreated, "POST", "/api/v1/event-subscriptions", tok, obj{"url": "http://localhost:9/hook", "events": []string{"plan.changed"}}).Data(t, &local)
+		var test delivery
+		h.Call(http.StatusAccepted, "POST", "/api/v1/event-subscriptions/"+local.ID+"/test", tok, nil).Data(t, &test)
+		if d := waitDelivery(t, h, tok, local.ID, test.ID); d.Status != "failed" || d.Attempts != 4 || !strings.Contains(d.LastError, "not allowed") ||
+			d.Log[0].StatusCode != nil || !strings.Contains(d.Log[0].Error, "not allowed") {
+			t.Fatalf("private destination: %+v", d)
+		}
+
+		// The plan bounds subscriptions (FREE: 2).
+		if r := h.Do(apptest.Request{Method: "POST", Path: "/api/v1/event-subscriptions", Token: tok, Body: obj{"url": rc.srv.URL,
+			"events": []string{"credits.low"}}}); r.Status != http.StatusPaymentRequired || r.Code() != "PLAN_LIMIT_EXCEEDED" {
+			t.Errorf("over the plan: %d %s", r.Status, r.Raw)
+		}
+		var page []subscription
+		if next := h.Call(http.StatusOK, "GET", "/api/v1/event-subscriptions?limit=1", tok, nil).Items(t, &page); next == "" || len(page) != 1 || page[0].ID != local.ID {
+			t.Errorf("first page: %+v next %q", page, next)
+		}
+
+		// Another workspace: every route answers 404.
+		other := h.SignUp("stranger@example.com", pw).AccessToken
+		base := "/api/v1/event-subscriptions/" + sub.ID
+		for _, c := range [][2]string{{"GET", base}, {"PATCH", base}, {"DELETE", base}, {"POST", base + "/rotate-secret"}, {"POST", base + "/test"},
+			{"GET", base + "/deliveries"}, {"GET", base + "/deliveries/" + d.ID}, {"POST", base + "/deliveries/" + d.ID + "/redeliver"}} {
+			var body any
+			if c[0] == "PATCH" {
+				body = obj{"enabled": false}
+			}
+			if r := h.Do(apptest.Request{Method: c[0], Path: c[1], Token: other, Body: body}); r.Status != http.StatusNotFound {
+				t.Errorf("%s %s from another workspace: %d %s", c[0], c[1], r.Status, r.Raw)
+			}
+		}
+		var theirs []subscription
+		h.Call(http.StatusOK, "GET", "/api/v1/event-subscriptions", other, nil).Items(t, &theirs)
+		if len(theirs) != 0 {
+			t.Errorf("another workspace lists %+v", theirs)
+		}
+
+		// Disabled, it receives nothing; deleted, it is gone with its log.
+		var upd subscription
+		h.Call(http.StatusOK, "PATCH", base, tok, obj{"enabled": false, "events": []string{"run.failed"}}).Data(t, &upd)
+		if upd.Enabled || len(upd.Events) != 1 {
+			t.Fatalf("updated: %+v", upd)
+		}
+		startRun(t, h, tok, obj{"id": "a", "type": "transform", "config": obj{"expression": "`2`"}})
+		if n := len(deliveries(t, h, tok, sub.ID, "")); n != 3 {
+			t.Errorf("a disabled subscription got a delivery: %d", n)
+		}
+		h.Call(http.StatusOK, "DELETE", base, tok, nil)
+		h.Call(http.StatusNotFound, "GET", base, tok, nil)
+		var left int
+		if err := h.App.DB.Read().QueryRowContext(ctx, `SELECT COUNT(*) FROM event_delivery_attempts WHERE delivery_id = $1`, d.ID).Scan(&left); err != nil || left != 0 {
+			t.Errorf("log left behind: %d %v", left, err)
+		}
+		for action, want := range map[string]int{"event_subscription.created": 1, "event_subscription.secret_rotated": 1,
+			"event_subscription.redelivered": 1, "event_subscription.updated": 1, "event_subscription.deleted": 1} {
+			var n int
+			if err := h.App.DB.Read().QueryRowContext(ctx, `SELECT COUNT(*) FROM audit_logs WHERE action = $1 AND resource_id = $2`,
+				action, sub.ID).Scan(&n); err != nil || n != want {
+				t.Errorf("audit %s: %d %v", action, n, err)
+			}
+		}
+	})
+}
