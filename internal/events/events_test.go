@@ -13,10 +13,15 @@ import (
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
+	"github.com/switchboard/switchboard/internal/actor"
 	"github.com/switchboard/switchboard/internal/app/apptest"
+	"github.com/switchboard/switchboard/internal/billing"
+	"github.com/switchboard/switchboard/internal/billing/stripefake"
 	"github.com/switchboard/switchboard/internal/config"
+	"github.com/switchboard/switchboard/internal/credit"
 	"github.com/switchboard/switchboard/internal/db/dbtest"
 	"github.com/switchboard/switchboard/internal/events"
+	"github.com/switchboard/switchboard/internal/gateway/gatewaytest"
 )
 
 type obj = map[string]any
@@ -345,3 +350,98 @@ func TestEventSubscriptions_SignedDeliveries(t *testing.T) {
 		}
 	})
 }
+
+// Each event is emitted where it happens, in the transaction of its
+// change: gateway.error when a gateway enters ERROR, credits.low when usage
+// crosses the low-balance threshold (once), plan.changed when a Stripe
+// subscription moves the plan, run.failed when the sweep times a run out.
+func TestEventSubscriptions_EmittedWhereTheyHappen(t *testing.T) {
+	t.Parallel()
+	dbtest.EachURL(t, func(t *testing.T, url string) {
+		rc := newReceiver(t)
+		tg := gatewaytest.NewTelegram(t, telegramToken)
+		fake := stripefake.Start(t, stripeKey)
+		opt := apptest.FastHashing
+		opt.Events = events.Options{Schedule: []time.Duration{10 * time.Millisecond}}
+		h := apptest.StartWith(t, url, opt, func(c *config.Config) {
+			c.Gateway.OutboundAllow = []string{strings.TrimPrefix(rc.srv.URL, "http://"), tg.Host()}
+			c.Gateway.TelegramAPIURL = tg.URL
+			c.Stripe = config.StripeConfig{SecretKey: stripeKey, WebhookSecret: stripeWebhookSecret, APIURL: fake.URL,
+				PlanPrices: map[string]string{"PRO": "price_pro"}}
+		})
+		u := h.SignUp("emitted@example.com", pw)
+		tok := u.AccessToken
+		ctx := context.Background()
+		var sub subscription
+		h.Call(http.StatusCreated, "POST", "/api/v1/event-subscriptions", tok, obj{"url": rc.srv.URL,
+			"events": []string{"gateway.error", "credits.low", "plan.changed", "run.failed"}}).Data(t, &sub)
+		rc.setSecret(sub.Secret, 0)
+
+		// gateway.error: connecting with revoked credentials.
+		var g struct{ ID, Status string }
+		h.Call(http.StatusCreated, "POST", "/api/v1/gateways", tok, obj{"type": "TELEGRAM", "name": "tg",
+			"credentials": map[string]string{"botToken": telegramToken}}).Data(t, &g)
+		tg.Revoke()
+		if h.Call(http.StatusOK, "POST", "/api/v1/gateways/"+g.ID+"/connect", tok, nil).Data(t, &g); g.Status != "ERROR" {
+			t.Fatalf("gateway: %+v", g)
+		}
+
+		// credits.low: 20 → 15 → 9 (crossing 10) → 8 credits: one event.
+		sys := actor.Actor{System: true, UserID: u.UserID, Plan: actor.Free}
+		if _, err := h.App.Credits.AddCredits(ctx, sys, u.UserID, credit.Change{Type: credit.Grant, Amount: 20_000}); err != nil {
+			t.Fatal(err)
+		}
+		a := actor.Actor{UserID: u.UserID, Role: actor.Member, Plan: actor.Free}
+		for _, amount := range []int64{5_000, 6_000, 1_000} {
+			if _, err := h.App.Credits.DeductCredits(ctx, a, credit.Change{Amount: amount}); err != nil {
+				t.Fatal(err)
+			}
+		}
+
+		// plan.changed: a Stripe subscription moves the workspace to PRO.
+		var sess billing.Session
+		h.Call(http.StatusOK, "POST", "/api/v1/billing/subscription", tok, map[string]string{"plan": "PRO"}).Data(t, &sess)
+		stripeSub := fake.AddSubscription(fake.Object(sess.ID)["customer"].(string), "price_pro", map[string]string{"workspace_id": u.UserID})
+		payload := stripefake.Event("evt_sub", "customer.subscription.created", time.Now(), stripeSub)
+		if res := h.Do(apptest.Request{Method: "POST", Path: "/hooks/stripe", Body: payload,
+			Headers: map[string]string{"Stripe-Signature": billing.Sign(payload, stripeWebhookSecret, time.Now())}}); res.Status != http.StatusOK {
+			t.Fatalf("stripe event: %d %s", res.Status, res.Raw)
+		}
+
+		// run.failed by the timeout sweep, for a run waiting in a delay.
+		var w struct{ ID string }
+		h.Call(http.StatusCreated, "POST", "/api/v1/workflows", tok, obj{"name": "slow", "definition": obj{"trigger": obj{"type": "manual"},
+			"startStepId": "d", "steps": []obj{{"id": "d", "type": "delay", "config": obj{"seconds": 3600}}}}}).Data(t, &w)
+		var r struct{ ID string }
+		h.Call(http.StatusCreated, "POST", "/api/v1/workflows/"+w.ID+"/runs", tok, nil).Data(t, &r)
+		if _, err := h.App.DB.SQL().ExecContext(ctx, `UPDATE workflow_runs SET timeout_at = $1 WHERE id = $2`, time.Now().Add(-time.Minute).UTC(), r.ID); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := h.App.Workflows.SweepTimeouts(ctx); err != nil || n != 1 {
+			t.Fatalf("sweep: %d %v", n, err)
+		}
+
+		byType := map[string][]map[string]any{}
+		for _, e := range rc.waitFor(4) {
+			byType[e.Envelope.Type] = append(byType[e.Envelope.Type], e.Envelope.Data)
+		}
+		if e := byType["gateway.error"]; len(e) != 1 || e[0]["gatewayId"] != g.ID || e[0]["status"] != "ERROR" || e[0]["step"] != "connect" {
+			t.Errorf("gateway.error: %v", e)
+		}
+		if e := byType["credits.low"]; len(e) != 1 || e[0]["balance"] != 9000.0 || e[0]["threshold"] != 10000.0 || e[0]["workspaceId"] != u.UserID {
+			t.Errorf("credits.low: %v", e)
+		}
+		if e := byType["plan.changed"]; len(e) != 1 || e[0]["from"] != "FREE" || e[0]["to"] != "PRO" {
+			t.Errorf("plan.changed: %v", e)
+		}
+		if e := byType["run.failed"]; len(e) != 1 || e[0]["runId"] != r.ID || e[0]["error"] != "the run exceeded its timeout" {
+			t.Errorf("run.failed: %v", e)
+		}
+	})
+}
+
+const (
+	telegramToken       = "123456789:AAFakeTelegramTokenForTests_abcdefgh"
+	stripeKey           = "sk_test_switchboard"
+	stripeWebhookSecret = "whsec_switchboard_test"
+)
