@@ -16,6 +16,7 @@ import (
 
 	"github.com/switchboard/switchboard/internal/db"
 	"github.com/switchboard/switchboard/internal/safehttp"
+	"github.com/switchboard/switchboard/internal/workspace"
 )
 
 // deliverArgs is the job of one delivery; its attempts are the job's.
@@ -65,6 +66,13 @@ func (w *deliverWorker) Work(ctx context.Context, job *river.Job[deliverArgs]) e
 	}
 	if d.Status != StatusPending {
 		return nil
+	}
+	// A paused workspace (its owner deactivated) sends nothing; its
+	// deliveries wait for the reactivation.
+	if paused, err := workspace.Paused(ctx, s.db.Read(), ws); err != nil {
+		return err
+	} else if paused {
+		return river.JobSnooze(workspace.PausedRecheck)
 	}
 	sub, err := s.loadSubscription(ctx, s.db.Read(), ws, d.SubscriptionID)
 	if errors.Is(err, errNotFound) {
