@@ -46,9 +46,13 @@ var Types = []string{RunFailed, RunCompleted, GatewayError, CreditsLow, PlanChan
 // Id prefixes: a subscription, one delivery, and an event (the
 // webhook-id, shared by the deliveries of one event).
 const (
-	prefixSubscription = "evsub"
-	prefixDelivery     = "evdlv"
-	prefixEvent        = "evt"
+	SubscriptionPrefix = "evsub"
+	DeliveryPrefix     = "evdlv"
+	EventPrefix        = "evt"
+
+	prefixSubscription = SubscriptionPrefix
+	prefixDelivery     = DeliveryPrefix
+	prefixEvent        = EventPrefix
 )
 
 // MaxSubscriptions bounds a workspace's subscriptions by plan: each one

@@ -13,8 +13,7 @@ var deliveryListParams = append([]param{
 	{"eventType", "run.failed, run.completed, gateway.error, credits.low, plan.changed or event.test."},
 }, pageParams...)
 
-// subscriptionCursor accepts a subscription or delivery id as a cursor:
-// both are prefixed ids whose prefix the events package owns.
+// prefixedCursor accepts as a cursor an id with the given prefix.
 func prefixedCursor(r *http.Request, prefix string) (string, error) {
 	return cursorParam(r, func(c string) bool { return ids.Valid(prefix, c) })
 }
@@ -50,7 +49,7 @@ func (s *Server) eventRoutes() {
 			if err != nil {
 				return err
 			}
-			cursor, err := prefixedCursor(r, "evsub")
+			cursor, err := prefixedCursor(r, events.SubscriptionPrefix)
 			if err != nil {
 				return err
 			}
@@ -117,7 +116,7 @@ func (s *Server) eventRoutes() {
 			if err != nil {
 				return err
 			}
-			cursor, err := prefixedCursor(r, "evdlv")
+			cursor, err := prefixedCursor(r, events.DeliveryPrefix)
 			if err != nil {
 				return err
 			}
@@ -149,4 +148,3 @@ func (s *Server) eventRoutes() {
 			return one(w, http.StatusAccepted, d)
 		}})
 }
-

@@ -256,4 +256,3 @@ func verifyGitHub(secret []byte, header string, body []byte) string {
 	}
 	return ""
 }
-
