@@ -187,7 +187,7 @@ func New(ctx context.Context, c config.Config, log *slog.Logger, opt Options) (*
 		return nil, err
 	}
 	credits, limits, billingSvc := newBilling(c, d, authSvc, orgs, runner, eventsSvc, log)
-	wireEvents(eventsSvc, gateways, credits)
+	wireEvents(eventsSvc, authSvc, gateways, credits)
 	wasmEngine, marketSvc, installs, err := newPlugins(d, runner, gateways, log)
 	if err != nil {
 		flags.Close()

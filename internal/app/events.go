@@ -5,6 +5,7 @@ import (
 	"log/slog"
 
 	"github.com/switchboard/switchboard/internal/actor"
+	"github.com/switchboard/switchboard/internal/auth"
 	"github.com/switchboard/switchboard/internal/billing"
 	"github.com/switchboard/switchboard/internal/config"
 	"github.com/switchboard/switchboard/internal/credit"
@@ -35,11 +36,15 @@ func newEvents(ctx context.Context, c config.Config, d *db.DB, runner *jobs.Runn
 	return svc, nil
 }
 
-// wireEvents makes the services emit their events: gateway.error when a
-// gateway enters ERROR, credits.low when usage crosses the low-balance
-// threshold. (run.* come through workflow.Deps.Events, plan.changed
-// through planEvents.)
-func wireEvents(ev *events.Service, gateways *gateway.Service, credits *credit.Service) {
+// wireEvents makes the services emit their events: plan.changed when an
+// admin changes a personal workspace's plan, gateway.error when a gateway
+// enters ERROR, credits.low when usage crosses the low-balance threshold.
+// (run.* come through workflow.Deps.Events, billing's plan.changed through
+// planEvents.)
+func wireEvents(ev *events.Service, users *auth.Service, gateways *gateway.Service, credits *credit.Service) {
+	users.OnAdminPlanChange(func(ctx context.Context, tx *db.Tx, userID string, from, to actor.Plan) error {
+		return ev.EmitTx(ctx, tx, userID, events.PlanChanged, PlanChange{WorkspaceID: userID, From: from, To: to})
+	})
 	gateways.OnError(func(ctx context.Context, tx *db.Tx, ws string, e gateway.ErrorEvent) error {
 		return ev.EmitTx(ctx, tx, ws, events.GatewayError, e)
 	})

@@ -3,6 +3,7 @@ package events_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -354,7 +355,8 @@ func TestEventSubscriptions_SignedDeliveries(t *testing.T) {
 // Each event is emitted where it happens, in the transaction of its
 // change: gateway.error when a gateway enters ERROR, credits.low when usage
 // crosses the low-balance threshold (once), plan.changed when a Stripe
-// subscription moves the plan, run.failed when the sweep times a run out.
+// subscription or an admin moves the plan, run.failed when the sweep times
+// a run out.
 func TestEventSubscriptions_EmittedWhereTheyHappen(t *testing.T) {
 	t.Parallel()
 	dbtest.EachURL(t, func(t *testing.T, url string) {
@@ -408,6 +410,9 @@ func TestEventSubscriptions_EmittedWhereTheyHappen(t *testing.T) {
 			t.Fatalf("stripe event: %d %s", res.Status, res.Raw)
 		}
 
+		// plan.changed again: an admin moves it on to BUSINESS.
+		h.Call(http.StatusOK, "PATCH", "/api/v1/admin/users/"+u.UserID, h.Admin().AccessToken, obj{"plan": "BUSINESS"})
+
 		// run.failed by the timeout sweep, for a run waiting in a delay.
 		var w struct{ ID string }
 		h.Call(http.StatusCreated, "POST", "/api/v1/workflows", tok, obj{"name": "slow", "definition": obj{"trigger": obj{"type": "manual"},
@@ -422,7 +427,7 @@ func TestEventSubscriptions_EmittedWhereTheyHappen(t *testing.T) {
 		}
 
 		byType := map[string][]map[string]any{}
-		for _, e := range rc.waitFor(4) {
+		for _, e := range rc.waitFor(5) {
 			byType[e.Envelope.Type] = append(byType[e.Envelope.Type], e.Envelope.Data)
 		}
 		if e := byType["gateway.error"]; len(e) != 1 || e[0]["gatewayId"] != g.ID || e[0]["status"] != "ERROR" || e[0]["step"] != "connect" {
@@ -431,8 +436,12 @@ func TestEventSubscriptions_EmittedWhereTheyHappen(t *testing.T) {
 		if e := byType["credits.low"]; len(e) != 1 || e[0]["balance"] != 9000.0 || e[0]["threshold"] != 10000.0 || e[0]["workspaceId"] != u.UserID {
 			t.Errorf("credits.low: %v", e)
 		}
-		if e := byType["plan.changed"]; len(e) != 1 || e[0]["from"] != "FREE" || e[0]["to"] != "PRO" {
-			t.Errorf("plan.changed: %v", e)
+		moves := map[string]bool{}
+		for _, e := range byType["plan.changed"] {
+			moves[fmt.Sprint(e["from"], "→", e["to"])] = true
+		}
+		if len(byType["plan.changed"]) != 2 || !moves["FREE→PRO"] || !moves["PRO→BUSINESS"] {
+			t.Errorf("plan.changed: %v", byType["plan.changed"])
 		}
 		if e := byType["run.failed"]; len(e) != 1 || e[0]["runId"] != r.ID || e[0]["error"] != "the run exceeded its timeout" {
 			t.Errorf("run.failed: %v", e)
