@@ -41,16 +41,17 @@ type received struct {
 
 // receiver is a local Standard Webhooks endpoint: it verifies every call
 // with the scheme's reference library under the secret it is given, and
-// answers 500 to the first `fail` calls.
+// answers 500 to the next `fail` deliveries of the type failType.
 type receiver struct {
-	t    *testing.T
-	srv  *httptest.Server
-	mu   sync.Mutex
-	wh   *standardwebhooks.Webhook
-	fail int
-	got  []received
-	bad  []string
-	ch   chan struct{}
+	t        *testing.T
+	srv      *httptest.Server
+	mu       sync.Mutex
+	wh       *standardwebhooks.Webhook
+	failType string
+	fail     int
+	got      []received
+	bad      []string
+	ch       chan struct{}
 }
 
 func newReceiver(t *testing.T) *receiver {
@@ -74,38 +75,52 @@ func (rc *receiver) serve(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusUnauthorized)
 		return
 	}
-	if rc.fail > 0 {
-		rc.fail--
-		w.WriteHeader(http.StatusInternalServerError)
-		_, _ = w.Write([]byte("receiver is down for maintenance"))
-		return
-	}
 	var g received
 	g.ID = r.Header.Get("webhook-id")
 	if err := json.Unmarshal(body, &g.Envelope); err != nil {
 		rc.bad = append(rc.bad, "body: "+err.Error())
 	}
+	if rc.fail > 0 && g.Envelope.Type == rc.failType {
+		rc.fail--
+		w.WriteHeader(http.StatusInternalServerError)
+		_, _ = w.Write([]byte("receiver is down for maintenance"))
+		return
+	}
 	rc.got = append(rc.got, g)
 	_, _ = w.Write([]byte("ok"))
 }
 
-func (rc *receiver) setSecret(secret string, failNext int) {
+func (rc *receiver) setSecret(secret string) {
 	wh, err := standardwebhooks.NewWebhook(secret)
 	if err != nil {
 		rc.t.Fatalf("reference library refused the secret %q: %v", secret, err)
 	}
 	rc.mu.Lock()
-	rc.wh, rc.fail = wh, failNext
+	rc.wh = wh
 	rc.mu.Unlock()
 }
 
-// waitFor waits until n verified deliveries arrived and returns them.
-func (rc *receiver) waitFor(n int) []received {
+// failNext makes the next n deliveries of typ answer 500.
+func (rc *receiver) failNext(typ string, n int) {
+	rc.mu.Lock()
+	rc.failType, rc.fail = typ, n
+	rc.mu.Unlock()
+}
+
+// waitFor waits until n verified deliveries of typ arrived (a delivery
+// sent twice, as at-least-once allows, counts each time) and returns them.
+func (rc *receiver) waitFor(typ string, n int) []received {
 	rc.t.Helper()
 	deadline := time.After(30 * time.Second)
 	for {
 		rc.mu.Lock()
-		got, bad := append([]received(nil), rc.got...), append([]string(nil), rc.bad...)
+		var got []received
+		for _, g := range rc.got {
+			if g.Envelope.Type == typ {
+				got = append(got, g)
+			}
+		}
+		bad := append([]string(nil), rc.bad...)
 		rc.mu.Unlock()
 		if len(bad) > 0 {
 			rc.t.Fatalf("deliveries failed verification: %v", bad)
@@ -116,7 +131,7 @@ func (rc *receiver) waitFor(n int) []received {
 		select {
 		case <-rc.ch:
 		case <-deadline:
-			rc.t.Fatalf("waited for %d deliveries, got %d", n, len(got))
+			rc.t.Fatalf("waited for %d %s deliveries, got %d", n, typ, len(got))
 		}
 	}
 }
@@ -204,7 +219,7 @@ func TestEventSubscriptions_SignedDeliveries(t *testing.T) {
 		if !strings.HasPrefix(sub.Secret, "whsec_") || !sub.Enabled || len(sub.Events) != 2 {
 			t.Fatalf("created: %+v", sub)
 		}
-		rc.setSecret(sub.Secret, 0)
+		rc.setSecret(sub.Secret)
 		var sealed string
 		if err := h.App.DB.Read().QueryRowContext(ctx, `SELECT secret_sealed FROM event_subscriptions WHERE id = $1`, sub.ID).Scan(&sealed); err != nil ||
 			!strings.HasPrefix(sealed, "sb1:") || strings.Contains(sealed, strings.TrimPrefix(sub.Secret, "whsec_")) {
@@ -224,25 +239,25 @@ func TestEventSubscriptions_SignedDeliveries(t *testing.T) {
 
 		// A completed run, delivered at once.
 		runID := startRun(t, h, tok, obj{"id": "a", "type": "transform", "config": obj{"expression": "`1`"}})
-		got := rc.waitFor(1)
+		got := rc.waitFor("run.completed", 1)
 		if e := got[0].Envelope; e.Type != "run.completed" || e.Data["runId"] != runID || e.Data["status"] != "completed" || e.Timestamp.IsZero() {
 			t.Fatalf("run.completed: %+v", got[0])
 		}
 
 		// A failed run, while the receiver fails twice: three attempts.
-		rc.setSecret(sub.Secret, 2)
+		rc.failNext("run.failed", 2)
 		failedRun := startRun(t, h, tok, obj{"id": "p", "type": "plugin", "config": obj{"plugin": "template",
 			"input": obj{"template": `{{ "{{.x" }}`}}})
-		got = rc.waitFor(2)
-		if e := got[1].Envelope; e.Type != "run.failed" || e.Data["runId"] != failedRun || e.Data["stepId"] != "p" || e.Data["error"] == "" {
-			t.Fatalf("run.failed: %+v", got[1])
+		got = rc.waitFor("run.failed", 1)
+		if e := got[0].Envelope; e.Data["runId"] != failedRun || e.Data["stepId"] != "p" || e.Data["error"] == "" {
+			t.Fatalf("run.failed: %+v", got[0])
 		}
 		failed := deliveries(t, h, tok, sub.ID, "eventType=run.failed")
 		if len(failed) != 1 {
 			t.Fatalf("run.failed deliveries: %+v", failed)
 		}
 		d := waitDelivery(t, h, tok, sub.ID, failed[0].ID)
-		if d.Status != "succeeded" || d.Attempts != 3 || len(d.Log) != 3 || d.EventID != got[1].ID {
+		if d.Status != "succeeded" || d.Attempts != 3 || len(d.Log) != 3 || d.EventID != got[0].ID {
 			t.Fatalf("retried delivery: %+v", d)
 		}
 		for i, a := range d.Log {
@@ -261,9 +276,9 @@ func TestEventSubscriptions_SignedDeliveries(t *testing.T) {
 		// Redelivery: same webhook-id and body, the log goes on.
 		var again delivery
 		h.Call(http.StatusAccepted, "POST", "/api/v1/event-subscriptions/"+sub.ID+"/deliveries/"+d.ID+"/redeliver", tok, nil).Data(t, &again)
-		got = rc.waitFor(3)
-		if got[2].ID != d.EventID || got[2].Envelope.Type != "run.failed" {
-			t.Fatalf("redelivered: %+v", got[2])
+		got = rc.waitFor("run.failed", 2)
+		if got[1].ID != d.EventID {
+			t.Fatalf("redelivered: %+v", got[1])
 		}
 		if d = waitDelivery(t, h, tok, sub.ID, d.ID); d.Status != "succeeded" || len(d.Log) != 4 {
 			t.Fatalf("after redelivery: %+v", d)
@@ -281,10 +296,10 @@ func TestEventSubscriptions_SignedDeliveries(t *testing.T) {
 		if rotated.Secret == sub.Secret || !strings.HasPrefix(rotated.Secret, "whsec_") {
 			t.Fatalf("rotated secret %q", rotated.Secret)
 		}
-		rc.setSecret(rotated.Secret, 0)
+		rc.setSecret(rotated.Secret)
 		h.Call(http.StatusAccepted, "POST", "/api/v1/event-subscriptions/"+sub.ID+"/test", tok, nil)
-		if got = rc.waitFor(4); got[3].Envelope.Type != "event.test" {
-			t.Fatalf("test event: %+v", got[3])
+		if got = rc.waitFor("event.test", 1); got[0].Envelope.Data["subscriptionId"] != sub.ID {
+			t.Fatalf("test event: %+v", got[0])
 		}
 
 		// Private destinations: an address literal is refused at once; the
@@ -381,7 +396,7 @@ func TestEventSubscriptions_EmittedWhereTheyHappen(t *testing.T) {
 		var sub subscription
 		h.Call(http.StatusCreated, "POST", "/api/v1/event-subscriptions", tok, obj{"url": rc.srv.URL,
 			"events": []string{"gateway.error", "credits.low", "plan.changed", "run.failed"}}).Data(t, &sub)
-		rc.setSecret(sub.Secret, 0)
+		rc.setSecret(sub.Secret)
 
 		// gateway.error: connecting with revoked credentials.
 		var g struct{ ID, Status string }
@@ -430,9 +445,22 @@ func TestEventSubscriptions_EmittedWhereTheyHappen(t *testing.T) {
 			t.Fatalf("sweep: %d %v", n, err)
 		}
 
+		// Each event recorded once (credits.low: one crossing, one event)…
+		for typ, n := range map[string]int{"gateway.error": 1, "credits.low": 1, "plan.changed": 2, "run.failed": 1} {
+			if got := len(deliveries(t, h, tok, sub.ID, "eventType="+typ)); got != n {
+				t.Errorf("%s deliveries: %d, want %d", typ, got, n)
+			}
+		}
+		// … and received; a delivery repeated (at least once) counts once.
 		byType := map[string][]map[string]any{}
-		for _, e := range rc.waitFor(5) {
-			byType[e.Envelope.Type] = append(byType[e.Envelope.Type], e.Envelope.Data)
+		for typ, n := range map[string]int{"gateway.error": 1, "credits.low": 1, "plan.changed": 2, "run.failed": 1} {
+			seen := map[string]bool{}
+			for _, e := range rc.waitFor(typ, n) {
+				if !seen[e.ID] {
+					seen[e.ID] = true
+					byType[typ] = append(byType[typ], e.Envelope.Data)
+				}
+			}
 		}
 		if e := byType["gateway.error"]; len(e) != 1 || e[0]["gatewayId"] != g.ID || e[0]["status"] != "ERROR" || e[0]["step"] != "connect" {
 			t.Errorf("gateway.error: %v", e)
