@@ -112,6 +112,8 @@ func New(d *db.DB, runner *jobs.Runner, keys *secret.Keyring, log *slog.Logger, 
 // RegisterJobs adds the delivery worker to the runner.
 func (s *Service) RegisterJobs(r *jobs.Runner) {
 	river.AddWorker(r.Workers(), &deliverWorker{s: s})
+	river.AddWorker(r.Workers(), &pruneWorker{s: s})
+	r.AddPeriodic(time.Hour, func() river.JobArgs { return pruneArgs{} })
 }
 
 // SecretStore is the subscriptions' sealed signing secrets, for key

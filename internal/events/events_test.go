@@ -360,6 +360,17 @@ func TestEventSubscriptions_SignedDeliveries(t *testing.T) {
 		if err := h.App.DB.Read().QueryRowContext(ctx, `SELECT COUNT(*) FROM event_delivery_attempts WHERE delivery_id = $1`, d.ID).Scan(&left); err != nil || left != 0 {
 			t.Errorf("log left behind: %d %v", left, err)
 		}
+		// Finished deliveries past retention go, with their log: what is
+		// left is the refused destination's test delivery.
+		if n, err := h.App.Events.PruneDeliveries(ctx, time.Now().Add(time.Hour)); err != nil || n != 1 {
+			t.Errorf("pruned %d deliveries, want 1: %v", n, err)
+		}
+		if err := h.App.DB.Read().QueryRowContext(ctx, `SELECT COUNT(*) FROM event_delivery_attempts WHERE delivery_id = $1`, test.ID).Scan(&left); err != nil || left != 0 {
+			t.Errorf("log of a pruned delivery: %d %v", left, err)
+		}
+		if ds := deliveries(t, h, tok, local.ID, ""); len(ds) != 0 {
+			t.Errorf("deliveries after pruning: %+v", ds)
+		}
 		for action, want := range map[string]int{"event_subscription.created": 1, "event_subscription.secret_rotated": 1,
 			"event_subscription.redelivered": 1, "event_subscription.updated": 1, "event_subscription.deleted": 1} {
 			var n int
