@@ -164,5 +164,16 @@ func TestWebhookVerify_Schemes(t *testing.T) {
 		}
 		h.Call(http.StatusOK, "DELETE", "/api/v1/workflows/"+gh.ID+"/webhook-secret", tok, nil)
 		refused("github after the secret was removed", gh, body, map[string]string{"X-Hub-Signature-256": githubSign(ghSecret, body)})
+		for action, want := range map[string]int{"workflow.webhook_secret_set": 1, "workflow.webhook_secret_deleted": 1} {
+			var n int
+			if err := h.App.DB.Read().QueryRowContext(ctx, `SELECT COUNT(*) FROM audit_logs WHERE action = $1 AND resource_id = $2`,
+				action, gh.ID).Scan(&n); err != nil || n != want {
+				t.Errorf("audit %s: %d %v", action, n, err)
+			}
+		}
+		var audits int
+		if err := h.App.DB.Read().QueryRowContext(ctx, `SELECT COUNT(*) FROM audit_logs WHERE CAST(metadata AS TEXT) LIKE $1`, "%"+ghSecret+"%").Scan(&audits); err != nil || audits != 0 {
+			t.Errorf("the audit log holds the secret: %d %v", audits, err)
+		}
 	})
 }
