@@ -51,6 +51,9 @@ type receiver struct {
 	got      []received
 	bad      []string
 	ch       chan struct{}
+	// hold, when set, keeps the next call waiting until it is closed;
+	// held is closed when that call arrives.
+	hold, held chan struct{}
 }
 
 func newReceiver(t *testing.T) *receiver {
@@ -63,7 +66,21 @@ func newReceiver(t *testing.T) *receiver {
 func (rc *receiver) serve(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
 	rc.mu.Lock()
-	defer func() { rc.mu.Unlock(); rc.ch <- struct{}{} }()
+	hold, held := rc.hold, rc.held
+	rc.hold, rc.held = nil, nil
+	rc.mu.Unlock()
+	if hold != nil {
+		close(held)
+		<-hold
+	}
+	rc.mu.Lock()
+	defer func() {
+		rc.mu.Unlock()
+		select {
+		case rc.ch <- struct{}{}:
+		default: // a waiter will see the change at its next look
+		}
+	}()
 	if rc.wh == nil {
 		rc.bad = append(rc.bad, "no secret yet")
 		w.WriteHeader(http.StatusUnauthorized)
@@ -97,6 +114,15 @@ func (rc *receiver) setSecret(t *testing.T, secret string) {
 	rc.mu.Lock()
 	rc.wh = wh
 	rc.mu.Unlock()
+}
+
+// holdNext keeps the next call waiting until the returned hold is closed;
+// held is closed when that call has arrived.
+func (rc *receiver) holdNext() (hold, held chan struct{}) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	rc.hold, rc.held = make(chan struct{}), make(chan struct{})
+	return rc.hold, rc.held
 }
 
 // failNext makes the next n deliveries of typ answer 500.
@@ -305,9 +331,27 @@ func signedDeliveries(t *testing.T, h *apptest.Harness, rc *receiver) {
 		t.Fatalf("rotated secret %q", rotated.Secret)
 	}
 	rc.setSecret(t, rotated.Secret)
-	h.Call(http.StatusAccepted, "POST", "/api/v1/event-subscriptions/"+sub.ID+"/test", tok, nil)
+	// While its attempt is in flight a delivery is pending: its job owns
+	// it, and a redelivery is refused.
+	hold, held := rc.holdNext()
+	var inFlight delivery
+	h.Call(http.StatusAccepted, "POST", "/api/v1/event-subscriptions/"+sub.ID+"/test", tok, nil).Data(t, &inFlight)
+	select {
+	case <-held:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the test event never arrived")
+	}
+	if r := h.Do(apptest.Request{Method: "POST", Path: "/api/v1/event-subscriptions/" + sub.ID + "/deliveries/" + inFlight.ID + "/redeliver",
+		Token: tok}); r.Status != http.StatusConflict || r.Code() != "CONFLICT" {
+		t.Errorf("redeliver while pending: %d %s", r.Status, r.Raw)
+	}
+	close(hold)
 	if got = rc.waitFor(t, "event.test", 1); got[0].Envelope.Data["subscriptionId"] != sub.ID {
 		t.Fatalf("test event: %+v", got[0])
+	}
+	if r := h.Do(apptest.Request{Method: "PATCH", Path: "/api/v1/event-subscriptions/" + sub.ID, Token: tok,
+		Body: obj{"url": "http://169.254.169.254/latest/meta-data"}}); r.Status != http.StatusBadRequest {
+		t.Errorf("update to a link-local address: %d %s", r.Status, r.Raw)
 	}
 
 	// Private destinations: an address literal is refused at once; the
