@@ -63,7 +63,7 @@ type Deps struct {
 	PublicURL string
 	// Keys seals the path tokens of webhook URLs.
 	Keys *secret.Keyring
-	// Events, if set, receives run.completed and run.failed (events.go).
+	// Events, if set, receives run.completed and run.failed (runevents.go).
 	Events Events
 }
 
