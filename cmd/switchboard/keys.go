@@ -13,6 +13,7 @@ import (
 	"github.com/switchboard/switchboard/internal/app"
 	"github.com/switchboard/switchboard/internal/auth"
 	"github.com/switchboard/switchboard/internal/db"
+	"github.com/switchboard/switchboard/internal/events"
 	"github.com/switchboard/switchboard/internal/gateway"
 	"github.com/switchboard/switchboard/internal/jobs"
 	"github.com/switchboard/switchboard/internal/plugin/install"
@@ -108,7 +109,8 @@ func cmdKeys(ctx context.Context, args []string, getenv func(string) string, std
 	// the path tokens of gateway inbound and workflow webhook URLs, and
 	// the TOTP secrets of second factors.
 	stores := []secret.Store{gateway.CredentialStore(d), install.SecretStore(d), jobs.SealedArgsStore(d),
-		gateway.HookTokenStore(d), workflow.HookTokenStore(d), auth.TOTPSecretStore(d)}
+		gateway.HookTokenStore(d), workflow.HookTokenStore(d), auth.TOTPSecretStore(d),
+		events.SecretStore(d), workflow.HookSecretStore(d)}
 	switch sub {
 	case "status":
 		kr, err := secret.Load(c.SecretKey, c.DataDir)

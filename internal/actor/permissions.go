@@ -44,6 +44,10 @@ const (
 	PermPluginRead Permission = "plugin:read"
 )
 
+// PermEventsManage creates, reads and changes a workspace's event
+// subscriptions (signed events out) and their delivery log.
+const PermEventsManage Permission = "events:manage"
+
 // PermCreditsManage changes a workspace's credit settings and buys credits
 // and plans for it.
 const PermCreditsManage Permission = "credits:manage"
@@ -117,6 +121,7 @@ var table = map[Permission]grant{
 	PermWorkflowUpdate:   {scope: scopeWorkspace, platform: everyone, org: orgEditors},
 	PermWorkflowDelete:   {scope: scopeWorkspace, platform: everyone, org: orgAdmins},
 	PermWorkflowExecute:  {scope: scopeWorkspace, platform: everyone, org: orgAll},
+	PermEventsManage:     {scope: scopeWorkspace, platform: everyone, org: orgAdmins},
 	PermCreditsRead:      {scope: scopeWorkspace, platform: everyone, org: orgAll},
 	PermWorkspaceAuditRd: {scope: scopeWorkspace, platform: everyone, org: orgAdmins},
 	PermGatewaySend:      {scope: scopeWorkspace, platform: everyone, org: orgEditors},

@@ -21,6 +21,7 @@ import (
 	"github.com/switchboard/switchboard/internal/config"
 	"github.com/switchboard/switchboard/internal/credit"
 	"github.com/switchboard/switchboard/internal/db"
+	"github.com/switchboard/switchboard/internal/events"
 	"github.com/switchboard/switchboard/internal/flag"
 	"github.com/switchboard/switchboard/internal/gateway"
 	"github.com/switchboard/switchboard/internal/httpapi"
@@ -78,6 +79,8 @@ type App struct {
 	Analytics *analytics.Service
 	// Workflows is the workflow engine.
 	Workflows *workflow.Service
+	// Events sends signed events to subscribed URLs.
+	Events *events.Service
 	// Scheduler fires the scheduler built-in's schedules.
 	Scheduler *schedule.Service
 	// APINodes counts the nodes sharing the API rate limits.
@@ -91,6 +94,8 @@ type Options struct {
 	HashParams auth.HashParams
 	// Gateway tunes the gateway service (retry timing in tests).
 	Gateway gateway.Options
+	// Events tunes event deliveries (retry timing in tests).
+	Events events.Options
 	// RateLimitClock is the clock of the API rate limits (default
 	// time.Now).
 	RateLimitClock func() time.Time
@@ -192,7 +197,14 @@ func New(ctx context.Context, c config.Config, log *slog.Logger, opt Options) (*
 		d.Close()
 		return nil, err
 	}
-	credits, limits, billingSvc := newBilling(c, d, authSvc, orgs, runner, log)
+	eventsSvc, err := newEvents(ctx, c, d, runner, keys, log, opt.Events)
+	if err != nil {
+		flags.Close()
+		d.Close()
+		return nil, err
+	}
+	credits, limits, billingSvc := newBilling(c, d, authSvc, orgs, runner, eventsSvc, log)
+	wireEvents(eventsSvc, authSvc, gateways, credits)
 	wasmEngine, marketSvc, installs, err := newPlugins(d, runner, gateways, log)
 	if err != nil {
 		flags.Close()
@@ -223,7 +235,7 @@ func New(ctx context.Context, c config.Config, log *slog.Logger, opt Options) (*
 	limits.RegisterCounter(actor.ActionCreateGateway, gateway.Count)
 	runner.SetPriorityCharger(credits.ChargePriorityTx)
 	limits.RegisterCounter(actor.ActionInstallPlugin, install.Count)
-	workflows, err := newWorkflows(ctx, c, d, runner, installs, gateways, limits, keys, log)
+	workflows, err := newWorkflows(ctx, c, d, runner, installs, gateways, limits, keys, eventsSvc, log)
 	if err != nil {
 		flags.Close()
 		d.Close()
@@ -250,7 +262,7 @@ func New(ctx context.Context, c config.Config, log *slog.Logger, opt Options) (*
 	apiLimiter := ratelimit.NewLocal(ratelimit.LocalOptions{Now: opt.RateLimitClock, Nodes: a.APINodes.Count})
 	a.HTTP = httpapi.New(httpapi.Deps{Log: log, Metrics: metrics, Auth: authSvc, Audit: auditSvc, Flags: flags, Orgs: orgs, Gateways: gateways, Limiter: ratelimit.New(d), Ready: a.ready,
 		Credits: credits, Limits: limits, Billing: billingSvc, Market: marketSvc, Installs: installs, Analytics: analyticsSvc, Workflows: workflows,
-		Idempotency: idem, APILimiter: apiLimiter, System: jobs.NewSystemStatus(d)},
+		Idempotency: idem, APILimiter: apiLimiter, System: jobs.NewSystemStatus(d), Events: eventsSvc},
 		httpapi.Options{TrustProxy: c.TrustProxy, MaxBodyBytes: c.MaxBodyBytes, MaxUploadBytes: c.MaxUploadBytes, AuthRateLimit: c.AuthRateLimit,
 			APIRateLimitScale: c.APIRateLimitScale, Version: Version, PublicURL: c.PublicURL,
 			SeparateMetrics: c.MetricsAddr != "", CORSOrigins: c.CORSOrigins})
@@ -265,6 +277,7 @@ func New(ctx context.Context, c config.Config, log *slog.Logger, opt Options) (*
 	a.Credits, a.Limits, a.Billing = credits, limits, billingSvc
 	a.Market, a.Installs, a.Wasm = marketSvc, installs, wasmEngine
 	a.Workflows = workflows
+	a.Events = eventsSvc
 	a.Scheduler = scheduler
 	a.Analytics = analyticsSvc
 	return a, nil

@@ -51,9 +51,10 @@ func (p workflowPlugins) RunStep(ctx context.Context, a actor.Actor, ref workflo
 // clear), registers its jobs and subscribes event-triggered workflows to
 // stored gateway events.
 func newWorkflows(ctx context.Context, c config.Config, d *db.DB, runner *jobs.Runner, installs *install.Service, gateways *gateway.Service,
-	limits *credit.Limits, keys *secret.Keyring, log *slog.Logger) (*workflow.Service, error) {
+	limits *credit.Limits, keys *secret.Keyring, ev workflow.Events, log *slog.Logger) (*workflow.Service, error) {
 	w := workflow.New(workflow.Deps{DB: d, Jobs: runner, Refs: workflowRefs{installs: installs, gateways: gateways},
-		Plugins: workflowPlugins{installs: installs}, Gateways: gateways, Meter: limits, Log: log, PublicURL: c.PublicURL, Keys: keys})
+		Plugins: workflowPlugins{installs: installs}, Gateways: gateways, Meter: limits, Log: log, PublicURL: c.PublicURL, Keys: keys,
+		Events: ev})
 	if err := secret.CheckKeys(ctx, keys, w.HookStore()); err != nil {
 		return nil, err
 	}

@@ -200,6 +200,9 @@ func (s *Service) UpdateUser(ctx context.Context, a actor.Actor, id string, in A
 					map[string]any{"plan": cur.Plan}, map[string]any{"plan": *in.Plan})}); err != nil {
 				return err
 			}
+			if err := s.adminPlanChangedTx(ctx, tx, id, cur.Plan, *in.Plan); err != nil {
+				return err
+			}
 		}
 		if in.IsActive != nil && *in.IsActive != cur.IsActive {
 			if _, err := tx.ExecContext(ctx, `UPDATE users SET is_active = $1, updated_at = $2 WHERE id = $3`, *in.IsActive, now, id); err != nil {

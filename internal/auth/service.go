@@ -95,6 +95,8 @@ type Service struct {
 	dummyHash string
 	// workspaces pauses, resumes and ends personal workspaces (lifecycle.go).
 	workspaces Workspaces
+	// planHook reports an admin's plan change (planhook.go).
+	planHook PlanHook
 }
 
 // New returns the service, which mails through m. It fails if the signing

@@ -77,9 +77,10 @@ type Service struct {
 	workspaces Workspaces
 	log        *slog.Logger
 
-	mu       sync.RWMutex
-	crossing CrossingHook
-	metrics  *telemetry.Metrics
+	mu         sync.RWMutex
+	crossing   CrossingHook
+	metrics    *telemetry.Metrics
+	lowBalance LowBalanceHook
 }
 
 // SetMetrics makes the service count the credits it deducts in m. Call

@@ -274,6 +274,11 @@ func (s *Service) debitTx(ctx context.Context, tx *db.Tx, a actor.Actor, ws stri
 			}
 		}
 	}
+	if c.Type == Usage {
+		if err := s.crossedLowTx(ctx, tx, ws, t.ID, after+c.Amount, after, parseSettings(rawSettings)); err != nil {
+			return Result{}, fmt.Errorf("low balance: %w", err)
+		}
+	}
 	return Result{Transaction: t}, nil
 }
 

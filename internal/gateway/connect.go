@@ -48,6 +48,9 @@ func (s *Service) Connect(ctx context.Context, a actor.Actor, id string) (Gatewa
 			if err := setStatus(ctx, tx, r, Error, msg, now); err != nil {
 				return err
 			}
+			if err := s.erroredTx(ctx, tx, r, "connect", failureKind(perr), msg); err != nil {
+				return err
+			}
 			return audit.Record(ctx, tx, a, audit.Entry{Action: "gateway.errored", Resource: "gateway", ResourceID: r.ID,
 				Status: audit.Failure, Metadata: map[string]any{"type": r.Type, "step": "connect", "failure": failureKind(perr)}})
 		}
@@ -217,6 +220,9 @@ func (s *Service) recordFailure(ctx context.Context, a actor.Actor, r *row, perr
 			return err
 		}
 		st = Error
+		if err := s.erroredTx(ctx, tx, r, "send", "auth", msg); err != nil {
+			return err
+		}
 		return audit.Record(ctx, tx, a, audit.Entry{Action: "gateway.errored", Resource: "gateway", ResourceID: r.ID,
 			Status: audit.Failure, Metadata: map[string]any{"type": r.Type, "step": "send", "failure": "auth", "authFailures": n}})
 	})

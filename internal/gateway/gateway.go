@@ -102,6 +102,7 @@ type Service struct {
 	metrics   *telemetry.Metrics
 	poll      pollers
 	claims    []ClaimHook
+	onError   ErrorHook
 }
 
 // New returns the service. publicURL is the base of inbound URLs

@@ -172,6 +172,9 @@ func (s *Service) reregister(ctx context.Context, a actor.Actor, r *row, token s
 		if err := setStatus(ctx, tx, r, Error, "register new inbound URL: "+msg, db.Now()); err != nil {
 			return err
 		}
+		if err := s.erroredTx(ctx, tx, r, "rotate-hook", failureKind(perr), "register new inbound URL: "+msg); err != nil {
+			return err
+		}
 		return audit.Record(ctx, tx, a, audit.Entry{Action: "gateway.errored", Resource: "gateway", ResourceID: r.ID,
 			Status: audit.Failure, Metadata: map[string]any{"type": r.Type, "step": "rotate-hook", "failure": failureKind(perr)}})
 	})

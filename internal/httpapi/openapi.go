@@ -19,6 +19,7 @@ import (
 	"github.com/switchboard/switchboard/internal/actor"
 	"github.com/switchboard/switchboard/internal/billing"
 	"github.com/switchboard/switchboard/internal/credit"
+	"github.com/switchboard/switchboard/internal/events"
 	"github.com/switchboard/switchboard/internal/plugin/analytics"
 	"github.com/switchboard/switchboard/internal/workflow"
 )
@@ -77,7 +78,7 @@ func Document(version string) ([]byte, error) {
 // no service behind them, good only for describing itself.
 func declaredOnly(version string) *Server {
 	return New(Deps{Workflows: &workflow.Service{}, Credits: &credit.Service{}, Limits: &credit.Limits{},
-		Billing: &billing.Service{}, Analytics: &analytics.Service{}}, Options{Version: version})
+		Billing: &billing.Service{}, Analytics: &analytics.Service{}, Events: &events.Service{}}, Options{Version: version})
 }
 
 // enumSchema describes the closed string sets of the API as enums, so a

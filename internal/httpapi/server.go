@@ -20,6 +20,7 @@ import (
 	"github.com/switchboard/switchboard/internal/auth"
 	"github.com/switchboard/switchboard/internal/billing"
 	"github.com/switchboard/switchboard/internal/credit"
+	"github.com/switchboard/switchboard/internal/events"
 	"github.com/switchboard/switchboard/internal/flag"
 	"github.com/switchboard/switchboard/internal/gateway"
 	"github.com/switchboard/switchboard/internal/idempotency"
@@ -100,6 +101,8 @@ type Deps struct {
 	Idempotency *idempotency.Store
 	// System serves /api/v1/admin/system.
 	System *jobs.SystemStatus
+	// Events owns event subscriptions (event_routes.go).
+	Events *events.Service
 }
 
 // Server is the HTTP API.
@@ -355,6 +358,7 @@ func (s *Server) registerRoutes() {
 	s.orgRoutes()
 	s.orgAPIKeyRoutes()
 	s.gatewayRoutes()
+	s.eventRoutes()
 	s.creditRoutes()
 	s.pluginRoutes()
 	if s.Workflows != nil {

@@ -223,6 +223,7 @@ func TestLists_ShapeAndMalformedCursor(t *testing.T) {
 			// Unknown ids: the cursor is checked before the lookup.
 			"/gateways/{id}", "/gateways/gw_01jzzzzzzzzzzzzzzzzzzzzzzz",
 			"/installations/{id}", "/installations/ins_01jzzzzzzzzzzzzzzzzzzzzzzz",
+			"/event-subscriptions/{id}", "/event-subscriptions/evsub_01jzzzzzzzzzzzzzzzzzzzzzzz",
 		)
 		doc := f.App.HTTP.OpenAPI()
 		paths := doc["paths"].(map[string]any)
@@ -283,7 +284,8 @@ func TestLists_ShapeAndMalformedCursor(t *testing.T) {
 				f.t.Errorf("GET %s: no concrete path for the test", p)
 				continue
 			}
-			if !strings.Contains(p, "{id}/events") && !strings.Contains(p, "{id}/executions") && !strings.Contains(p, "{id}/sends") {
+			if !strings.Contains(p, "{id}/events") && !strings.Contains(p, "{id}/executions") && !strings.Contains(p, "{id}/sends") &&
+				!strings.Contains(p, "{id}/deliveries") {
 				r := f.Call(http.StatusOK, "GET", path, admin.AccessToken, nil)
 				var items []any
 				r.Items(f.t, &items)

@@ -232,7 +232,7 @@ func (s *Server) workflowRoutes() {
 			return nil
 		})})
 	for _, method := range []string{"POST", "GET", "PUT"} {
-		s.handle(route{method: method, path: "/hooks/workflows/{id}/{token}", doc: routeDoc{rawBody: true, errors: []int{402, 409, 422},
+		s.handle(route{method: method, path: "/hooks/workflows/{id}/{token}", doc: routeDoc{rawBody: true, errors: []int{401, 402, 409, 422},
 			also: map[int]string{http.StatusOK: "A synchronous workflow completed: the body is its last step's output, X-Switchboard-Run-Id names the run."}}, tag: "runs", status: http.StatusAccepted, response: hookAccepted{},
 			summary: "A workflow's webhook. Async: 202 with the run id. Sync: the last step's output as the body (200), " +
 				"422 WORKFLOW_FAILED if the run failed, 202 if it outlasts the workflow's timeout.",
@@ -321,7 +321,8 @@ func (s *Server) workflowHook(w http.ResponseWriter, r *http.Request) error {
 	res, err := s.Workflows.Hook(r.Context(), r.PathValue("id"), r.PathValue("token"), workflow.HookRequest{
 		// The path without its token: the token is the webhook's credential
 		// and the run's input is readable history.
-		Method: r.Method, Path: "/hooks/workflows/" + r.PathValue("id"), Query: flatten(r.URL.Query()), Headers: headers, Body: payload})
+		Method: r.Method, Path: "/hooks/workflows/" + r.PathValue("id"), Query: flatten(r.URL.Query()), Headers: headers, Body: payload,
+		Header: r.Header, RawBody: body})
 	if err != nil {
 		return err
 	}

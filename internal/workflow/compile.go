@@ -171,6 +171,7 @@ func (c *compiled) compileTrigger(ctx context.Context, a actor.Actor, refs Refs,
 	if t.Type != TriggerWebhook && t.DedupeHeader != "" {
 		p.add(f+".dedupeHeader", "applies only to webhook triggers")
 	}
+	compileVerify(t, f, p)
 	switch t.Type {
 	case TriggerManual:
 	case TriggerSchedule:

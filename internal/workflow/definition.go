@@ -84,6 +84,8 @@ type Trigger struct {
 	// run; a repeat is answered with that run. Without the header in a
 	// request, the request starts a run of its own.
 	DedupeHeader string `json:"dedupeHeader,omitempty"`
+	// webhook: require each call to be signed (hookverify.go).
+	Verify *HookVerify `json:"verify,omitempty"`
 }
 
 // Step is one node of the graph.

@@ -637,6 +637,9 @@ func (s *Service) persist(ctx context.Context, tx *db.Tx, x *exec, o *outcome, i
 	}
 	if o.status != StatusRunning {
 		r.FinishedAt = &now
+		if err := s.emitEnded(ctx, tx, r); err != nil {
+			return err
+		}
 		if o.status == StatusFailed {
 			return s.runFailed(ctx, tx, *r, x.c, cur, now)
 		}

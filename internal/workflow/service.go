@@ -66,6 +66,8 @@ type Deps struct {
 	Keys *secret.Keyring
 	// Metrics counts runs and steps (nil: not counted).
 	Metrics *telemetry.Metrics
+	// Events, if set, receives run.completed and run.failed (runevents.go).
+	Events Events
 }
 
 // Service manages workflows and drives their runs.

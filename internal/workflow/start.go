@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -252,6 +253,9 @@ type HookRequest struct {
 	Query   map[string]any
 	Headers map[string]any
 	Body    any
+	// Header and RawBody are the call as received, for signature checks.
+	Header  http.Header
+	RawBody []byte
 }
 
 // HookResult is what the webhook answers: the run, and whether the caller
@@ -307,14 +311,17 @@ func (s *Service) Hook(ctx context.Context, id, token string, req HookRequest) (
 	if !w.Enabled {
 		return HookResult{}, apperr.New(apperr.Conflict, "the workflow is disabled")
 	}
+	c, err := s.loadCompiled(ctx, s.DB.Read(), ws, w.versionID)
+	if err != nil {
+		return HookResult{}, apperr.Wrap(err, "webhook")
+	}
+	if err := s.verifyHook(ctx, ws, w.ID, c.def.Trigger.Verify, &req); err != nil {
+		return HookResult{}, err
+	}
 	value := map[string]any{"method": req.Method, "path": req.Path, "query": req.Query, "headers": req.Headers, "body": req.Body}
 	input, err := json.Marshal(value)
 	if err != nil {
 		return HookResult{}, apperr.Invalid(apperr.FieldError{Field: "body", Message: "cannot be read as JSON"})
-	}
-	c, err := s.loadCompiled(ctx, s.DB.Read(), ws, w.versionID)
-	if err != nil {
-		return HookResult{}, apperr.Wrap(err, "webhook")
 	}
 	st := start{trigger: TriggerWebhook, input: input, decoded: value, inline: true}
 	if h := c.def.Trigger.DedupeHeader; h != "" {

@@ -219,6 +219,9 @@ func (s *Service) SweepTimeouts(ctx context.Context) (int, error) {
 			if err != nil {
 				return err
 			}
+			if err := s.emitEnded(ctx, tx, &r); err != nil {
+				return err
+			}
 			return s.runEnded(ctx, tx, r, StatusFailed, "the run exceeded its timeout")
 		})
 		if err != nil {
