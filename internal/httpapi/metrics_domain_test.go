@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"context"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -146,4 +147,4 @@ func TestMetrics_DomainCounters(t *testing.T) {
 	})
 }
 
-func ftoa(f float64) string { return strings.TrimRight(strings.TrimRight(model.SampleValue(f).String(), "0"), ".") }
+func ftoa(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
