@@ -14,6 +14,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/switchboard/switchboard/internal/actor"
 	"github.com/switchboard/switchboard/internal/audit"
 	"github.com/switchboard/switchboard/internal/auth"
@@ -49,6 +52,8 @@ var Version = "dev"
 type App struct {
 	// draining is set once shutdown has begun (see Config.DrainDelay).
 	draining atomic.Bool
+	// stopTracing flushes the spans the OTLP exporter still holds.
+	stopTracing func(context.Context) error
 
 	Config config.Config
 	Log    *slog.Logger
@@ -102,6 +107,9 @@ type Options struct {
 	// ScheduleClock is the clock of the workflow schedule sweeps (default
 	// the database's).
 	ScheduleClock func() time.Time
+	// TracerProvider receives the node's spans (default: an OTLP exporter
+	// when --otlp-endpoint is set, else none).
+	TracerProvider trace.TracerProvider
 }
 
 // NewLogger builds the process logger from the configuration.
@@ -113,6 +121,7 @@ func NewLogger(w io.Writer, c config.Config) *slog.Logger {
 	if c.LogFormat == "text" {
 		h = slog.NewTextHandler(w, opts)
 	}
+	h = telemetry.LogHandler(h)
 	// An outage makes every request fail alike: keep ten of each warning
 	// or error per ten seconds and count the rest.
 	return slog.New(lograte.New(h, 10, 10*time.Second))
@@ -169,6 +178,21 @@ func New(ctx context.Context, c config.Config, log *slog.Logger, opt Options) (*
 	}
 	runner := jobs.NewRunner(d, jobs.Config{Work: c.Workers, Log: log, NodeDeadAfter: c.NodeDeadAfter})
 	metrics := telemetry.New()
+	tp := opt.TracerProvider
+	var stopTracing func(context.Context) error
+	if tp == nil && c.OTLPEndpoint != "" {
+		otlp, err := telemetry.OTLPProvider(ctx, c.OTLPEndpoint, Version)
+		if err != nil {
+			d.Close()
+			return nil, err
+		}
+		// Outbound HTTP clients (safehttp) take the global provider.
+		otel.SetTracerProvider(otlp)
+		tp, stopTracing = otlp, otlp.Shutdown
+	}
+	if tp != nil {
+		metrics.SetTracerProvider(tp)
+	}
 	runner.SetMetrics(metrics)
 	// Mail leaves through sealed jobs inserted with the change that causes it.
 	mailQueue := mail.NewQueue(runner, keys, sender, log)
@@ -257,7 +281,7 @@ func New(ctx context.Context, c config.Config, log *slog.Logger, opt Options) (*
 		d.Close()
 		return nil, err
 	}
-	a := &App{Config: c, Log: log, DB: d, Mail: sender, Auth: authSvc, Audit: auditSvc, Flags: flags, Orgs: orgs, Jobs: runner}
+	a := &App{stopTracing: stopTracing, Config: c, Log: log, DB: d, Mail: sender, Auth: authSvc, Audit: auditSvc, Flags: flags, Orgs: orgs, Jobs: runner}
 	a.APINodes = ratelimit.NewNodes(d, log)
 	apiLimiter := ratelimit.NewLocal(ratelimit.LocalOptions{Now: opt.RateLimitClock, Nodes: a.APINodes.Count})
 	a.HTTP = httpapi.New(httpapi.Deps{Log: log, Metrics: metrics, Auth: authSvc, Audit: auditSvc, Flags: flags, Orgs: orgs, Gateways: gateways, Limiter: ratelimit.New(d), Ready: a.ready,
@@ -369,6 +393,9 @@ func (a *App) Close() error {
 	a.Flags.Close()
 	if a.Wasm != nil {
 		_ = a.Wasm.Close(sctx)
+	}
+	if a.stopTracing != nil {
+		_ = a.stopTracing(sctx)
 	}
 	return a.DB.Close()
 }

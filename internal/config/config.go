@@ -50,6 +50,8 @@ type Config struct {
 	// answers 503, so a load balancer's health check takes it out of
 	// rotation before its listener closes.
 	DrainDelay time.Duration
+	// OTLPEndpoint, when set, is where spans go (OTLP over HTTP).
+	OTLPEndpoint string
 	// NodeDeadAfter is how long a PostgreSQL worker node may miss its
 	// heartbeat before the other nodes take over its running jobs.
 	NodeDeadAfter time.Duration
@@ -103,6 +105,7 @@ func settings(c *rawConfig) []setting {
 		{"trust-proxy", "SWITCHBOARD_TRUST_PROXY", "false", "take the client IP from X-Forwarded-For (only behind a proxy that sets it)", &c.trustProxy},
 		{"workers", "SWITCHBOARD_WORKERS", "true", "run background jobs on this node (false for an API-only node)", &c.workers},
 		{"shutdown-timeout", "SWITCHBOARD_SHUTDOWN_TIMEOUT", "15s", "how long to drain requests on shutdown", &c.shutdown},
+		{"otlp-endpoint", "SWITCHBOARD_OTLP_ENDPOINT", "", "OpenTelemetry collector to send traces to over OTLP/HTTP, e.g. http://otel-collector:4318 (default: no tracing)", &c.otlpEndpoint},
 		{"drain-delay", "SWITCHBOARD_DRAIN_DELAY", "0s", "on shutdown, how long to keep serving with /readyz failing before closing the listener (behind a load balancer: a little more than its health check interval × fall count, e.g. 3s)", &c.drainDelay},
 		{"node-dead-after", "SWITCHBOARD_NODE_DEAD_AFTER", "15s", "PostgreSQL: how long a worker node may miss its heartbeat before other nodes take over its running jobs", &c.nodeDeadAfter},
 	}, append(append(append(gatewaySettings(c), stripeSettings(c)...), aiSettings(c)...), append(append(webSettings(c), webauthnSettings(c)...), auditSettings(c)...)...)...)
@@ -113,7 +116,7 @@ type rawConfig struct {
 	adminEmail, adminPassword, smtpURL, mailFrom, logLevel       string
 	logFormat, sqliteSync, maxBody, authRate, trustProxy         string
 	maxUpload, apiRateScale                                      string
-	workers, shutdown, nodeDeadAfter, drainDelay                 string
+	workers, shutdown, nodeDeadAfter, drainDelay, otlpEndpoint   string
 	webauthnRPID                                                 string
 	auditSigningKey                                              string
 	gateway                                                      rawGatewayConfig
@@ -266,6 +269,11 @@ func (r rawConfig) validate() (Config, error) {
 	}
 	if c.ShutdownTimeout, err = time.ParseDuration(r.shutdown); err != nil || c.ShutdownTimeout <= 0 {
 		bad("shutdown-timeout", "must be a duration such as 15s")
+	}
+	if c.OTLPEndpoint = strings.TrimSpace(r.otlpEndpoint); c.OTLPEndpoint != "" {
+		if u, err := url.Parse(c.OTLPEndpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("otlp-endpoint", "must be an http(s) URL such as http://otel-collector:4318")
+		}
 	}
 	if c.DrainDelay, err = time.ParseDuration(r.drainDelay); err != nil || c.DrainDelay < 0 || c.DrainDelay > 5*time.Minute {
 		bad("drain-delay", "must be a duration from 0s to 5m, such as 3s")

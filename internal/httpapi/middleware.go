@@ -12,8 +12,13 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/switchboard/switchboard/internal/actor"
 	"github.com/switchboard/switchboard/internal/apperr"
+	"github.com/switchboard/switchboard/internal/telemetry"
 )
 
 type requestIDKey struct{}
@@ -96,6 +101,11 @@ func (s *Server) observe(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sr := &statusRecorder{ResponseWriter: w}
+		// A caller's traceparent makes the request part of its trace.
+		ctx, span := s.Metrics.Start(telemetry.ExtractHTTP(r.Context(), r.Header), "HTTP "+r.Method, trace.SpanKindServer,
+			attribute.String("http.request.method", r.Method))
+		defer span.End()
+		r = r.WithContext(ctx)
 		next.ServeHTTP(sr, r)
 		if sr.status == 0 {
 			sr.status = http.StatusOK
@@ -103,6 +113,11 @@ func (s *Server) observe(next http.Handler) http.Handler {
 		route := r.Pattern
 		if route == "" {
 			route = "unmatched"
+		}
+		span.SetName(route)
+		span.SetAttributes(attribute.String("http.route", route), attribute.Int("http.response.status_code", sr.status))
+		if sr.status >= 500 {
+			span.SetStatus(codes.Error, http.StatusText(sr.status))
 		}
 		s.metrics.observe(route, sr.status, since(start))
 		level := slog.LevelDebug

@@ -340,6 +340,7 @@ func (r *Runner) stopHeartbeat(ctx context.Context, stopErr error) {
 // InsertTx enqueues a job in the caller's transaction: it exists only if
 // the transaction commits.
 func (r *Runner) InsertTx(ctx context.Context, tx *db.Tx, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error) {
+	opts = withTrace(ctx, opts)
 	res, err := r.Client.InsertTx(ctx, tx.Tx, args, opts)
 	if err != nil {
 		return nil, fmt.Errorf("enqueue %s: %w", args.Kind(), err)

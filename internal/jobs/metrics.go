@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -10,6 +11,9 @@ import (
 
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/switchboard/switchboard/internal/telemetry"
 )
@@ -29,6 +33,16 @@ type metricsMiddleware struct {
 }
 
 func (mw *metricsMiddleware) Work(ctx context.Context, job *rivertype.JobRow, doInner func(context.Context) error) error {
+	// The job continues the trace of the work that inserted it.
+	var meta struct {
+		Trace map[string]string `json:"trace"`
+	}
+	if len(job.Metadata) > 0 && json.Unmarshal(job.Metadata, &meta) == nil && meta.Trace != nil {
+		ctx = telemetry.Extract(ctx, meta.Trace)
+	}
+	ctx, span := mw.m.Start(ctx, "job "+job.Kind, trace.SpanKindConsumer, attribute.String("job.kind", job.Kind),
+		attribute.String("job.queue", job.Queue), attribute.Int64("job.id", job.ID), attribute.Int("job.attempt", job.Attempt))
+	defer span.End()
 	start := time.Now()
 	var wait time.Duration
 	if job.AttemptedAt != nil {
@@ -36,8 +50,36 @@ func (mw *metricsMiddleware) Work(ctx context.Context, job *rivertype.JobRow, do
 	}
 	err := doInner(ctx)
 	var snooze *river.JobSnoozeError
-	mw.m.Job(job.Queue, job.Kind, wait, time.Since(start), err != nil && !errors.As(err, &snooze))
+	failed := err != nil && !errors.As(err, &snooze)
+	if failed {
+		span.SetStatus(codes.Error, err.Error())
+	}
+	mw.m.Job(job.Queue, job.Kind, wait, time.Since(start), failed)
 	return err
+}
+
+// withTrace adds ctx's trace context to a job's metadata (next to what the
+// caller put there), so the worker's span joins the inserting request's
+// trace. Without a span in ctx the options are left as they are.
+func withTrace(ctx context.Context, opts *river.InsertOpts) *river.InsertOpts {
+	carrier := map[string]string{}
+	telemetry.Inject(ctx, carrier)
+	if len(carrier) == 0 {
+		return opts
+	}
+	o := river.InsertOpts{}
+	if opts != nil {
+		o = *opts
+	}
+	meta := map[string]any{}
+	if len(o.Metadata) > 0 {
+		_ = json.Unmarshal(o.Metadata, &meta)
+	}
+	meta["trace"] = carrier
+	if raw, err := json.Marshal(meta); err == nil {
+		o.Metadata = raw
+	}
+	return &o
 }
 
 // QueueDepths counts the jobs each queue has waiting, for the

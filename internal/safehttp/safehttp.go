@@ -29,6 +29,13 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/switchboard/switchboard/internal/telemetry"
 )
 
 // ErrBlocked is returned (wrapped) for a destination the client refuses.
@@ -319,10 +326,23 @@ type capTransport struct {
 }
 
 func (t *capTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	// Each call is a client span of the trace it is made in (the node's
+	// tracer provider, set globally when tracing is on), and carries the
+	// trace context on as traceparent.
+	ctx, span := otel.Tracer("github.com/switchboard/switchboard/safehttp").Start(req.Context(), "HTTP "+req.Method,
+		trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attribute.String("http.request.method", req.Method),
+			attribute.String("server.address", req.URL.Hostname())))
+	defer span.End()
+	if trace.SpanContextFromContext(ctx).IsValid() {
+		req = req.Clone(ctx)
+		telemetry.InjectHTTP(ctx, req.Header)
+	}
 	res, err := t.next.RoundTrip(req)
 	if err != nil {
+		span.SetStatus(codes.Error, err.Error())
 		return nil, err
 	}
+	span.SetAttributes(attribute.Int("http.response.status_code", res.StatusCode))
 	if res.ContentLength > t.max {
 		res.Body.Close()
 		return nil, fmt.Errorf("%w: %d bytes announced, limit %d", ErrTooLarge, res.ContentLength, t.max)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Metrics is one node's registry and its domain collectors.
@@ -32,6 +33,8 @@ type Metrics struct {
 	sandboxRuns  *prometheus.CounterVec
 	sandboxTime  prometheus.Histogram
 	sandboxMem   prometheus.Histogram
+
+	tracer trace.Tracer // see trace.go
 }
 
 // Durations from a millisecond (a pure step, a job picked at once) to
