@@ -401,9 +401,9 @@ func (cs *cstep) compileStep(ctx context.Context, a actor.Actor, refs Refs, f st
 	case StepForEach, StepParallel, StepMerge, StepSubWorkflow:
 		cs.compileFan(f, p)
 	case "":
-		p.add(f+".type", "is required: plugin, gateway, condition, transform or delay")
+		p.add(f+".type", "is required: %s", stepTypeList())
 	default:
-		p.add(f+".type", "%q is not a step type: plugin, gateway, condition, transform or delay", st.Type)
+		p.add(f+".type", "%q is not a step type: %s", st.Type, stepTypeList())
 	}
 }
 

@@ -14,6 +14,7 @@ package workflow
 
 import (
 	"encoding/json"
+	"strings"
 	"time"
 )
 
@@ -28,6 +29,19 @@ const (
 	StepDelay     StepType = "delay"
 	StepCode      StepType = "code"
 )
+
+// StepTypes lists every step type the engine runs.
+var StepTypes = []StepType{StepPlugin, StepGateway, StepCondition, StepTransform, StepDelay, StepCode,
+	StepForEach, StepParallel, StepMerge, StepSubWorkflow, StepWaitForReply}
+
+// stepTypeList names the step types for an error message.
+func stepTypeList() string {
+	names := make([]string, len(StepTypes))
+	for i, t := range StepTypes {
+		names[i] = string(t)
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
+}
 
 // pure reports whether a step has no effect outside the run, so running it
 // twice is harmless.
