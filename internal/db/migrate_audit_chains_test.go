@@ -31,7 +31,7 @@ func legacyHash(prev string, seq int64, id, user, action string, meta string, at
 // chains, and an edit to one of them is still named.
 func TestMigration38_LegacyGlobalChainKeepsVerifying(t *testing.T) {
 	t.Parallel()
-	dbtest.EachURL(t, func(t *testing.T, url string) {
+	dbtest.EachEmptyURL(t, func(t *testing.T, url string) {
 		ctx := context.Background()
 		d, err := db.Open(ctx, url, db.Options{})
 		if err != nil {
