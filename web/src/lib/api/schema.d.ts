@@ -1154,6 +1154,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/gateways/{id}/sends": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The gateway's outbound messages and their delivery state, newest first. */
+        get: operations["getGatewaysByIdSends"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/gateways/{id}/sends/{sendId}": {
         parameters: {
             query?: never;
@@ -2021,6 +2038,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/runs/{id}/definition": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The definition a run executes: its version's, or a test run's unsaved definition with its pinned outputs. */
+        get: operations["getRunsByIdDefinition"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/runs/{id}/retry": {
         parameters: {
             query?: never;
@@ -2032,6 +2066,40 @@ export interface paths {
         put?: never;
         /** Retry a failed run from the step that failed (finished steps are not run again). */
         post: operations["postRunsByIdRetry"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/runs/{id}/stream": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Server-Sent Events following a run: `event: run` with the run (steps included) at the start and after every checkpoint, `id:` its checkpoint (send Last-Event-ID to resume), a `: heartbeat` comment every 15 s; ends after the run's final state. */
+        get: operations["getRunsByIdStream"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/schedules/preview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The next five fire times of a schedule trigger, as the scheduler computes them; 400 for what a save would refuse (including the plan's minimum interval). */
+        get: operations["getSchedulesPreview"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -2067,6 +2135,41 @@ export interface paths {
         put?: never;
         /** Create a workflow (version 1). The definition is validated: step references, expressions, JMESPath, plugin configs, limits. */
         post: operations["postWorkflows"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workflows/import": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Create a workflow, disabled, from an export document; its definition is validated as on create. */
+        post: operations["postWorkflowsImport"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workflows/settings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The workspace's workflow settings: errorWorkflowId, the workflow started when a run of a workflow without its own settings.errorWorkflowId fails. */
+        get: operations["getWorkflowsSettings"];
+        /** Replace the workspace's workflow settings: errorWorkflowId names a workflow of the workspace (null clears it). Audited as workflow.settings_changed. */
+        put: operations["putWorkflowsSettings"];
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -2126,6 +2229,41 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/workflows/{id}/draft": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The editor's unsaved draft of a workflow (definition, pinned outputs, sample input); empty when none was saved. */
+        get: operations["getWorkflowsByIdDraft"];
+        /** Save the editor's draft (replacing the last one): no version is made and the definition need not validate. */
+        put: operations["putWorkflowsByIdDraft"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workflows/{id}/duplicate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Copy a workflow's current version and layout into a new, disabled workflow (name: the original's and " (copy)" unless given). */
+        post: operations["postWorkflowsByIdDuplicate"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/workflows/{id}/enable": {
         parameters: {
             query?: never;
@@ -2143,7 +2281,59 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/workflows/{id}/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A workflow as a portable JSON document: name, description, definition, layout, and the ids of other resources it names (references). */
+        get: operations["getWorkflowsByIdExport"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workflows/{id}/layout": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** Save where the editor draws the steps (and its viewport); no version is made. A null layout clears it. */
+        put: operations["putWorkflowsByIdLayout"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/workflows/{id}/runs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A workflow's runs, newest first (without step records), with the run inspector's filters. */
+        get: operations["getWorkflowsByIdRuns"];
+        put?: never;
+        /** Start a run by hand (201; 200 replaying an idempotencyKey). With wait, answer when the run ends (or after waitMs). */
+        post: operations["postWorkflowsByIdRuns"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workflows/{id}/test": {
         parameters: {
             query?: never;
             header?: never;
@@ -2152,8 +2342,8 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Start a run by hand (201; 200 replaying an idempotencyKey). With wait, answer when the run ends (or after waitMs). */
-        post: operations["postWorkflowsByIdRuns"];
+        /** Run an unsaved definition as a test run (202 at once; follow it with GET /runs/{id}/stream): 400 with the same errors as validate; pinned steps are not run, their pinned output is used. */
+        post: operations["postWorkflowsByIdTest"];
         delete?: never;
         options?: never;
         head?: never;
@@ -2188,6 +2378,23 @@ export interface paths {
         get: operations["getWorkflowsByIdVersionsByVersion"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workflows/{id}/versions/{version}/restore": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Make an old version the newest again: a new version with its definition (validated again), audited as workflow.restored. */
+        post: operations["postWorkflowsByIdVersionsByVersionRestore"];
         delete?: never;
         options?: never;
         head?: never;
@@ -2386,12 +2593,23 @@ export interface components {
             messages: number;
             users: number;
         };
+        AuditCheckpoint: {
+            chainId: string;
+            hash: string;
+            keyId: string;
+            seq: number;
+            signature: string;
+            /** Format: date-time */
+            signedAt: string;
+        };
         AuditPage: {
             items: components["schemas"]["AuditRow"][];
             nextCursor: string | null;
         };
         AuditRow: {
             action: string;
+            chainId: string;
+            chainSeq: number;
             /** Format: date-time */
             createdAt: string;
             id: string;
@@ -2408,12 +2626,18 @@ export interface components {
             userId?: string;
         };
         AuditVerifyResult: {
+            badChain?: string;
+            badCheckpoint?: components["schemas"]["AuditCheckpoint"];
             badId?: string;
             badSeq?: number;
+            chains: number;
             checked: number;
+            checkpoints: number;
             firstBrokenId?: string;
             ok: boolean;
             reason?: string;
+            signaturesChecked: boolean;
+            unsealed: number;
             /** Format: date-time */
             verifiedAt: string;
         };
@@ -2983,6 +3207,7 @@ export interface components {
             lastErrorAt?: string;
             name: string;
             organizationId?: string;
+            receive?: string;
             status: string;
             type: string;
             /** Format: date-time */
@@ -3035,6 +3260,7 @@ export interface components {
             name: string;
             nextStep?: string;
             organizationId?: string;
+            receive?: string;
             registered: boolean;
             status: string;
             type: string;
@@ -3050,6 +3276,10 @@ export interface components {
             chatId: string;
             idempotencyKey?: string;
             text: string;
+        };
+        GatewaySendPage: {
+            items: components["schemas"]["GatewaySendRecord"][];
+            nextCursor: string | null;
         };
         GatewaySendRecord: {
             attempts: number;
@@ -3430,6 +3660,7 @@ export interface components {
             enabled: boolean;
             hookUrl?: string;
             id: string;
+            layout: components["schemas"]["WorkflowLayout"] | null;
             name: string;
             /** Format: date-time */
             nextRunAt?: string;
@@ -3439,6 +3670,22 @@ export interface components {
             updatedAt: string;
             userId: string;
             version: number;
+        };
+        WorkflowChildBrief: {
+            error?: string;
+            id: string;
+            index: number;
+            kind: string;
+            status: string;
+            stepId: string;
+        };
+        WorkflowChildSummary: {
+            cancelled: number;
+            completed: number;
+            failed: number;
+            items: components["schemas"]["WorkflowChildBrief"][];
+            running: number;
+            total: number;
         };
         WorkflowCreateInput: {
             definition: unknown;
@@ -3453,6 +3700,36 @@ export interface components {
             trigger: components["schemas"]["WorkflowTrigger"];
             variables?: Record<string, never>;
         };
+        WorkflowDraft: {
+            definition: unknown;
+            input: unknown;
+            pinned: {
+                [key: string]: unknown;
+            };
+            /** Format: date-time */
+            updatedAt: string | null;
+            updatedBy?: string;
+        };
+        WorkflowDraftInput: {
+            definition: unknown;
+            input?: unknown;
+            pinned?: {
+                [key: string]: unknown;
+            };
+        };
+        WorkflowDuplicateInput: {
+            name?: string;
+        };
+        WorkflowExport: {
+            definition: components["schemas"]["WorkflowDefinition"];
+            description: string;
+            /** Format: date-time */
+            exportedAt: string;
+            format: string;
+            layout: components["schemas"]["WorkflowLayout"] | null;
+            name: string;
+            references: components["schemas"]["WorkflowReference"][];
+        };
         WorkflowHookSecret: {
             secret: string;
             workflowId: string;
@@ -3465,6 +3742,25 @@ export interface components {
             scheme: string;
             secret?: string;
         };
+        WorkflowImportInput: {
+            definition: unknown;
+            description?: string;
+            /** Format: date-time */
+            exportedAt?: string;
+            format?: string;
+            layout?: components["schemas"]["WorkflowLayout"];
+            name: string;
+            references?: components["schemas"]["WorkflowReference"][];
+        };
+        WorkflowLayout: {
+            nodes: {
+                [key: string]: components["schemas"]["WorkflowPosition"];
+            };
+            viewport?: components["schemas"]["WorkflowViewport"];
+        };
+        WorkflowLayoutInput: {
+            layout: components["schemas"]["WorkflowLayout"] | null;
+        };
         WorkflowManualInput: {
             idempotencyKey?: string;
             input?: unknown;
@@ -3475,22 +3771,39 @@ export interface components {
             items: components["schemas"]["Workflow"][];
             nextCursor: string | null;
         };
+        WorkflowPosition: {
+            x: number;
+            y: number;
+        };
+        WorkflowReference: {
+            field: string;
+            id: string;
+            kind: string;
+        };
         WorkflowRun: {
             attempt: number;
+            chargedMillicredits: number;
             checkpoint: number;
+            children?: components["schemas"]["WorkflowChildSummary"];
             /** Format: date-time */
             createdAt: string;
             createdBy?: string;
             currentStepId?: string;
+            depth?: number;
             error?: string;
             /** Format: date-time */
             finishedAt?: string;
             id: string;
+            index?: number;
             input: unknown;
+            kind: string;
             output?: unknown;
+            parentRunId?: string;
+            parentStepId?: string;
             status: string;
             steps: components["schemas"]["WorkflowStepRecord"][];
             stepsUsed: number;
+            test: boolean;
             /** Format: date-time */
             timeoutAt: string;
             trigger: string;
@@ -3501,13 +3814,32 @@ export interface components {
             wakeAt?: string;
             workflowId: string;
         };
+        WorkflowRunDefinition: {
+            definition: components["schemas"]["WorkflowDefinition"];
+            pinned: {
+                [key: string]: unknown;
+            };
+            runId: string;
+            test: boolean;
+            version: number;
+        };
         WorkflowRunPage: {
             items: components["schemas"]["WorkflowRun"][];
             nextCursor: string | null;
         };
+        WorkflowSchedulePreview: {
+            minGapSeconds: number;
+            minIntervalSeconds: number;
+            next: string[];
+            timezone: string;
+        };
         WorkflowSettings: {
+            errorWorkflowId?: string;
             maxSteps?: number;
             timeoutSeconds?: number;
+        };
+        WorkflowSettingsInput: {
+            errorWorkflowId: string | null;
         };
         WorkflowStep: {
             conditionalNext?: {
@@ -3518,6 +3850,7 @@ export interface components {
             name?: string;
             nextStepId?: string;
             onError?: string;
+            onErrorNextStepId?: string;
             retryBackoffMs?: number;
             retryCount?: number;
             type: string;
@@ -3530,20 +3863,35 @@ export interface components {
             /** Format: date-time */
             finishedAt: string;
             input?: unknown;
+            logs?: string[];
             metrics?: components["schemas"]["PluginMetrics"];
             output?: unknown;
+            pinned?: boolean;
             seq: number;
             /** Format: date-time */
             startedAt: string;
             status: string;
             stepId: string;
             type: string;
+            /** Format: date-time */
+            waitUntil?: string;
+        };
+        WorkflowTestInput: {
+            definition: unknown;
+            input?: unknown;
+            pinned?: {
+                [key: string]: unknown;
+            };
+        };
+        WorkflowTestResult: {
+            run: components["schemas"]["WorkflowRun"];
         };
         WorkflowTrigger: {
             cron?: string;
             dedupeHeader?: string;
             filter?: string;
             gatewayIds?: string[];
+            interval?: string;
             mode?: string;
             timeoutMs?: number;
             timezone?: string;
@@ -3563,6 +3911,16 @@ export interface components {
             id: string;
             version: number;
             workflowId: string;
+        };
+        WorkflowViewport: {
+            x: number;
+            y: number;
+            zoom: number;
+        };
+        WorkflowWorkspaceSettings: {
+            errorWorkflowId: string | null;
+            /** Format: date-time */
+            updatedAt?: string;
         };
     };
     responses: {
@@ -7310,6 +7668,58 @@ export interface operations {
             default: components["responses"]["Internal"];
         };
     };
+    getGatewaysByIdSends: {
+        parameters: {
+            query?: {
+                /** @description QUEUED, SENT or FAILED */
+                status?: string;
+                /** @description created at or after (RFC 3339) */
+                since?: string;
+                /** @description nextCursor of the previous page */
+                cursor?: string;
+                /** @description 1–200 (default 50) */
+                limit?: string;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["GatewaySendPage"];
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            404: components["responses"]["Status404"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
+        };
+    };
     getGatewaysByIdSendsBySendId: {
         parameters: {
             query?: never;
@@ -10266,8 +10676,20 @@ export interface operations {
             query?: {
                 /** @description only this workflow's runs */
                 workflowId?: string;
+                /** @description only this run's children (forEach iterations and parallel branches are listed only so) */
+                parentRunId?: string;
                 /** @description running, completed, failed or cancelled */
                 status?: string;
+                /** @description manual, schedule, event or webhook */
+                trigger?: string;
+                /** @description runs of this version */
+                version?: string;
+                /** @description started at or after (RFC 3339) */
+                since?: string;
+                /** @description started before (RFC 3339) */
+                until?: string;
+                /** @description true: only test runs; false: none */
+                test?: string;
                 /** @description nextCursor of the previous page */
                 cursor?: string;
                 /** @description 1–200 (default 50) */
@@ -10399,6 +10821,49 @@ export interface operations {
             default: components["responses"]["Internal"];
         };
     };
+    getRunsByIdDefinition: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["WorkflowRunDefinition"];
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            404: components["responses"]["Status404"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
+        };
+    };
     postRunsByIdRetry: {
         parameters: {
             query?: never;
@@ -10441,6 +10906,93 @@ export interface operations {
                 };
             };
             413: components["responses"]["Status413"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
+        };
+    };
+    getRunsByIdStream: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": string;
+                };
+            };
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            404: components["responses"]["Status404"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
+        };
+    };
+    getSchedulesPreview: {
+        parameters: {
+            query?: {
+                /** @description a cron expression: five fields, or six with seconds first (give cron or interval) */
+                cron?: string;
+                /** @description an IANA time zone for cron (default UTC) */
+                tz?: string;
+                /** @description a fixed interval such as "30s", "5m" or "1h" */
+                interval?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["WorkflowSchedulePreview"];
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            404: components["responses"]["Status404"];
             /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
             429: {
                 headers: {
@@ -10563,6 +11115,140 @@ export interface operations {
                 content: {
                     "application/json": {
                         data: components["schemas"]["Workflow"];
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            404: components["responses"]["Status404"];
+            413: components["responses"]["Status413"];
+            415: components["responses"]["Status415"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
+        };
+    };
+    postWorkflowsImport: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["WorkflowImportInput"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["Workflow"];
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            404: components["responses"]["Status404"];
+            413: components["responses"]["Status413"];
+            415: components["responses"]["Status415"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
+        };
+    };
+    getWorkflowsSettings: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["WorkflowWorkspaceSettings"];
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
+        };
+    };
+    putWorkflowsSettings: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["WorkflowSettingsInput"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["WorkflowWorkspaceSettings"];
                         /** @constant */
                         success: true;
                     };
@@ -10817,6 +11503,147 @@ export interface operations {
             default: components["responses"]["Internal"];
         };
     };
+    getWorkflowsByIdDraft: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["WorkflowDraft"];
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            404: components["responses"]["Status404"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
+        };
+    };
+    putWorkflowsByIdDraft: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["WorkflowDraftInput"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["WorkflowDraft"];
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            404: components["responses"]["Status404"];
+            413: components["responses"]["Status413"];
+            415: components["responses"]["Status415"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
+        };
+    };
+    postWorkflowsByIdDuplicate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["WorkflowDuplicateInput"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["Workflow"];
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            404: components["responses"]["Status404"];
+            413: components["responses"]["Status413"];
+            415: components["responses"]["Status415"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
+        };
+    };
     postWorkflowsByIdEnable: {
         parameters: {
             query?: never;
@@ -10847,6 +11674,158 @@ export interface operations {
             404: components["responses"]["Status404"];
             409: components["responses"]["Status409"];
             413: components["responses"]["Status413"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
+        };
+    };
+    getWorkflowsByIdExport: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["WorkflowExport"];
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            404: components["responses"]["Status404"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
+        };
+    };
+    putWorkflowsByIdLayout: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["WorkflowLayoutInput"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["Workflow"];
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            404: components["responses"]["Status404"];
+            413: components["responses"]["Status413"];
+            415: components["responses"]["Status415"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
+        };
+    };
+    getWorkflowsByIdRuns: {
+        parameters: {
+            query?: {
+                /** @description running, completed, failed or cancelled */
+                status?: string;
+                /** @description manual, schedule, event or webhook */
+                trigger?: string;
+                /** @description runs of this version */
+                version?: string;
+                /** @description started at or after (RFC 3339) */
+                since?: string;
+                /** @description started before (RFC 3339) */
+                until?: string;
+                /** @description true: only test runs; false: none */
+                test?: string;
+                /** @description nextCursor of the previous page */
+                cursor?: string;
+                /** @description 1–200 (default 50) */
+                limit?: string;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["WorkflowRunPage"];
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            404: components["responses"]["Status404"];
             /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
             429: {
                 headers: {
@@ -10907,6 +11886,60 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            413: components["responses"]["Status413"];
+            415: components["responses"]["Status415"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
+        };
+    };
+    postWorkflowsByIdTest: {
+        parameters: {
+            query?: {
+                /** @description answer when the run ends or after this many milliseconds (0–60000) */
+                wait?: string;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["WorkflowTestInput"];
+            };
+        };
+        responses: {
+            /** @description Accepted */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["WorkflowTestResult"];
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            402: components["responses"]["Status402"];
+            403: components["responses"]["Status403"];
+            404: components["responses"]["Status404"];
+            409: components["responses"]["Status409"];
             413: components["responses"]["Status413"];
             415: components["responses"]["Status415"];
             /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
@@ -11001,6 +12034,52 @@ export interface operations {
             401: components["responses"]["Status401"];
             403: components["responses"]["Status403"];
             404: components["responses"]["Status404"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
+        };
+    };
+    postWorkflowsByIdVersionsByVersionRestore: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                version: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["Workflow"];
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            404: components["responses"]["Status404"];
+            409: components["responses"]["Status409"];
+            413: components["responses"]["Status413"];
             /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
             429: {
                 headers: {
