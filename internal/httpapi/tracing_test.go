@@ -39,6 +39,8 @@ func TestTracing_RequestRunAndJobAreOneTrace(t *testing.T) {
 		if r.Status != http.StatusAccepted {
 			t.Fatalf("webhook: %d %s", r.Status, r.Raw)
 		}
+		var accepted struct{ RunID string }
+		r.Data(t, &accepted)
 		var hook, job sdktrace.ReadOnlySpan
 		deadline := time.Now().Add(20 * time.Second)
 		for job == nil {
@@ -60,6 +62,27 @@ func TestTracing_RequestRunAndJobAreOneTrace(t *testing.T) {
 		}
 		if !strings.Contains(h.Logs(), `"trace_id":"`+traceID+`"`) {
 			t.Error("no log line names the trace")
+		}
+		// The run names its trace, and each of its steps is a span of it.
+		var run struct{ Status, TraceID string }
+		for run.Status != "completed" {
+			h.Call(http.StatusOK, "GET", "/api/v1/runs/"+accepted.RunID, tok, nil).Data(t, &run)
+			if time.Now().After(deadline) {
+				t.Fatalf("run: %+v", run)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if run.TraceID != traceID {
+			t.Errorf("the run's traceId is %q, want the caller's %s", run.TraceID, traceID)
+		}
+		steps := map[string]bool{}
+		for _, s := range rec.Ended() {
+			if strings.HasPrefix(s.Name(), "step ") && s.SpanContext().TraceID().String() == traceID {
+				steps[s.Name()] = true
+			}
+		}
+		if !steps["step delay"] || !steps["step transform"] {
+			t.Errorf("step spans in the trace: %v (all: %v)", steps, names(rec.Ended()))
 		}
 	})
 }

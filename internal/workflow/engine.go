@@ -599,11 +599,11 @@ func (s *Service) persist(ctx context.Context, tx *db.Tx, x *exec, o *outcome, i
 		newSeq = x.seq
 		_, err = db.Scope(tx, ws).ExecContext(ctx, `INSERT INTO workflow_runs (workspace_id, id, workflow_id, version, version_id, user_id,
 			organization_id, plan, status, trigger_kind, input, output, error, current_step_id, attempt, seq, steps_used, steps,
-			idempotency_key, timeout_at, wake_at, created_by, created_at, updated_at, finished_at, test)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $23, $24, $25)`,
+			idempotency_key, timeout_at, wake_at, created_by, created_at, updated_at, finished_at, test, trace_id)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $23, $24, $25, $26)`,
 			r.ID, r.WorkflowID, r.Version, r.versionID, r.userID, nullable(r.orgID), string(r.plan), o.status, string(r.Trigger),
 			string(r.Input), output, errMsg, nullable(cur), x.attempt, newSeq, x.stepsUsed, steps, nullable(r.key), r.TimeoutAt, wake,
-			nullable(r.CreatedBy), r.CreatedAt, finished, r.Test)
+			nullable(r.CreatedBy), r.CreatedAt, finished, r.Test, nullable(r.TraceID))
 		if err != nil {
 			return fmt.Errorf("insert run: %w", err)
 		}
@@ -619,7 +619,7 @@ func (s *Service) persist(ctx context.Context, tx *db.Tx, x *exec, o *outcome, i
 			return errStale
 		}
 	}
-	s.observe(tx, x, o.status, insert)
+	s.observe(ctx, tx, x, o.status, insert)
 	if o.wait != nil || o.dropWait {
 		if err := s.persistWait(ctx, tx, x, o, newSeq); err != nil {
 			return err

@@ -507,10 +507,10 @@ func (s *Service) startChild(ctx context.Context, tx *db.Tx, p *Run, seq int, st
 	}
 	_, err = db.Scope(tx, p.workspaceID).ExecContext(ctx, `INSERT INTO workflow_runs (workspace_id, id, workflow_id, version, version_id,
 		user_id, organization_id, plan, status, trigger_kind, input, current_step_id, attempt, seq, steps_used, steps, timeout_at,
-		created_by, created_at, updated_at, kind, parent_run_id, parent_step_id, parent_seq, child_index, depth)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'running', $9, $10, $11, 1, 0, 0, '[]', $12, $13, $14, $14, $15, $16, $17, $18, $19, $20)`,
+		created_by, created_at, updated_at, kind, parent_run_id, parent_step_id, parent_seq, child_index, depth, test, trace_id)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'running', $9, $10, $11, 1, 0, 0, '[]', $12, $13, $14, $14, $15, $16, $17, $18, $19, $20, $21, $22)`,
 		c.ID, p.WorkflowID, p.Version, p.versionID, p.userID, nullable(p.orgID), string(p.plan), string(p.Trigger), string(in), start,
-		p.TimeoutAt, nullable(p.CreatedBy), now, kind, p.ID, stepID, seq, index, p.Depth+1)
+		p.TimeoutAt, nullable(p.CreatedBy), now, kind, p.ID, stepID, seq, index, p.Depth+1, p.Test, nullable(p.TraceID))
 	if err != nil {
 		return fmt.Errorf("insert child run: %w", err)
 	}

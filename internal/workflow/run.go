@@ -94,6 +94,9 @@ type Run struct {
 	// overage of a plan's daily executions where the workspace pays for
 	// it (0 within the plan). Steps are not charged by the engine.
 	ChargedMillicredits int64 `json:"chargedMillicredits"`
+	// TraceID is the OpenTelemetry trace the run started in (with tracing
+	// on, or a caller's traceparent): its request, steps, jobs and calls.
+	TraceID string `json:"traceId,omitempty"`
 
 	parentSeq                                  int
 	workspaceID, versionID, userID, orgID, key string
@@ -115,25 +118,25 @@ func (r Run) actor() actor.Actor {
 
 const runColumns = `id, workspace_id, workflow_id, version, version_id, user_id, organization_id, plan, status, trigger_kind,
 	input, output, error, current_step_id, attempt, seq, steps_used, steps, idempotency_key, timeout_at, wake_at,
-	created_by, created_at, updated_at, finished_at, kind, parent_run_id, parent_step_id, parent_seq, child_index, depth, test, charged_millicredits`
+	created_by, created_at, updated_at, finished_at, kind, parent_run_id, parent_step_id, parent_seq, child_index, depth, test, charged_millicredits, trace_id`
 
 // summaryColumns skip the step records (listings show runs, not steps).
 const summaryColumns = `id, workspace_id, workflow_id, version, version_id, user_id, organization_id, plan, status, trigger_kind,
 	input, output, error, current_step_id, attempt, seq, steps_used, '[]', idempotency_key, timeout_at, wake_at,
-	created_by, created_at, updated_at, finished_at, kind, parent_run_id, parent_step_id, parent_seq, child_index, depth, test, charged_millicredits`
+	created_by, created_at, updated_at, finished_at, kind, parent_run_id, parent_step_id, parent_seq, child_index, depth, test, charged_millicredits, trace_id`
 
 func scanRun(r interface{ Scan(...any) error }) (Run, error) {
 	var run Run
-	var org, output, errMsg, cur, key, by, parent, parentStep sql.NullString
+	var org, output, errMsg, cur, key, by, parent, parentStep, traceID sql.NullString
 	var input string
 	var wake, finished sql.NullTime
 	if err := r.Scan(&run.ID, &run.workspaceID, &run.WorkflowID, &run.Version, &run.versionID, &run.userID, &org, &run.plan,
 		&run.Status, &run.Trigger, &input, &output, &errMsg, &cur, &run.Attempt, &run.Checkpoint, &run.StepsUsed, &run.stepsRaw,
 		&key, &run.TimeoutAt, &wake, &by, &run.CreatedAt, &run.UpdatedAt, &finished,
-		&run.Kind, &parent, &parentStep, &run.parentSeq, &run.Index, &run.Depth, &run.Test, &run.ChargedMillicredits); err != nil {
+		&run.Kind, &parent, &parentStep, &run.parentSeq, &run.Index, &run.Depth, &run.Test, &run.ChargedMillicredits, &traceID); err != nil {
 		return Run{}, err
 	}
-	run.ParentRunID, run.ParentStepID = parent.String, parentStep.String
+	run.ParentRunID, run.ParentStepID, run.TraceID = parent.String, parentStep.String, traceID.String
 	run.orgID, run.Error, run.CurrentStepID, run.key, run.CreatedBy = org.String, errMsg.String, cur.String, key.String, by.String
 	run.Input = json.RawMessage(input)
 	if output.Valid {

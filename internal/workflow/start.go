@@ -18,6 +18,7 @@ import (
 	"github.com/switchboard/switchboard/internal/apperr"
 	"github.com/switchboard/switchboard/internal/db"
 	"github.com/switchboard/switchboard/internal/ids"
+	"github.com/switchboard/switchboard/internal/telemetry"
 	"github.com/switchboard/switchboard/internal/workspace"
 )
 
@@ -65,7 +66,8 @@ func (s *Service) newRun(ctx context.Context, q db.Querier, w Workflow, ws strin
 	r := &Run{ID: ids.New(ids.WorkflowRun), WorkflowID: w.ID, Version: w.Version, Status: StatusRunning, Trigger: st.trigger, Kind: KindRun,
 		Input: st.input, CurrentStepID: c.def.StartStepID, Attempt: 1, TimeoutAt: now.Add(c.def.Settings.timeout()),
 		CreatedBy: st.by, CreatedAt: now, UpdatedAt: now, workspaceID: ws, versionID: w.versionID, userID: w.UserID,
-		orgID: w.OrganizationID, plan: w.plan, key: st.key, stepsRaw: "[]", Steps: []StepRecord{}, Test: st.test}
+		orgID: w.OrganizationID, plan: w.plan, key: st.key, stepsRaw: "[]", Steps: []StepRecord{}, Test: st.test,
+		TraceID: telemetry.TraceID(ctx)}
 	if st.decoded != nil {
 		return newExecWith(r, c, st.decoded), nil
 	}
