@@ -52,15 +52,3 @@ func (s *Service) emitEnded(ctx context.Context, tx *db.Tx, r *Run) error {
 	}
 	return s.Events.EmitTx(ctx, tx, r.workspaceID, typ, ev)
 }
-
-// emitTimedOut emits run.failed for a run the timeout sweep failed in tx.
-func (s *Service) emitTimedOut(ctx context.Context, tx *db.Tx, ws, id string) error {
-	if s.Events == nil {
-		return nil
-	}
-	r, err := loadRun(ctx, tx, ws, id)
-	if err != nil {
-		return err
-	}
-	return s.emitEnded(ctx, tx, &r)
-}
