@@ -1,0 +1,111 @@
+package e2e
+
+import (
+	"bytes"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/switchboard/switchboard/internal/db/dbtest"
+)
+
+// A workflow drawn in the studio by mouse and form: a webhook workflow is
+// created from the list, its transform step gets an expression, a
+// condition is added from the palette (linked below the selected step),
+// the webhook answers synchronously; saving makes version 2, which the
+// version list shows with its changes; a broken expression then shows its
+// validation error on its node. The list and the studio pass axe-core
+// (first engine only: the pages do not depend on it).
+func TestBrowser_WorkflowStudio(t *testing.T) {
+	dbtest.EachURL(t, func(t *testing.T, url string) {
+		s := start(t, url)
+		base := s.node.URL
+		first := strings.HasSuffix(t.Name(), "/sqlite")
+		res, err := http.Post(base+"/api/v1/auth/signup", "application/json",
+			bytes.NewReader([]byte(`{"email":"flo@example.com","password":"flow-password-1","name":"Flo"}`)))
+		if err != nil || res.StatusCode != http.StatusCreated {
+			t.Fatalf("sign up: %v %v", err, res)
+		}
+		res.Body.Close()
+		s.signInAs("flo@example.com", "flow-password-1")
+
+		s.do("create a webhook workflow",
+			chromedp.Click(chromedp.CSS(`.subnav a[href="/workflows"]`)), onPage("Workflows"),
+			chromedp.SendKeys(chromedp.CSS(`.new-workflow input[name=name]`), "Orders"),
+			pickOption(`.new-workflow select[name=trigger]`, "webhook"),
+			chromedp.Click(chromedp.CSS(`.new-workflow button[type=submit]`)),
+			chromedp.WaitVisible(chromedp.CSS(`.step-node[data-step="transform"]`)),
+			until(`document.querySelector('.studio-status .badge')?.textContent === 'valid'`))
+
+		// The transform: select its node, write its expression.
+		s.do("edit the transform",
+			chromedp.Click(chromedp.CSS(`.step-node[data-step="transform"]`)),
+			chromedp.WaitVisible(chromedp.CSS(`#step-h`)),
+			clearInput(`.side-panel textarea[name=expression]`),
+			chromedp.SendKeys(chromedp.CSS(`.side-panel textarea[name=expression]`), "{total: sum(trigger.body.items[*].price)}"))
+		// A condition from the palette lands below it, linked.
+		s.do("add a condition",
+			chromedp.Click(chromedp.CSS(`.palette-item[data-type="condition"]`)),
+			chromedp.WaitVisible(chromedp.CSS(`.step-node[data-step="condition"]`)),
+			chromedp.WaitVisible(chromedp.CSS(`.svelte-flow__edge[data-id="transform:next"]`)),
+			until(`document.querySelector('#step-h')?.textContent.includes('Condition')`),
+			clearInput(`.side-panel textarea[name=expression]`),
+			chromedp.SendKeys(chromedp.CSS(`.side-panel textarea[name=expression]`), "steps.transform.output.total > 100"))
+		// The webhook answers with the run's output.
+		s.do("make the webhook synchronous",
+			chromedp.Click(chromedp.CSS(`.trigger-node`)),
+			chromedp.WaitVisible(chromedp.CSS(`#trigger-h`)),
+			chromedp.Click(chromedp.CSS(`input[name=mode][value=sync]`)),
+			until(`document.querySelector('#hook-url')?.value.includes('/hooks/workflows/')`),
+			until(`document.querySelector('.studio-status .badge')?.textContent === 'valid'`))
+		if first {
+			s.shot("workflow-studio")
+			s.a11y("workflow studio, trigger panel")
+		}
+
+		s.do("save", chromedp.Click(chromedp.CSS(`button.save`)),
+			until(`document.querySelector('.studio-status').textContent.includes('Saved as version 2')`),
+			chromedp.Click(chromedp.CSS(`.side-panel .tabs button:nth-child(2)`)),
+			chromedp.WaitVisible(chromedp.CSS(`.version-list li[data-version="2"]`)),
+			chromedp.WaitVisible(chromedp.CSS(`.diff .diff-add`)))
+		diff := s.text(`.diff`)
+		for _, want := range []string{`"condition"`, `"sync"`, `sum(trigger.body.items[*].price)`} {
+			if !strings.Contains(diff, want) {
+				t.Errorf("the diff of v1 and v2 does not show %s:\n%s", want, diff)
+			}
+		}
+		if first {
+			s.a11y("workflow studio, versions")
+		}
+
+		// A broken expression: the server's validation marks its node.
+		s.do("break the condition",
+			chromedp.Click(chromedp.CSS(`.step-node[data-step="condition"]`)),
+			until(`document.querySelector('#step-h')?.textContent.includes('Condition')`),
+			clearInput(`.side-panel textarea[name=expression]`),
+			chromedp.SendKeys(chromedp.CSS(`.side-panel textarea[name=expression]`), "steps.transform.output.total >"),
+			chromedp.WaitVisible(chromedp.CSS(`.step-node[data-step="condition"] .step-error`)),
+			chromedp.WaitVisible(chromedp.CSS(`.side-panel .expr-field.invalid .field-error`)))
+		if got := s.text(`.step-node[data-step="condition"] .step-error`); !strings.Contains(got, "config.expression") {
+			t.Errorf("the condition's node shows %q, not its expression's error", got)
+		}
+		if n := eval[int](s, `document.querySelectorAll('.step-node .step-error').length`); n != 1 {
+			t.Errorf("%d nodes show an error, want only the condition's", n)
+		}
+		if first {
+			s.shot("workflow-studio-error")
+			s.a11y("workflow studio, a step with an error")
+		}
+
+		s.do("the list shows it", chromedp.Click(chromedp.CSS(`.subnav a[href="/workflows"]`)), onPage("Workflows"),
+			chromedp.WaitVisible(chromedp.CSS(`tr[data-workflow="Orders"]`)))
+		if got := s.text(`tr[data-workflow="Orders"]`); !strings.Contains(got, "Webhook") || !strings.Contains(got, "v2") {
+			t.Errorf("the list's row reads %q", got)
+		}
+		if first {
+			s.a11y("workflows")
+		}
+	})
+}
