@@ -2,10 +2,13 @@ package e2e
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
 
+	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
 
 	"github.com/switchboard/switchboard/internal/db/dbtest"
@@ -53,6 +56,15 @@ func TestBrowser_WorkflowStudio(t *testing.T) {
 			until(`document.querySelector('#step-h')?.textContent.includes('Condition')`),
 			clearInput(`.side-panel textarea[name=expression]`),
 			chromedp.SendKeys(chromedp.CSS(`.side-panel textarea[name=expression]`), "steps.transform.output.total > 100"))
+		// Another transform lands on the condition's free "true" branch; the
+		// "false" branch is drawn by dragging from its handle onto the
+		// transform's.
+		s.do("add a transform and link the false branch by mouse",
+			chromedp.Click(chromedp.CSS(`.palette-item[data-type="transform"]`)),
+			chromedp.WaitVisible(chromedp.CSS(`.svelte-flow__edge[data-id="condition:true"]`)),
+			chromedp.Click(chromedp.CSS(`.svelte-flow__controls-fitview`)),
+			dragTo(`.step-node[data-step="condition"] [data-handleid="false"]`, `.step-node[data-step="transform-2"] [data-handlepos="top"]`),
+			chromedp.WaitVisible(chromedp.CSS(`.svelte-flow__edge[data-id="condition:false"]`)))
 		// The webhook answers with the run's output.
 		s.do("make the webhook synchronous",
 			chromedp.Click(chromedp.CSS(`.trigger-node`)),
@@ -71,7 +83,7 @@ func TestBrowser_WorkflowStudio(t *testing.T) {
 			chromedp.WaitVisible(chromedp.CSS(`.version-list li[data-version="2"]`)),
 			chromedp.WaitVisible(chromedp.CSS(`.diff .diff-add`)))
 		diff := s.text(`.diff`)
-		for _, want := range []string{`"condition"`, `"sync"`, `sum(trigger.body.items[*].price)`} {
+		for _, want := range []string{`"condition"`, `"sync"`, `sum(trigger.body.items[*].price)`, `"false": "transform-2"`} {
 			if !strings.Contains(diff, want) {
 				t.Errorf("the diff of v1 and v2 does not show %s:\n%s", want, diff)
 			}
@@ -95,9 +107,18 @@ func TestBrowser_WorkflowStudio(t *testing.T) {
 			t.Errorf("%d nodes show an error, want only the condition's", n)
 		}
 		if first {
+			s.do("dark theme", setScheme("dark"))
+			s.shot("workflow-studio-error-dark")
+			s.do("light theme", setScheme("light"))
 			s.shot("workflow-studio-error")
 			s.a11y("workflow studio, a step with an error")
 		}
+
+		// Undo takes the whole typed change back (typing in one field is one
+		// change), and the error with it.
+		s.do("undo", chromedp.Click(chromedp.CSS(`.studio-actions button[title="Ctrl+Z"]`)),
+			until(`document.querySelector('.side-panel textarea[name=expression]').value === 'steps.transform.output.total > 100'`),
+			chromedp.WaitNotPresent(chromedp.CSS(`.step-node .step-error`)))
 
 		s.do("the list shows it", chromedp.Click(chromedp.CSS(`.subnav a[href="/workflows"]`)), onPage("Workflows"),
 			chromedp.WaitVisible(chromedp.CSS(`tr[data-workflow="Orders"]`)))
@@ -107,5 +128,47 @@ func TestBrowser_WorkflowStudio(t *testing.T) {
 		if first {
 			s.a11y("workflows")
 		}
+	})
+}
+
+// dragTo drags with the left button from the centre of one element to the
+// centre of another, in small moves, as a hand would.
+func dragTo(from, to string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		// Both ends must be where a pointer reaches them (the canvas may
+		// still be moving to fit the view).
+		qa, _ := json.Marshal(from)
+		qb, _ := json.Marshal(to)
+		if _, err := chromedp.Poll[bool](`[` + string(qa) + `, ` + string(qb) + `].every((sel) => {
+			const e = document.querySelector(sel); const r = e.getBoundingClientRect();
+			return e.contains(document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2)) })`)(ctx, t); err != nil {
+			return err
+		}
+		centre := func(sel string) ([2]float64, error) {
+			q, _ := json.Marshal(sel)
+			return chromedp.Evaluate[[2]float64](`(() => { const r = document.querySelector(` + string(q) + `).getBoundingClientRect();
+				return [r.left + r.width / 2, r.top + r.height / 2] })()`)(ctx, t)
+		}
+		a, err := centre(from)
+		if err != nil {
+			return err
+		}
+		b, err := centre(to)
+		if err != nil {
+			return err
+		}
+		held := func(p *input.DispatchMouseEventParams) { p.Button = input.MouseButtonLeft; p.Buttons = 1 }
+		steps := []chromedp.Action[chromedp.Void]{chromedp.MouseEvent(input.DispatchMouseEventTypeMouseMoved, a[0], a[1]), chromedp.MouseEvent(input.DispatchMouseEventTypeMousePressed, a[0], a[1], held)}
+		for i := 1; i <= 10; i++ {
+			f := float64(i) / 10
+			steps = append(steps, chromedp.MouseEvent(input.DispatchMouseEventTypeMouseMoved, a[0]+(b[0]-a[0])*f, a[1]+(b[1]-a[1])*f, held))
+		}
+		steps = append(steps, chromedp.MouseEvent(input.DispatchMouseEventTypeMouseReleased, b[0], b[1], held))
+		for _, st := range steps {
+			if _, err := st(ctx, t); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 }
