@@ -139,14 +139,14 @@ func dragTo(from, to string) chromedp.Action[chromedp.Void] {
 		// still be moving to fit the view).
 		qa, _ := json.Marshal(from)
 		qb, _ := json.Marshal(to)
-		if _, err := chromedp.Poll[bool](`[` + string(qa) + `, ` + string(qb) + `].every((sel) => {
+		if _, err := chromedp.Poll[bool](`[`+string(qa)+`, `+string(qb)+`].every((sel) => {
 			const e = document.querySelector(sel); const r = e.getBoundingClientRect();
 			return e.contains(document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2)) })`)(ctx, t); err != nil {
 			return err
 		}
 		centre := func(sel string) ([2]float64, error) {
 			q, _ := json.Marshal(sel)
-			return chromedp.Evaluate[[2]float64](`(() => { const r = document.querySelector(` + string(q) + `).getBoundingClientRect();
+			return chromedp.Evaluate[[2]float64](`(() => { const r = document.querySelector(`+string(q)+`).getBoundingClientRect();
 				return [r.left + r.width / 2, r.top + r.height / 2] })()`)(ctx, t)
 		}
 		a, err := centre(from)
