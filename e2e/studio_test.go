@@ -19,7 +19,8 @@ import (
 // condition is added from the palette (linked below the selected step),
 // the webhook answers synchronously; saving makes version 2, which the
 // version list shows with its changes; a broken expression then shows its
-// validation error on its node. The list and the studio pass axe-core
+// validation error on its node, and undo takes it back. Disabled, it reads
+// so in the list. The list and the studio pass axe-core
 // (first engine only: the pages do not depend on it).
 func TestBrowser_WorkflowStudio(t *testing.T) {
 	dbtest.EachURL(t, func(t *testing.T, url string) {
@@ -120,9 +121,12 @@ func TestBrowser_WorkflowStudio(t *testing.T) {
 			until(`document.querySelector('.side-panel textarea[name=expression]').value === 'steps.transform.output.total > 100'`),
 			chromedp.WaitNotPresent(chromedp.CSS(`.step-node .step-error`)))
 
+		s.do("disable it", chromedp.Click(chromedp.CSS(`.enable-toggle input`)),
+			until(`!document.querySelector('.enable-toggle input').checked && !document.querySelector('.enable-toggle input').disabled`))
+
 		s.do("the list shows it", chromedp.Click(chromedp.CSS(`.subnav a[href="/workflows"]`)), onPage("Workflows"),
 			chromedp.WaitVisible(chromedp.CSS(`tr[data-workflow="Orders"]`)))
-		if got := s.text(`tr[data-workflow="Orders"]`); !strings.Contains(got, "Webhook") || !strings.Contains(got, "v2") {
+		if got := s.text(`tr[data-workflow="Orders"]`); !strings.Contains(got, "Webhook") || !strings.Contains(got, "v2") || !strings.Contains(strings.ToLower(got), "disabled") {
 			t.Errorf("the list's row reads %q", got)
 		}
 		if first {
