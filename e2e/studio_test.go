@@ -121,6 +121,20 @@ func TestBrowser_WorkflowStudio(t *testing.T) {
 			until(`document.querySelector('.side-panel textarea[name=expression]').value === 'steps.transform.output.total > 100'`),
 			chromedp.WaitNotPresent(chromedp.CSS(`.step-node .step-error`)))
 
+		// A palette item dropped on the canvas lands where it is dropped
+		// (the drop as the browser delivers it after a drag).
+		s.do("drop a delay on the canvas", chromedp.Evaluate[chromedp.Void](`(() => {
+				const dt = new DataTransfer();
+				document.querySelector('.palette-item[data-type="delay"]').dispatchEvent(new DragEvent('dragstart', { bubbles: true, dataTransfer: dt }));
+				const r = document.querySelector('.canvas').getBoundingClientRect();
+				document.querySelector('.svelte-flow__pane').dispatchEvent(new DragEvent('drop', { bubbles: true, cancelable: true, dataTransfer: dt,
+					clientX: r.left + 60, clientY: r.top + 60 }));
+			})()`),
+			chromedp.WaitVisible(chromedp.CSS(`.step-node[data-step="delay"]`)))
+		if x := eval[float64](s, `document.querySelector('.step-node[data-step="delay"]').getBoundingClientRect().left - document.querySelector('.canvas').getBoundingClientRect().left`); x > 200 {
+			t.Errorf("the dropped step is %.0f px from the canvas's left edge, not where it was dropped", x)
+		}
+
 		s.do("disable it", chromedp.Click(chromedp.CSS(`.enable-toggle input`)),
 			until(`!document.querySelector('.enable-toggle input').checked && !document.querySelector('.enable-toggle input').disabled`))
 
