@@ -121,6 +121,20 @@ func TestBrowser_WorkflowStudio(t *testing.T) {
 			until(`document.querySelector('.side-panel textarea[name=expression]').value === 'steps.transform.output.total > 100'`),
 			chromedp.WaitNotPresent(chromedp.CSS(`.step-node .step-error`)))
 
+		// Copy and paste by keyboard make condition-2 (its links to steps
+		// outside the copy dropped); Ctrl+Z takes it away again.
+		ctrl := chromedp.KeyModifiers(chromedp.ModifierCtrl)
+		s.do("copy, paste and undo by keyboard",
+			chromedp.Click(chromedp.CSS(`.step-node[data-step="condition"]`)),
+			until(`document.querySelector('#step-h')?.textContent.includes('Condition')`),
+			chromedp.Focus(chromedp.CSS(`.svelte-flow__node[data-id="condition"]`)),
+			chromedp.KeyEvent("c", ctrl), chromedp.KeyEvent("v", ctrl),
+			chromedp.WaitVisible(chromedp.CSS(`.step-node[data-step="condition-2"]`)))
+		if n := eval[int](s, `document.querySelectorAll('.svelte-flow__edge[data-id^="condition-2:"]').length`); n != 0 {
+			t.Errorf("the pasted condition has %d links, want none (its targets were not copied)", n)
+		}
+		s.do("undo the paste", chromedp.KeyEvent("z", ctrl), chromedp.WaitNotPresent(chromedp.CSS(`.step-node[data-step="condition-2"]`)))
+
 		// A palette item dropped on the canvas lands where it is dropped
 		// (the drop as the browser delivers it after a drag).
 		s.do("drop a delay on the canvas", chromedp.Evaluate[chromedp.Void](`(() => {
