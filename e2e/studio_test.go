@@ -18,7 +18,8 @@ import (
 // created from the list, its transform step gets an expression, a
 // condition is added from the palette (linked below the selected step),
 // the webhook answers synchronously; saving makes version 2, which the
-// version list shows with its changes; a broken expression then shows its
+// version list shows with its changes, and a run of it shows each step's
+// output on its node; a broken expression then shows its
 // validation error on its node, and undo takes it back. Disabled, it reads
 // so in the list. The list and the studio pass axe-core
 // (first engine only: the pages do not depend on it).
@@ -91,6 +92,22 @@ func TestBrowser_WorkflowStudio(t *testing.T) {
 		}
 		if first {
 			s.a11y("workflow studio, versions")
+		}
+
+		// Run the saved version with a sample input: each step's output
+		// shows on its node.
+		s.do("run it",
+			chromedp.Click(chromedp.CSS(`.side-panel .tabs button:nth-child(1)`)),
+			chromedp.WaitVisible(chromedp.CSS(`#sample`)),
+			clearInput(`#sample`),
+			chromedp.SendKeys(chromedp.CSS(`#sample`), `{"body": {"items": [{"name": "lamp", "price": 150}]}}`),
+			chromedp.Click(chromedp.CSS(`button.run-now`)),
+			chromedp.WaitVisible(chromedp.CSS(`.step-node[data-step="transform"] .step-output`)))
+		if got := s.text(`.step-node[data-step="transform"] .step-output`); !strings.Contains(got, `"total":150`) {
+			t.Errorf("the transform's node shows %q as its output", got)
+		}
+		if got := s.text(`.studio-status`); !strings.Contains(got, "completed") {
+			t.Errorf("the status reads %q after the run", got)
 		}
 
 		// A broken expression: the server's validation marks its node.
