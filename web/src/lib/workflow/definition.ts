@@ -106,7 +106,8 @@ export function renameStep(def: Definition, from: string, to: string) {
   if (!s || from === to) return;
   s.id = to;
   for (const l of links(def)) if (l.to === from) setLink(def, l.from, l.kind, to);
-  const re = new RegExp('\\bsteps\\.' + from.replace(/[-]/g, '\\-') + '\\b', 'g');
+  // The id ends where id characters end: renaming "a" leaves steps.a-2.
+  const re = new RegExp('\\bsteps\\.' + from.replace(/[-]/g, '\\-') + '(?![A-Za-z0-9_-])', 'g');
   for (const x of def.steps) x.config = JSON.parse(JSON.stringify(x.config).replace(re, 'steps.' + to));
 }
 
