@@ -12,7 +12,9 @@ import (
 // errors, a key shown once, an expanded audit entry, a confirmation
 // dialog, the impersonation banner), passes axe-core without a serious or
 // critical violation, in the light and the dark theme. One engine is
-// enough: the pages do not depend on it.
+// enough: the pages do not depend on it. The workflow list and the
+// studio (its trigger panel, versions and a step with an error) are
+// checked where TestBrowser_WorkflowStudio draws them.
 func TestBrowser_Accessibility(t *testing.T) {
 	const adminEmail, adminPassword = "root@example.com", "root-password-12345"
 	s := startEnv(t, dbtest.Engines()[0].URL(t), map[string]string{"SWITCHBOARD_ADMIN_EMAIL": adminEmail, "SWITCHBOARD_ADMIN_PASSWORD": adminPassword})

@@ -67,3 +67,29 @@ export type Tokens = operations['postAuthRefresh']['responses'][200]['content'][
 export type LoginAnswer = operations['postAuthLogin']['responses'][200]['content']['application/json']['data'];
 export type MFAChallenge = Exclude<LoginAnswer, Tokens>;
 export type Org = operations['getOrgs']['responses'][200]['content']['application/json']['data'] extends (infer O)[] | Page<infer O> ? O : never;
+
+// rawCall is call for routes this build's generated types do not know yet
+// (added by servers newer than the schema it was built from): the same
+// authenticated fetch, the same envelopes.
+export async function rawCall<T>(method: string, path: string, body?: unknown): Promise<T> {
+  let res: Response;
+  try {
+    res = await authedFetch(
+      new Request(path, {
+        method,
+        headers: body === undefined ? {} : { 'Content-Type': 'application/json' },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      }),
+    );
+  } catch (e) {
+    throw new ApiError({ message: 'cannot reach the server: ' + (e instanceof Error ? e.message : String(e)), code: 'NETWORK', status: 0 });
+  }
+  let parsed: unknown = undefined;
+  try {
+    parsed = await res.json();
+  } catch {
+    // An empty or non-JSON answer: the status decides.
+  }
+  if (res.ok) return (parsed as { data: T } | undefined)?.data as T;
+  throw ApiError.from(res, parsed);
+}

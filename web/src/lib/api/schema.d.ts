@@ -3806,6 +3806,7 @@ export interface components {
             test: boolean;
             /** Format: date-time */
             timeoutAt: string;
+            traceId?: string;
             trigger: string;
             /** Format: date-time */
             updatedAt: string;

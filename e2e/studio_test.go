@@ -1,0 +1,223 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/chromedp/cdproto/input"
+	"github.com/chromedp/chromedp"
+
+	"github.com/switchboard/switchboard/internal/db/dbtest"
+)
+
+// A workflow drawn in the studio by mouse and form: a webhook workflow is
+// created from the list, its transform step gets an expression, a
+// condition is added from the palette (linked below the selected step),
+// the webhook answers synchronously; saving makes version 2, which the
+// version list shows with its changes, and a run of it shows each step's
+// output on its node; a broken expression then shows its
+// validation error on its node, and undo takes it back. Disabled, it reads
+// so in the list. The list and the studio pass axe-core
+// (first engine only: the pages do not depend on it).
+func TestBrowser_WorkflowStudio(t *testing.T) {
+	dbtest.EachURL(t, func(t *testing.T, url string) {
+		s := start(t, url)
+		base := s.node.URL
+		first := strings.HasSuffix(t.Name(), "/sqlite")
+		res, err := http.Post(base+"/api/v1/auth/signup", "application/json",
+			bytes.NewReader([]byte(`{"email":"flo@example.com","password":"flow-password-1","name":"Flo"}`)))
+		if err != nil || res.StatusCode != http.StatusCreated {
+			t.Fatalf("sign up: %v %v", err, res)
+		}
+		res.Body.Close()
+		s.signInAs("flo@example.com", "flow-password-1")
+
+		s.do("create a webhook workflow",
+			chromedp.Click(chromedp.CSS(`.subnav a[href="/workflows"]`)), onPage("Workflows"),
+			chromedp.SendKeys(chromedp.CSS(`.new-workflow input[name=name]`), "Orders"),
+			pickOption(`.new-workflow select[name=trigger]`, "webhook"),
+			chromedp.Click(chromedp.CSS(`.new-workflow button[type=submit]`)),
+			chromedp.WaitVisible(chromedp.CSS(`.step-node[data-step="transform"]`)),
+			until(`document.querySelector('.studio-status .badge')?.textContent === 'valid'`))
+
+		// The transform: select its node, write its expression.
+		s.do("edit the transform",
+			chromedp.Click(chromedp.CSS(`.step-node[data-step="transform"]`)),
+			chromedp.WaitVisible(chromedp.CSS(`#step-h`)),
+			clearInput(`.side-panel textarea[name=expression]`),
+			chromedp.SendKeys(chromedp.CSS(`.side-panel textarea[name=expression]`), "{total: sum(trigger.body.items[*].price)}"))
+		// A condition from the palette lands below it, linked.
+		s.do("add a condition",
+			chromedp.Click(chromedp.CSS(`.palette-item[data-type="condition"]`)),
+			chromedp.WaitVisible(chromedp.CSS(`.step-node[data-step="condition"]`)),
+			chromedp.WaitVisible(chromedp.CSS(`.svelte-flow__edge[data-id="transform:next"]`)),
+			until(`document.querySelector('#step-h')?.textContent.includes('Condition')`),
+			clearInput(`.side-panel textarea[name=expression]`),
+			chromedp.SendKeys(chromedp.CSS(`.side-panel textarea[name=expression]`), "steps.transform.output.total > 100"))
+		// Another transform lands on the condition's free "true" branch; the
+		// "false" branch is drawn by dragging from its handle onto the
+		// transform's.
+		s.do("add a transform and link the false branch by mouse",
+			chromedp.Click(chromedp.CSS(`.palette-item[data-type="transform"]`)),
+			chromedp.WaitVisible(chromedp.CSS(`.svelte-flow__edge[data-id="condition:true"]`)),
+			chromedp.Click(chromedp.CSS(`.svelte-flow__controls-fitview`)),
+			dragTo(`.step-node[data-step="condition"] [data-handleid="false"]`, `.step-node[data-step="transform-2"] [data-handlepos="top"]`),
+			chromedp.WaitVisible(chromedp.CSS(`.svelte-flow__edge[data-id="condition:false"]`)))
+		// The webhook answers with the run's output.
+		s.do("make the webhook synchronous",
+			chromedp.Click(chromedp.CSS(`.trigger-node`)),
+			chromedp.WaitVisible(chromedp.CSS(`#trigger-h`)),
+			chromedp.Click(chromedp.CSS(`input[name=mode][value=sync]`)),
+			until(`document.querySelector('#hook-url')?.value.includes('/hooks/workflows/')`),
+			until(`document.querySelector('.studio-status .badge')?.textContent === 'valid'`))
+		if first {
+			s.shot("workflow-studio")
+			s.a11y("workflow studio, trigger panel")
+		}
+
+		s.do("save", chromedp.Click(chromedp.CSS(`button.save`)),
+			until(`document.querySelector('.studio-status').textContent.includes('Saved as version 2')`),
+			chromedp.Click(chromedp.CSS(`.side-panel .tabs button:nth-child(2)`)),
+			chromedp.WaitVisible(chromedp.CSS(`.version-list li[data-version="2"]`)),
+			chromedp.WaitVisible(chromedp.CSS(`.diff .diff-add`)))
+		diff := s.text(`.diff`)
+		for _, want := range []string{`"condition"`, `"sync"`, `sum(trigger.body.items[*].price)`, `"false": "transform-2"`} {
+			if !strings.Contains(diff, want) {
+				t.Errorf("the diff of v1 and v2 does not show %s:\n%s", want, diff)
+			}
+		}
+		if first {
+			s.a11y("workflow studio, versions")
+		}
+
+		// Run the saved version with a sample input: each step's output
+		// shows on its node.
+		s.do("run it",
+			chromedp.Click(chromedp.CSS(`.side-panel .tabs button:nth-child(1)`)),
+			chromedp.WaitVisible(chromedp.CSS(`#sample`)),
+			clearInput(`#sample`),
+			chromedp.SendKeys(chromedp.CSS(`#sample`), `{"body": {"items": [{"name": "lamp", "price": 150}]}}`),
+			chromedp.Click(chromedp.CSS(`button.run-now`)),
+			chromedp.WaitVisible(chromedp.CSS(`.step-node[data-step="transform"] .step-output`)))
+		if got := s.text(`.step-node[data-step="transform"] .step-output`); !strings.Contains(got, `"total":150`) {
+			t.Errorf("the transform's node shows %q as its output", got)
+		}
+		if got := s.text(`.studio-status`); !strings.Contains(got, "completed") {
+			t.Errorf("the status reads %q after the run", got)
+		}
+
+		// A broken expression: the server's validation marks its node.
+		s.do("break the condition",
+			chromedp.Click(chromedp.CSS(`.step-node[data-step="condition"]`)),
+			until(`document.querySelector('#step-h')?.textContent.includes('Condition')`),
+			clearInput(`.side-panel textarea[name=expression]`),
+			chromedp.SendKeys(chromedp.CSS(`.side-panel textarea[name=expression]`), "steps.transform.output.total >"),
+			chromedp.WaitVisible(chromedp.CSS(`.step-node[data-step="condition"] .step-error`)),
+			chromedp.WaitVisible(chromedp.CSS(`.side-panel .expr-field.invalid .field-error`)))
+		if got := s.text(`.step-node[data-step="condition"] .step-error`); !strings.Contains(got, "config.expression") {
+			t.Errorf("the condition's node shows %q, not its expression's error", got)
+		}
+		if n := eval[int](s, `document.querySelectorAll('.step-node .step-error').length`); n != 1 {
+			t.Errorf("%d nodes show an error, want only the condition's", n)
+		}
+		if first {
+			s.do("dark theme", setScheme("dark"))
+			s.shot("workflow-studio-error-dark")
+			s.do("light theme", setScheme("light"))
+			s.shot("workflow-studio-error")
+			s.a11y("workflow studio, a step with an error")
+		}
+
+		// Undo takes the whole typed change back (typing in one field is one
+		// change), and the error with it.
+		s.do("undo", chromedp.Click(chromedp.CSS(`.studio-actions button[title="Ctrl+Z"]`)),
+			until(`document.querySelector('.side-panel textarea[name=expression]').value === 'steps.transform.output.total > 100'`),
+			chromedp.WaitNotPresent(chromedp.CSS(`.step-node .step-error`)))
+
+		// Copy and paste by keyboard make condition-2 (its links to steps
+		// outside the copy dropped); Ctrl+Z takes it away again.
+		ctrl := chromedp.KeyModifiers(chromedp.ModifierCtrl)
+		s.do("copy, paste and undo by keyboard",
+			chromedp.Click(chromedp.CSS(`.step-node[data-step="condition"]`)),
+			until(`document.querySelector('#step-h')?.textContent.includes('Condition')`),
+			chromedp.Focus(chromedp.CSS(`.svelte-flow__node[data-id="condition"]`)),
+			chromedp.KeyEvent("c", ctrl), chromedp.KeyEvent("v", ctrl),
+			chromedp.WaitVisible(chromedp.CSS(`.step-node[data-step="condition-2"]`)))
+		if n := eval[int](s, `document.querySelectorAll('.svelte-flow__edge[data-id^="condition-2:"]').length`); n != 0 {
+			t.Errorf("the pasted condition has %d links, want none (its targets were not copied)", n)
+		}
+		s.do("undo the paste", chromedp.KeyEvent("z", ctrl), chromedp.WaitNotPresent(chromedp.CSS(`.step-node[data-step="condition-2"]`)))
+
+		// A palette item dropped on the canvas lands where it is dropped
+		// (the drop as the browser delivers it after a drag).
+		s.do("drop a delay on the canvas", chromedp.Evaluate[chromedp.Void](`(() => {
+				const dt = new DataTransfer();
+				document.querySelector('.palette-item[data-type="delay"]').dispatchEvent(new DragEvent('dragstart', { bubbles: true, dataTransfer: dt }));
+				const r = document.querySelector('.canvas').getBoundingClientRect();
+				document.querySelector('.svelte-flow__pane').dispatchEvent(new DragEvent('drop', { bubbles: true, cancelable: true, dataTransfer: dt,
+					clientX: r.left + 60, clientY: r.top + 60 }));
+			})()`),
+			chromedp.WaitVisible(chromedp.CSS(`.step-node[data-step="delay"]`)))
+		if x := eval[float64](s, `document.querySelector('.step-node[data-step="delay"]').getBoundingClientRect().left - document.querySelector('.canvas').getBoundingClientRect().left`); x > 200 {
+			t.Errorf("the dropped step is %.0f px from the canvas's left edge, not where it was dropped", x)
+		}
+
+		s.do("disable it", chromedp.Click(chromedp.CSS(`.enable-toggle input`)),
+			until(`!document.querySelector('.enable-toggle input').checked && !document.querySelector('.enable-toggle input').disabled`))
+
+		s.do("the list shows it", chromedp.Click(chromedp.CSS(`.subnav a[href="/workflows"]`)), onPage("Workflows"),
+			chromedp.WaitVisible(chromedp.CSS(`tr[data-workflow="Orders"]`)))
+		if got := s.text(`tr[data-workflow="Orders"]`); !strings.Contains(got, "Webhook") || !strings.Contains(got, "v2") || !strings.Contains(strings.ToLower(got), "disabled") {
+			t.Errorf("the list's row reads %q", got)
+		}
+		if first {
+			s.a11y("workflows")
+		}
+	})
+}
+
+// dragTo drags with the left button from the centre of one element to the
+// centre of another, in small moves, as a hand would.
+func dragTo(from, to string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		// Both ends must be where a pointer reaches them (the canvas may
+		// still be moving to fit the view).
+		qa, _ := json.Marshal(from)
+		qb, _ := json.Marshal(to)
+		if _, err := chromedp.Poll[bool](`[`+string(qa)+`, `+string(qb)+`].every((sel) => {
+			const e = document.querySelector(sel); const r = e.getBoundingClientRect();
+			return e.contains(document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2)) })`)(ctx, t); err != nil {
+			return err
+		}
+		centre := func(sel string) ([2]float64, error) {
+			q, _ := json.Marshal(sel)
+			return chromedp.Evaluate[[2]float64](`(() => { const r = document.querySelector(`+string(q)+`).getBoundingClientRect();
+				return [r.left + r.width / 2, r.top + r.height / 2] })()`)(ctx, t)
+		}
+		a, err := centre(from)
+		if err != nil {
+			return err
+		}
+		b, err := centre(to)
+		if err != nil {
+			return err
+		}
+		held := func(p *input.DispatchMouseEventParams) { p.Button = input.MouseButtonLeft; p.Buttons = 1 }
+		steps := []chromedp.Action[chromedp.Void]{chromedp.MouseEvent(input.DispatchMouseEventTypeMouseMoved, a[0], a[1]), chromedp.MouseEvent(input.DispatchMouseEventTypeMousePressed, a[0], a[1], held)}
+		for i := 1; i <= 10; i++ {
+			f := float64(i) / 10
+			steps = append(steps, chromedp.MouseEvent(input.DispatchMouseEventTypeMouseMoved, a[0]+(b[0]-a[0])*f, a[1]+(b[1]-a[1])*f, held))
+		}
+		steps = append(steps, chromedp.MouseEvent(input.DispatchMouseEventTypeMouseReleased, b[0], b[1], held))
+		for _, st := range steps {
+			if _, err := st(ctx, t); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
