@@ -140,25 +140,15 @@ func (s *Service) Deliveries(ctx context.Context, a actor.Actor, subID string, f
 	}
 	args = append(args, limit+1)
 	q += fmt.Sprintf(" ORDER BY id DESC LIMIT $%d", len(args)+1)
-	rows, err := db.Scope(s.db.Read(), ws).QueryContext(ctx, q, args...)
+	items, next, err := db.CollectPage(ctx, s.db.Read(), ws, q, args, limit, func(rows *sql.Rows) (Delivery, string, error) {
+		d, err := scanDelivery(rows)
+		return d, d.ID, err
+	})
 	if err != nil {
 		return DeliveryPage{}, apperr.Wrap(err, "list deliveries")
 	}
-	defer rows.Close()
-	p := DeliveryPage{Items: []Delivery{}}
-	for rows.Next() {
-		d, err := scanDelivery(rows)
-		if err != nil {
-			return DeliveryPage{}, apperr.Wrap(err, "list deliveries")
-		}
-		p.Items = append(p.Items, d)
-	}
-	if err := rows.Err(); err != nil {
-		return DeliveryPage{}, apperr.Wrap(err, "list deliveries")
-	}
-	if len(p.Items) > limit {
-		p.Items = p.Items[:limit]
-		next := p.Items[limit-1].ID
+	p := DeliveryPage{Items: items}
+	if next != "" {
 		p.NextCursor = &next
 	}
 	return p, nil

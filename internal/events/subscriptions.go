@@ -220,25 +220,15 @@ func (s *Service) List(ctx context.Context, a actor.Actor, cursor string, limit 
 	}
 	args = append(args, limit+1)
 	q += fmt.Sprintf(` ORDER BY id DESC LIMIT $%d`, len(args)+1)
-	rows, err := db.Scope(s.db.Read(), a.WorkspaceID()).QueryContext(ctx, q, args...)
+	items, next, err := db.CollectPage(ctx, s.db.Read(), a.WorkspaceID(), q, args, limit, func(rows *sql.Rows) (Subscription, string, error) {
+		sub, err := scanSub(rows)
+		return sub, sub.ID, err
+	})
 	if err != nil {
 		return Page{}, apperr.Wrap(err, "list event subscriptions")
 	}
-	defer rows.Close()
-	p := Page{Items: []Subscription{}}
-	for rows.Next() {
-		sub, err := scanSub(rows)
-		if err != nil {
-			return Page{}, apperr.Wrap(err, "list event subscriptions")
-		}
-		p.Items = append(p.Items, sub)
-	}
-	if err := rows.Err(); err != nil {
-		return Page{}, apperr.Wrap(err, "list event subscriptions")
-	}
-	if len(p.Items) > limit {
-		p.Items = p.Items[:limit]
-		next := p.Items[limit-1].ID
+	p := Page{Items: items}
+	if next != "" {
 		p.NextCursor = &next
 	}
 	return p, nil

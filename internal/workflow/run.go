@@ -246,7 +246,7 @@ func (s *Service) Runs(ctx context.Context, a actor.Actor, f RunFilter) (RunPage
 		q += fmt.Sprintf(` AND id < $%d`, len(args)+1)
 	}
 	q += fmt.Sprintf(` ORDER BY id DESC LIMIT %d`, limit+1)
-	items, next, err := collectPage(ctx, s.DB.Read(), a.WorkspaceID(), q, args, limit, func(rows *sql.Rows) (Run, string, error) {
+	items, next, err := db.CollectPage(ctx, s.DB.Read(), a.WorkspaceID(), q, args, limit, func(rows *sql.Rows) (Run, string, error) {
 		r, err := scanRun(rows)
 		return r, r.ID, err
 	})

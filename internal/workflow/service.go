@@ -378,7 +378,7 @@ func (s *Service) List(ctx context.Context, a actor.Actor, cursor string, limit 
 		args = append(args, cursor)
 	}
 	q += fmt.Sprintf(` ORDER BY w.id DESC LIMIT %d`, limit+1)
-	items, next, err := collectPage(ctx, s.DB.Read(), a.WorkspaceID(), q, args, limit, func(rows *sql.Rows) (Workflow, string, error) {
+	items, next, err := db.CollectPage(ctx, s.DB.Read(), a.WorkspaceID(), q, args, limit, func(rows *sql.Rows) (Workflow, string, error) {
 		w, _, err := s.scanWorkflow(rows)
 		return w, w.ID, err
 	})
@@ -394,33 +394,6 @@ func cursorOrNil(next string) *string {
 		return nil
 	}
 	return &next
-}
-
-// collectPage runs a listing query (ordered by id, newest first, with
-// LIMIT limit+1) and returns at most limit items and the cursor of the
-// next page ("" on the last one).
-func collectPage[T any](ctx context.Context, q db.Querier, ws, query string, args []any, limit int,
-	scan func(*sql.Rows) (T, string, error)) ([]T, string, error) {
-	rows, err := db.Scope(q, ws).QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, "", err
-	}
-	defer rows.Close()
-	items, ids := []T{}, []string{}
-	for rows.Next() {
-		v, id, err := scan(rows)
-		if err != nil {
-			return nil, "", err
-		}
-		items, ids = append(items, v), append(ids, id)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, "", err
-	}
-	if len(items) > limit {
-		return items[:limit], ids[limit-1], nil
-	}
-	return items, "", nil
 }
 
 func pageLimit(limit int) int {

@@ -1,7 +1,6 @@
 package crashtest
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -11,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -109,30 +107,9 @@ func TestWorkflowCrash_KillNineDuringWaitForReply(t *testing.T) {
 	go func() {
 		for i := range n {
 			id := fmt.Sprint("reply-", i)
-			body, _ := json.Marshal(map[string]any{"chatId": fmt.Sprint("chat-", i), "text": fmt.Sprint("answer-", i)})
-			for {
-				ts := time.Now().Unix()
-				req, _ := http.NewRequest("POST", node.URL+path, bytes.NewReader(body))
-				req.Header.Set("Content-Type", "application/json")
-				req.Header.Set("webhook-id", id)
-				req.Header.Set("webhook-timestamp", strconv.FormatInt(ts, 10))
-				req.Header.Set("webhook-signature", webhook.Sign(key, id, ts, body))
-				res, err := c.http.Do(req)
-				if err == nil {
-					res.Body.Close()
-					if res.StatusCode == http.StatusOK {
-						break
-					}
-					if res.StatusCode < 500 {
-						done <- fmt.Sprintf("delivery %s answered %d", id, res.StatusCode)
-						return
-					}
-				}
-				if time.Now().After(deadline) {
-					done <- fmt.Sprintf("delivery %s: no answer before the deadline (%v)", id, err)
-					return
-				}
-				time.Sleep(20 * time.Millisecond)
+			if err := deliverSigned(c, node.URL+path, key, id, map[string]any{"chatId": fmt.Sprint("chat-", i), "text": fmt.Sprint("answer-", i)}, deadline); err != nil {
+				done <- err.Error()
+				return
 			}
 			time.Sleep(time.Duration(50+mrand.IntN(100)) * time.Millisecond)
 		}

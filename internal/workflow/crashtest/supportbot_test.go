@@ -104,32 +104,8 @@ func supportBotCrash(t *testing.T, bin string, settings map[string]string) {
 	deadline := time.Now().Add(time.Duration(120*proctest.Slowdown) * time.Second)
 	key, _ := webhook.DecodeSecret(secret)
 	path := gw.InboundURL[strings.Index(gw.InboundURL, "/hooks/"):]
-	// say delivers one message as the platform would, again until the node
-	// takes it (it may be down or restarting).
 	say := func(id, chat, text string) error {
-		body, _ := json.Marshal(map[string]any{"chatId": chat, "text": text})
-		for {
-			ts := time.Now().Unix()
-			req, _ := http.NewRequest("POST", node.URL+path, bytes.NewReader(body))
-			req.Header.Set("Content-Type", "application/json")
-			req.Header.Set("webhook-id", id)
-			req.Header.Set("webhook-timestamp", strconv.FormatInt(ts, 10))
-			req.Header.Set("webhook-signature", webhook.Sign(key, id, ts, body))
-			res, err := c.http.Do(req)
-			if err == nil {
-				res.Body.Close()
-				if res.StatusCode == http.StatusOK {
-					return nil
-				}
-				if res.StatusCode < 500 {
-					return fmt.Errorf("delivery %s answered %d", id, res.StatusCode)
-				}
-			}
-			if time.Now().After(deadline) {
-				return fmt.Errorf("delivery %s: no answer before the deadline (%v)", id, err)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+		return deliverSigned(c, node.URL+path, key, id, map[string]any{"chatId": chat, "text": text}, deadline)
 	}
 	n := 6
 	if proctest.RaceEnabled {
@@ -225,4 +201,33 @@ func supportBotCrash(t *testing.T, bin string, settings map[string]string) {
 		}
 	}
 	t.Logf("%d conversations across %d kills (%d starts)", n, kills, node.Starts())
+}
+
+// deliverSigned posts one message to a WEBHOOK gateway's inbound URL as
+// the platform would (Standard Webhooks), again until the node takes it:
+// it may be down or restarting.
+func deliverSigned(c *client, url string, key []byte, id string, msg any, deadline time.Time) error {
+	body, _ := json.Marshal(msg)
+	for {
+		ts := time.Now().Unix()
+		req, _ := http.NewRequest("POST", url, bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("webhook-id", id)
+		req.Header.Set("webhook-timestamp", strconv.FormatInt(ts, 10))
+		req.Header.Set("webhook-signature", webhook.Sign(key, id, ts, body))
+		res, err := c.http.Do(req)
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				return nil
+			}
+			if res.StatusCode < 500 {
+				return fmt.Errorf("delivery %s answered %d", id, res.StatusCode)
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("delivery %s: no answer before the deadline (%v)", id, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
