@@ -11,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/switchboard/switchboard/internal/secret"
 )
 
 // Checkpoint signing keys.
@@ -229,7 +231,7 @@ func (ks KeySource) Rotate() (SigningKey, error) {
 	if err != nil {
 		return SigningKey{}, err
 	}
-	if err := writeAtomically(ks.Dir, ks.Path(), signingKeysText(append([]SigningKey{k}, old.keys...))); err != nil {
+	if err := secret.WriteFileAtomic(ks.Path(), signingKeysText(append([]SigningKey{k}, old.keys...))); err != nil {
 		return SigningKey{}, err
 	}
 	return k, nil
@@ -243,31 +245,4 @@ func signingKeysText(keys []SigningKey) string {
 		b.WriteString(k.Encode() + "\n")
 	}
 	return b.String()
-}
-
-func writeAtomically(dir, path, text string) error {
-	tmp, err := os.CreateTemp(dir, ".audit-signing.keys-*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if _, err := tmp.WriteString(text); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
 }

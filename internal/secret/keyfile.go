@@ -189,8 +189,14 @@ func keysFileText(keys []Key) string {
 }
 
 func writeKeysFile(dir string, keys []Key) error {
-	path := filepath.Join(dir, KeysFile)
-	tmp, err := os.CreateTemp(dir, ".secret.keys-*")
+	return WriteFileAtomic(filepath.Join(dir, KeysFile), keysFileText(keys))
+}
+
+// WriteFileAtomic replaces the file at path with text, readable by its
+// owner only: written to a temporary file beside it, synced, then renamed,
+// so a crash leaves the old file or the new one, never half of either.
+func WriteFileAtomic(path, text string) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+"-*")
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
@@ -199,7 +205,7 @@ func writeKeysFile(dir string, keys []Key) error {
 		tmp.Close()
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	if _, err := tmp.WriteString(keysFileText(keys)); err != nil {
+	if _, err := tmp.WriteString(text); err != nil {
 		tmp.Close()
 		return fmt.Errorf("write %s: %w", path, err)
 	}
