@@ -400,6 +400,9 @@ func TestFanOutDocExample(t *testing.T) {
 	doc := string(raw)
 	doc = doc[strings.Index(doc, "## Loops, parallel branches and sub-workflows"):]
 	doc = doc[strings.Index(doc, "### Example"):]
+	if end := strings.Index(doc, "\n## "); end >= 0 {
+		doc = doc[:end]
+	}
 	var blocks []string
 	for _, part := range strings.Split(doc, "```json\n")[1:] {
 		blocks = append(blocks, part[:strings.Index(part, "```")])

@@ -191,6 +191,12 @@ func docExamples(t *testing.T, gatewayID string) []json.RawMessage {
 	}
 	doc := string(raw)
 	doc = doc[strings.Index(doc, "## Conversations: `waitForReply`"):]
+	// The conversation's section and the error workflows' after it.
+	if end := strings.Index(doc, "\n## Error workflows"); end >= 0 {
+		if next := strings.Index(doc[end+1:], "\n## "); next >= 0 {
+			doc = doc[:end+1+next]
+		}
+	}
 	var out []json.RawMessage
 	for _, block := range strings.Split(doc, "```json\n")[1:] {
 		block = block[:strings.Index(block, "```")]
