@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -177,7 +178,86 @@ func TestBrowser_WorkflowStudio(t *testing.T) {
 		if first {
 			s.a11y("workflows")
 		}
+
+		// A conversation with a loop: waitForReply, forEach and code steps
+		// come from the palette with configs that validate as they are;
+		// the wait's reply and timeout branches and the loop's body are
+		// wired by the panel's selects, and the save keeps them.
+		s.do("create an event workflow with a wait, a loop and code",
+			chromedp.SendKeys(chromedp.CSS(`.new-workflow input[name=name]`), "Dialog"),
+			pickOption(`.new-workflow select[name=trigger]`, "event"),
+			chromedp.Click(chromedp.CSS(`.new-workflow button[type=submit]`)),
+			chromedp.WaitVisible(chromedp.CSS(`.step-node[data-step="transform"]`)),
+			chromedp.Click(chromedp.CSS(`.step-node[data-step="transform"]`)),
+			chromedp.Click(chromedp.CSS(`.palette-item[data-type="waitForReply"]`)),
+			chromedp.WaitVisible(chromedp.CSS(`.svelte-flow__edge[data-id="transform:next"]`)),
+			chromedp.Click(chromedp.CSS(`.palette-item[data-type="code"]`)),
+			chromedp.WaitVisible(chromedp.CSS(`.svelte-flow__edge[data-id="waitForReply:reply"]`)),
+			chromedp.Click(chromedp.CSS(`.palette-item[data-type="forEach"]`)),
+			chromedp.WaitVisible(chromedp.CSS(`.svelte-flow__edge[data-id="code:next"]`)),
+			// The loop's body by its select; the code step then ends.
+			chromedp.WaitVisible(chromedp.CSS(`#link-body`)),
+			pickOption(`#link-body`, "code"),
+			chromedp.WaitVisible(chromedp.CSS(`.svelte-flow__edge[data-id="forEach:body"]`)),
+			// Steps are clicked where they are: the canvas may still be
+			// panning to the last step added.
+			clickNode("code"),
+			chromedp.WaitVisible(chromedp.CSS(`.side-panel textarea[name=source]`)),
+			pickOption(`#link-next`, ""),
+			chromedp.WaitNotPresent(chromedp.CSS(`.svelte-flow__edge[data-id="code:next"]`)))
+		s.do("wire the wait's branches",
+			clickNode("waitForReply"),
+			chromedp.WaitVisible(chromedp.CSS(`#link-timeout`)),
+			pickOption(`#link-reply`, "forEach"),
+			pickOption(`#link-timeout`, "forEach"),
+			chromedp.WaitVisible(chromedp.CSS(`.svelte-flow__edge[data-id="waitForReply:timeout"]`)),
+			until(`document.querySelector('.studio-status .badge')?.textContent === 'valid'`))
+		if first {
+			s.do("tidy up", chromedp.Click(chromedp.CSS(`.studio-actions button:nth-child(5)`)),
+				chromedp.Click(chromedp.CSS(`.svelte-flow__controls-fitview`)),
+				until(`document.querySelector('.svelte-flow__node[data-id="code"]').getBoundingClientRect().bottom < document.querySelector('.canvas').getBoundingClientRect().bottom`),
+				until(`document.querySelector('.studio-status .badge')?.textContent === 'valid'`))
+			s.shot("workflow-studio-steps")
+		}
+		s.do("save the dialog", chromedp.Click(chromedp.CSS(`button.save`)),
+			until(`document.querySelector('.studio-status').textContent.includes('Saved as version 2')`))
+		var tok struct {
+			AccessToken string `json:"accessToken"`
+		}
+		s.apiCall("POST", "/api/v1/auth/login", "", map[string]string{"email": "flo@example.com", "password": "flow-password-1"}, http.StatusOK, &tok)
+		var wf struct {
+			Definition struct {
+				Steps []struct {
+					ID              string            `json:"id"`
+					NextStepID      string            `json:"nextStepId"`
+					ConditionalNext map[string]string `json:"conditionalNext"`
+					Config          map[string]any    `json:"config"`
+				} `json:"steps"`
+			} `json:"definition"`
+		}
+		id := strings.TrimPrefix(eval[string](s, `location.pathname`), "/workflows/")
+		s.apiCall("GET", "/api/v1/workflows/"+id, tok.AccessToken, nil, http.StatusOK, &wf)
+		got := map[string]string{}
+		for _, st := range wf.Definition.Steps {
+			switch st.ID {
+			case "waitForReply":
+				got["reply"], got["timeout"] = st.ConditionalNext["reply"], st.ConditionalNext["timeout"]
+			case "forEach":
+				got["body"], _ = st.Config["bodyStartStepId"].(string)
+			case "code":
+				got["code next"] = st.NextStepID
+			}
+		}
+		if want := map[string]string{"reply": "forEach", "timeout": "forEach", "body": "code", "code next": ""}; fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("the saved links are %v, want %v", got, want)
+		}
 	})
+}
+
+// clickNode clicks a step's node wherever the canvas shows it (also out
+// of view).
+func clickNode(id string) chromedp.Action[chromedp.Void] {
+	return chromedp.Evaluate[chromedp.Void](`document.querySelector('.svelte-flow__node[data-id="` + id + `"]').click()`)
 }
 
 // dragTo drags with the left button from the centre of one element to the

@@ -46,12 +46,28 @@ export interface Layout {
 // so it cannot clash.
 export const TRIGGER = '__trigger';
 
-// A link is one outgoing edge of a step: its kind names the field it lives in.
-export type LinkKind = 'next' | 'true' | 'false' | 'error';
+// A link is one outgoing edge of a step: its kind names the field it
+// lives in. 'next' and 'error' are nextStepId and onErrorNextStepId,
+// 'body' a loop's config.bodyStartStepId, 'branch:<i>' the i-th entry of
+// a parallel step's config.branches ('branch' alone, in setLink, adds
+// one), and any other kind a key of conditionalNext (true/false of a
+// condition, reply/timeout of waitForReply).
+export type LinkKind = string;
 export interface Link {
   from: string;
-  kind: LinkKind | 'start';
+  kind: LinkKind;
   to: string;
+}
+
+function branchesOf(s: Step): string[] {
+  const b = s.config?.branches;
+  return Array.isArray(b) ? b.map((x) => (typeof x === 'string' ? x : '')) : [];
+}
+
+// handleOf is the canvas handle a link leaves from: all of a parallel
+// step's branches share one.
+export function handleOf(kind: LinkKind): string {
+  return kind.startsWith('branch:') ? 'branch' : kind;
 }
 
 export function links(def: Definition): Link[] {
@@ -59,10 +75,10 @@ export function links(def: Definition): Link[] {
   if (def.startStepId) out.push({ from: TRIGGER, kind: 'start', to: def.startStepId });
   for (const s of def.steps) {
     if (s.nextStepId) out.push({ from: s.id, kind: 'next', to: s.nextStepId });
-    for (const k of ['true', 'false'] as const) {
-      const t = s.conditionalNext?.[k];
-      if (t) out.push({ from: s.id, kind: k, to: t });
-    }
+    for (const [k, t] of Object.entries(s.conditionalNext ?? {})) if (t) out.push({ from: s.id, kind: k, to: t });
+    const body = s.config?.bodyStartStepId;
+    if (typeof body === 'string' && body) out.push({ from: s.id, kind: 'body', to: body });
+    branchesOf(s).forEach((t, i) => t && out.push({ from: s.id, kind: 'branch:' + i, to: t }));
     if (s.onErrorNextStepId) out.push({ from: s.id, kind: 'error', to: s.onErrorNextStepId });
   }
   return out;
@@ -70,7 +86,7 @@ export function links(def: Definition): Link[] {
 
 // setLink points one outgoing link of a step (or the trigger's start) at
 // target; an empty target removes it.
-export function setLink(def: Definition, from: string, kind: LinkKind | 'start', target: string) {
+export function setLink(def: Definition, from: string, kind: LinkKind, target: string) {
   if (from === TRIGGER || kind === 'start') {
     def.startStepId = target;
     return;
@@ -83,6 +99,17 @@ export function setLink(def: Definition, from: string, kind: LinkKind | 'start',
   } else if (kind === 'error') {
     if (target) s.onErrorNextStepId = target;
     else delete s.onErrorNextStepId;
+  } else if (kind === 'body') {
+    // The key stays (empty) so the form shows the field to fill.
+    s.config = { ...(s.config ?? {}), bodyStartStepId: target };
+  } else if (kind === 'branch' || kind.startsWith('branch:')) {
+    const b = branchesOf(s);
+    const i = kind === 'branch' ? -1 : Number(kind.slice(7));
+    if (i < 0) {
+      if (target && !b.includes(target)) b.push(target);
+    } else if (target) b[i] = target;
+    else b.splice(i, 1);
+    s.config = { ...(s.config ?? {}), branches: b };
   } else {
     const c = { ...(s.conditionalNext ?? {}) };
     if (target) c[kind] = target;
@@ -95,6 +122,8 @@ export function setLink(def: Definition, from: string, kind: LinkKind | 'start',
 // removeSteps deletes steps and every link that pointed at them.
 export function removeSteps(def: Definition, ids: Set<string>) {
   def.steps = def.steps.filter((s) => !ids.has(s.id));
+  // Branches go by value: removing one by index would shift the others.
+  for (const s of def.steps) if (branchesOf(s).some((b) => ids.has(b))) s.config = { ...s.config, branches: branchesOf(s).filter((b) => !ids.has(b)) };
   for (const l of links(def)) if (ids.has(l.to)) setLink(def, l.from, l.kind, '');
   if (ids.has(def.startStepId)) def.startStepId = def.steps[0]?.id ?? '';
 }
@@ -144,6 +173,10 @@ export function pasteSteps(def: Definition, copied: Step[]): string[] {
       if (Object.keys(c).length) s.conditionalNext = c;
       else delete s.conditionalNext;
     }
+    const cfg = { ...(s.config ?? {}) };
+    if (typeof cfg.bodyStartStepId === 'string') cfg.bodyStartStepId = keep(cfg.bodyStartStepId) ?? '';
+    if (Array.isArray(cfg.branches)) cfg.branches = branchesOf(s).map(keep).filter((t): t is string => !!t);
+    s.config = cfg;
   }
   return added.map((s) => s.id);
 }
@@ -208,9 +241,10 @@ export function autoLayout(def: Definition): Record<string, XY> {
   for (let r = 0; r < rows.length; r++) {
     const items = (rows[r] ?? []).map((id) => {
       const ps = (parents.get(id) ?? []).filter((p) => pos[p]);
-      // A branch's children sit to the left (true, next) and right
-      // (false, error) of the parent's column.
-      const lean = (out.get(ps[0] ?? '') ?? []).filter((l) => l.to === id).map((l) => (l.kind === 'false' || l.kind === 'error' ? 0.5 : l.kind === 'true' ? -0.5 : 0))[0] ?? 0;
+      // A branch's children sit to the left (true, reply, a loop's body)
+      // and right (false, timeout, error, a loop's next) of the parent's
+      // column.
+      const lean = (out.get(ps[0] ?? '') ?? []).filter((l) => l.to === id).map((l) => (['false', 'error', 'timeout'].includes(l.kind) || (l.kind === 'next' && (out.get(ps[0]) ?? []).some((o) => o.kind === 'body')) ? 0.5 : ['true', 'reply', 'body'].includes(l.kind) ? -0.5 : 0))[0] ?? 0;
       const want = ps.length ? ps.reduce((a, p) => a + pos[p].x, 0) / ps.length + lean * colW : 0;
       return { id, want, order: seen.get(id) ?? 0 };
     });

@@ -6,7 +6,12 @@
 // server's validation accepts the type (see acceptedTypes), so the palette
 // never offers a step the server would refuse.
 
-export type Outputs = 'next' | 'condition' | 'none';
+// outputs: 'next' is one plain next step; 'branches' names the
+// conditionalNext keys in `branches` (a condition's true/false, a wait's
+// reply/timeout); 'loop' is a next step ("done") and a body start in
+// config.bodyStartStepId ("each"); 'parallel' is the list of branch starts
+// in config.branches.
+export type Outputs = 'next' | 'branches' | 'loop' | 'parallel' | 'none';
 
 export interface StepType {
   type: string;
@@ -15,6 +20,7 @@ export interface StepType {
   glyph: string;
   description: string;
   outputs: Outputs;
+  branches?: string[];
   config: () => Record<string, unknown>;
   probe?: boolean;
 }
@@ -24,7 +30,7 @@ export const stepTypes: StepType[] = [
     config: () => ({ plugin: 'template', input: {} }) },
   { type: 'gateway', label: 'Send message', glyph: '✉', description: 'Queue a message on a gateway', outputs: 'next',
     config: () => ({ gatewayId: '', text: '' }) },
-  { type: 'condition', label: 'Condition', glyph: '◇', description: 'Branch on an expression (true / false)', outputs: 'condition',
+  { type: 'condition', label: 'Condition', glyph: '◇', description: 'Branch on an expression (true / false)', outputs: 'branches', branches: ['true', 'false'],
     config: () => ({ expression: 'true' }) },
   { type: 'transform', label: 'Transform', glyph: 'ƒ', description: 'Reshape data with JMESPath', outputs: 'next',
     config: () => ({ expression: 'trigger' }) },
@@ -32,12 +38,18 @@ export const stepTypes: StepType[] = [
     config: () => ({ seconds: 60 }) },
   // Coming with the expressive-workflow steps: offered once the server
   // accepts them.
-  { type: 'code', label: 'Code', glyph: '{}', description: 'Run a snippet of code', outputs: 'next', probe: true, config: () => ({}) },
-  { type: 'forEach', label: 'For each', glyph: '↻', description: 'Repeat steps for each item of a list', outputs: 'next', probe: true, config: () => ({}) },
-  { type: 'parallel', label: 'Parallel', glyph: '⇉', description: 'Run branches at the same time', outputs: 'next', probe: true, config: () => ({}) },
-  { type: 'merge', label: 'Merge', glyph: '⇊', description: 'Wait for branches and join them', outputs: 'next', probe: true, config: () => ({}) },
-  { type: 'subWorkflow', label: 'Sub-workflow', glyph: '▣', description: 'Run another workflow', outputs: 'next', probe: true, config: () => ({}) },
-  { type: 'waitForReply', label: 'Wait for reply', glyph: '…', description: 'Pause until a chat answers', outputs: 'next', probe: true, config: () => ({}) },
+  { type: 'code', label: 'Code', glyph: '{}', description: 'Run a snippet of JavaScript', outputs: 'next', probe: true,
+    config: () => ({ language: 'javascript', source: 'return previous;' }) },
+  { type: 'forEach', label: 'For each', glyph: '↻', description: 'Repeat steps for each item of a list', outputs: 'loop', probe: true,
+    config: () => ({ items: 'trigger.items', concurrency: 1, bodyStartStepId: '' }) },
+  { type: 'parallel', label: 'Parallel', glyph: '⇉', description: 'Run branches at the same time', outputs: 'parallel', probe: true,
+    config: () => ({ branches: [] }) },
+  { type: 'merge', label: 'Merge', glyph: '⇊', description: 'Wait for branches and join them', outputs: 'next', probe: true,
+    config: () => ({ wait: 'all' }) },
+  { type: 'subWorkflow', label: 'Sub-workflow', glyph: '▣', description: 'Run another workflow', outputs: 'next', probe: true,
+    config: () => ({ workflowId: '', wait: true }) },
+  { type: 'waitForReply', label: 'Wait for reply', glyph: '…', description: 'Pause until a chat answers', outputs: 'branches', branches: ['reply', 'timeout'], probe: true,
+    config: () => ({ chat: 'trigger.payload.chatId', timeoutSeconds: 900 }) },
 ];
 
 export function typeOf(t: string): StepType {
