@@ -103,7 +103,9 @@ func TestBrowser_WorkflowStudio(t *testing.T) {
 			clearInput(`#sample`),
 			chromedp.SendKeys(chromedp.CSS(`#sample`), `{"body": {"items": [{"name": "lamp", "price": 150}]}}`),
 			chromedp.Click(chromedp.CSS(`button.run-now`)),
-			chromedp.WaitVisible(chromedp.CSS(`.step-node[data-step="transform"] .step-output`)))
+			// The node shows the output once the run has recorded it (it may
+			// show the run's progress first).
+			until(`(document.querySelector('.step-node[data-step="transform"] .step-output')?.textContent ?? '').includes('"total":150')`))
 		if got := s.text(`.step-node[data-step="transform"] .step-output`); !strings.Contains(got, `"total":150`) {
 			t.Errorf("the transform's node shows %q as its output", got)
 		}
