@@ -107,6 +107,9 @@ type Options struct {
 	// ScheduleClock is the clock of the workflow schedule sweeps (default
 	// the database's).
 	ScheduleClock func() time.Time
+	// DBTimeout bounds each wait on the database (0: db.DefaultTimeout,
+	// 3 s), after which a request answers 503 and a job is retried.
+	DBTimeout time.Duration
 	// TracerProvider receives the node's spans (default: an OTLP exporter
 	// when --otlp-endpoint is set, else none).
 	TracerProvider trace.TracerProvider
@@ -129,7 +132,13 @@ func NewLogger(w io.Writer, c config.Config) *slog.Logger {
 
 // OpenDB opens and migrates the configured database.
 func OpenDB(ctx context.Context, c config.Config) (*db.DB, error) {
-	d, err := db.Open(ctx, c.DatabaseURL, db.Options{Synchronous: c.SQLiteSynchronous})
+	return openDB(ctx, c, 0)
+}
+
+// openDB is OpenDB with a bound on each wait on the database (0: the
+// default, db.DefaultTimeout).
+func openDB(ctx context.Context, c config.Config, timeout time.Duration) (*db.DB, error) {
+	d, err := db.Open(ctx, c.DatabaseURL, db.Options{Synchronous: c.SQLiteSynchronous, Timeout: timeout})
 	if err != nil {
 		return nil, err
 	}
@@ -162,7 +171,7 @@ func New(ctx context.Context, c config.Config, log *slog.Logger, opt Options) (*
 	for _, w := range c.ClusterWarnings() {
 		log.Warn(w)
 	}
-	d, err := OpenDB(ctx, c)
+	d, err := openDB(ctx, c, opt.DBTimeout)
 	if err != nil {
 		return nil, err
 	}

@@ -171,7 +171,7 @@ func TestDatabaseUnreachable_AnswersUnavailable(t *testing.T) {
 	}
 	hole := startBlackhole(t, u.Host)
 	u.Host = hole.ln.Addr().String()
-	h := apptest.Start(t, u.String())
+	h := apptest.StartWith(t, u.String(), apptest.ProductionDBTimeout)
 	user := h.SignUp("outage@example.com", pw)
 	if st, _ := patientCall(t, h, "GET", "/api/v1/me", user.AccessToken, nil); st != http.StatusOK {
 		t.Fatalf("before the outage: %d", st)
@@ -219,7 +219,7 @@ func TestDatabaseUnreachable_AnswersUnavailable(t *testing.T) {
 func TestDatabaseLocked_SQLiteAnswersUnavailable(t *testing.T) {
 	t.Parallel()
 	path := dbtest.Engines()[0].URL(t)
-	h := apptest.Start(t, path)
+	h := apptest.StartWith(t, path, apptest.ProductionDBTimeout)
 	user := h.SignUp("locked@example.com", pw)
 	other, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)")
 	if err != nil {

@@ -170,6 +170,13 @@ func (c *codeSlots) acquire(ctx context.Context, ws string, plan actor.Plan) (re
 		}
 		c.mu.Unlock()
 	}
+	// A free slot is taken at once: with the wait's timer already running,
+	// select could pick an expired timer over a free slot.
+	select {
+	case c.sem <- struct{}{}:
+		return func() { <-c.sem; free() }, false
+	default:
+	}
 	t := time.NewTimer(c.wait)
 	defer t.Stop()
 	select {

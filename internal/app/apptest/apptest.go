@@ -22,6 +22,7 @@ import (
 	"github.com/switchboard/switchboard/internal/app"
 	"github.com/switchboard/switchboard/internal/auth"
 	"github.com/switchboard/switchboard/internal/config"
+	"github.com/switchboard/switchboard/internal/db"
 )
 
 // AdminEmail and AdminPassword sign in as the node's first SUPER_ADMIN.
@@ -51,6 +52,16 @@ func ProductionRateLimits(c *config.Config) { c.APIRateLimitScale = 1 }
 // production cost is tested in the auth package.
 var FastHashing = app.Options{HashParams: auth.HashParams{MemoryKiB: 64, Iterations: 1, Parallelism: 1}}
 
+// testDBTimeout bounds the nodes' waits on their database. Tests start
+// many nodes at once on two cores, under the race detector tens of times
+// slower than in production; a wait the production bound (3 s) would cut
+// there says nothing about the code under test. Tests of that bound pass
+// ProductionDBTimeout.
+const testDBTimeout = 30 * time.Second
+
+// ProductionDBTimeout gives a node the production bound on database waits.
+var ProductionDBTimeout = app.Options{HashParams: FastHashing.HashParams, DBTimeout: db.DefaultTimeout}
+
 // Start runs a node on the database at dbURL and stops it at cleanup.
 func Start(t testing.TB, dbURL string, opts ...Option) *Harness {
 	t.Helper()
@@ -61,6 +72,9 @@ func Start(t testing.TB, dbURL string, opts ...Option) *Harness {
 // production password hashing cost).
 func StartWith(t testing.TB, dbURL string, appOpt app.Options, opts ...Option) *Harness {
 	t.Helper()
+	if appOpt.DBTimeout == 0 {
+		appOpt.DBTimeout = testDBTimeout
+	}
 	dir := t.TempDir()
 	c := config.Config{
 		Listen: "127.0.0.1:0", DataDir: dir, DatabaseURL: dbURL, PublicURL: "https://switchboard.test",
