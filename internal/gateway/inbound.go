@@ -291,51 +291,10 @@ type EventPage struct {
 	NextCursor *string        `json:"nextCursor"`
 }
 
-// Events lists a gateway's inbound events, newest first.
+// Events lists a gateway's inbound events, newest first (ListEvents
+// with only a page).
 func (s *Service) Events(ctx context.Context, a actor.Actor, gatewayID, cursor string, limit int) (EventPage, error) {
-	if err := allow(a, actor.PermGatewayRead); err != nil {
-		return EventPage{}, err
-	}
-	if _, err := s.Get(ctx, a, gatewayID); err != nil {
-		return EventPage{}, err
-	}
-	if limit <= 0 {
-		limit = 50
-	}
-	if limit > 200 {
-		limit = 200
-	}
-	if cursor == "" {
-		cursor = "~"
-	}
-	rows, err := db.Scope(s.db.Read(), a.WorkspaceID()).QueryContext(ctx, `SELECT payload, status, processed_at, id FROM gateway_events
-		WHERE workspace_id = $1 AND gateway_id = $2 AND id < $3 ORDER BY id DESC LIMIT $4`, gatewayID, cursor, limit+1)
-	if err != nil {
-		return EventPage{}, apperr.Wrap(err, "list events")
-	}
-	defer rows.Close()
-	p := EventPage{Items: []WorkspaceJob{}}
-	for rows.Next() {
-		var raw, status, id string
-		var processed sql.NullTime
-		if err := rows.Scan(&raw, &status, &processed, &id); err != nil {
-			return EventPage{}, apperr.Wrap(err, "list events")
-		}
-		ev, err := scanEvent(fixed{raw, status, processed})
-		if err != nil {
-			return EventPage{}, apperr.Wrap(err, "list events")
-		}
-		p.Items = append(p.Items, ev)
-	}
-	if err := rows.Err(); err != nil {
-		return EventPage{}, apperr.Wrap(err, "list events")
-	}
-	if len(p.Items) > limit {
-		p.Items = p.Items[:limit]
-		next := p.Items[limit-1].ID
-		p.NextCursor = &next
-	}
-	return p, nil
+	return s.ListEvents(ctx, a, gatewayID, EventFilter{Cursor: cursor, Limit: limit})
 }
 
 // fixed replays already scanned values into scanEvent.

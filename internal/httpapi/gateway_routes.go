@@ -22,6 +22,11 @@ var gatewayListParams = append([]param{
 	{"status", "DISCONNECTED, CONNECTING, CONNECTED or ERROR."},
 }, pageParams...)
 
+var gatewayEventParams = append([]param{
+	{"type", "gateway.message, gateway.command, gateway.member_joined, gateway.member_left or gateway.webhook."},
+	{"status", "RECEIVED or PROCESSED."},
+}, pageParams...)
+
 func (s *Server) gatewayRoutes() {
 	s.handle(route{method: "POST", path: "/api/v1/gateways", doc: routeDoc{errors: []int{402}}, tag: "gateways", access: signedIn, perm: actor.PermGatewayCreate,
 		status: http.StatusCreated, request: gateway.CreateInput{}, response: gateway.Gateway{},
@@ -164,7 +169,7 @@ func (s *Server) gatewayRoutes() {
 			{"cursor", "nextCursor of the previous page"}, {"limit", "1–200 (default 50)"}},
 		summary: "The gateway's outbound messages and their delivery state, newest first.", handler: s.gatewaySends})
 	s.handle(route{method: "GET", path: "/api/v1/gateways/{id}/events", tag: "gateways", access: signedIn, perm: actor.PermGatewayRead,
-		response: gateway.EventPage{}, query: pageParams, summary: "The gateway's inbound events, newest first.",
+		response: gateway.EventPage{}, query: gatewayEventParams, summary: "The gateway's inbound events, newest first.",
 		handler: func(w http.ResponseWriter, r *http.Request) error {
 			limit, err := queryInt(r, "limit", 1, 200)
 			if err != nil {
@@ -174,7 +179,9 @@ func (s *Server) gatewayRoutes() {
 			if err != nil {
 				return err
 			}
-			p, err := s.Gateways.Events(r.Context(), s.actorOf(r), r.PathValue("id"), cursor, limit)
+			q := r.URL.Query()
+			p, err := s.Gateways.ListEvents(r.Context(), s.actorOf(r), r.PathValue("id"), gateway.EventFilter{Type: q.Get("type"),
+				Status: q.Get("status"), Cursor: cursor, Limit: limit})
 			if err != nil {
 				return err
 			}
