@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"net/http"
 	"strings"
 	"testing"
@@ -50,8 +51,12 @@ func TestBrowser_Gateways(t *testing.T) {
 		if got := eval[string](s, `document.querySelector('.new-gateway input[name="credentials.botToken"]').type`); got != "password" {
 			t.Errorf("the bot token field is of type %q: secrets are write-only", got)
 		}
+		s.do("name it", chromedp.SendKeys(chromedp.CSS(`.new-gateway input[name=name]`), "Support bot"))
+		if first {
+			s.settledShot("gateway-new")
+			s.a11y("new gateway form")
+		}
 		s.do("submit a bad token",
-			chromedp.SendKeys(chromedp.CSS(`.new-gateway input[name=name]`), "Support bot"),
 			chromedp.SendKeys(chromedp.CSS(`.new-gateway input[name="credentials.botToken"]`), "not-a-token"),
 			chromedp.Click(chromedp.CSS(`.new-gateway button[type=submit]`)),
 			chromedp.WaitVisible(chromedp.CSS(`.new-gateway .field.invalid .field-error`)))
@@ -62,10 +67,6 @@ func TestBrowser_Gateways(t *testing.T) {
 			clearInput(`.new-gateway input[name="credentials.botToken"]`),
 			chromedp.SendKeys(chromedp.CSS(`.new-gateway input[name="credentials.botToken"]`), token),
 			chromedp.SendKeys(chromedp.CSS(`.new-gateway input[name="config.defaultChatId"]`), "555"))
-		if first {
-			s.shot("gateway-new")
-			s.a11y("new gateway form")
-		}
 		s.do("create and connect",
 			chromedp.Click(chromedp.CSS(`.new-gateway button[type=submit]`)), onPage("Support bot"),
 			until(`document.querySelector('.gw-status .badge.status')?.textContent === 'connected'`))
@@ -86,6 +87,12 @@ func TestBrowser_Gateways(t *testing.T) {
 			t.Errorf("the event row reads %q", got)
 		}
 
+		// The event filter asks the server for commands only: none yet.
+		s.do("filter commands", pickOption(`#event-type`, "gateway.command"),
+			until(`document.querySelector('table.events tbody')?.textContent.includes('No event of this kind.')`),
+			pickOption(`#event-type`, ""),
+			until(`document.querySelector('table.events td.msg')?.textContent === 'hello from Telegram'`))
+
 		// A test send to the default chat: queued, then sent.
 		s.do("test send",
 			until(`document.querySelector('.test-send input[name=chatId]')?.value === '555'`),
@@ -103,7 +110,7 @@ func TestBrowser_Gateways(t *testing.T) {
 			pickOption(`#send-status`, ""),
 			until(`document.querySelector('table.sends tbody .badge')?.textContent === 'sent'`))
 		if first {
-			s.shot("gateway")
+			s.settledShot("gateway")
 			s.a11y("gateway screen")
 		}
 
@@ -122,12 +129,13 @@ func TestBrowser_Gateways(t *testing.T) {
 			if eval[bool](s, `document.documentElement.scrollWidth > window.innerWidth`) {
 				t.Error("the gateway screen scrolls sideways at 375 px")
 			}
-			s.shot("gateway-375-dark")
+			s.settledShot("gateway-375-dark")
 			s.do("desktop width", chromedp.EmulateViewport(1280, 800), setScheme("light"))
 		}
 
 		// Disconnect asks first.
 		s.do("disconnect",
+			until(`document.querySelector('.head-actions button.danger')?.disabled === false`),
 			chromedp.Click(chromedp.CSS(`.head-actions button.danger`)),
 			chromedp.WaitVisible(chromedp.CSS(`.head-actions .confirm-yes`)),
 			chromedp.Click(chromedp.CSS(`.head-actions .confirm-yes`)),
@@ -136,8 +144,21 @@ func TestBrowser_Gateways(t *testing.T) {
 		s.do("back to the list", chromedp.Click(chromedp.CSS(`.subnav a[href="/gateways"]`)), onPage("Gateways"),
 			until(`document.querySelector('tr[data-gateway="Support bot"] .badge')?.textContent === 'disconnected'`))
 		if first {
-			s.shot("gateways")
+			s.settledShot("gateways")
 			s.a11y("gateways list")
 		}
 	})
+}
+
+// settledShot takes a screenshot once the page has painted its latest
+// changes (two animation frames), so a form just typed into is whole.
+func (s *site) settledShot(name string) {
+	s.t.Helper()
+	ctx, cancel := context.WithTimeout(s.ctx, stepTimeout)
+	defer cancel()
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(() => r(true))))`,
+		chromedp.EvalAwaitPromise)); err != nil {
+		s.t.Fatalf("wait for paint: %v", err)
+	}
+	s.shot(name)
 }

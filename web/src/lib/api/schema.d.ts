@@ -7519,6 +7519,10 @@ export interface operations {
     getGatewaysByIdEvents: {
         parameters: {
             query?: {
+                /** @description gateway.message, gateway.command, gateway.member_joined, gateway.member_left or gateway.webhook. */
+                type?: string;
+                /** @description RECEIVED or PROCESSED. */
+                status?: string;
                 /** @description Opaque cursor from the previous page's nextCursor. */
                 cursor?: string;
                 /** @description Page size, 1–200 (default 50). */
