@@ -51,6 +51,15 @@ func TestBrowser_Gateways(t *testing.T) {
 		if got := eval[string](s, `document.querySelector('.new-gateway input[name="credentials.botToken"]').type`); got != "password" {
 			t.Errorf("the bot token field is of type %q: secrets are write-only", got)
 		}
+		// Each type asks for its own fields: a signed webhook's secret is
+		// generated in the page, to copy to the sender.
+		s.do("look at the webhook type",
+			chromedp.Click(chromedp.CSS(`.new-gateway input[name=type][value=WEBHOOK]`)),
+			chromedp.WaitVisible(chromedp.CSS(`.new-gateway input[name="credentials.signingSecret"]`)),
+			chromedp.Click(chromedp.CSS(`.new-gateway .copy-row button`)),
+			until(`document.querySelector('.new-gateway input[name="credentials.signingSecret"]').value.startsWith('whsec_')`),
+			chromedp.Click(chromedp.CSS(`.new-gateway input[name=type][value=TELEGRAM]`)),
+			chromedp.WaitVisible(chromedp.CSS(`.new-gateway input[name="credentials.botToken"]`)))
 		s.do("name it", chromedp.SendKeys(chromedp.CSS(`.new-gateway input[name=name]`), "Support bot"))
 		if first {
 			s.settledShot("gateway-new")
@@ -132,6 +141,16 @@ func TestBrowser_Gateways(t *testing.T) {
 			s.settledShot("gateway-375-dark")
 			s.do("desktop width", chromedp.EmulateViewport(1280, 800), setScheme("light"))
 		}
+
+		// New credentials replace the old ones and the gateway connects
+		// again with them.
+		s.do("rotate credentials",
+			chromedp.Click(chromedp.CSS(`section[aria-labelledby="creds-h"] > button`)),
+			chromedp.WaitVisible(chromedp.CSS(`.rotate-creds input[name="credentials.botToken"]`)),
+			chromedp.SendKeys(chromedp.CSS(`.rotate-creds input[name="credentials.botToken"]`), token),
+			chromedp.Click(chromedp.CSS(`.rotate-creds button[type=submit]`)),
+			chromedp.WaitVisible(chromedp.CSS(`section[aria-labelledby="creds-h"] .success`)),
+			until(`document.querySelector('.gw-status .badge.status')?.textContent === 'connected'`))
 
 		// Disconnect asks first.
 		s.do("disconnect",
