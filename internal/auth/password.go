@@ -49,6 +49,10 @@ const (
 // request; beyond one per core they only queue for the CPU anyway.
 var hashSlots = make(chan struct{}, min(runtime.GOMAXPROCS(0), 4))
 
+// collectAfterHashKiB is the block size from which a hash is followed by
+// a collection (see idKey).
+const collectAfterHashKiB = 1024
+
 // idKey is argon2.IDKey within hashSlots.
 func idKey(pw, salt []byte, p HashParams, n uint32) []byte {
 	hashSlots <- struct{}{}
@@ -59,8 +63,10 @@ func idKey(pw, salt []byte, p HashParams, n uint32) []byte {
 	// burst would take fresh pages and the heap (and the node's peak
 	// memory) would grow by a block per hash before the next cycle. With
 	// the small live heap of a node a cycle costs about a millisecond,
-	// against tens for the hash.
-	runtime.GC()
+	// against tens for the hash. A small block is left to the pacer.
+	if p.MemoryKiB >= collectAfterHashKiB {
+		runtime.GC()
+	}
 	return key
 }
 
