@@ -71,7 +71,7 @@ func BenchmarkBareJSON(b *testing.B) {
 }
 
 // BenchmarkLogin measures password sign-ins with the production argon2id
-// cost (19 MiB, t=2): the hash dominates, by design.
+// cost (7 MiB, t=5): the hash dominates, by design.
 func BenchmarkLogin(b *testing.B) {
 	for _, e := range dbtest.Engines() {
 		b.Run(e.Name, func(b *testing.B) {

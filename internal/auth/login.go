@@ -92,6 +92,7 @@ func (s *Service) login(ctx context.Context, a actor.Actor, email, password stri
 	if !ok {
 		return Tokens{}, nil, s.recordWrongPassword(ctx, a, u, attempt, "auth.login", "wrong_password")
 	}
+	s.upgradeHash(ctx, u, password)
 	factors, err := secondFactors(ctx, s.db.Read(), u.ID)
 	if err != nil {
 		return Tokens{}, nil, err
@@ -218,4 +219,25 @@ func (s *Service) recordLoginFailure(ctx context.Context, a actor.Actor, userID,
 		return err
 	}
 	return errBadCredentials
+}
+
+// upgradeHash re-hashes a password that was just proven when its stored
+// hash has other cost parameters than the node's, so a change of the
+// defaults reaches every account at its next sign-in. The update only
+// replaces the hash it was checked against; a failure is logged, the
+// sign-in goes on (the old hash still verifies).
+func (s *Service) upgradeHash(ctx context.Context, u User, password string) {
+	if p, ok := hashParamsOf(u.passwordHash); !ok || p == s.cfg.Hash {
+		return
+	}
+	h, err := hashPassword(password, s.cfg.Hash)
+	if err == nil {
+		err = s.db.Tx(ctx, func(tx *db.Tx) error {
+			_, err := tx.ExecContext(ctx, `UPDATE users SET password_hash = $1 WHERE id = $2 AND password_hash = $3`, h, u.ID, u.passwordHash)
+			return err
+		})
+	}
+	if err != nil {
+		s.log.Warn("upgrade password hash", "user", u.ID, "err", err)
+	}
 }

@@ -1,10 +1,16 @@
 package auth
 
 import (
+	"context"
 	"encoding/base64"
+	"errors"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/switchboard/switchboard/internal/actor"
+	"github.com/switchboard/switchboard/internal/db"
+	"github.com/switchboard/switchboard/internal/db/dbtest"
 )
 
 func TestHashPassword_EncodesTheProductionArgon2idParameters(t *testing.T) {
@@ -17,7 +23,7 @@ func TestHashPassword_EncodesTheProductionArgon2idParameters(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const head = "$argon2id$v=19$m=19456,t=2,p=1$"
+	const head = "$argon2id$v=19$m=7168,t=5,p=1$"
 	if !strings.HasPrefix(h, head) {
 		t.Fatalf("hash %q does not start with %q", h, head)
 	}
@@ -158,4 +164,47 @@ func TestHashPassword_WaitsForAFreeSlot(t *testing.T) {
 	for range cap(hashSlots) - 1 {
 		<-hashSlots
 	}
+}
+
+// A change of the node's hash cost reaches an account at its next sign-in:
+// the proven password is hashed again with the new parameters, and both
+// the new hash and a wrong password behave as before.
+func TestLogin_UpgradesAHashWithOldParameters(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		t.Parallel()
+		ctx := context.Background()
+		old := HashParams{MemoryKiB: 64, Iterations: 1, Parallelism: 1}
+		now := HashParams{MemoryKiB: 128, Iterations: 2, Parallelism: 1}
+		u, err := newTestService(t, d, old).Signup(ctx, actor.Anonymous(actor.Request{}), SignupInput{Email: "upgrade@example.com", Password: "correct horse battery"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		stored := func() string {
+			var h string
+			if err := d.Read().QueryRowContext(ctx, `SELECT password_hash FROM users WHERE id = $1`, u.ID).Scan(&h); err != nil {
+				t.Fatal(err)
+			}
+			return h
+		}
+		if p, _ := hashParamsOf(stored()); p != old {
+			t.Fatalf("signed up with %+v, want %+v", p, old)
+		}
+		s := newTestService(t, d, now)
+		if _, err := s.Login(ctx, actor.Anonymous(actor.Request{}), "upgrade@example.com", "not the right passphrase"); !errors.Is(err, errBadCredentials) {
+			t.Fatalf("wrong password: %v", err)
+		}
+		if p, _ := hashParamsOf(stored()); p != old {
+			t.Fatalf("a wrong password changed the hash to %+v", p)
+		}
+		if _, err := s.Login(ctx, actor.Anonymous(actor.Request{}), "upgrade@example.com", "correct horse battery"); err != nil {
+			t.Fatal(err)
+		}
+		if p, _ := hashParamsOf(stored()); p != now {
+			t.Fatalf("after sign-in the hash has %+v, want %+v", p, now)
+		}
+		if _, err := s.Login(ctx, actor.Anonymous(actor.Request{}), "upgrade@example.com", "correct horse battery"); err != nil {
+			t.Fatalf("sign-in with the upgraded hash: %v", err)
+		}
+	})
 }
