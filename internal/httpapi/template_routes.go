@@ -13,7 +13,7 @@ func (s *Server) templateRoutes() {
 	gate := s.requireFlag(workflowFlag)
 	s.handle(route{method: "GET", path: "/api/v1/workflows/templates", tag: "workflows", access: signedIn, perm: actor.PermWorkflowRead,
 		response: page[templates.Template]{},
-		summary: "The gallery of ready workflows (the documentation's examples), each with a sample input; use one with POST /workflows/import, replacing the placeholder ids its needs name.",
+		summary:  "The gallery of ready workflows (the documentation's examples), each with a sample input; use one with POST /workflows/import, replacing the placeholder ids its needs name.",
 		handler: gate(func(w http.ResponseWriter, r *http.Request) error {
 			list, err := templates.All()
 			if err != nil {
