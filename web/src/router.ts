@@ -21,6 +21,7 @@ export const { p, navigate, isActive, route } = createRouter({
   '/orgs/:id': () => import('./pages/Org.svelte'),
   '/workflows': () => import('./pages/Workflows.svelte'),
   '/workflows/:id': () => import('./pages/Studio.svelte'),
+  '/templates': () => import('./pages/Templates.svelte'),
   '/audit': () => import('./pages/Audit.svelte'),
   '/billing': () => import('./pages/Billing.svelte'),
   '/billing/success': () => import('./pages/BillingResult.svelte'),
