@@ -92,6 +92,39 @@ func TestTemplatesRunAsShipped(t *testing.T) {
 			texts = append(texts, m.Text)
 		}
 		all := strings.Join(texts, "\n")
+		// An export from this workspace, imported into another: its
+		// gateway is flagged, refused as it is, mapped or left out by
+		// replace (the trigger's list loses it; the step's field goes).
+		ev := create(t, h, tok, "on message", def(obj{"type": "event", "gatewayIds": []string{g.ID}},
+			obj{"id": "tell", "type": "gateway", "config": obj{"gatewayId": g.ID, "text": "seen"}}))
+		var doc struct {
+			Name       string
+			Definition json.RawMessage
+			References []struct{ Field, Kind, ID string }
+		}
+		h.Call(http.StatusOK, "GET", "/api/v1/workflows/"+ev.ID+"/export", tok, nil).Data(t, &doc)
+		if len(doc.References) != 2 {
+			t.Fatalf("references: %+v", doc.References)
+		}
+		other := h.SignUp("elsewhere@example.com", pw).AccessToken
+		if r := h.Do(apptest.Request{Method: "POST", Path: "/api/v1/workflows/import", Token: other,
+			Body: obj{"name": doc.Name, "definition": doc.Definition}}); r.Status != http.StatusBadRequest {
+			t.Fatalf("import naming another workspace's gateway: %d %s", r.Status, r.Raw)
+		}
+		mine := connectedGateway(t, h, other, "mine", recv)
+		var moved wf
+		h.Call(http.StatusCreated, "POST", "/api/v1/workflows/import", other,
+			obj{"name": doc.Name, "definition": doc.Definition, "replace": obj{g.ID: mine.ID}}).Data(t, &moved)
+		if strings.Contains(string(moved.Definition), g.ID) || strings.Count(string(moved.Definition), mine.ID) != 2 {
+			t.Fatalf("mapped: %s", moved.Definition)
+		}
+		r := h.Do(apptest.Request{Method: "POST", Path: "/api/v1/workflows/import", Token: other,
+			Body: obj{"name": doc.Name, "definition": doc.Definition, "replace": obj{g.ID: ""}}})
+		if r.Status != http.StatusBadRequest || !strings.Contains(string(r.Raw), "definition.steps[0].config") ||
+			strings.Contains(string(r.Raw), "trigger.gatewayIds") {
+			t.Fatalf("left out: %d %s", r.Status, r.Raw)
+		}
+
 		if !strings.Contains(all, "Big order: 115 (desk, lamp)") || !strings.Contains(all, "Run run_example of wf_example v1 failed at check") {
 			t.Fatalf("messages: %q", texts)
 		}
