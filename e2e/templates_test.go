@@ -3,6 +3,8 @@ package e2e
 import (
 	"bytes"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -129,5 +131,42 @@ func TestBrowser_TemplateGalleryAndExpressionPreview(t *testing.T) {
 			until(`location.pathname !== `+jsString(from)),
 			until(`document.querySelector('#wf-name')?.value === 'Order size (copy)'`),
 			chromedp.WaitVisible(chromedp.CSS(`.step-node[data-step="total"]`)))
+
+		// A file exported elsewhere: its gateway is another workspace's; the
+		// dialog offers this workspace's (none) or leaving it out.
+		file := filepath.Join(t.TempDir(), "orders.workflow.json")
+		doc := `{"format": "switchboard.workflow/v1", "name": "Imported orders", "description": "from another workspace",
+			"definition": {"trigger": {"type": "event", "gatewayIds": ["gw_01jzexampleexampleexample0"]}, "startStepId": "echo",
+				"steps": [{"id": "echo", "type": "transform", "config": {"expression": "trigger.payload.text"}}]},
+			"layout": null, "references": [{"field": "definition.trigger.gatewayIds[0]", "kind": "gateway", "id": "gw_01jzexampleexampleexample0"}]}`
+		if err := os.WriteFile(file, []byte(doc), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		s.do("import the file",
+			chromedp.Click(chromedp.CSS(`.subnav a[href="/workflows"]`)), onPage("Workflows"),
+			chromedp.WaitVisible(chromedp.CSS(`tr[data-workflow="Order size (copy)"]`)),
+			chromedp.SetUploadFiles(chromedp.CSS(`input[type=file]`), []string{file}),
+			chromedp.WaitVisible(chromedp.CSS(`dialog.import-dialog[open] select[name="ref-gw_01jzexampleexampleexample0"]`)),
+			until(`document.querySelector('dialog.import-dialog input[name=name]').value === 'Imported orders'`))
+		if got := s.text(`dialog.import-dialog[open] .import-ref`); !strings.Contains(got, "gw_01jzexampleexampleexample0") || !strings.Contains(got, "trigger.gatewayIds[0]") {
+			t.Errorf("the import dialog shows %q for the foreign gateway", got)
+		}
+		if first {
+			s.a11y("import dialog")
+			s.shot("workflow-import")
+		}
+		s.do("import it, leaving the gateway out",
+			chromedp.Click(chromedp.CSS(`dialog.import-dialog[open] button[type=submit]`)),
+			until(`document.querySelector('#wf-name')?.value === 'Imported orders'`),
+			chromedp.WaitVisible(chromedp.CSS(`.step-node[data-step="echo"]`)))
+		s.do("see it in the list, disabled",
+			chromedp.Click(chromedp.CSS(`.subnav a[href="/workflows"]`)), onPage("Workflows"),
+			chromedp.WaitVisible(chromedp.CSS(`tr[data-workflow="Imported orders"]`)))
+		if got := strings.ToLower(s.text(`tr[data-workflow="Imported orders"]`)); !strings.Contains(got, "disabled") {
+			t.Errorf("the imported workflow's row reads %q", got)
+		}
+		if first {
+			s.shot("workflows-share")
+		}
 	})
 }
