@@ -56,7 +56,13 @@ func TestTemplatesRunAsShipped(t *testing.T) {
 			}
 			var input any
 			_ = json.Unmarshal(tp.SampleInput, &input)
-			r := start(t, h, tok, w.ID, obj{"input": input, "wait": true})
+			// (A conversation waits for its reply: no waiting for its end.)
+			r := start(t, h, tok, w.ID, obj{"input": input, "wait": tp.SampleReply == ""})
+			if tp.SampleReply != "" { // a conversation: answer in its chat
+				r = waitRun(t, h, tok, r.ID, func(r run) bool { return r.Status == "running" && r.WakeAt != nil })
+				chat := input.(map[string]any)["payload"].(map[string]any)["chatId"]
+				deliver(t, h, g, "reply-"+tp.Slug, obj{"chatId": chat, "text": tp.SampleReply})
+			}
 			r = waitRun(t, h, tok, r.ID, nil)
 			if r.Status != "completed" {
 				t.Fatalf("%s: run %v", tp.Slug, r)
@@ -125,7 +131,8 @@ func TestTemplatesRunAsShipped(t *testing.T) {
 			t.Fatalf("left out: %d %s", r.Status, r.Raw)
 		}
 
-		if !strings.Contains(all, "Big order: 115 (desk, lamp)") || !strings.Contains(all, "Run run_example of wf_example v1 failed at check") {
+		if !strings.Contains(all, "Big order: 115 (desk, lamp)") || !strings.Contains(all, "Run run_example of wf_example v1 failed at check") ||
+			!strings.Contains(all, "Which email should the receipt go to?") || !strings.Contains(all, "Thanks, the receipt goes to ann@example.com.") {
 			t.Fatalf("messages: %q", texts)
 		}
 	})

@@ -36,6 +36,9 @@ type Template struct {
 	// (absent when its last step's output varies, e.g. a message id).
 	SampleInput  json.RawMessage `json:"sampleInput"`
 	SampleOutput json.RawMessage `json:"sampleOutput,omitempty"`
+	// SampleReply is, for a conversation, the answer to send in the
+	// sample input's chat while the run waits for it.
+	SampleReply string `json:"sampleReply,omitempty"`
 	// Definition is the workflow's definition, as POST /workflows/import
 	// takes it.
 	Definition json.RawMessage `json:"definition"`

@@ -3696,6 +3696,7 @@ export interface components {
             needs: components["schemas"]["TemplatesNeed"][];
             sampleInput: unknown;
             sampleOutput?: unknown;
+            sampleReply?: string;
             slug: string;
             source: string;
             stepTypes: string[];

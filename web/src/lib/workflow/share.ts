@@ -31,6 +31,7 @@ export interface Template {
   needs: { kind: string; id: string; label: string }[];
   sampleInput: unknown;
   sampleOutput?: unknown;
+  sampleReply?: string;
   definition: unknown;
 }
 
