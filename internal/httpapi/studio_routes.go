@@ -167,6 +167,7 @@ func (s *Server) studioRoutes() {
 			"`id:` its checkpoint (send Last-Event-ID to resume), a `: heartbeat` comment every 15 s; ends after the run's final state.",
 		handler: gate(s.runStream)})
 	s.shareRoutes()
+	s.templateRoutes()
 }
 
 // runStream serves GET /runs/{id}/stream.

@@ -55,6 +55,11 @@ type ImportInput struct {
 	Layout      *Layout         `json:"layout,omitempty"`
 	References  []Reference     `json:"references,omitempty"`
 	ExportedAt  *time.Time      `json:"exportedAt,omitempty"`
+	// Replace maps ids the definition names (its references) to ids of
+	// this workspace's resources; an empty id removes the reference
+	// (a gateway id from a trigger's list, a step's gatewayId or
+	// installationId). At most 100 entries.
+	Replace map[string]string `json:"replace,omitempty"`
 }
 
 // DuplicateInput is the optional body of POST /workflows/{id}/duplicate.
@@ -103,6 +108,13 @@ func (s *Service) Import(ctx context.Context, a actor.Actor, in ImportInput) (Wo
 	if in.Format != "" && in.Format != ExportFormat {
 		return Workflow{}, apperr.Invalid(apperr.FieldError{Field: "format", Message: fmt.Sprintf("must be %q (or left out)", ExportFormat)})
 	}
+	if len(in.Replace) > 0 {
+		def, err := replaceReferences(in.Definition, in.Replace)
+		if err != nil {
+			return Workflow{}, err
+		}
+		in.Definition = def
+	}
 	return s.createCopy(ctx, a, in.Name, in.Description, in.Definition, in.Layout)
 }
 
@@ -142,4 +154,68 @@ func (s *Service) createCopy(ctx context.Context, a actor.Actor, name, desc stri
 		return w, err
 	}
 	return s.SetLayout(ctx, a, w.ID, LayoutInput{Layout: layout})
+}
+
+// replaceReferences puts the ids of repl in place of the ones a
+// definition names where references() finds them: the event trigger's
+// gatewayIds and the gatewayId or installationId of each step's config.
+// Everything else in the definition is left as it is.
+func replaceReferences(raw json.RawMessage, repl map[string]string) (json.RawMessage, error) {
+	if len(repl) > 100 {
+		return nil, apperr.Invalid(apperr.FieldError{Field: "replace", Message: "must have at most 100 entries"})
+	}
+	for k, v := range repl {
+		if len(k) > 200 || len(v) > 200 {
+			return nil, apperr.Invalid(apperr.FieldError{Field: "replace", Message: "ids must be at most 200 characters"})
+		}
+	}
+	var d map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &d); err != nil {
+		return raw, nil // validation names the problem
+	}
+	if t, ok := d["trigger"]; ok {
+		var trig map[string]json.RawMessage
+		var gws []string
+		if json.Unmarshal(t, &trig) == nil && json.Unmarshal(trig["gatewayIds"], &gws) == nil && gws != nil {
+			out := []string{}
+			for _, g := range gws {
+				if n, ok := repl[g]; !ok {
+					out = append(out, g)
+				} else if n != "" {
+					out = append(out, n)
+				}
+			}
+			trig["gatewayIds"], _ = json.Marshal(out)
+			d["trigger"], _ = json.Marshal(trig)
+		}
+	}
+	var steps []map[string]json.RawMessage
+	if json.Unmarshal(d["steps"], &steps) == nil {
+		for _, st := range steps {
+			var cfg map[string]json.RawMessage
+			if json.Unmarshal(st["config"], &cfg) != nil || cfg == nil {
+				continue
+			}
+			changed := false
+			for _, key := range []string{"gatewayId", "installationId"} {
+				var id string
+				if json.Unmarshal(cfg[key], &id) != nil {
+					continue
+				}
+				if n, ok := repl[id]; ok {
+					changed = true
+					if n == "" {
+						delete(cfg, key)
+					} else {
+						cfg[key], _ = json.Marshal(n)
+					}
+				}
+			}
+			if changed {
+				st["config"], _ = json.Marshal(cfg)
+			}
+		}
+		d["steps"], _ = json.Marshal(steps)
+	}
+	return json.Marshal(d)
 }

@@ -23,6 +23,7 @@ export const { p, navigate, isActive, route } = createRouter({
   '/workflows/:id': () => import('./pages/Studio.svelte'),
   '/gateways': () => import('./pages/Gateways.svelte'),
   '/gateways/:id': () => import('./pages/Gateway.svelte'),
+  '/templates': () => import('./pages/Templates.svelte'),
   '/audit': () => import('./pages/Audit.svelte'),
   '/billing': () => import('./pages/Billing.svelte'),
   '/billing/success': () => import('./pages/BillingResult.svelte'),

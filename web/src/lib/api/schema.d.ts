@@ -2141,6 +2141,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/workflows/expressions/preview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Evaluate an expression, template or JMESPath transform over a run's data (runId) or data given inline, with the engine's own evaluator and limits; ok false with the error when it does not compile or fails. */
+        post: operations["postWorkflowsExpressionsPreview"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/workflows/import": {
         parameters: {
             query?: never;
@@ -2169,6 +2186,23 @@ export interface paths {
         get: operations["getWorkflowsSettings"];
         /** Replace the workspace's workflow settings: errorWorkflowId names a workflow of the workspace (null clears it). Audited as workflow.settings_changed. */
         put: operations["putWorkflowsSettings"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workflows/templates": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The gallery of ready workflows (the documentation's examples), each with a sample input; use one with POST /workflows/import, replacing the placeholder ids its needs name. */
+        get: operations["getWorkflowsTemplates"];
+        put?: never;
         post?: never;
         delete?: never;
         options?: never;
@@ -3608,6 +3642,10 @@ export interface components {
             items: components["schemas"]["OrgMember"][];
             nextCursor: string | null;
         };
+        PageOfTemplatesTemplate: {
+            items: components["schemas"]["TemplatesTemplate"][];
+            nextCursor: string | null;
+        };
         PageOfWorkflowVersion: {
             items: components["schemas"]["WorkflowVersion"][];
             nextCursor: string | null;
@@ -3645,6 +3683,24 @@ export interface components {
         };
         SwitchRequest: {
             organizationId: string | null;
+        };
+        TemplatesNeed: {
+            id: string;
+            kind: string;
+            label: string;
+        };
+        TemplatesTemplate: {
+            definition: unknown;
+            description: string;
+            name: string;
+            needs: components["schemas"]["TemplatesNeed"][];
+            sampleInput: unknown;
+            sampleOutput?: unknown;
+            sampleReply?: string;
+            slug: string;
+            source: string;
+            stepTypes: string[];
+            triggerType: string;
         };
         TokenRequest: {
             token: string;
@@ -3751,6 +3807,9 @@ export interface components {
             layout?: components["schemas"]["WorkflowLayout"];
             name: string;
             references?: components["schemas"]["WorkflowReference"][];
+            replace?: {
+                [key: string]: string;
+            };
         };
         WorkflowLayout: {
             nodes: {
@@ -3774,6 +3833,17 @@ export interface components {
         WorkflowPosition: {
             x: number;
             y: number;
+        };
+        WorkflowPreviewInput: {
+            data?: unknown;
+            expression: string;
+            mode?: string;
+            runId?: string;
+        };
+        WorkflowPreviewResult: {
+            error?: string;
+            ok: boolean;
+            value: unknown;
         };
         WorkflowReference: {
             field: string;
@@ -11146,6 +11216,52 @@ export interface operations {
             default: components["responses"]["Internal"];
         };
     };
+    postWorkflowsExpressionsPreview: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["WorkflowPreviewInput"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["WorkflowPreviewResult"];
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
+            413: components["responses"]["Status413"];
+            415: components["responses"]["Status415"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
+        };
+    };
     postWorkflowsImport: {
         parameters: {
             query?: never;
@@ -11265,6 +11381,46 @@ export interface operations {
             404: components["responses"]["Status404"];
             413: components["responses"]["Status413"];
             415: components["responses"]["Status415"];
+            /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            503: components["responses"]["Status503"];
+            default: components["responses"]["Internal"];
+        };
+    };
+    getWorkflowsTemplates: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["PageOfTemplatesTemplate"];
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
+            403: components["responses"]["Status403"];
             /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
             429: {
                 headers: {
