@@ -75,9 +75,16 @@ func TestBrowser_PluginsAndMarketplace(t *testing.T) {
 		}
 		s.do("clear the search", clearInput(`#plugin-q`), chromedp.WaitVisible(chromedp.CSS(`.plugin-card[data-plugin="analytics"]`)))
 
-		s.do("fill auto-reply's form",
+		// Without a rule the server refuses the config, and says why.
+		s.do("install without rules",
 			chromedp.Click(chromedp.CSS(`.plugin-card[data-plugin="auto-reply"] a`)), onPage("Auto-reply"),
 			chromedp.WaitVisible(chromedp.CSS(`.install-form [data-field="rules"] .add-item`)),
+			chromedp.Click(chromedp.CSS(`.install-form button[type=submit]`)),
+			chromedp.WaitVisible(chromedp.CSS(`.install-form .config-error`)))
+		if got := s.text(`.install-form .config-error`); !strings.Contains(got, "rules") {
+			t.Errorf("the refused config reads %q", got)
+		}
+		s.do("fill auto-reply's form",
 			chromedp.Click(chromedp.CSS(`.install-form [data-field="rules"] .add-item`)),
 			chromedp.WaitVisible(chromedp.CSS(`input[name="config.rules.0.keyword"]`)),
 			chromedp.SendKeys(chromedp.CSS(`input[name="config.rules.0.keyword"]`), "price"),
