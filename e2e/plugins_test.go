@@ -16,7 +16,7 @@ import (
 	"github.com/switchboard/switchboard/internal/plugin/wasm/wasmtest"
 )
 
-const e2eTelegramToken = "123456789:AAFakeTelegramTokenForTests_abcdefgh"
+const pluginsBotToken = "123456789:AAFakeTelegramTokenForTests_abcdefgh"
 
 // The plugin screens as a workspace owner who also publishes plugins:
 // auto-reply is found in the catalog and installed through its schema
@@ -32,7 +32,7 @@ func TestBrowser_PluginsAndMarketplace(t *testing.T) {
 	dbtest.EachURL(t, func(t *testing.T, url string) {
 		const adminEmail, adminPassword = "root@example.com", "root-password-12345"
 		const email, password = "dev@example.com", "dev-password-123"
-		tg := gatewaytest.NewTelegram(t, e2eTelegramToken)
+		tg := gatewaytest.NewTelegram(t, pluginsBotToken)
 		s := startEnv(t, url, map[string]string{
 			"SWITCHBOARD_ADMIN_EMAIL": adminEmail, "SWITCHBOARD_ADMIN_PASSWORD": adminPassword,
 			"SWITCHBOARD_TELEGRAM_API_URL": tg.URL, "SWITCHBOARD_OUTBOUND_ALLOW": tg.Host(),
@@ -57,7 +57,7 @@ func TestBrowser_PluginsAndMarketplace(t *testing.T) {
 		// webhook and its secret).
 		var g struct{ ID, InboundURL, Status string }
 		s.apiCall("POST", "/api/v1/gateways", dev.AccessToken, map[string]any{"type": "TELEGRAM", "name": "Support bot",
-			"credentials": map[string]string{"botToken": e2eTelegramToken}}, http.StatusCreated, &g)
+			"credentials": map[string]string{"botToken": pluginsBotToken}}, http.StatusCreated, &g)
 		s.apiCall("POST", "/api/v1/gateways/"+g.ID+"/connect", dev.AccessToken, nil, http.StatusOK, &g)
 		if g.Status != "CONNECTED" {
 			t.Fatalf("gateway after connect: %+v", g)
