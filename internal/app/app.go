@@ -268,6 +268,7 @@ func New(ctx context.Context, c config.Config, log *slog.Logger, opt Options) (*
 	limits.RegisterCounter(actor.ActionCreateGateway, gateway.Count)
 	runner.SetPriorityCharger(credits.ChargePriorityTx)
 	limits.RegisterCounter(actor.ActionInstallPlugin, install.Count)
+	limits.RegisterResource(credit.CountedResource{Metric: events.UsageMetric, Limit: events.Limit, Count: events.Count})
 	workflows, err := newWorkflows(ctx, c, d, runner, installs, gateways, limits, keys, eventsSvc, log)
 	if err != nil {
 		flags.Close()

@@ -46,6 +46,14 @@ func (p workflowPlugins) RunStep(ctx context.Context, a actor.Actor, ref workflo
 	return res, err
 }
 
+func (p workflowPlugins) ClaimStepSlot(ctx context.Context, a actor.Actor, kind, key string) (func(), error) {
+	release, err := p.installs.ClaimStepSlot(ctx, a, kind, key)
+	if errors.Is(err, install.ErrBusy) {
+		err = workflow.ErrBusy
+	}
+	return release, err
+}
+
 // newWorkflows builds the workflow engine, checks that the keyring opens
 // every sealed webhook token (sealing those an earlier version kept in
 // clear), registers its jobs and subscribes event-triggered workflows to

@@ -28,7 +28,9 @@ type Limits struct {
 
 	mu       sync.RWMutex
 	counters map[actor.Action]CountFunc
-	now      func() time.Time
+	// resources are the counted resources other packages limit.
+	resources []CountedResource
+	now       func() time.Time
 }
 
 // CountFunc counts a workspace's live resources of one kind (gateways,

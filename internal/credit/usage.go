@@ -82,6 +82,7 @@ func (l *Limits) Usage(ctx context.Context, a actor.Actor) (UsageReport, error) 
 	for k, v := range l.counters {
 		counters[k] = v
 	}
+	resources := l.resources
 	l.mu.RUnlock()
 	for _, item := range []struct {
 		action actor.Action
@@ -96,6 +97,14 @@ func (l *Limits) Usage(ctx context.Context, a actor.Actor) (UsageReport, error) 
 			ui.Used, ui.Exceeded = &n, exceeds(n, ui.Limit)
 		}
 		rep.Items = append(rep.Items, ui)
+	}
+	for _, r := range resources {
+		n, err := r.Count(ctx, q, ws)
+		if err != nil {
+			return UsageReport{}, fmt.Errorf("count %s: %w", r.Metric, err)
+		}
+		limit := r.Limit(a.Plan)
+		rep.Items = append(rep.Items, UsageItem{Metric: r.Metric, Unit: r.Metric, Used: &n, Limit: limit, Exceeded: exceeds(n, limit)})
 	}
 	return rep, nil
 }

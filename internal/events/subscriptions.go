@@ -142,13 +142,16 @@ func (s *Service) Create(ctx context.Context, a actor.Actor, in CreateInput) (Wi
 		CreatedBy: a.UserID, CreatedAt: now, UpdatedAt: now}
 	ws := a.WorkspaceID()
 	err = s.db.Tx(ctx, func(tx *db.Tx) error {
-		var n int
-		if err := db.Scope(tx, ws).QueryRowContext(ctx, `SELECT COUNT(*) FROM event_subscriptions WHERE workspace_id = $1`).Scan(&n); err != nil {
-			return fmt.Errorf("count event subscriptions: %w", err)
+		n, err := Count(ctx, tx, ws)
+		if err != nil {
+			return err
 		}
-		if limit := MaxSubscriptions[a.Plan]; n >= limit {
-			return apperr.New(apperr.PlanLimitExceeded, "the %s plan allows %d event subscriptions", a.Plan, limit).
-				WithDetails(map[string]any{"limit": limit, "current": n, "plan": a.Plan})
+		if limit := Limit(a.Plan); limit != actor.Unlimited && n >= limit {
+			// Shaped as every plan limit's refusal (credit.CheckCount), so
+			// a client reads the metric the same way for all of them.
+			return apperr.New(apperr.PlanLimitExceeded, "plan %s allows %d %s and this workspace has %d; remove some or upgrade the plan for more",
+				a.Plan, limit, UsageMetric, n).
+				WithDetails(map[string]any{"metric": UsageMetric, "limit": limit, "used": n, "current": n, "requested": 1, "plan": a.Plan})
 		}
 		raw, _ := json.Marshal(types)
 		if _, err := db.Scope(tx, ws).ExecContext(ctx, `INSERT INTO event_subscriptions (workspace_id, id, url, description, events,

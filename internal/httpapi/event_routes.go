@@ -100,7 +100,7 @@ func (s *Server) eventRoutes() {
 			return one(w, http.StatusOK, sub)
 		}})
 	s.handle(route{method: "POST", path: base + "/{id}/test", doc: routeDoc{errors: []int{409}}, tag: "events", access: signedIn,
-		perm: actor.PermEventsManage, status: http.StatusAccepted, response: events.Delivery{},
+		perm: actor.PermEventsManage, status: http.StatusAccepted, response: events.Delivery{}, idempotent: true,
 		summary: "Queue an event.test delivery to this subscription.",
 		handler: func(w http.ResponseWriter, r *http.Request) error {
 			d, err := s.Events.SendTest(r.Context(), s.actorOf(r), r.PathValue("id"))
@@ -138,7 +138,7 @@ func (s *Server) eventRoutes() {
 			return one(w, http.StatusOK, d)
 		}})
 	s.handle(route{method: "POST", path: base + "/{id}/deliveries/{deliveryId}/redeliver", doc: routeDoc{errors: []int{409}}, tag: "events",
-		access: signedIn, perm: actor.PermEventsManage, status: http.StatusAccepted, response: events.Delivery{},
+		access: signedIn, perm: actor.PermEventsManage, status: http.StatusAccepted, response: events.Delivery{}, idempotent: true,
 		summary: "Send a finished delivery again (same webhook-id and body, a fresh schedule of attempts); 409 while it is pending.",
 		handler: func(w http.ResponseWriter, r *http.Request) error {
 			d, err := s.Events.Redeliver(r.Context(), s.actorOf(r), r.PathValue("id"), r.PathValue("deliveryId"))

@@ -111,7 +111,7 @@ func (s *Server) studioRoutes() {
 			return nil
 		})})
 	s.handle(route{method: "POST", path: "/api/v1/workflows/{id}/test", doc: routeDoc{errors: []int{402, 409}}, tag: "runs", access: signedIn,
-		perm: actor.PermWorkflowExecute, status: http.StatusAccepted, request: workflow.TestInput{}, response: workflow.TestResult{},
+		perm: actor.PermWorkflowExecute, status: http.StatusAccepted, request: workflow.TestInput{}, response: workflow.TestResult{}, idempotent: true,
 		query:   []param{{"wait", "answer when the run ends or after this many milliseconds (0–60000)"}},
 		summary: "Run an unsaved definition as a test run (202 at once; follow it with GET /runs/{id}/stream): 400 with the same errors as validate; pinned steps are not run, their pinned output is used.",
 		handler: gate(func(w http.ResponseWriter, r *http.Request) error {

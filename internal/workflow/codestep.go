@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"runtime"
 	"sync"
 	"time"
 
 	"github.com/switchboard/switchboard/internal/actor"
+	"github.com/switchboard/switchboard/internal/db"
 	"github.com/switchboard/switchboard/internal/jsrun"
 )
 
@@ -94,6 +96,28 @@ func (s *Service) runCode(ctx context.Context, x *exec, cs *cstep, started time.
 	if cs.code == nil {
 		return s.failed(x, cs, inRec, "the step's code was not compiled", started)
 	}
+	if sl, ok := s.Plugins.(StepSlots); ok {
+		// One of the workspace's cpuCores slots, shared with its plugin
+		// executions on every node, besides this node's CPU bound below.
+		// The slot's lease ends soon after the step could: its wait for
+		// a node slot and its time limit.
+		cctx, cancel := context.WithTimeout(ctx, codeSlotWait+CodeLimits(x.run.plan).Time+time.Second)
+		free, err := sl.ClaimStepSlot(cctx, x.a, "code", "code:"+IdempotencyKey(x.run.ID, cs.ID, x.seq, x.attempt))
+		cancel()
+		switch {
+		case errors.Is(err, ErrBusy):
+			return outcome{status: StatusRunning, busy: true}, true
+		case err != nil && ctx.Err() != nil:
+			return outcome{status: StatusRunning, interrupted: true}, true
+		case err != nil && db.IsTransient(err):
+			s.Log.Warn("workflow code step: database fault, retrying", "run", x.run.ID, "step", cs.ID, "error", err)
+			return outcome{status: StatusRunning, retry: fmt.Errorf("code step %s of run %s: %w", cs.ID, x.run.ID, err)}, true
+		case err != nil:
+			s.Log.Error("workflow code step slot", "run", x.run.ID, "step", cs.ID, "error", err)
+			return s.failed(x, cs, inRec, "the step could not run because of an internal error; it was logged", started)
+		}
+		defer free()
+	}
 	release, busy := nodeCodeSlots.acquire(ctx, x.run.workspaceID, x.run.plan)
 	if busy {
 		return outcome{status: StatusRunning, busy: true}, true
@@ -119,6 +143,14 @@ func (s *Service) runCode(ctx context.Context, x *exec, cs *cstep, started time.
 	x.records[len(x.records)-1].Logs = res.Logs
 	x.cur, x.attempt = next(cs, ""), 1
 	return outcome{status: StatusRunning}, true
+}
+
+// StepSlots is what Plugins may also provide: a concurrency slot of the
+// workspace (its plan's cpuCores, counted with its plugin executions on
+// every node) for a code step, freed by the returned func; ErrBusy when
+// none is free.
+type StepSlots interface {
+	ClaimStepSlot(ctx context.Context, a actor.Actor, kind, key string) (release func(), err error)
 }
 
 // codeSlots bound the code steps one node runs at once: as many as it has

@@ -77,3 +77,28 @@ func TestWebhookTrigger_DedupeHeaderStartsOneRunPerDelivery(t *testing.T) {
 		}
 	})
 }
+
+// A delivery header whose value is not UTF-8 (HTTP allows any byte but
+// controls there) still deduplicates, on PostgreSQL as on SQLite: it is
+// never stored as it came.
+func TestWebhookTrigger_DedupeHeaderNotUTF8(t *testing.T) {
+	t.Parallel()
+	dbtest.EachURL(t, func(t *testing.T, url string) {
+		h, tok := node(t, url)
+		w := create(t, h, tok, "bytes", def(obj{"type": "webhook", "dedupeHeader": "X-Delivery"}, transform("echo", "trigger.body", "")))
+		var first string
+		for i := range 2 {
+			r := h.Do(apptest.Request{Method: "POST", Path: hookPath(w), Body: `{"n":1}`, Headers: map[string]string{"X-Delivery": "d\xff\xfe1"}})
+			if r.Status != http.StatusAccepted {
+				t.Fatalf("delivery %d: %d %s", i, r.Status, r.Raw)
+			}
+			var acc struct{ RunID string }
+			r.Data(t, &acc)
+			if i == 0 {
+				first = acc.RunID
+			} else if acc.RunID != first || r.Header.Get("Idempotent-Replayed") != "true" {
+				t.Fatalf("redelivery started run %s (first %s)", acc.RunID, first)
+			}
+		}
+	})
+}

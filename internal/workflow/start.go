@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/switchboard/switchboard/internal/actor"
 	"github.com/switchboard/switchboard/internal/apperr"
@@ -346,10 +347,12 @@ func (s *Service) Hook(ctx context.Context, id, token string, req HookRequest) (
 }
 
 // deliveryKey is the run key of a webhook delivery named by its header;
-// long values are hashed to fit a key.
+// long values are hashed to fit a key, and so are values that are not
+// UTF-8 text (a header may carry any byte but controls, and PostgreSQL's
+// text takes only UTF-8): the delivery is still deduplicated by them.
 func deliveryKey(header, value string) string {
 	k := "hook:" + strings.ToLower(header) + ":" + value
-	if len(k) > 200 {
+	if len(k) > 200 || !utf8.ValidString(value) {
 		sum := sha256.Sum256([]byte(value))
 		k = "hook:" + strings.ToLower(header) + ":sha256:" + hex.EncodeToString(sum[:])
 	}

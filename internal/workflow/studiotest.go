@@ -38,6 +38,9 @@ type TestInput struct {
 	// keeps the pins of deleted steps in its draft). A pinned condition's
 	// output is true, false or {"result": true|false}.
 	Pinned map[string]json.RawMessage `json:"pinned,omitempty"`
+	// IdempotencyKey is an alias of the Idempotency-Key header: one key,
+	// one test run.
+	IdempotencyKey string `json:"idempotencyKey,omitempty"`
 }
 
 // TestResult is the answer of POST /workflows/{id}/test.

@@ -39,6 +39,7 @@ const metricLabels: Record<string, string> = {
   storageBytes: 'Storage',
   gateways: 'Gateways',
   plugins: 'Plugins',
+  eventSubscriptions: 'Event subscriptions',
 };
 
 export function metricLabel(metric: string): string {

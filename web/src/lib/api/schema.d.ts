@@ -3949,6 +3949,7 @@ export interface components {
         };
         WorkflowTestInput: {
             definition: unknown;
+            idempotencyKey?: string;
             input?: unknown;
             pinned?: {
                 [key: string]: unknown;
@@ -7095,7 +7096,10 @@ export interface operations {
     postEventSubscriptionsByIdDeliveriesByDeliveryIdRedeliver: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Makes retries safe: the first request with a key runs, the others (for 24 h, per workspace and path) get its answer with Idempotent-Replayed: true. The body field idempotencyKey is an alias. */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 id: string;
                 deliveryId: string;
@@ -7121,7 +7125,15 @@ export interface operations {
             401: components["responses"]["Status401"];
             403: components["responses"]["Status403"];
             404: components["responses"]["Status404"];
-            409: components["responses"]["Status409"];
+            /** @description The Idempotency-Key was used for a different request, or its first request is still running (IDEMPOTENCY_CONFLICT). Or: The resource's state does not allow this (CONFLICT). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             413: components["responses"]["Status413"];
             /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
             429: {
@@ -7185,7 +7197,10 @@ export interface operations {
     postEventSubscriptionsByIdTest: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Makes retries safe: the first request with a key runs, the others (for 24 h, per workspace and path) get its answer with Idempotent-Replayed: true. The body field idempotencyKey is an alias. */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 id: string;
             };
@@ -7210,7 +7225,15 @@ export interface operations {
             401: components["responses"]["Status401"];
             403: components["responses"]["Status403"];
             404: components["responses"]["Status404"];
-            409: components["responses"]["Status409"];
+            /** @description The Idempotency-Key was used for a different request, or its first request is still running (IDEMPOTENCY_CONFLICT). Or: The resource's state does not allow this (CONFLICT). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             413: components["responses"]["Status413"];
             /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
             429: {
@@ -12070,7 +12093,10 @@ export interface operations {
                 /** @description answer when the run ends or after this many milliseconds (0–60000) */
                 wait?: string;
             };
-            header?: never;
+            header?: {
+                /** @description Makes retries safe: the first request with a key runs, the others (for 24 h, per workspace and path) get its answer with Idempotent-Replayed: true. The body field idempotencyKey is an alias. */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 id: string;
             };
@@ -12100,7 +12126,15 @@ export interface operations {
             402: components["responses"]["Status402"];
             403: components["responses"]["Status403"];
             404: components["responses"]["Status404"];
-            409: components["responses"]["Status409"];
+            /** @description The Idempotency-Key was used for a different request, or its first request is still running (IDEMPOTENCY_CONFLICT). Or: The resource's state does not allow this (CONFLICT). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             413: components["responses"]["Status413"];
             415: components["responses"]["Status415"];
             /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
