@@ -1,1 +1,0 @@
-import{ak as c,al as l,am as t}from"./index-CbhDeQtp.js";const f=Symbol("NaN");function k(e,r,n){var o=new t(e),s=!c();l(()=>{var a=r();a!==a&&(a=f),s&&a!==null&&typeof a=="object"&&(a={}),o.ensure(a,n)})}export{k};
