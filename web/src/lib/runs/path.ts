@@ -23,11 +23,13 @@ export function takenLinks(def: Definition, records: StepRecord[]): Set<string> 
   const first = new Map<string, number>();
   const last = new Map<string, number>();
   const failedAt = new Map<string, number>();
-  for (const r of records) {
-    if (!first.has(r.stepId)) first.set(r.stepId, r.seq);
-    last.set(r.stepId, r.seq);
-    if (r.status === 'failed') failedAt.set(r.stepId, r.seq);
-  }
+  // Records are in the order they were made (several may share a
+  // checkpoint), so their index orders them.
+  records.forEach((r, i) => {
+    if (!first.has(r.stepId)) first.set(r.stepId, i);
+    last.set(r.stepId, i);
+    if (r.status === 'failed') failedAt.set(r.stepId, i);
+  });
   const out = new Set<string>();
   for (const l of links(def)) {
     const id = `${l.from}:${l.kind}`;

@@ -11,7 +11,7 @@ export function terminal(status: string): boolean {
 }
 
 export function statusClass(s: string): string {
-  return s === 'completed' ? 'good' : s === 'failed' || s === 'cancelled' ? 'bad' : '';
+  return s === 'completed' || s === 'succeeded' ? 'good' : s === 'failed' || s === 'cancelled' ? 'bad' : '';
 }
 
 // duration says how long something took: "420 ms", "3.2 s", "4 min 5 s".

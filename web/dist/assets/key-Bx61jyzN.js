@@ -1,1 +1,0 @@
-import{Y as c,Z as t,_ as f}from"./index-C4yLu9-b.js";const i=Symbol("NaN");function y(e,r,n){var o=new f(e),s=!c();t(()=>{var a=r();a!==a&&(a=i),s&&a!==null&&typeof a=="object"&&(a={}),o.ensure(a,n)})}export{y as k};
