@@ -334,8 +334,10 @@ func (a *App) Start(ctx context.Context) error {
 		a.Workflows.Start(ctx)
 		a.Gateways.StartPolling(ctx)
 	}
-	// Every node serving the API counts toward the split of its limits.
+	// Every node serving the API counts toward the split of its limits,
+	// and hears of run checkpoints for the run streams it serves.
 	a.APINodes.Start(ctx)
+	a.Workflows.Listen(ctx)
 	return nil
 }
 
@@ -397,6 +399,7 @@ func (a *App) Close() error {
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	a.Workflows.Stop()
+	a.Workflows.StopListening()
 	a.Gateways.StopPolling()
 	_ = a.Jobs.Stop(sctx)
 	a.APINodes.Stop(sctx)

@@ -540,9 +540,10 @@ func (s *Service) finishCommit(ctx context.Context, x *exec, o outcome) error {
 	if err != nil {
 		return err
 	}
-	if o.status != StatusRunning {
-		s.waiters.notify(x.run.ID)
-	}
+	// Every checkpoint wakes this node's followers of the run (streams
+	// and synchronous waits) at once; other nodes hear of it by notice or
+	// by their poll.
+	s.waiters.notify(x.run.ID)
 	return nil
 }
 

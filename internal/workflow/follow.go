@@ -13,13 +13,14 @@ import (
 
 // Following a run (GET /runs/{id}/stream). Every commit of a run moves
 // its checkpoint (seq) on — a segment, a cancel, a timeout, a retry — so a
-// follower polls the checkpoint with a one-row primary-key query and
-// loads the whole run only when it moved. That works across nodes on
-// both engines; a run ending on this node also wakes its followers at
-// once.
+// follower checks the checkpoint with a one-row primary-key query and
+// loads the whole run only when it moved. It checks when woken — by a
+// PostgreSQL notice of the commit from any node (notices.go), or by a run
+// ending on this node — and at each poll, every FollowPoll (SQLite, or
+// PostgreSQL while the listener is down) or FollowPollListening.
 
 // Follow timing: FollowPoll keeps the delay from a commit to its event
-// well under a second; FollowHeartbeat keeps idle connections (and the
+// well under a second where no notice comes; FollowHeartbeat keeps idle connections (and the
 // proxies on their way) open.
 const (
 	FollowPoll      = 250 * time.Millisecond
@@ -46,7 +47,9 @@ func (s *Service) Follow(ctx context.Context, a actor.Actor, r Run, lastSeq int,
 	ws := a.WorkspaceID()
 	ended := s.waiters.add(r.ID)
 	defer s.waiters.remove(r.ID, ended)
-	poll := time.NewTicker(FollowPoll)
+	// The first poll comes at once: a commit between the caller's read
+	// of r and the waiter's registration sent its notice to nobody.
+	poll := time.NewTimer(0)
 	defer poll.Stop()
 	beat := time.NewTimer(FollowHeartbeat)
 	defer beat.Stop()
@@ -72,8 +75,12 @@ func (s *Service) Follow(ctx context.Context, a actor.Actor, r Run, lastSeq int,
 			beat.Reset(FollowHeartbeat)
 			continue
 		case <-ended:
+			if !poll.Stop() {
+				<-poll.C
+			}
 		case <-poll.C:
 		}
+		poll.Reset(s.followPoll())
 		moved, err := s.checkpointMoved(ctx, ws, r.ID, seq)
 		if err != nil || !moved {
 			if apperr.Is(err, apperr.NotFound) {

@@ -75,6 +75,7 @@ type Service struct {
 	Deps
 	compiled cache
 	waiters  waiters
+	notices  notices
 	now      func() time.Time
 	schedNow func() time.Time // schedule_trigger.go
 	stop     context.CancelFunc

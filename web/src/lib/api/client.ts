@@ -6,7 +6,7 @@ import { session, refreshSession, impersonationOver } from '../session.svelte';
 // Every call goes through this fetch: it adds the in-memory access token
 // and, when a signed-in call answers 401 because the token expired,
 // refreshes once through the session cookie and retries.
-async function authedFetch(input: Request): Promise<Response> {
+export async function authedFetch(input: Request): Promise<Response> {
   const retry = input.clone();
   const res = await fetch(withToken(input));
   // An impersonation that expired or was revoked hands the tab back to

@@ -1,1 +1,0 @@
-import{aj as c,ak as l,al as t}from"./index-Pv_x6ih0.js";const f=Symbol("NaN");function k(e,r,n){var o=new t(e),s=!c();l(()=>{var a=r();a!==a&&(a=f),s&&a!==null&&typeof a=="object"&&(a={}),o.ensure(a,n)})}export{k};
