@@ -199,6 +199,8 @@ func TestOpenAPI_DeclaresWhatTheServerAnswers(t *testing.T) {
 		{"post", "/hooks/stripe", "404"},                      // webhooks not configured
 		{"post", "/hooks/workflows/{id}/{token}", "200"},      // a synchronous workflow
 		{"post", "/hooks/workflows/{id}/{token}", "422"},      // its run failed
+		{"post", "/hooks/gateways/{id}/{token}", "401"},       // a forged signature
+		{"get", "/hooks/gateways/{id}/{token}", "401"},        // a wrong verify token
 		{"post", "/api/v1/installations/{id}/execute", "402"}, // plan limit
 		{"get", "/api/v1/workflows", "404"},                   // feature flag off
 	} {

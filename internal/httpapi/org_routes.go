@@ -59,8 +59,7 @@ func (s *Server) orgRoutes() {
 			if err != nil {
 				return err
 			}
-			writeJSON(w, http.StatusOK, wholePage(list))
-			return nil
+			return writeWholePage(w, r, list)
 		}})
 	s.handle(route{method: "GET", path: "/api/v1/orgs/{id}", tag: "organizations", access: signedIn,
 		summary: "One organization you belong to.", response: org.Org{},
@@ -247,8 +246,7 @@ func (s *Server) departmentRoutes() {
 			if err != nil {
 				return err
 			}
-			writeJSON(w, http.StatusOK, wholePage(list))
-			return nil
+			return writeWholePage(w, r, list)
 		}})
 	s.handle(route{method: "POST", path: "/api/v1/orgs/{id}/departments", doc: routeDoc{errors: []int{409}}, tag: "organizations", access: signedIn, status: http.StatusCreated,
 		summary: "Create a department (ORG_OWNER, ORG_ADMIN).", request: nameRequest{}, response: org.Department{},

@@ -25,8 +25,7 @@ func (s *Server) pluginRoutes() {
 			if err != nil {
 				return err
 			}
-			writeJSON(w, http.StatusOK, wholePage(list))
-			return nil
+			return writeWholePage(w, r, list)
 		}})
 	s.handle(route{method: "GET", path: "/api/v1/plugins/{slug}", tag: "plugins", access: signedIn, perm: actor.PermPluginRead, response: market.Entry{},
 		summary: "One catalog plugin with its installable versions and schemas.",
