@@ -200,6 +200,11 @@ func TestOpenAPI_DeclaresWhatTheServerAnswers(t *testing.T) {
 		{"post", "/hooks/workflows/{id}/{token}", "200"},      // a synchronous workflow
 		{"post", "/hooks/workflows/{id}/{token}", "422"},      // its run failed
 		{"post", "/hooks/gateways/{id}/{token}", "401"},       // a forged signature
+		{"post", "/api/v1/auth/login", "401"},                 // a wrong password
+		{"post", "/api/v1/auth/refresh", "401"},               // a spent refresh token
+		{"post", "/api/v1/auth/switch", "404"},                // not a member of that organization
+		{"post", "/api/v1/installations", "404"},              // no such plugin
+		{"post", "/api/v1/installations/{id}/execute", "202"}, // async: true
 		{"get", "/hooks/gateways/{id}/{token}", "401"},        // a wrong verify token
 		{"post", "/api/v1/installations/{id}/execute", "402"}, // plan limit
 		{"get", "/api/v1/workflows", "404"},                   // feature flag off

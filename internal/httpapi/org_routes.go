@@ -142,7 +142,7 @@ func (s *Server) orgRoutes() {
 			writeJSON(w, http.StatusOK, res)
 			return nil
 		}})
-	s.handle(route{method: "POST", path: "/api/v1/auth/switch", tag: "auth", access: signedIn,
+	s.handle(route{method: "POST", path: "/api/v1/auth/switch", doc: routeDoc{errors: []int{404}}, tag: "auth", access: signedIn,
 		summary: "Act in an organization you belong to (or null for your personal workspace): a new access token for this session.",
 		request: switchRequest{}, response: auth.Tokens{},
 		handler: func(w http.ResponseWriter, r *http.Request) error {
