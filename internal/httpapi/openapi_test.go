@@ -213,6 +213,11 @@ func TestOpenAPI_DeclaresWhatTheServerAnswers(t *testing.T) {
 			t.Errorf("%s %s does not declare %s", c.method, c.path, c.status)
 		}
 	}
+	// An async execution's 202 carries the same execution as a finished one's 200.
+	exec := op("post", "/api/v1/installations/{id}/execute")["responses"].(map[string]any)
+	if a, b := toJSON(exec["202"].(map[string]any)["content"]), toJSON(exec["200"].(map[string]any)["content"]); a != b {
+		t.Errorf("execute: 202 %s, 200 %s", a, b)
+	}
 	// The execute route's 429 carries Retry-After.
 	if !strings.Contains(toJSON(components["responses"]), `"Retry-After"`) {
 		t.Error("429 does not declare Retry-After")

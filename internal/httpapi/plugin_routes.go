@@ -236,7 +236,7 @@ func (s *Server) installationRoutes() {
 			}})
 	}
 	s.handle(route{method: "POST", path: "/api/v1/installations/{id}/execute", doc: routeDoc{errors: []int{402, 409},
-		also: map[int]string{http.StatusAccepted: "With async: true (or a run still under way), the queued execution; poll its history."}}, tag: "installations", access: signedIn, perm: actor.PermWorkflowExecute,
+		sameBody: map[int]string{http.StatusAccepted: "With async: true (or a run still under way), the queued execution; poll its history."}}, tag: "installations", access: signedIn, perm: actor.PermWorkflowExecute,
 		request: install.ExecuteInput{}, response: install.Execution{}, idempotent: true,
 		summary: "Run the plugin standalone: 200 with the finished execution, or with async:true 202 with the queued one (poll its history). A synchronous run waits up to 10 s for one of the plan's cpuCores slots, then answers 429 RATE_LIMITED with Retry-After.",
 		handler: func(w http.ResponseWriter, r *http.Request) error {
