@@ -61,7 +61,7 @@ func (s *Server) authRoutes() {
 	s.handle(route{method: "POST", path: "/api/v1/auth/login", tag: "auth", rateLimited: true,
 		summary: "Sign in with email and password; returns an access and a refresh token or, when the account has a second factor, " +
 			"{mfaRequired: true, mfaToken, methods} and no session yet: complete it with POST /api/v1/auth/login/mfa.",
-		request: loginRequest{}, doc: routeDoc{oneOf: []any{auth.Tokens{}, auth.MFAChallenge{}}},
+		request: loginRequest{}, doc: routeDoc{oneOf: []any{auth.Tokens{}, auth.MFAChallenge{}}, errors: []int{401}},
 		handler: func(w http.ResponseWriter, r *http.Request) error {
 			var in loginRequest
 			if err := decode(r, &in); err != nil {
@@ -81,7 +81,7 @@ func (s *Server) authRoutes() {
 			s.writeTokens(w, http.StatusOK, *res.Tokens, in.Session)
 			return nil
 		}})
-	s.handle(route{method: "POST", path: "/api/v1/auth/refresh", tag: "auth", rateLimited: true,
+	s.handle(route{method: "POST", path: "/api/v1/auth/refresh", doc: routeDoc{errors: []int{401}}, tag: "auth", rateLimited: true,
 		summary: "Exchange a refresh token (single use) for new tokens.", request: refreshRequest{}, response: auth.Tokens{},
 		handler: func(w http.ResponseWriter, r *http.Request) error {
 			var in refreshRequest

@@ -97,8 +97,7 @@ func (s *Server) creditRoutes() {
 	s.handle(route{method: "GET", path: "/api/v1/credits/costs", tag: "credits", access: signedIn, keyPerm: actor.PermCreditsRead,
 		summary: "The CREDIT_COSTS table: millicredits per unit of each metered action.", response: page[credit.Cost]{},
 		handler: func(w http.ResponseWriter, r *http.Request) error {
-			writeJSON(w, http.StatusOK, wholePage(credit.Costs()))
-			return nil
+			return writeWholePage(w, r, credit.Costs())
 		}})
 	s.handle(route{method: "GET", path: "/api/v1/credits/estimate", tag: "credits", access: signedIn, keyPerm: actor.PermCreditsRead,
 		summary: "What a quantity of an action costs, rounded up to the millicredit.", response: estimateResponse{},
@@ -202,8 +201,7 @@ func (s *Server) billingRoutes() {
 	s.handle(route{method: "GET", path: "/api/v1/billing/packs", doc: routeDoc{errors: []int{404}}, tag: "billing", access: signedIn,
 		summary: "The credit packs for sale (credits in millicredits, prices in cents).", response: page[billing.Pack]{},
 		handler: func(w http.ResponseWriter, r *http.Request) error {
-			writeJSON(w, http.StatusOK, wholePage(s.Billing.PackList()))
-			return nil
+			return writeWholePage(w, r, s.Billing.PackList())
 		}})
 	s.handle(route{method: "GET", path: "/api/v1/billing", tag: "billing", access: signedIn, perm: actor.PermCreditsRead,
 		summary:  "Your workspace's billing: whether Stripe is enabled here, whether you may buy, the plan, its subscription's state, and every plan with its limits and whether it is sold.",

@@ -204,7 +204,9 @@ func (s *Server) gatewayRoutes() {
 		if method == "GET" {
 			summary = "Provider verification handshake (WhatsApp hub.challenge)."
 		}
-		s.handle(route{method: method, path: "/hooks/gateways/{id}/{token}", doc: routeDoc{rawBody: true}, tag: "gateways", summary: summary,
+		// 401: the provider's signature (or WhatsApp's verify token) is
+		// missing or wrong.
+		s.handle(route{method: method, path: "/hooks/gateways/{id}/{token}", doc: routeDoc{rawBody: true, errors: []int{401}}, tag: "gateways", summary: summary,
 			handler: s.inbound})
 	}
 }

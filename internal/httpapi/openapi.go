@@ -3,6 +3,7 @@ package httpapi
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"path"
 	"reflect"
@@ -47,6 +48,9 @@ type routeDoc struct {
 	// also are further success answers: status → description, with a
 	// body of any JSON.
 	also map[int]string
+	// sameBody are further success answers with the same body as the
+	// route's status: status → description.
+	sameBody map[int]string
 	// noDatabase: the route answers without the database (no 503).
 	noDatabase bool
 	// oneOf, when set, are the success answer's alternative data types
@@ -492,6 +496,11 @@ func (s *Server) openAPI() (map[string]any, []string) {
 			okBody["content"] = content
 		}
 		responses := map[string]any{strconv.Itoa(rt.status): okBody}
+		for status, desc := range rt.doc.sameBody {
+			same := maps.Clone(okBody)
+			same["description"] = desc
+			responses[strconv.Itoa(status)] = same
+		}
 		for status, desc := range rt.doc.also {
 			responses[strconv.Itoa(status)] = map[string]any{"description": desc,
 				"content": map[string]any{"application/json": map[string]any{"schema": map[string]any{}}}}

@@ -199,12 +199,24 @@ func TestOpenAPI_DeclaresWhatTheServerAnswers(t *testing.T) {
 		{"post", "/hooks/stripe", "404"},                      // webhooks not configured
 		{"post", "/hooks/workflows/{id}/{token}", "200"},      // a synchronous workflow
 		{"post", "/hooks/workflows/{id}/{token}", "422"},      // its run failed
+		{"post", "/hooks/gateways/{id}/{token}", "401"},       // a forged signature
+		{"post", "/api/v1/auth/login", "401"},                 // a wrong password
+		{"post", "/api/v1/auth/refresh", "401"},               // a spent refresh token
+		{"post", "/api/v1/auth/switch", "404"},                // not a member of that organization
+		{"post", "/api/v1/installations", "404"},              // no such plugin
+		{"post", "/api/v1/installations/{id}/execute", "202"}, // async: true
+		{"get", "/hooks/gateways/{id}/{token}", "401"},        // a wrong verify token
 		{"post", "/api/v1/installations/{id}/execute", "402"}, // plan limit
 		{"get", "/api/v1/workflows", "404"},                   // feature flag off
 	} {
 		if !statuses(op(c.method, c.path))[c.status] {
 			t.Errorf("%s %s does not declare %s", c.method, c.path, c.status)
 		}
+	}
+	// An async execution's 202 carries the same execution as a finished one's 200.
+	exec := op("post", "/api/v1/installations/{id}/execute")["responses"].(map[string]any)
+	if a, b := toJSON(exec["202"].(map[string]any)["content"]), toJSON(exec["200"].(map[string]any)["content"]); a != b {
+		t.Errorf("execute: 202 %s, 200 %s", a, b)
 	}
 	// The execute route's 429 carries Retry-After.
 	if !strings.Contains(toJSON(components["responses"]), `"Retry-After"`) {

@@ -59,8 +59,7 @@ func (s *Server) orgRoutes() {
 			if err != nil {
 				return err
 			}
-			writeJSON(w, http.StatusOK, wholePage(list))
-			return nil
+			return writeWholePage(w, r, list)
 		}})
 	s.handle(route{method: "GET", path: "/api/v1/orgs/{id}", tag: "organizations", access: signedIn,
 		summary: "One organization you belong to.", response: org.Org{},
@@ -143,7 +142,7 @@ func (s *Server) orgRoutes() {
 			writeJSON(w, http.StatusOK, res)
 			return nil
 		}})
-	s.handle(route{method: "POST", path: "/api/v1/auth/switch", tag: "auth", access: signedIn,
+	s.handle(route{method: "POST", path: "/api/v1/auth/switch", doc: routeDoc{errors: []int{404}}, tag: "auth", access: signedIn,
 		summary: "Act in an organization you belong to (or null for your personal workspace): a new access token for this session.",
 		request: switchRequest{}, response: auth.Tokens{},
 		handler: func(w http.ResponseWriter, r *http.Request) error {
@@ -247,8 +246,7 @@ func (s *Server) departmentRoutes() {
 			if err != nil {
 				return err
 			}
-			writeJSON(w, http.StatusOK, wholePage(list))
-			return nil
+			return writeWholePage(w, r, list)
 		}})
 	s.handle(route{method: "POST", path: "/api/v1/orgs/{id}/departments", doc: routeDoc{errors: []int{409}}, tag: "organizations", access: signedIn, status: http.StatusCreated,
 		summary: "Create a department (ORG_OWNER, ORG_ADMIN).", request: nameRequest{}, response: org.Department{},

@@ -18,13 +18,19 @@ type page[T any] struct {
 	NextCursor *string `json:"nextCursor"`
 }
 
-// wholePage answers a list that is small by nature (a fixed table, a
-// user's organizations) in one page.
-func wholePage[T any](items []T) page[T] {
+// writeWholePage answers a list that is small by nature (a fixed table, a
+// user's organizations) in one page. Such a listing never hands out a
+// cursor, so a request that brings one is refused like any cursor a
+// listing did not produce, rather than answered with the first page again.
+func writeWholePage[T any](w http.ResponseWriter, r *http.Request, items []T) error {
+	if _, err := cursorParam(r, func(string) bool { return false }); err != nil {
+		return err
+	}
 	if items == nil {
 		items = []T{}
 	}
-	return page[T]{Items: items}
+	writeJSON(w, http.StatusOK, page[T]{Items: items})
+	return nil
 }
 
 // order says how a keyset listing sorts its items by key, and which

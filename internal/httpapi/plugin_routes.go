@@ -25,8 +25,7 @@ func (s *Server) pluginRoutes() {
 			if err != nil {
 				return err
 			}
-			writeJSON(w, http.StatusOK, wholePage(list))
-			return nil
+			return writeWholePage(w, r, list)
 		}})
 	s.handle(route{method: "GET", path: "/api/v1/plugins/{slug}", tag: "plugins", access: signedIn, perm: actor.PermPluginRead, response: market.Entry{},
 		summary: "One catalog plugin with its installable versions and schemas.",
@@ -153,7 +152,7 @@ func (s *Server) marketRoutes() {
 }
 
 func (s *Server) installationRoutes() {
-	s.handle(route{method: "POST", path: "/api/v1/installations", doc: routeDoc{errors: []int{402, 409}}, tag: "installations", access: signedIn, perm: actor.PermPluginInstall,
+	s.handle(route{method: "POST", path: "/api/v1/installations", doc: routeDoc{errors: []int{402, 404, 409}}, tag: "installations", access: signedIn, perm: actor.PermPluginInstall,
 		status: http.StatusCreated, request: install.InstallInput{}, response: install.Installation{},
 		summary: "Install a built-in or an approved marketplace plugin, within the plan's plugin limit (marketplace plugins need the wasm_sandbox flag). Optional write-only secrets are sealed; answers list only their names.",
 		handler: func(w http.ResponseWriter, r *http.Request) error {
@@ -236,7 +235,8 @@ func (s *Server) installationRoutes() {
 				return nil
 			}})
 	}
-	s.handle(route{method: "POST", path: "/api/v1/installations/{id}/execute", doc: routeDoc{errors: []int{402, 409}}, tag: "installations", access: signedIn, perm: actor.PermWorkflowExecute,
+	s.handle(route{method: "POST", path: "/api/v1/installations/{id}/execute", doc: routeDoc{errors: []int{402, 409},
+		sameBody: map[int]string{http.StatusAccepted: "With async: true (or a run still under way), the queued execution; poll its history."}}, tag: "installations", access: signedIn, perm: actor.PermWorkflowExecute,
 		request: install.ExecuteInput{}, response: install.Execution{}, idempotent: true,
 		summary: "Run the plugin standalone: 200 with the finished execution, or with async:true 202 with the queued one (poll its history). A synchronous run waits up to 10 s for one of the plan's cpuCores slots, then answers 429 RATE_LIMITED with Retry-After.",
 		handler: func(w http.ResponseWriter, r *http.Request) error {

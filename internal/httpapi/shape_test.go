@@ -157,12 +157,23 @@ func TestWorkflowDurations_OutOfRange(t *testing.T) {
 			f.t.Fatalf("maximum values: %d %s", r.Status, r.Raw)
 		}
 
+		// A schedule interval given in seconds, so far out of range that
+		// multiplying it wraps around to exactly one minute: refused when
+		// saved and in the editor's preview.
+		const wraps = "-36028797018963908"
+		r := f.post("/api/v1/workflows/validate", s.AccessToken, def(map[string]any{"type": "schedule", "interval": wraps}, nil, step(nil)))
+		wantErrLike(f.t, r, http.StatusBadRequest, "VALIDATION_ERROR", "at least 1s")
+		r = f.Do(apptest.Request{Method: "GET", Path: "/api/v1/schedules/preview?interval=" + wraps, Token: s.AccessToken})
+		wantErrLike(f.t, r, http.StatusBadRequest, "VALIDATION_ERROR", "at least 1s")
+		r = f.Do(apptest.Request{Method: "GET", Path: "/api/v1/schedules/preview?interval=9223372037", Token: s.AccessToken})
+		wantErrLike(f.t, r, http.StatusBadRequest, "VALIDATION_ERROR", "at most")
+
 		// A manual run's waitMs too.
 		var wf struct {
 			ID string `json:"id"`
 		}
 		f.Call(http.StatusCreated, "POST", "/api/v1/workflows", s.AccessToken, map[string]any{"name": "w", "definition": def(manual, nil, step(nil))}).Data(f.t, &wf)
-		r := f.post("/api/v1/workflows/"+wf.ID+"/runs", s.AccessToken, map[string]any{"wait": true, "waitMs": int64(huge) * 1000})
+		r = f.post("/api/v1/workflows/"+wf.ID+"/runs", s.AccessToken, map[string]any{"wait": true, "waitMs": int64(huge) * 1000})
 		wantErrLike(f.t, r, http.StatusBadRequest, "VALIDATION_ERROR", "waitMs: must be from 0 to 60000")
 	})
 }
@@ -205,7 +216,8 @@ func TestCreditSettings_ValidatedWhenDisabled(t *testing.T) {
 }
 
 // Every listing answers {items, nextCursor} with items an array, and every
-// listing that takes a cursor refuses one it could not have produced.
+// listing refuses a cursor it could not have produced (a single-page one,
+// any cursor).
 func TestLists_ShapeAndMalformedCursor(t *testing.T) {
 	runAuth(t, func(f authFlow) {
 		admin := f.Admin()
@@ -293,10 +305,10 @@ func TestLists_ShapeAndMalformedCursor(t *testing.T) {
 					f.t.Errorf("GET %s: no nextCursor: %s", p, r.Raw)
 				}
 			}
-			if takesCursor {
-				r := f.Do(apptest.Request{Method: "GET", Path: path + "?cursor=%21not-a-cursor", Token: admin.AccessToken})
-				wantErrLike(f.t, r, http.StatusBadRequest, "VALIDATION_ERROR", "cursor")
-			}
+			// A listing that pages refuses a cursor it did not produce; one
+			// answered in a single page produces none, so refuses any.
+			r := f.Do(apptest.Request{Method: "GET", Path: path + "?cursor=%21not-a-cursor", Token: admin.AccessToken})
+			wantErrLike(f.t, r, http.StatusBadRequest, "VALIDATION_ERROR", "cursor")
 		}
 		if lists < 20 {
 			f.t.Fatalf("found %d listings in the OpenAPI document; the walk is broken", lists)

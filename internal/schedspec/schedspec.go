@@ -157,9 +157,15 @@ func ParseInterval(s string) (time.Duration, error) {
 		if nerr != nil {
 			return 0, fmt.Errorf("interval %q: want a duration such as \"30s\", \"5m\" or \"1h\"", s)
 		}
-		d = time.Duration(n) * time.Second
-		if n > int64(MaxInterval/time.Second) {
-			d = MaxInterval + 1
+		// Bounded before multiplying: a count of seconds far out of
+		// range wraps around into any duration, a minute included.
+		switch {
+		case n < 1:
+			d = 0
+		case n > int64(MaxInterval/time.Second):
+			d = MaxInterval + time.Second
+		default:
+			d = time.Duration(n) * time.Second
 		}
 	}
 	if d < time.Second || d%time.Second != 0 {

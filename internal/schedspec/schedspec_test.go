@@ -128,6 +128,15 @@ func TestIntervalsAndGaps(t *testing.T) {
 			t.Errorf("interval %q accepted", bad)
 		}
 	}
+	// Counts of seconds that wrap around when multiplied into a Duration
+	// are refused for what they are, not read as the wrapped value (the
+	// first one is exactly a minute after wrapping).
+	for bad, msg := range map[string]string{"-36028797018963908": "at least 1s", "-5": "at least 1s",
+		"9223372036854775807": "at most", "9223372037": "at most", "18446744074": "at most"} {
+		if d, err := ParseInterval(bad); err == nil || !strings.Contains(err.Error(), msg) {
+			t.Errorf("interval %q: %v %v, want an error saying %q", bad, d, err, msg)
+		}
+	}
 	// Interval ticks are multiples of the interval since the epoch.
 	every := Every(90 * time.Second)
 	if got := fires(t, every, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), 2); strings.Join(got, " ") != "2026-01-01T00:01:30Z 2026-01-01T00:03:00Z" {

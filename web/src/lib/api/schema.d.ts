@@ -5716,6 +5716,7 @@ export interface operations {
                 };
             };
             400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
             413: components["responses"]["Status413"];
             415: components["responses"]["Status415"];
             /** @description Too many requests from this address (RATE_LIMITED); see Retry-After. */
@@ -6196,6 +6197,7 @@ export interface operations {
                 };
             };
             400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
             413: components["responses"]["Status413"];
             415: components["responses"]["Status415"];
             /** @description Too many requests from this address (RATE_LIMITED); see Retry-After. */
@@ -6287,6 +6289,7 @@ export interface operations {
             400: components["responses"]["Status400"];
             401: components["responses"]["Status401"];
             403: components["responses"]["Status403"];
+            404: components["responses"]["Status404"];
             413: components["responses"]["Status413"];
             415: components["responses"]["Status415"];
             /** @description Over the plan's API request limit of the credential or the workspace (RATE_LIMITED); see Retry-After and RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset. */
@@ -7998,6 +8001,7 @@ export interface operations {
             401: components["responses"]["Status401"];
             402: components["responses"]["Status402"];
             403: components["responses"]["Status403"];
+            404: components["responses"]["Status404"];
             409: components["responses"]["Status409"];
             413: components["responses"]["Status413"];
             415: components["responses"]["Status415"];
@@ -8318,6 +8322,19 @@ export interface operations {
         responses: {
             /** @description OK */
             200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["InstallExecution"];
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            /** @description With async: true (or a run still under way), the queued execution; poll its history. */
+            202: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -12473,6 +12490,7 @@ export interface operations {
                 content?: never;
             };
             400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
             404: components["responses"]["Status404"];
             503: components["responses"]["Status503"];
             default: components["responses"]["Internal"];
@@ -12503,6 +12521,7 @@ export interface operations {
                 content?: never;
             };
             400: components["responses"]["Status400"];
+            401: components["responses"]["Status401"];
             404: components["responses"]["Status404"];
             413: components["responses"]["Status413"];
             503: components["responses"]["Status503"];
