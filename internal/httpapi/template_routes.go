@@ -19,8 +19,7 @@ func (s *Server) templateRoutes() {
 			if err != nil {
 				return err
 			}
-			writeJSON(w, http.StatusOK, wholePage(list))
-			return nil
+			return writeWholePage(w, r, list)
 		})})
 	s.handle(route{method: "POST", path: "/api/v1/workflows/expressions/preview", tag: "workflows", access: signedIn, perm: actor.PermWorkflowRead,
 		request: workflow.PreviewInput{}, response: workflow.PreviewResult{},
