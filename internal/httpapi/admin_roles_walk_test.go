@@ -80,6 +80,16 @@ func TestAdminRoutes_EveryWriteRefusedBelowAdmin(t *testing.T) {
 				}
 			}
 		}
+		// Submitting to the marketplace is DEVELOPER and up.
+		for _, route := range []string{"POST /api/v1/marketplace/submissions", "GET /api/v1/marketplace/submissions"} {
+			method, path, _ := strings.Cut(route, " ")
+			for role, tok := range roles {
+				got := h.Do(apptest.Request{Method: method, Path: path, Token: tok})
+				if refused := got.Status == http.StatusForbidden; refused != (role != "DEVELOPER") {
+					t.Errorf("%s as %s: %d %s", route, role, got.Status, got.Raw)
+				}
+			}
+		}
 		// Nothing changed the customer's account.
 		var u struct {
 			Role     string `json:"role"`
