@@ -284,7 +284,7 @@ func New(ctx context.Context, c config.Config, log *slog.Logger, opt Options) (*
 	}
 	idem := idempotency.New(d, log)
 	idem.RegisterJobs(runner)
-	wireLifecycle(authSvc, orgs, workflows, gateways, installs, scheduler)
+	wireLifecycle(authSvc, orgs, workflows, gateways, installs, scheduler, eventsSvc)
 	// Every service has registered its workers by now.
 	if err := runner.Open(); err != nil {
 		flags.Close()

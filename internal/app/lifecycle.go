@@ -2,6 +2,7 @@ package app
 
 import (
 	"github.com/switchboard/switchboard/internal/auth"
+	"github.com/switchboard/switchboard/internal/events"
 	"github.com/switchboard/switchboard/internal/gateway"
 	"github.com/switchboard/switchboard/internal/org"
 	"github.com/switchboard/switchboard/internal/plugin/install"
@@ -15,12 +16,13 @@ import (
 // organization or the account deleted), inside the transaction of the
 // change; accounts and organizations report those changes.
 func wireLifecycle(accounts *auth.Service, orgs *org.Service, workflows *workflow.Service, gateways *gateway.Service,
-	installs *install.Service, scheduler *schedule.Service) *workspace.Lifecycle {
+	installs *install.Service, scheduler *schedule.Service, signed *events.Service) *workspace.Lifecycle {
 	l := workspace.New()
 	l.On("workflows", workflows.WorkspaceChanged)
 	l.On("gateways", gateways.WorkspaceChanged)
 	l.On("plugins", installs.WorkspaceChanged)
 	l.On("schedules", scheduler.WorkspaceChanged)
+	l.On("events", signed.WorkspaceChanged)
 	accounts.SetWorkspaces(l)
 	orgs.SetWorkspaces(l)
 	return l

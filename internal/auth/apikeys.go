@@ -73,6 +73,11 @@ func personal(a actor.Actor) actor.Actor {
 // createKey issues a key: personal when orgID is empty, else the
 // organization's (a is then the creator acting in that organization).
 func (s *Service) createKey(ctx context.Context, a actor.Actor, orgID string, in CreateAPIKeyInput) (CreatedAPIKey, error) {
+	// The credential is refused before the body is looked at: a key or an
+	// impersonator learns nothing from a malformed request but "no".
+	if err := requirePerson(a, "create API keys"); err != nil {
+		return CreatedAPIKey{}, err
+	}
 	name, err := checkName("name", in.Name)
 	if err != nil {
 		return CreatedAPIKey{}, err
@@ -89,9 +94,6 @@ func (s *Service) createKey(ctx context.Context, a actor.Actor, orgID string, in
 	scopes, ok, unknown := actor.ParseScopes(in.Scopes)
 	if !ok {
 		return CreatedAPIKey{}, apperr.Invalid(apperr.FieldError{Field: "scopes", Message: fmt.Sprintf("%q is not a scope; scopes are %v", truncateRunes(unknown, 40), actor.Scopes())})
-	}
-	if err := requirePerson(a, "create API keys"); err != nil {
-		return CreatedAPIKey{}, err
 	}
 	if err := a.RequireReauth("create an API key"); err != nil {
 		return CreatedAPIKey{}, err

@@ -315,10 +315,19 @@ func (s *Service) pollOnce(ctx context.Context, r *row, offset int64) (int64, er
 		}
 		return offset, errors.New(scrub(perr.Error(), creds))
 	}
-	if len(updates) > 0 {
-		if err := s.recordSuccess(ctx, r); err != nil {
-			return offset, err
-		}
+	if len(updates) == 0 {
+		return offset, nil
+	}
+	// The poll waited up to PollTimeout: the workspace may have been
+	// paused (its owner deactivated) or ended, or the gateway disconnected,
+	// meanwhile. Then nothing it brought back is stored and the offset
+	// stays, so the updates wait at Telegram as a webhook delivery
+	// answered 404 would be retried; the loop stops at its next look.
+	if live, err := s.stillPolling(ctx, r); err != nil || !live {
+		return offset, err
+	}
+	if err := s.recordSuccess(ctx, r); err != nil {
+		return offset, err
 	}
 	for _, u := range updates {
 		if u.ID < offset {
@@ -346,4 +355,21 @@ func (s *Service) pollOnce(ctx context.Context, r *row, offset int64) (int64, er
 		}
 	}
 	return offset, nil
+}
+
+// stillPolling reports whether a polling gateway may still take in what a
+// poll brought back: connected and its workspace not paused.
+func (s *Service) stillPolling(ctx context.Context, r *row) (bool, error) {
+	cur, err := getRow(ctx, s.db.Read(), r.workspaceID, r.ID)
+	if errors.Is(err, errNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if cur.Status != Connected || s.Receive(cur.Gateway) != telegram.ReceivePolling {
+		return false, nil
+	}
+	paused, err := s.pausedWorkspace(ctx, r.workspaceID)
+	return err == nil && !paused, err
 }

@@ -68,6 +68,8 @@ func TestBodyIDs_AnotherWorkspacesIDsAreRefused(t *testing.T) {
 				h.Call(http.StatusOK, "GET", "/api/v1/credits/transactions", mine.Token, nil).Raw,
 				h.Call(http.StatusOK, "GET", "/api/v1/installations", fresh, nil).Raw,
 				h.Call(http.StatusOK, "GET", "/api/v1/installations/"+myAutoReply+"/executions", mine.Token, nil).Raw,
+				h.Call(http.StatusOK, "GET", "/api/v1/workflows/settings", mine.Token, nil).Raw,
+				h.Call(http.StatusOK, "GET", "/api/v1/workflows/"+myWorkflow+"/runs", mine.Token, nil).Raw,
 			}
 		}
 		before := snapshots()
@@ -79,6 +81,7 @@ func TestBodyIDs_AnotherWorkspacesIDsAreRefused(t *testing.T) {
 		for _, other := range wss[1:] { // A's organization, B's personal workspace, B's organization
 			theirGateway := mkGateway(other)
 			theirInstallation := mkInstallation(other)
+			theirWorkflow := isolatedWorkflow(t, h, other)
 			var theirTx struct{ Transaction struct{ ID string } }
 			h.Call(http.StatusCreated, "POST", "/api/v1/admin/workspaces/"+workspaceIDOf(other)+"/credits", admin.AccessToken,
 				map[string]any{"amount": 1000, "type": "grant", "reason": "setup"}).Data(t, &theirTx)
@@ -88,6 +91,14 @@ func TestBodyIDs_AnotherWorkspacesIDsAreRefused(t *testing.T) {
 					map[string]any{"id": "p", "type": "plugin", "config": map[string]any{"installationId": theirInstallation, "input": map[string]any{"data": "x"}}}),
 				"gateway step gatewayId": workflowWith(map[string]any{"type": "manual"},
 					map[string]any{"id": "g", "type": "gateway", "config": map[string]any{"gatewayId": theirGateway, "chatId": "1", "text": "hi"}}),
+				"plugin step inline scheduler config gatewayId": workflowWith(map[string]any{"type": "manual"},
+					map[string]any{"id": "p", "type": "plugin", "config": map[string]any{"plugin": "scheduler", "config": schedules(theirGateway)}}),
+				"subWorkflow step workflowId": workflowWith(map[string]any{"type": "manual"},
+					map[string]any{"id": "s", "type": "subWorkflow", "config": map[string]any{"workflowId": theirWorkflow}}),
+				"waitForReply step gatewayId": workflowWith(map[string]any{"type": "manual"},
+					map[string]any{"id": "w", "type": "waitForReply", "config": map[string]any{"chat": "'1'", "gatewayId": theirGateway, "timeoutSeconds": 60}}),
+				"settings errorWorkflowId": map[string]any{"trigger": map[string]any{"type": "manual"}, "startStepId": "a",
+					"steps": []any{transform}, "settings": map[string]any{"errorWorkflowId": theirWorkflow}},
 			}
 			probes := []bodyIDProbe{
 				{name: "install scheduler config.schedules[].gatewayId", method: "POST", path: "/api/v1/installations", token: fresh,
@@ -101,6 +112,8 @@ func TestBodyIDs_AnotherWorkspacesIDsAreRefused(t *testing.T) {
 				{name: "execute auto-reply input.payload.gatewayId", method: "POST", path: "/api/v1/installations/" + myAutoReply + "/execute", token: mine.Token,
 					body: map[string]any{"input": map[string]any{"type": "message", "payload": map[string]any{"gatewayId": theirGateway, "chatId": "1", "text": "hi"}}},
 					want: http.StatusBadRequest},
+				{name: "workflow settings errorWorkflowId", method: "PUT", path: "/api/v1/workflows/settings", token: mine.Token,
+					body: map[string]any{"errorWorkflowId": theirWorkflow}},
 				{name: "refund transactionId", method: "POST", path: "/api/v1/admin/workspaces/" + mine.User.UserID + "/credits", token: admin.AccessToken,
 					body: map[string]any{"amount": 1, "type": "refund", "reason": "probe", "transactionId": theirTx.Transaction.ID}, want: http.StatusNotFound},
 			}
@@ -111,7 +124,11 @@ func TestBodyIDs_AnotherWorkspacesIDsAreRefused(t *testing.T) {
 					bodyIDProbe{name: "update workflow " + name, method: "PUT", path: "/api/v1/workflows/" + myWorkflow, token: mine.Token,
 						body: map[string]any{"definition": d}, want: http.StatusBadRequest},
 					bodyIDProbe{name: "validate workflow " + name, method: "POST", path: "/api/v1/workflows/validate", token: mine.Token,
-						body: d, want: http.StatusBadRequest})
+						body: d, want: http.StatusBadRequest},
+					bodyIDProbe{name: "test run of workflow " + name, method: "POST", path: "/api/v1/workflows/" + myWorkflow + "/test", token: mine.Token,
+						body: map[string]any{"definition": d}, want: http.StatusBadRequest},
+					bodyIDProbe{name: "import workflow " + name, method: "POST", path: "/api/v1/workflows/import", token: mine.Token,
+						body: map[string]any{"name": "probe", "definition": d}, want: http.StatusBadRequest})
 			}
 			if other.OrgID != "" && other.User.UserID != mine.User.UserID {
 				var theirDept struct{ ID string }

@@ -163,6 +163,9 @@ func TestImpersonation_EndsWhenTheImpersonatorLosesStanding(t *testing.T) {
 			{"signed out everywhere", func(s apptest.Session) {
 				f.Call(http.StatusOK, "POST", "/api/v1/auth/logout-all", s.AccessToken, nil)
 			}},
+			{"signed out everywhere by an admin", func(s apptest.Session) {
+				f.Call(http.StatusOK, "POST", "/api/v1/admin/users/"+s.UserID+"/revoke-sessions", root, nil)
+			}},
 		}
 		for i, c := range cases {
 			super := f.SignUp("super"+string(rune('a'+i))+"@example.com", authPassword)

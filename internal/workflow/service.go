@@ -321,8 +321,13 @@ func (s *Service) Validate(ctx context.Context, a actor.Actor, raw json.RawMessa
 	if err := allow(a, actor.PermWorkflowRead); err != nil {
 		return err
 	}
-	_, _, err := s.validate(ctx, a, raw)
-	return err
+	_, c, err := s.validate(ctx, a, raw)
+	if err != nil {
+		return err
+	}
+	// The workflows its subWorkflow steps call are checked as a save
+	// checks them: another workspace's id is refused here too.
+	return s.checkCalls(ctx, a, "", c)
 }
 
 func insertVersion(ctx context.Context, tx *db.Tx, ws, workflowID, id string, version int, def []byte, by string, now time.Time) error {

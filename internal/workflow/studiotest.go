@@ -66,6 +66,11 @@ func (s *Service) Test(ctx context.Context, a actor.Actor, id string, in TestInp
 	if err != nil {
 		return Run{}, err
 	}
+	// Its subWorkflow steps call workflows of this workspace, without a
+	// cycle through this one, as a save of the draft would require.
+	if err := s.checkCalls(ctx, a, id, c); err != nil {
+		return Run{}, err
+	}
 	pinned := map[string]json.RawMessage{}
 	var p problems
 	for k, v := range in.Pinned {
