@@ -50,7 +50,7 @@ var otherPOSTRoutes = map[string]bool{
 	"/api/v1/invitations/accept": true, "/api/v1/invitations/accept-signup": true,
 	"/api/v1/marketplace/submissions": true, "/api/v1/marketplace/versions/{id}/yank": true,
 	"/api/v1/installations": true,
-	"/api/v1/workflows":     true, "/api/v1/workflows/validate": true, "/api/v1/workflows/{id}/webhook/rotate": true,
+	"/api/v1/workflows":     true, "/api/v1/workflows/validate": true, "/api/v1/workflows/expressions/preview": true, "/api/v1/workflows/{id}/webhook/rotate": true,
 	"/api/v1/workflows/{id}/versions/{version}/restore": true, "/api/v1/workflows/import": true,
 	"/api/v1/workflows/{id}/duplicate": true, "/api/v1/runs/{id}/cancel": true,
 }
