@@ -47,6 +47,10 @@ func (s *Service) Follow(ctx context.Context, a actor.Actor, r Run, lastSeq int,
 	ws := a.WorkspaceID()
 	ended := s.waiters.add(r.ID)
 	defer s.waiters.remove(r.ID, ended)
+	if !r.Terminal() {
+		s.watch(ctx, r.ID)
+	}
+	watched := time.Now()
 	// The first poll comes at once: a commit between the caller's read
 	// of r and the waiter's registration sent its notice to nobody.
 	poll := time.NewTimer(0)
@@ -81,6 +85,10 @@ func (s *Service) Follow(ctx context.Context, a actor.Actor, r Run, lastSeq int,
 		case <-poll.C:
 		}
 		poll.Reset(s.followPoll())
+		if time.Since(watched) > watchTTL/3 {
+			s.watch(ctx, r.ID)
+			watched = time.Now()
+		}
 		moved, err := s.checkpointMoved(ctx, ws, r.ID, seq)
 		if err != nil || !moved {
 			if apperr.Is(err, apperr.NotFound) {

@@ -11,7 +11,8 @@ import (
 
 // Checkpoint notices on PostgreSQL. A trigger on workflow_runs (migration
 // 00051) sends a run's id on RunCheckpointChannel with every commit that
-// moves its checkpoint; each node holds one connection listening on it and
+// moves the checkpoint of a run some follower registered (watch); each
+// node holds one connection listening on it and
 // wakes the followers of that run on this node (Follow), whichever node
 // committed. While the listener is connected followers poll only as a
 // safety net (FollowPollListening); while it is not (SQLite, or the
@@ -23,8 +24,13 @@ const RunCheckpointChannel = "switchboard_run_checkpoint"
 
 // FollowPollListening is how often a follower polls while this node's
 // listener is connected: notices carry the events, the poll only covers
-// one lost between a reconnect and its LISTEN.
-const FollowPollListening = 5 * time.Second
+// one lost between a reconnect and its LISTEN, or a commit whose trigger
+// ran just before the follower's registration (watch) committed.
+const FollowPollListening = time.Second
+
+// watchTTL is how long a follower's registration of its run lasts; a
+// follower renews it after a third of that.
+const watchTTL = time.Minute
 
 // noticeRetry is the pause before the listener connects again.
 const noticeRetry = time.Second
@@ -101,6 +107,31 @@ func (s *Service) listen(ctx context.Context) error {
 			return err
 		}
 		s.waiters.notify(n.Payload)
+	}
+}
+
+// watch registers the run as followed (PostgreSQL), so that the commits
+// moving its checkpoint send notices; the trigger sends none for runs no
+// one follows (migration 00051 says why). Expired registrations of any
+// run are cleared on the way. A failure only delays the follower's events
+// to its polls.
+func (s *Service) watch(ctx context.Context, runID string) {
+	if s.DB == nil || s.DB.Dialect != db.Postgres {
+		return
+	}
+	// run_watches holds run ids only, written after the caller's scoped
+	// read of the run: nothing of a workspace is read back from it.
+	err := s.DB.Tx(ctx, func(tx *db.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO run_watches (run_id, expires_at) VALUES ($1, now() + make_interval(secs => $2))
+			ON CONFLICT (run_id) DO UPDATE SET expires_at = GREATEST(run_watches.expires_at, EXCLUDED.expires_at)`,
+			runID, watchTTL.Seconds()); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `DELETE FROM run_watches WHERE expires_at < now()`)
+		return err
+	})
+	if err != nil && ctx.Err() == nil {
+		s.Log.Warn("register a run stream: its events come with polls", "run", runID, "error", err)
 	}
 }
 

@@ -2,6 +2,7 @@ package workflow_test
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -52,8 +53,8 @@ func openStream(t testing.TB, base, tok, runID string) <-chan liveEvent {
 
 // A checkpoint committed on one node reaches a stream served by another
 // within a second: on PostgreSQL by the commit's notice (the stream's own
-// poll is then FollowPollListening, 5 s), on SQLite (one node) by its
-// FollowPoll.
+// poll is then FollowPollListening; TestRunCheckpointNotices shows the
+// notices themselves), on SQLite (one node) by its FollowPoll.
 func TestRunStreamAcrossNodes(t *testing.T) {
 	t.Parallel()
 	dbtest.EachURL(t, func(t *testing.T, url string) {
@@ -147,4 +148,47 @@ func BenchmarkRunStreamAcrossNodes(b *testing.B) {
 			b.ReportMetric(float64(worst.Microseconds())/1000, "ms-max")
 		})
 	}
+}
+
+// On PostgreSQL a commit that moves a run's checkpoint sends a notice only
+// while some stream follows the run (run_watches): an unfollowed run's
+// commits take no notification lock.
+func TestRunCheckpointNotices(t *testing.T) {
+	t.Parallel()
+	dbtest.EachURL(t, func(t *testing.T, url string) {
+		a, tok := node(t, url)
+		if a.App.DB.Dialect != db.Postgres {
+			t.Skip("notices are PostgreSQL's")
+		}
+		ctx := context.Background()
+		conn, err := a.App.DB.Pool.Acquire(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pc := conn.Hijack()
+		t.Cleanup(func() { _ = pc.Close(context.Background()) })
+		if _, err := pc.Exec(ctx, "LISTEN switchboard_run_checkpoint"); err != nil {
+			t.Fatal(err)
+		}
+		w := create(t, a, tok, "waits", def(manual, delay("d", 600, "")))
+		followed := start(t, a, tok, w.ID, nil)
+		alone := start(t, a, tok, w.ID, nil)
+		for _, id := range []string{followed.ID, alone.ID} {
+			waitRun(t, a, tok, id, func(r run) bool { return len(r.Steps) == 1 })
+		}
+		if _, err := a.App.DB.SQL().ExecContext(ctx, `INSERT INTO run_watches (run_id, expires_at) VALUES ($1, now() + interval '1 minute')`, followed.ID); err != nil {
+			t.Fatal(err)
+		}
+		a.Call(http.StatusOK, "POST", "/api/v1/runs/"+alone.ID+"/cancel", tok, nil)
+		a.Call(http.StatusOK, "POST", "/api/v1/runs/"+followed.ID+"/cancel", tok, nil)
+		wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		n, err := pc.WaitForNotification(wctx)
+		if err != nil {
+			t.Fatalf("no notice for the followed run: %v", err)
+		}
+		if n.Payload != followed.ID {
+			t.Fatalf("first notice names %s; want the followed run %s (the other is %s)", n.Payload, followed.ID, alone.ID)
+		}
+	})
 }
