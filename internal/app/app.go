@@ -399,6 +399,7 @@ func (a *App) Close() error {
 	a.Workflows.Stop()
 	a.Gateways.StopPolling()
 	_ = a.Jobs.Stop(sctx)
+	a.Limits.Close(sctx) // gives back unspent execution leases
 	a.APINodes.Stop(sctx)
 	a.Flags.Close()
 	if a.Wasm != nil {

@@ -50,11 +50,13 @@ func BenchmarkExecute_WasmGoExample(b *testing.B) {
 	plugin.Run(context.Background(), r, c, in) // compile outside the timing
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu := cpuTime()
 	for b.Loop() {
 		if res := plugin.Run(context.Background(), r, c, in); !res.Success {
 			b.Fatal(res.Error)
 		}
 	}
+	b.ReportMetric(float64((cpuTime()-cpu).Microseconds())/float64(b.N), "cpu-us/op")
 }
 
 // The Go example built as a reactor module (-buildmode=c-shared): calls of
@@ -76,9 +78,11 @@ func BenchmarkExecute_WasmGoExampleReactor(b *testing.B) {
 	plugin.Run(context.Background(), r, c, in) // compile and instantiate outside the timing
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu := cpuTime()
 	for b.Loop() {
 		if res := plugin.Run(context.Background(), r, c, in); !res.Success {
 			b.Fatal(res.Error)
 		}
 	}
+	b.ReportMetric(float64((cpuTime()-cpu).Microseconds())/float64(b.N), "cpu-us/op")
 }

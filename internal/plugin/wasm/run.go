@@ -136,14 +136,6 @@ const maxStderr = 4 << 10
 
 func (e *Engine) run(parent context.Context, r *Runner, memoryMB int64, stdin []byte, env *hostEnv) plugin.ExecutionResult {
 	pages := pagesFor(memoryMB)
-	env.http, env.send = e.opt.HTTP, e.opt.Send
-	cctx, cancel := context.WithCancelCause(context.WithValue(parent, envKey{}, env))
-	defer cancel(nil)
-	ctx, stop := context.WithTimeoutCause(cctx, e.opt.Timeout, errTimeLimit)
-	defer stop()
-	stdout := &capWriter{max: e.opt.MaxOutputBytes, over: func() { cancel(errOutputLimit) }}
-	stderr := &capWriter{max: maxStderr}
-
 	// A reactor instance of this installation left by its last execution
 	// serves this one (reactor.go); executions without an installation
 	// (a standalone run) never reuse one.
@@ -152,12 +144,25 @@ func (e *Engine) run(parent context.Context, r *Runner, memoryMB int64, stdin []
 	if key.installation != "" {
 		inst = e.pool.take(key)
 	}
+	var lm *loadedModule
+	var release func()
+	if inst == nil {
+		// Compiling (the first time) is not part of the time limit.
+		var err error
+		if lm, release, err = e.module(parent, r.hash, r.wasm, r.durable); err != nil {
+			return plugin.Failed("module cannot be loaded: " + trimWazero(err.Error()))
+		}
+	}
+
+	env.http, env.send = e.opt.HTTP, e.opt.Send
+	cctx, cancel := context.WithCancelCause(context.WithValue(parent, envKey{}, env))
+	defer cancel(nil)
+	ctx, stop := context.WithTimeoutCause(cctx, e.opt.Timeout, errTimeLimit)
+	defer stop()
+	stdout := &capWriter{max: e.opt.MaxOutputBytes, over: func() { cancel(errOutputLimit) }}
+	stderr := &capWriter{max: maxStderr}
 	if inst != nil {
 		return e.callReactor(ctx, inst, stdin, stdout, stderr, env, memoryMB, time.Now())
-	}
-	lm, release, err := e.module(parent, r.hash, r.wasm, r.durable)
-	if err != nil {
-		return plugin.Failed("module cannot be loaded: " + trimWazero(err.Error()))
 	}
 	memory := &memoryAllocator{limit: uint64(pages) * pageSize}
 	started := time.Now()
