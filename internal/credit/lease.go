@@ -205,7 +205,8 @@ func (l *Limits) leaseTx(ctx context.Context, tx *db.Tx, ws string, m metered, p
 		block = min(block, max(1, limit/8))
 	}
 	block = max(block, amount)
-	for range 4 {
+	folded := false
+	for range 5 {
 		var used int64
 		q := `UPDATE usage_counters SET used = used + $4, updated_at = $5
 			WHERE workspace_id = $1 AND metric = $2 AND period = $3 AND used + $4 <= $6 RETURNING used`
@@ -231,6 +232,17 @@ func (l *Limits) leaseTx(ctx context.Context, tx *db.Tx, ws string, m metered, p
 			}
 			left := limit - cur
 			if left < amount {
+				// What this node leased and did not spend is part of
+				// what is left: give it back first, in this transaction.
+				if !folded {
+					folded = true
+					if n, err := l.foldTx(ctx, tx, ws, leaseKey{ws, m.metric, period}); err != nil || n > 0 {
+						if err != nil {
+							return false, err
+						}
+						continue
+					}
+				}
 				return false, nil
 			}
 			// Near the limit, blocks shrink so that what nodes hold
@@ -259,6 +271,40 @@ func (l *Limits) leaseTx(ctx context.Context, tx *db.Tx, ws string, m metered, p
 }
 
 var errLeaseContended = errors.New("lease contended")
+
+// foldTx gives back, inside tx, what the node's leases of k hold unspent,
+// and ends them; if tx rolls back, the leases are the node's again. It
+// returns how much went back.
+func (l *Limits) foldTx(ctx context.Context, tx *db.Tx, ws string, k leaseKey) (int64, error) {
+	q := l.leases
+	q.mu.Lock()
+	taken := q.leases[k]
+	delete(q.leases, k)
+	q.mu.Unlock()
+	if len(taken) == 0 {
+		return 0, nil
+	}
+	tx.AfterRollback(func() {
+		q.mu.Lock()
+		q.leases[k] = append(q.leases[k], taken...)
+		q.mu.Unlock()
+	})
+	sc := db.Scope(tx, ws)
+	var unused int64
+	for _, ls := range taken {
+		if _, err := sc.ExecContext(ctx, `DELETE FROM usage_leases WHERE workspace_id = $1 AND id = $2`, ls.id); err != nil {
+			return 0, fmt.Errorf("end lease: %w", err)
+		}
+		unused += ls.granted - ls.spent
+	}
+	if unused > 0 {
+		if _, err := sc.ExecContext(ctx, `UPDATE usage_counters SET used = CASE WHEN used < $4 THEN 0 ELSE used - $4 END, updated_at = $5
+			WHERE workspace_id = $1 AND metric = $2 AND period = $3`, k.metric, k.period, unused, db.Now()); err != nil {
+			return 0, fmt.Errorf("give back lease: %w", err)
+		}
+	}
+	return unused, nil
+}
 
 // loop checkpoints and ends leases every FlushInterval, and gives back
 // leases of nodes that died.

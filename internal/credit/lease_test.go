@@ -196,3 +196,28 @@ func TestLease_ARolledBackSavepointTakesItsLeaseWithIt(t *testing.T) {
 		l.Close(ctx)
 	})
 }
+
+func TestLease_ALargeUseTakesBackTheNodesOwnUnspentBlock(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		l := credit.NewLimits(d, credit.New(d, anyWorkspace{}, nil))
+		a := member(actor.Free) // 100 a day
+		if err := consume(ctx, d, l, a); err != nil {
+			t.Fatal(err)
+		}
+		// The node leased a block for that run; 99 more still fit.
+		if err := d.Tx(ctx, func(tx *db.Tx) error {
+			_, err := l.ConsumeTx(ctx, tx, a, actor.ActionExecute, 99, "")
+			return err
+		}); err != nil {
+			t.Fatalf("99 of the 99 left: %v", err)
+		}
+		if err := consume(ctx, d, l, a); !apperr.Is(err, apperr.PlanLimitExceeded) {
+			t.Fatalf("run 101: %v", err)
+		}
+		if used, leases := counted(t, d, a.WorkspaceID()); used != 100 || leases != 0 {
+			t.Fatalf("counter %d with %d leases; want 100 and none", used, leases)
+		}
+	})
+}
