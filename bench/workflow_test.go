@@ -86,10 +86,10 @@ func loadHook(b *testing.B, url string, body []byte, want, parallelism int) {
 				b.Error(err)
 				return
 			}
-			_, _ = io.Copy(io.Discard, res.Body)
+			got, _ := io.ReadAll(res.Body)
 			res.Body.Close()
 			if res.StatusCode != want {
-				b.Errorf("status %d", res.StatusCode)
+				b.Errorf("status %d: %.300s", res.StatusCode, got)
 				return
 			}
 			local = append(local, time.Since(t0))

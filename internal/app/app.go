@@ -238,12 +238,13 @@ func New(ctx context.Context, c config.Config, log *slog.Logger, opt Options) (*
 	}
 	credits, limits, billingSvc := newBilling(c, d, authSvc, orgs, runner, eventsSvc, log)
 	wireEvents(eventsSvc, authSvc, gateways, credits)
-	wasmEngine, marketSvc, installs, err := newPlugins(d, runner, gateways, log)
+	wasmEngine, marketSvc, installs, err := newPlugins(d, runner, gateways, log, pluginCacheDir(c.DataDir))
 	if err != nil {
 		flags.Close()
 		d.Close()
 		return nil, err
 	}
+	pruneEngineCache(ctx, marketSvc, log)
 	installs.SetMeter(limits)
 	// Installation secrets are sealed with the same keyring as gateway
 	// credentials; refuse to start if some are under a key we lack.
@@ -402,6 +403,7 @@ func (a *App) Close() error {
 	a.Workflows.StopListening()
 	a.Gateways.StopPolling()
 	_ = a.Jobs.Stop(sctx)
+	a.Limits.Close(sctx) // gives back unspent execution leases
 	a.APINodes.Stop(sctx)
 	a.Flags.Close()
 	if a.Wasm != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 
 	"github.com/switchboard/switchboard/internal/actor"
 	"github.com/switchboard/switchboard/internal/db"
@@ -21,7 +22,7 @@ import (
 // newPlugins builds the plugin registry (built-ins), the WebAssembly
 // engine, the marketplace and the installation service, and registers the
 // plugin.execute worker.
-func newPlugins(d *db.DB, runner *jobs.Runner, gateways *gateway.Service, log *slog.Logger) (*wasm.Engine, *market.Service, *install.Service, error) {
+func newPlugins(d *db.DB, runner *jobs.Runner, gateways *gateway.Service, log *slog.Logger, cacheDir string) (*wasm.Engine, *market.Service, *install.Service, error) {
 	// Reacting built-ins and sandboxed plugins granted "gateway.send" reply
 	// through the gateway send path (a retried job).
 	var send builtin.GatewaySender
@@ -38,7 +39,7 @@ func newPlugins(d *db.DB, runner *jobs.Runner, gateways *gateway.Service, log *s
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("plugin http client: %w", err)
 	}
-	engine, err := wasm.NewEngine(wasm.Options{HTTP: pluginHTTP, Send: wasm.GatewaySender(send)})
+	engine, err := wasm.NewEngine(wasm.Options{HTTP: pluginHTTP, Send: wasm.GatewaySender(send), CacheDir: cacheDir})
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("wasm engine: %w", err)
 	}
@@ -68,4 +69,27 @@ func newPlugins(d *db.DB, runner *jobs.Runner, gateways *gateway.Service, log *s
 		})
 	}
 	return engine, m, installs, nil
+}
+
+// pluginCacheDir is where approved plugin modules' machine code is kept
+// across restarts (wasm.Options.CacheDir): "" without a data dir.
+func pluginCacheDir(dataDir string) string {
+	if dataDir == "" {
+		return ""
+	}
+	return filepath.Join(dataDir, "wasm-cache")
+}
+
+// pruneEngineCache removes from the plugin compilation cache the modules of
+// versions no longer APPROVED (yanked on another node since this one last
+// ran). A failure only costs a compilation later, so it is logged.
+func pruneEngineCache(ctx context.Context, m *market.Service, log *slog.Logger) {
+	n, err := m.PruneEngineCache(ctx)
+	if err != nil {
+		log.Warn("plugin compilation cache: prune failed", "err", err)
+		return
+	}
+	if n > 0 {
+		log.Info("plugin compilation cache: removed modules no longer approved", "count", n)
+	}
 }

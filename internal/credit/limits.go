@@ -31,6 +31,11 @@ type Limits struct {
 	// resources are the counted resources other packages limit.
 	resources []CountedResource
 	now       func() time.Time
+	// leases are the node's blocks of executions-per-day counters
+	// (lease.go).
+	leases     *leaser
+	leaseBlock int64
+	leaseTTL   time.Duration
 }
 
 // CountFunc counts a workspace's live resources of one kind (gateways,
@@ -39,7 +44,8 @@ type CountFunc func(ctx context.Context, q db.Querier, workspaceID string) (int6
 
 // NewLimits returns the limits service; overage is charged through credits.
 func NewLimits(d *db.DB, credits *Service) *Limits {
-	return &Limits{db: d, credits: credits, counters: map[actor.Action]CountFunc{}, now: time.Now}
+	return &Limits{db: d, credits: credits, counters: map[actor.Action]CountFunc{}, now: time.Now, leases: newLeaser(d),
+		leaseBlock: LeaseBlock, leaseTTL: LeaseTTL}
 }
 
 // RegisterCounter lets the package owning a counted resource report its
@@ -130,6 +136,25 @@ func (l *Limits) ConsumeTx(ctx context.Context, tx *db.Tx, a actor.Actor, action
 	}
 	sc := db.Scope(tx, ws)
 	out := Consumption{Action: action, Limit: limit}
+	// Executions are counted from the node's lease of the day's counter
+	// (lease.go): the row is written once per block, not once per run.
+	if action == actor.ActionExecute && l.leaseBlock > 0 {
+		if l.leases.spend(leaseKey{ws, m.metric, period}, amount, l.now()) {
+			return out, nil
+		}
+		ok, err := l.leaseTx(ctx, tx, ws, m, period, amount, limit)
+		switch {
+		case err == nil && ok:
+			return out, nil
+		case err == nil:
+			if l.leases.spendAfterPending(leaseKey{ws, m.metric, period}, amount, l.now()) {
+				return out, nil
+			}
+			return l.overage(ctx, tx, a, m, period, amount, limit, key, out)
+		case !errors.Is(err, errLeaseContended):
+			return Consumption{}, err
+		}
+	}
 	now := db.Now()
 	take := func() (bool, error) {
 		q := `UPDATE usage_counters SET used = used + $4, updated_at = $5

@@ -67,6 +67,16 @@ func (l *Limits) Usage(ctx context.Context, a actor.Actor) (UsageReport, error) 
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return UsageReport{}, fmt.Errorf("read %s: %w", m.metric, err)
 		}
+		if item.action == actor.ActionExecute {
+			// Blocks leased by nodes and not spent yet are not used.
+			unspent, err := leasedUnspent(ctx, q, ws, m.metric, period)
+			if err != nil {
+				return UsageReport{}, fmt.Errorf("read %s leases: %w", m.metric, err)
+			}
+			// This node's spending since its last checkpoint is not in
+			// the rows yet.
+			used = max(0, used-unspent+l.leases.unflushed(leaseKey{ws, m.metric, period}))
+		}
 		limit := a.Plan.Limit(item.action)
 		if limit != actor.Unlimited {
 			limit *= m.scale

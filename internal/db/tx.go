@@ -11,9 +11,10 @@ import (
 // follow-up jobs through one Tx so they commit or roll back together.
 type Tx struct {
 	*sql.Tx
-	Dialect     Dialect
-	afterCommit []func()
-	stmts       *stmtCache
+	Dialect       Dialect
+	afterCommit   []func()
+	afterRollback []func()
+	stmts         *stmtCache
 }
 
 // ExecContext runs a statement in the transaction, prepared once per query
@@ -59,6 +60,16 @@ func (tx *Tx) stmt(ctx context.Context, query string) *sql.Stmt {
 // Work that must not be lost belongs in a job inserted in the transaction.
 func (tx *Tx) AfterCommit(f func()) { tx.afterCommit = append(tx.afterCommit, f) }
 
+// AfterRollback registers f to run once the transaction has rolled back
+// (or failed to commit): the undo of what AfterCommit would have done.
+func (tx *Tx) AfterRollback(f func()) { tx.afterRollback = append(tx.afterRollback, f) }
+
+func (tx *Tx) rolledBack() {
+	for _, f := range tx.afterRollback {
+		f()
+	}
+}
+
 // Tx runs fn in a write transaction. If fn returns an error or panics, the
 // transaction rolls back; otherwise it commits and the after-commit hooks run.
 func (d *DB) Tx(ctx context.Context, fn func(tx *Tx) error) (err error) {
@@ -71,16 +82,19 @@ func (d *DB) Tx(ctx context.Context, fn func(tx *Tx) error) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			_ = stx.Rollback()
+			tx.rolledBack()
 			panic(p)
 		}
 	}()
 	if err := fn(tx); err != nil {
+		defer tx.rolledBack()
 		if rbErr := stx.Rollback(); rbErr != nil && !errors.Is(rbErr, sql.ErrTxDone) {
 			return errors.Join(err, fmt.Errorf("rollback: %w", rbErr))
 		}
 		return err
 	}
 	if err := stx.Commit(); err != nil {
+		tx.rolledBack()
 		return fmt.Errorf("commit: %w", err)
 	}
 	for _, f := range tx.afterCommit {
@@ -90,16 +104,25 @@ func (d *DB) Tx(ctx context.Context, fn func(tx *Tx) error) (err error) {
 }
 
 // Savepoint runs fn under a savepoint of tx: when fn fails, what it wrote
-// is undone and tx goes on (on PostgreSQL also after a failed statement).
+// is undone and tx goes on (on PostgreSQL also after a failed statement);
+// the AfterCommit hooks fn registered are dropped and its AfterRollback
+// hooks run.
 // name must be a fixed SQL identifier.
 func (tx *Tx) Savepoint(ctx context.Context, name string, fn func() error) error {
 	// Savepoint statements are never prepared or cached.
 	if _, err := tx.Tx.ExecContext(ctx, `SAVEPOINT `+name); err != nil {
 		return fmt.Errorf("savepoint: %w", err)
 	}
+	// Hooks registered under the savepoint belong to what it undoes.
+	commits, rollbacks := len(tx.afterCommit), len(tx.afterRollback)
 	if err := fn(); err != nil {
 		if _, rerr := tx.Tx.ExecContext(ctx, `ROLLBACK TO SAVEPOINT `+name); rerr != nil {
 			return fmt.Errorf("rollback to savepoint: %w", rerr)
+		}
+		undone := tx.afterRollback[rollbacks:]
+		tx.afterCommit, tx.afterRollback = tx.afterCommit[:commits], tx.afterRollback[:rollbacks]
+		for _, f := range undone {
+			f()
 		}
 		return err
 	}

@@ -61,6 +61,7 @@ func setWasm(t *testing.T, h *apptest.Harness, enabled bool) {
 
 type version struct {
 	ID, Status, Version, ReviewReason string
+	WasmSHA256                        string
 }
 
 type execution struct {
@@ -160,6 +161,11 @@ func TestPlugins_SubmitReviewInstallExecute(t *testing.T) {
 			len(e.Logs) != 1 || e.Metrics.APICalls != 2 {
 			t.Fatalf("sync execution %+v output %s", e, e.Output)
 		}
+		// The approved module's machine code is in the data dir's cache.
+		cached := filepath.Join(h.App.Config.DataDir, "wasm-cache", v1.WasmSHA256)
+		if _, err := os.Stat(cached); err != nil {
+			t.Fatalf("approved module not in the compilation cache: %v", err)
+		}
 		// Input that breaks the plugin's schema is a 400 before any run.
 		h.Call(http.StatusBadRequest, "POST", "/api/v1/installations/"+inst.ID+"/execute", user.AccessToken, map[string]any{"input": map[string]int{"text": 1}})
 
@@ -210,6 +216,10 @@ func TestPlugins_SubmitReviewInstallExecute(t *testing.T) {
 			t.Fatalf("upgrade left version %s", inst.Version)
 		}
 		h.Call(http.StatusOK, "POST", "/api/v1/marketplace/versions/"+v1.ID+"/yank", dev.AccessToken, map[string]string{"reason": "counts apostrophes wrong"})
+		// v2 is the same module, approved: the yank leaves its code cached.
+		if _, err := os.Stat(cached); err != nil {
+			t.Fatalf("yanking v1 removed the code v2 (approved) runs: %v", err)
+		}
 		other := h.SignUp("other@example.com", "correct horse battery")
 		h.Call(http.StatusConflict, "POST", "/api/v1/installations", other.AccessToken, map[string]any{"plugin": "textstats", "version": "1.0.0"})
 		h.Call(http.StatusCreated, "POST", "/api/v1/installations", other.AccessToken, map[string]any{"plugin": "textstats"})

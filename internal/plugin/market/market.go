@@ -165,9 +165,9 @@ func (s *Service) Load(ctx context.Context, versionID string) (Resolved, error) 
 	r, ok := s.runners[versionID]
 	s.mu.Unlock()
 	if !ok {
-		var manifest string
+		var manifest, status string
 		var mod []byte
-		err := s.db.Read().QueryRowContext(ctx, `SELECT manifest, wasm FROM marketplace_versions WHERE id = $1`, versionID).Scan(&manifest, &mod)
+		err := s.db.Read().QueryRowContext(ctx, `SELECT manifest, wasm, status FROM marketplace_versions WHERE id = $1`, versionID).Scan(&manifest, &mod, &status)
 		if errors.Is(err, sql.ErrNoRows) {
 			return Resolved{}, errNotFound
 		}
@@ -179,6 +179,9 @@ func (s *Service) Load(ctx context.Context, versionID string) (Resolved, error) 
 			return Resolved{}, apperr.Wrap(fmt.Errorf("stored manifest of %s: %w", versionID, err), "load plugin version")
 		}
 		r = s.engine.NewRunner(m, mod)
+		// Only an APPROVED version's machine code goes to the engine's
+		// disk cache; a yanked one still installed runs compiled in memory.
+		r.SetApproved(Status(status) == Approved)
 		s.mu.Lock()
 		if len(s.runners) < 256 {
 			s.runners[versionID] = r

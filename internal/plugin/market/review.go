@@ -100,6 +100,9 @@ func (s *Service) transition(ctx context.Context, a actor.Actor, id string, in R
 	if err != nil {
 		return Version{}, apperr.Wrap(err, "review plugin version")
 	}
+	if to == Yanked {
+		s.forget(ctx, out)
+	}
 	return out, nil
 }
 

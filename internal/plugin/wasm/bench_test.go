@@ -9,6 +9,7 @@ import (
 	"github.com/switchboard/switchboard/internal/plugin"
 	"github.com/switchboard/switchboard/internal/plugin/builtin"
 	"github.com/switchboard/switchboard/internal/plugin/wasm"
+	"github.com/switchboard/switchboard/internal/plugin/wasm/wasmtest"
 )
 
 // Native vs sandboxed execution of one call through plugin.Run (schema
@@ -49,9 +50,39 @@ func BenchmarkExecute_WasmGoExample(b *testing.B) {
 	plugin.Run(context.Background(), r, c, in) // compile outside the timing
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu := cpuTime()
 	for b.Loop() {
 		if res := plugin.Run(context.Background(), r, c, in); !res.Success {
 			b.Fatal(res.Error)
 		}
 	}
+	b.ReportMetric(float64((cpuTime()-cpu).Microseconds())/float64(b.N), "cpu-us/op")
+}
+
+// The Go example built as a reactor module (-buildmode=c-shared): calls of
+// one installation reuse its instance, so the Go runtime starts once.
+func BenchmarkExecute_WasmGoExampleReactor(b *testing.B) {
+	e := newEngine(b, wasm.Options{})
+	mod := wasmtest.BuildReactor(b, "./examples/plugins/textstats")
+	raw, err := readFile(wasmtest.Root() + "/examples/plugins/textstats/manifest.json")
+	if err != nil {
+		b.Fatal(err)
+	}
+	m := manifest(b, string(raw))
+	checkOnce(b, e, mod, m.Permissions)
+	wasm.KeepCompiled(b, mod)
+	r := e.NewRunner(m, mod)
+	c := ec(actor.Pro)
+	c.InstallationID = "ins_bench"
+	in := json.RawMessage(`{"text":"to be or not to be"}`)
+	plugin.Run(context.Background(), r, c, in) // compile and instantiate outside the timing
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu := cpuTime()
+	for b.Loop() {
+		if res := plugin.Run(context.Background(), r, c, in); !res.Success {
+			b.Fatal(res.Error)
+		}
+	}
+	b.ReportMetric(float64((cpuTime()-cpu).Microseconds())/float64(b.N), "cpu-us/op")
 }

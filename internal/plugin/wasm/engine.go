@@ -4,12 +4,16 @@
 // plugin's manifest asks for and its installer granted — the network among
 // them only as HTTP to the manifest's allowedHosts through an SSRF-safe
 // client, and messages through the installation's gateways. Every execution is
-// a fresh instance of the module, bounded by a memory limit (the plan's
-// ramMb), a wall-time limit and an output size cap.
+// bounded by a memory limit (the plan's ramMb), a wall-time limit and an
+// output size cap.
 //
-// The ABI is WASI preview 1 command modules (what `GOOS=wasip1 go build`
-// produces): the request is JSON on stdin, the output is JSON on stdout,
-// a non-zero exit status fails the execution with stderr as the reason.
+// The ABI is WASI preview 1: the request is JSON on stdin, the output is
+// JSON on stdout. A command module (exports _start; what `GOOS=wasip1 go
+// build` produces) runs in a fresh instance per execution, and a non-zero
+// exit status fails it with stderr as the reason. A reactor module (exports
+// switchboard_execute and no _start; `-buildmode=c-shared` builds) is
+// instantiated once and its entry called per execution, the instance kept
+// for the next execution of the same installation only (reactor.go).
 // docs/plugins.md is the author's guide.
 package wasm
 
@@ -18,6 +22,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -44,8 +49,20 @@ type Options struct {
 	// compiledSize). The least recently used module beyond it is released
 	// once no execution uses it, and compiled again when next run.
 	MaxCompiledBytes int64
-	// CacheDir, when set, keeps compiled machine code across restarts.
+	// CacheDir, when set, keeps the compiled machine code of APPROVED
+	// module versions across restarts, one directory per module
+	// (diskcache.go). Nothing else is written there: a submission is
+	// checked with the interpreter, a yanked version is compiled in memory
+	// only and its directory removed (Forget, PruneCache).
 	CacheDir string
+	// IdleTimeout is how long an idle instance of a reactor module is kept
+	// for the next execution of the same installation (default 5 s).
+	IdleTimeout time.Duration
+	// MaxIdleBytes bounds the memory of idle reactor instances, all
+	// installations together: their linear memory plus a per-instance
+	// overhead (default 64 MiB). An instance that would exceed it is
+	// closed instead of kept.
+	MaxIdleBytes int64
 	// HTTP makes the requests of http_request; nil refuses them. It must be
 	// an SSRF-safe client (package safehttp) whose response cap is at least
 	// MaxHTTPBodyBytes.
@@ -73,6 +90,7 @@ type Engine struct {
 	mu       sync.Mutex
 	rt       wazero.Runtime // made on first use
 	compiled *moduleCache
+	pool     *instancePool
 }
 
 // processCache is shared by every Engine of the process: compiled machine
@@ -93,15 +111,19 @@ func NewEngine(opt Options) (*Engine, error) {
 	if opt.MaxCompiledBytes <= 0 {
 		opt.MaxCompiledBytes = 256 << 20
 	}
-	cache := processCache
+	if opt.IdleTimeout <= 0 {
+		opt.IdleTimeout = 5 * time.Second
+	}
+	if opt.MaxIdleBytes <= 0 {
+		opt.MaxIdleBytes = 64 << 20
+	}
 	if opt.CacheDir != "" {
-		c, err := wazero.NewCompilationCacheWithDir(opt.CacheDir)
-		if err != nil {
+		if err := os.MkdirAll(opt.CacheDir, 0o700); err != nil {
 			return nil, fmt.Errorf("wasm compilation cache: %w", err)
 		}
-		cache = c
 	}
-	return &Engine{opt: opt, cache: cache, compiled: newModuleCache(opt.MaxCompiledBytes)}, nil
+	return &Engine{opt: opt, cache: processCache, compiled: newModuleCache(opt.MaxCompiledBytes),
+		pool: newInstancePool(opt.MaxIdleBytes, opt.IdleTimeout)}, nil
 }
 
 // SetMetrics makes the engine count its executions in m. Call before
@@ -117,6 +139,7 @@ func (e *Engine) CacheStats() (modules int, bytes int64) { return e.compiled.sta
 
 // Close releases every runtime and compiled module.
 func (e *Engine) Close(ctx context.Context) error {
+	e.pool.closeAll()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.compiled.clear()
@@ -168,7 +191,18 @@ func (e *Engine) runtime(ctx context.Context) (wazero.Runtime, error) {
 	if e.rt != nil {
 		return e.rt, nil
 	}
-	rt := wazero.NewRuntimeWithConfig(ctx, runtimeConfig(maxPlanPages()).WithCompilationCache(e.cache))
+	rt, err := newRuntime(ctx, e.cache)
+	if err != nil {
+		return nil, err
+	}
+	e.rt = rt
+	return rt, nil
+}
+
+// newRuntime makes a runtime compiling through cache, with the WASI and
+// switchboard host modules.
+func newRuntime(ctx context.Context, cache wazero.CompilationCache) (wazero.Runtime, error) {
+	rt := wazero.NewRuntimeWithConfig(ctx, runtimeConfig(maxPlanPages()).WithCompilationCache(cache))
 	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
 		rt.Close(ctx)
 		return nil, fmt.Errorf("wasi: %w", err)
@@ -177,7 +211,6 @@ func (e *Engine) runtime(ctx context.Context) (wazero.Runtime, error) {
 		rt.Close(ctx)
 		return nil, err
 	}
-	e.rt = rt
 	return rt, nil
 }
 
@@ -186,30 +219,46 @@ func (e *Engine) runtime(ctx context.Context) (wazero.Runtime, error) {
 // with it. Only runners call it, and runners exist only for versions a
 // reviewer approved (market.Service.Load: installable versions, and
 // installed ones that were yanked since), so the cache holds nothing else.
-func (e *Engine) module(ctx context.Context, hash string, wasm []byte) (wazero.CompiledModule, wazero.Runtime, func(), error) {
-	rt, err := e.runtime(ctx)
-	if err != nil {
-		return nil, nil, nil, err
+//
+// durable says the version is APPROVED now: with a CacheDir, its machine
+// code is also written to disk (diskcache.go) so a restarted node does not
+// compile it again. A yanked version's module is compiled in memory only.
+func (e *Engine) module(ctx context.Context, hash string, wasm []byte, durable bool) (*loadedModule, func(), error) {
+	durable = durable && e.opt.CacheDir != ""
+	key := hash
+	if durable {
+		key = hash + "@disk"
 	}
 	// Compile outside the engine's lock: a large module takes a while the
 	// first time, and executions of other modules must not wait for it.
-	m, release, err := e.compiled.acquire(ctx, hash, compiledSize(len(wasm)), func() (wazero.CompiledModule, error) {
+	return e.compiled.acquire(ctx, key, compiledSize(len(wasm)), func() (*loadedModule, error) {
 		bounded, err := boundTables(wasm)
 		if err != nil {
 			return nil, fmt.Errorf("compile: %w", err)
+		}
+		var rt wazero.Runtime
+		closeRT := func() {}
+		if durable {
+			if rt, closeRT, err = e.diskRuntime(ctx, hash); err != nil {
+				return nil, err
+			}
+		} else if rt, err = e.runtime(ctx); err != nil {
+			return nil, err
 		}
 		// Other executions may wait for this compilation: the first
 		// caller's cancellation must not fail theirs.
 		m, err := rt.CompileModule(context.WithoutCancel(ctx), bounded)
 		if err != nil {
+			closeRT()
 			return nil, fmt.Errorf("compile: %w", err)
 		}
-		return m, nil
+		_, hasStart := m.ExportedFunctions()["_start"]
+		_, hasEntry := m.ExportedFunctions()[reactorEntry]
+		return &loadedModule{mod: m, rt: rt, reactor: hasEntry && !hasStart, close: func() {
+			m.Close(context.Background())
+			closeRT()
+		}}, nil
 	})
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	return m, rt, release, nil
 }
 
 // Check validates a module for a manifest asking for perms: it must be a
@@ -245,8 +294,8 @@ func (e *Engine) Check(ctx context.Context, wasm []byte, perms []string) ([]stri
 	if err != nil {
 		return nil, apperr.Invalid(apperr.FieldError{Field: "wasm", Message: "does not compile: " + trimWazero(err.Error())})
 	}
-	if _, ok := m.ExportedFunctions()["_start"]; !ok {
-		return nil, apperr.Invalid(apperr.FieldError{Field: "wasm", Message: "must export _start (a WASI command module; GOOS=wasip1 builds are)"})
+	if err := checkEntry(m); err != nil {
+		return nil, err
 	}
 	if _, ok := m.ExportedMemories()["memory"]; !ok {
 		return nil, apperr.Invalid(apperr.FieldError{Field: "wasm", Message: "must export its memory as \"memory\""})

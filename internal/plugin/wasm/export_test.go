@@ -29,7 +29,7 @@ func KeepCompiled(t testing.TB, mod []byte) {
 		t.Fatal(keeperErr)
 	}
 	// The release func is dropped on purpose: the module stays in use.
-	if _, _, _, err := keeper.module(context.Background(), Hash(mod), mod); err != nil {
+	if _, _, err := keeper.module(context.Background(), Hash(mod), mod, false); err != nil {
 		t.Fatal(err)
 	}
 }

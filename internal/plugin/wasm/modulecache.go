@@ -34,9 +34,21 @@ type flight struct {
 	err  error
 }
 
+// loadedModule is a compiled module and the runtime that instantiates it.
+// close releases the module, and the runtime when it is the module's own
+// (an approved module compiled through the disk cache, see Engine.module).
+type loadedModule struct {
+	mod wazero.CompiledModule
+	rt  wazero.Runtime
+	// reactor: the module exports switchboard_execute and no _start
+	// (reactor.go).
+	reactor bool
+	close   func()
+}
+
 type cacheEntry struct {
 	key     string
-	mod     wazero.CompiledModule
+	mod     *loadedModule
 	size    int64
 	users   int
 	evicted bool
@@ -56,7 +68,7 @@ func (c *moduleCache) stats() (int, int64) {
 // compilation at a time per key), and the func that releases the caller's
 // use of it. A module larger than the whole budget is not kept: it is
 // closed on release.
-func (c *moduleCache) acquire(ctx context.Context, k string, size int64, compile func() (wazero.CompiledModule, error)) (wazero.CompiledModule, func(), error) {
+func (c *moduleCache) acquire(ctx context.Context, k string, size int64, compile func() (*loadedModule, error)) (*loadedModule, func(), error) {
 	for {
 		c.mu.Lock()
 		if el, ok := c.entries[k]; ok {
@@ -119,7 +131,25 @@ func (c *moduleCache) evictOldest() {
 	c.size -= e.size
 	e.evicted = true
 	if e.users == 0 {
-		e.mod.Close(context.Background())
+		e.mod.close()
+	}
+}
+
+// remove takes k out, if cached; it is closed once no execution uses it.
+func (c *moduleCache) remove(k string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	el, ok := c.entries[k]
+	if !ok {
+		return
+	}
+	e := el.Value.(*cacheEntry)
+	c.lru.Remove(el)
+	delete(c.entries, k)
+	c.size -= e.size
+	e.evicted = true
+	if e.users == 0 {
+		e.mod.close()
 	}
 }
 
@@ -131,7 +161,7 @@ func (c *moduleCache) releaser(e *cacheEntry) func() {
 			defer c.mu.Unlock()
 			e.users--
 			if e.evicted && e.users == 0 {
-				e.mod.Close(context.Background())
+				e.mod.close()
 			}
 		})
 	}

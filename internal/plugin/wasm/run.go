@@ -26,7 +26,18 @@ type Runner struct {
 	hash   string
 	// minPages is the memory the module starts with.
 	minPages uint32
+	// durable: the version is APPROVED, so its machine code may go to the
+	// engine's disk cache (SetApproved).
+	durable bool
 }
+
+// SetApproved says whether the runner's version is APPROVED now; only an
+// approved version's machine code is written to the disk cache. Call it
+// before the first execution.
+func (r *Runner) SetApproved(ok bool) { r.durable = ok }
+
+// Hash is the module's sha256, hex.
+func (r *Runner) Hash() string { return r.hash }
 
 // NewRunner makes a runner of a module whose manifest has been parsed. The
 // module is compiled lazily, on first execution, and cached by the engine.
@@ -61,8 +72,10 @@ type request struct {
 	Context plugin.ExecutionContext `json:"context"`
 }
 
-// Execute runs the module once in a fresh instance, within the memory limit
-// of the actor's plan, the engine's time limit and output cap.
+// Execute runs the module once, within the memory limit of the actor's
+// plan, the engine's time limit and output cap: a command module in a fresh
+// instance, a reactor module in its installation's idle instance if one is
+// left (reactor.go).
 func (r *Runner) Execute(ctx context.Context, ec plugin.ExecutionContext, input json.RawMessage) plugin.ExecutionResult {
 	cfg := ec.Config
 	if len(cfg) == 0 {
@@ -81,7 +94,7 @@ func (r *Runner) Execute(ctx context.Context, ec plugin.ExecutionContext, input 
 	if r.minPages > pagesFor(mem) {
 		return plugin.Failed(fmt.Sprintf("the module's memory starts at %d pages of 64 KiB, above the plan's ramMb of %d MiB", r.minPages, mem))
 	}
-	return r.engine.run(ctx, r.hash, r.wasm, mem, stdin, &hostEnv{ec: ec, allowedHosts: r.m.AllowedHosts})
+	return r.engine.run(ctx, r, mem, stdin, &hostEnv{ec: ec, allowedHosts: r.m.AllowedHosts})
 }
 
 var (
@@ -121,13 +134,25 @@ func (w *capWriter) String() string {
 
 const maxStderr = 4 << 10
 
-func (e *Engine) run(parent context.Context, hash string, wasm []byte, memoryMB int64, stdin []byte, env *hostEnv) plugin.ExecutionResult {
+func (e *Engine) run(parent context.Context, r *Runner, memoryMB int64, stdin []byte, env *hostEnv) plugin.ExecutionResult {
 	pages := pagesFor(memoryMB)
-	compiled, rt, release, err := e.module(parent, hash, wasm)
-	if err != nil {
-		return plugin.Failed("module cannot be loaded: " + trimWazero(err.Error()))
+	// A reactor instance of this installation left by its last execution
+	// serves this one (reactor.go); executions without an installation
+	// (a standalone run) never reuse one.
+	key := poolKey{installation: env.ec.InstallationID, module: r.hash, pages: pages}
+	var inst *instance
+	if key.installation != "" {
+		inst = e.pool.take(key)
 	}
-	defer release()
+	var lm *loadedModule
+	var release func()
+	if inst == nil {
+		// Compiling (the first time) is not part of the time limit.
+		var err error
+		if lm, release, err = e.module(parent, r.hash, r.wasm, r.durable); err != nil {
+			return plugin.Failed("module cannot be loaded: " + trimWazero(err.Error()))
+		}
+	}
 
 	env.http, env.send = e.opt.HTTP, e.opt.Send
 	cctx, cancel := context.WithCancelCause(context.WithValue(parent, envKey{}, env))
@@ -136,16 +161,33 @@ func (e *Engine) run(parent context.Context, hash string, wasm []byte, memoryMB 
 	defer stop()
 	stdout := &capWriter{max: e.opt.MaxOutputBytes, over: func() { cancel(errOutputLimit) }}
 	stderr := &capWriter{max: maxStderr}
+	if inst != nil {
+		return e.callReactor(ctx, inst, stdin, stdout, stderr, env, memoryMB, time.Now())
+	}
+	memory := &memoryAllocator{limit: uint64(pages) * pageSize}
+	started := time.Now()
+	if lm.reactor {
+		inst, err := instantiateReactor(ctx, lm, key, memory, release, stdin, stdout, stderr)
+		if err != nil {
+			return e.finish(ctx, err, env, stdout, stderr, memoryMB, memory, time.Since(started))
+		}
+		return e.callReactor(ctx, inst, stdin, stdout, stderr, env, memoryMB, started)
+	}
+	defer release()
 	// No WithFS, WithEnv, WithArgs or WithSys*: no filesystem, no
 	// environment, and wazero's deterministic clock and random source.
 	cfg := wazero.NewModuleConfig().WithName("").
 		WithStdin(bytes.NewReader(stdin)).WithStdout(stdout).WithStderr(stderr)
-	memory := &memoryAllocator{limit: uint64(pages) * pageSize}
-	started := time.Now()
-	runErr := instantiate(experimental.WithMemoryAllocator(ctx, memory), rt, compiled, cfg)
-	elapsed, used := time.Since(started), memory.used()
+	runErr := instantiate(experimental.WithMemoryAllocator(ctx, memory), lm.rt, lm.mod, cfg)
+	elapsed := time.Since(started)
+	res := e.finish(ctx, runErr, env, stdout, stderr, memoryMB, memory, elapsed)
 	memory.release()
+	return res
+}
 
+// finish turns an execution's end into its result and counts it.
+func (e *Engine) finish(ctx context.Context, runErr error, env *hostEnv, stdout, stderr *capWriter, memoryMB int64, memory *memoryAllocator, elapsed time.Duration) plugin.ExecutionResult {
+	used := memory.used()
 	env.mu.Lock()
 	res := plugin.ExecutionResult{Logs: env.logs, Metrics: plugin.Metrics{APICalls: env.apiCalls}}
 	fault := env.fault

@@ -30,9 +30,23 @@ func Root() string {
 // cannot target wasip1.
 func Build(t testing.TB, pkg string) []byte {
 	t.Helper()
+	return build(t, pkg)
+}
+
+// BuildReactor compiles pkg as a reactor module (-tags reactor
+// -buildmode=c-shared): it exports _initialize instead of _start, and the
+// package's reactor-tagged files export switchboard_execute.
+func BuildReactor(t testing.TB, pkg string) []byte {
+	t.Helper()
+	return build(t, pkg, "-tags", "reactor", "-buildmode=c-shared")
+}
+
+func build(t testing.TB, pkg string, flags ...string) []byte {
+	t.Helper()
 	mu.Lock()
 	defer mu.Unlock()
-	if b, ok := built[pkg]; ok {
+	key := pkg + "|" + strings.Join(flags, " ")
+	if b, ok := built[key]; ok {
 		return b
 	}
 	dir, err := os.MkdirTemp("", "wasmtest")
@@ -41,7 +55,8 @@ func Build(t testing.TB, pkg string) []byte {
 	}
 	defer os.RemoveAll(dir)
 	out := filepath.Join(dir, "m.wasm")
-	cmd := exec.Command("go", "build", "-trimpath", "-o", out, pkg)
+	args := append([]string{"build", "-trimpath"}, flags...)
+	cmd := exec.Command("go", append(args, "-o", out, pkg)...)
 	cmd.Dir = Root()
 	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
 	if msg, err := cmd.CombinedOutput(); err != nil {
@@ -54,6 +69,6 @@ func Build(t testing.TB, pkg string) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	built[pkg] = b
+	built[key] = b
 	return b
 }
