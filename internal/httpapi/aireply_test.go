@@ -113,7 +113,7 @@ type aiExecution struct {
 		CostMillicredits int64
 		Usage            struct{ TotalTokens int64 }
 	}
-	Metrics struct{ TokensUsed, APICalls int64 }
+	Metrics struct{ TokensUsed, APICalls, ChargedMillicredits int64 }
 }
 
 func aiTokensUsed(t *testing.T, h *apptest.Harness, token string) int64 {
@@ -162,7 +162,7 @@ func TestAIReply_ChargesSettledTokensAndMetersThem(t *testing.T) {
 
 		// OpenAI: 42 tokens of gpt-4o-mini at 200 mc / 1K = 8.4 → 9 mc.
 		e := exec("hi there")
-		if e.Status != "SUCCEEDED" || e.Output.Text != "Hello from OpenAI: hi there" || e.Metrics.TokensUsed != 42 || e.Metrics.APICalls != 1 || e.Output.CostMillicredits != 9 {
+		if e.Status != "SUCCEEDED" || e.Output.Text != "Hello from OpenAI: hi there" || e.Metrics.TokensUsed != 42 || e.Metrics.APICalls != 1 || e.Output.CostMillicredits != 9 || e.Metrics.ChargedMillicredits != 9 {
 			t.Fatalf("openai run %+v", e)
 		}
 		b := balanceOf(t, h, u.AccessToken)

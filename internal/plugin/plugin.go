@@ -97,6 +97,10 @@ type Metrics struct {
 	DurationMs int64 `json:"durationMs"`
 	TokensUsed int64 `json:"tokensUsed"`
 	APICalls   int64 `json:"apiCalls"`
+	// ChargedMillicredits is what the execution's own work was charged in
+	// credits (an AI call's tokens, priced from the cost table), beyond
+	// the execution itself; a run's step record shows it per step.
+	ChargedMillicredits int64 `json:"chargedMillicredits,omitempty"`
 }
 
 // LogLine is one line a plugin logged during an execution.

@@ -330,6 +330,7 @@ func (r AIReply) Execute(ctx context.Context, ec plugin.ExecutionContext, input 
 		return result
 	}
 	result.Success, result.Output = true, out
+	result.Metrics.ChargedMillicredits = cost
 	return result
 }
 

@@ -3662,6 +3662,7 @@ export interface components {
         };
         PluginMetrics: {
             apiCalls: number;
+            chargedMillicredits?: number;
             durationMs: number;
             tokensUsed: number;
         };
