@@ -15,6 +15,7 @@ func accountRoutes(orgID string) []apptest.Request {
 	return []apptest.Request{
 		{Method: "PATCH", Path: "/api/v1/me", Body: map[string]any{"email": "taken@example.com"}},
 		{Method: "PATCH", Path: "/api/v1/me", Body: map[string]any{"email": "taken@example.com", "currentPassword": authPassword}},
+		{Method: "PATCH", Path: "/api/v1/me", Body: map[string]any{"email": "not an address"}},
 		{Method: "POST", Path: "/api/v1/me/password", Body: map[string]any{}},
 		{Method: "POST", Path: "/api/v1/me/password", Body: map[string]any{"currentPassword": authPassword, "newPassword": "another long passphrase"}},
 		{Method: "POST", Path: "/api/v1/me/api-keys", Body: map[string]any{}},
