@@ -152,6 +152,10 @@ func TestBrowser_PluginsAndMarketplace(t *testing.T) {
 		if sent := tg.Sent(); len(sent) != 1 || sent[0].Text != "Plans start at 5 EUR, ann." {
 			t.Errorf("Telegram received %+v", sent)
 		}
+		// And the gateway's screen shows it among its sent messages.
+		s.do("the reply on the gateway's screen", chromedp.Navigate(s.node.URL+"/gateways/"+g.ID),
+			until(`[...document.querySelectorAll('table.sends tbody tr')].some((r) => r.textContent.includes('Plans start at 5 EUR, ann.') && r.querySelector('.badge')?.textContent === 'sent')`))
+		s.do("back to the installation", chromedp.Navigate(s.node.URL+instURL), chromedp.WaitVisible(chromedp.CSS(`table.executions tr[data-status]`)))
 
 		// Disable and enable from the page.
 		s.do("disable", chromedp.Click(chromedp.CSS(`button.toggle`)), chromedp.WaitVisible(chromedp.CSS(`.badge.state:not(.good)`)))
