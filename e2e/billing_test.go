@@ -147,7 +147,7 @@ func TestBrowser_BillingCheckoutUsageTransactionsAndSettings(t *testing.T) {
 		}
 		// Usage against every limit of the FREE plan, as meters.
 		metrics := eval[[]string](s, `[...document.querySelectorAll('.usage-item')].map((e) => e.dataset.metric)`)
-		if strings.Join(metrics, ",") != "executions,aiTokens,storageBytes,gateways,plugins" {
+		if strings.Join(metrics, ",") != "executions,aiTokens,storageBytes,gateways,plugins,eventSubscriptions" {
 			t.Errorf("usage shows %v", metrics)
 		}
 		if max := eval[float64](s, `document.querySelector('#usage-executions').max`); max != 100 {
