@@ -59,6 +59,9 @@ func cmdKeys(ctx context.Context, args []string, getenv func(string) string, std
 		// A fresh key needs no configuration: only -h is understood.
 		fs := flag.NewFlagSet("switchboard keys generate", flag.ContinueOnError)
 		fs.SetOutput(stderr)
+		fs.Usage = func() {
+			fmt.Fprintln(stderr, "usage: switchboard keys generate\n\nPrints a fresh 32-byte key, base64-encoded, for SWITCHBOARD_SECRET_KEY (or\n--secret-key). It reads no configuration and writes no file; with keys in\n<data-dir>/secret.keys, \"switchboard keys rotate\" makes and stores the new key itself.")
+		}
 		if err := fs.Parse(args[1:]); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
 				return err
