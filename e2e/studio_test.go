@@ -113,6 +113,22 @@ func TestBrowser_WorkflowStudio(t *testing.T) {
 			t.Errorf("the status reads %q after the run", got)
 		}
 
+		// Called through its webhook, as a client would: the run appears
+		// among the workflow's runs and opens in the inspector, completed.
+		hookURL := eval[string](s, `document.querySelector('#hook-url').value`)
+		res, err = http.Post(hookURL, "application/json", strings.NewReader(`{"id": "ord_7", "items": [{"price": 40}, {"price": 75}]}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var answer struct {
+			Data map[string]any `json:"data"`
+		}
+		_ = json.NewDecoder(res.Body).Decode(&answer)
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK {
+			t.Fatalf("the synchronous webhook answered %d %v", res.StatusCode, answer)
+		}
+
 		// A broken expression: the server's validation marks its node.
 		s.do("break the condition",
 			chromedp.Click(chromedp.CSS(`.step-node[data-step="condition"]`)),
@@ -180,6 +196,13 @@ func TestBrowser_WorkflowStudio(t *testing.T) {
 		if first {
 			s.a11y("workflows")
 		}
+		s.do("the webhook's run in the inspector", chromedp.Click(chromedp.CSS(`tr[data-workflow="Orders"] a.runs-link`)), onPage("Runs"),
+			until(`[...document.querySelectorAll('table.runs tbody tr[data-status="completed"]')].some((r) => r.textContent.includes('webhook'))`),
+			chromedp.Click(chromedp.CSS(`table.runs tbody tr:first-child td[data-label="Run"] a`)),
+			until(`document.querySelector('.run-status')?.dataset.status === 'completed'`),
+			until(`document.querySelectorAll('.rec-item[data-step]').length === 3`))
+		s.do("back to the list", chromedp.Click(chromedp.CSS(`.subnav a[href="/workflows"]`)), onPage("Workflows"),
+			chromedp.WaitVisible(chromedp.CSS(`tr[data-workflow="Orders"]`)))
 
 		// A conversation with a loop: waitForReply, forEach and code steps
 		// come from the palette with configs that validate as they are;
