@@ -187,6 +187,9 @@ func New(ctx context.Context, c config.Config, log *slog.Logger, opt Options) (*
 	}
 	runner := jobs.NewRunner(d, jobs.Config{Work: c.Workers, Log: log, NodeDeadAfter: c.NodeDeadAfter})
 	metrics := telemetry.New()
+	if d.Dialect == db.SQLite {
+		metrics.WatchGroupCommit(d.GroupCommits)
+	}
 	tp := opt.TracerProvider
 	var stopTracing func(context.Context) error
 	if tp == nil && c.OTLPEndpoint != "" {

@@ -136,11 +136,44 @@ func (q *leaser) pend(k leaseKey, n int) {
 	q.mu.Unlock()
 }
 
+// txLeases is what a transaction leased of one counter: its leases are
+// the node's only once it commits, but later work in the same
+// transaction (the other runs of a group commit) spends from them
+// before, as it sees their rows.
+type txLeases struct {
+	cur   *lease
+	taken int // leases of the key taken in the transaction, pending until it ends
+}
+
+type txLeaseKey leaseKey
+
+func txLeasesOf(tx *db.Tx, k leaseKey) txLeases {
+	v, _ := tx.Value(txLeaseKey(k)).(txLeases)
+	return v
+}
+
+// spendInTx takes amount from the lease of k taken earlier in tx.
+func (q *leaser) spendInTx(tx *db.Tx, k leaseKey, amount int64, now time.Time) bool {
+	ls := txLeasesOf(tx, k).cur
+	if ls == nil {
+		return false
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if now.Before(ls.expires) && ls.granted-ls.spent >= amount {
+		ls.spent += amount
+		return true
+	}
+	return false
+}
+
 // spendAfterPending waits (briefly) for leases of k whose transactions
 // are ending, then spends from them: the counter said nothing is left, but
 // a lease taken by a run of this node a moment ago may not be in memory
-// yet. It keeps the (limit+1)th refusal exact on one node.
-func (q *leaser) spendAfterPending(k leaseKey, amount int64, now time.Time) bool {
+// yet. It keeps the (limit+1)th refusal exact on one node. own is how
+// many of the pending leases the caller's transaction took: those end
+// only after the caller, so they are not waited for.
+func (q *leaser) spendAfterPending(k leaseKey, amount int64, now time.Time, own int) bool {
 	for range 200 {
 		if q.spend(k, amount, now) {
 			return true
@@ -148,7 +181,7 @@ func (q *leaser) spendAfterPending(k leaseKey, amount int64, now time.Time) bool
 		q.mu.Lock()
 		n := q.pending[k]
 		q.mu.Unlock()
-		if n == 0 {
+		if n <= own {
 			return false
 		}
 		time.Sleep(time.Millisecond)
@@ -262,6 +295,7 @@ func (l *Limits) leaseTx(ctx context.Context, tx *db.Tx, ws string, m metered, p
 			return false, fmt.Errorf("record %s lease: %w", m.metric, err)
 		}
 		l.leases.pend(ls.key, 1)
+		tx.SetValue(txLeaseKey(ls.key), txLeases{cur: ls, taken: txLeasesOf(tx, ls.key).taken + 1})
 		tx.AfterCommit(func() { l.leases.add(ls); l.leases.pend(ls.key, -1) })
 		tx.AfterRollback(func() { l.leases.pend(ls.key, -1) })
 		return true, nil

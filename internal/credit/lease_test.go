@@ -221,3 +221,86 @@ func TestLease_ALargeUseTakesBackTheNodesOwnUnspentBlock(t *testing.T) {
 		}
 	})
 }
+
+// groupConsume runs n executions of a as GroupTx calls queued while the
+// writer is held, so that on SQLite they share transactions, and returns
+// how many were counted and how many refused at the limit.
+func groupConsume(t *testing.T, d *db.DB, l *credit.Limits, a actor.Actor, n int) (ok, refused int) {
+	t.Helper()
+	ctx := context.Background()
+	held, release := make(chan struct{}), make(chan struct{})
+	go func() {
+		_ = d.Tx(ctx, func(*db.Tx) error { close(held); <-release; return nil })
+	}()
+	<-held
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	// A first call leads a batch of its own, waiting for the writer; the
+	// n queue behind it for the next.
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		_ = d.GroupTx(ctx, func(*db.Tx) error { return nil })
+	}()
+	time.Sleep(50 * time.Millisecond)
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := d.GroupTx(ctx, func(tx *db.Tx) error {
+				_, err := l.ConsumeTx(ctx, tx, a, actor.ActionExecute, 1, "")
+				return err
+			})
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				ok++
+			case apperr.Is(err, apperr.PlanLimitExceeded):
+				refused++
+			default:
+				t.Error(err)
+			}
+		}()
+	}
+	time.Sleep(100 * time.Millisecond) // they queue behind the held writer
+	close(release)
+	wg.Wait()
+	return ok, refused
+}
+
+// Runs that share a group commit spend from the lease the first of them
+// took (one block, not one per run), and at the limit they are refused
+// exactly as runs committed one by one.
+func TestLease_RunsSharingACommitSpendOneLease(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		l := credit.NewLimits(d, credit.New(d, anyWorkspace{}, nil))
+		a := member(actor.Free) // 100 executions a day, blocks of at most 12
+		ws := a.WorkspaceID()
+		c0, n0 := d.GroupCommits()
+		if ok, refused := groupConsume(t, d, l, a, 10); ok != 10 || refused != 0 {
+			t.Fatalf("%d counted, %d refused of 10", ok, refused)
+		}
+		if c1, n1 := d.GroupCommits(); d.Dialect == db.SQLite && n1-n0 <= c1-c0 {
+			t.Fatalf("the calls did not share transactions: %d in %d", n1-n0, c1-c0)
+		}
+		if used, leases := counted(t, d, ws); d.Dialect == db.SQLite && (used != 12 || leases != 1) {
+			t.Fatalf("counter %d with %d leases after 10 runs in shared commits; want one block of 12", used, leases)
+		}
+		for i := range 85 {
+			if err := consume(ctx, d, l, a); err != nil {
+				t.Fatalf("run %d: %v", i+11, err)
+			}
+		}
+		// 5 left: of 12 runs sharing commits, 5 are counted.
+		if ok, refused := groupConsume(t, d, l, a, 12); ok != 5 || refused != 7 {
+			t.Fatalf("at the limit: %d counted, %d refused of 12 (5 were left)", ok, refused)
+		}
+		l.Close(ctx)
+		if used, leases := counted(t, d, ws); used != 100 || leases != 0 {
+			t.Fatalf("after close: counter %d with %d leases; want 100 and none", used, leases)
+		}
+	})
+}

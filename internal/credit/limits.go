@@ -139,7 +139,8 @@ func (l *Limits) ConsumeTx(ctx context.Context, tx *db.Tx, a actor.Actor, action
 	// Executions are counted from the node's lease of the day's counter
 	// (lease.go): the row is written once per block, not once per run.
 	if action == actor.ActionExecute && l.leaseBlock > 0 {
-		if l.leases.spend(leaseKey{ws, m.metric, period}, amount, l.now()) {
+		k := leaseKey{ws, m.metric, period}
+		if l.leases.spend(k, amount, l.now()) || l.leases.spendInTx(tx, k, amount, l.now()) {
 			return out, nil
 		}
 		ok, err := l.leaseTx(ctx, tx, ws, m, period, amount, limit)
@@ -147,7 +148,7 @@ func (l *Limits) ConsumeTx(ctx context.Context, tx *db.Tx, a actor.Actor, action
 		case err == nil && ok:
 			return out, nil
 		case err == nil:
-			if l.leases.spendAfterPending(leaseKey{ws, m.metric, period}, amount, l.now()) {
+			if l.leases.spendAfterPending(k, amount, l.now(), txLeasesOf(tx, k).taken) {
 				return out, nil
 			}
 			return l.overage(ctx, tx, a, m, period, amount, limit, key, out)

@@ -60,6 +60,8 @@ type DB struct {
 	readStmts, writeStmts *stmtCache
 	// writeWait bounds the wait for SQLite's writer connection (zero: none).
 	writeWait time.Duration
+	// group batches GroupTx calls on SQLite (nil on PostgreSQL).
+	group *committer
 }
 
 // Options tune how a database is opened.
@@ -153,8 +155,10 @@ func openSQLite(ctx context.Context, path string, opt Options) (*DB, error) {
 	r.SetMaxOpenConns(4)
 	r.SetMaxIdleConns(4)
 	r.SetConnMaxIdleTime(5 * time.Minute)
-	return &DB{Dialect: SQLite, write: w, read: r, Path: path, readStmts: newStmtCache(r), writeStmts: newStmtCache(w),
-		writeWait: opt.timeout()}, nil
+	d := &DB{Dialect: SQLite, write: w, read: r, Path: path, readStmts: newStmtCache(r), writeStmts: newStmtCache(w),
+		writeWait: opt.timeout()}
+	d.group = &committer{d: d}
+	return d, nil
 }
 
 func openPostgres(ctx context.Context, rawURL string, opt Options) (*DB, error) {

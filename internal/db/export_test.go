@@ -12,3 +12,14 @@ func (d *DB) MigrateTo(ctx context.Context, version int64) error {
 	_, err = p.UpTo(ctx, version)
 	return err
 }
+
+// GroupQueued is how many GroupTx calls wait for the next batch (0 on
+// PostgreSQL).
+func (d *DB) GroupQueued() int {
+	if d.group == nil {
+		return 0
+	}
+	d.group.mu.Lock()
+	defer d.group.mu.Unlock()
+	return len(d.group.queue)
+}

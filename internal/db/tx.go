@@ -15,11 +15,74 @@ type Tx struct {
 	afterCommit   []func()
 	afterRollback []func()
 	stmts         *stmtCache
+	// detached is set on a transaction shared by GroupTx callers: their
+	// statements must not be interrupted by one caller's cancellation.
+	detached bool
+	// values is state that follows what the SQL transaction wrote,
+	// shared by every GroupTx function in it; undo restores what this
+	// caller set, when its part rolls back.
+	values *map[any]any
+	undo   []func()
+}
+
+// Value returns what SetValue stored under key in this transaction, or
+// nil. Functions sharing one transaction (GroupTx) see each other's
+// values, as they see each other's writes.
+func (tx *Tx) Value(key any) any {
+	if tx.values == nil || *tx.values == nil {
+		return nil
+	}
+	return (*tx.values)[key]
+}
+
+// SetValue stores v under key for the rest of the transaction: state
+// kept in memory about what it wrote (a quota lease taken in it, for
+// example). If the part of the transaction that set it rolls back (a
+// savepoint, or a GroupTx function that fails), the previous value is
+// back.
+func (tx *Tx) SetValue(key, v any) {
+	if tx.values == nil {
+		tx.values = new(map[any]any)
+	}
+	if *tx.values == nil {
+		*tx.values = map[any]any{}
+	}
+	m := *tx.values
+	prev, had := m[key]
+	m[key] = v
+	tx.undo = append(tx.undo, func() {
+		if had {
+			m[key] = prev
+		} else {
+			delete(m, key)
+		}
+	})
+}
+
+// undoValues restores the values set since the first n SetValue calls.
+func (tx *Tx) undoValues(n int) {
+	for i := len(tx.undo) - 1; i >= n; i-- {
+		tx.undo[i]()
+	}
+	tx.undo = tx.undo[:n]
+}
+
+// Ctx returns the context statements of tx must run under: ctx itself,
+// or, in a transaction shared with other callers (GroupTx), ctx without
+// its cancellation — on SQLite a cancelled statement interrupts, and an
+// interrupted write rolls back the whole transaction. For code that
+// hands tx.Tx to a library.
+func (tx *Tx) Ctx(ctx context.Context) context.Context {
+	if tx.detached {
+		return context.WithoutCancel(ctx)
+	}
+	return ctx
 }
 
 // ExecContext runs a statement in the transaction, prepared once per query
 // text where the engine benefits.
 func (tx *Tx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	ctx = tx.Ctx(ctx)
 	if s := tx.stmt(ctx, query); s != nil {
 		return s.ExecContext(ctx, args...)
 	}
@@ -28,6 +91,7 @@ func (tx *Tx) ExecContext(ctx context.Context, query string, args ...any) (sql.R
 
 // QueryContext runs a query in the transaction.
 func (tx *Tx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	ctx = tx.Ctx(ctx)
 	if s := tx.stmt(ctx, query); s != nil {
 		return s.QueryContext(ctx, args...)
 	}
@@ -36,6 +100,7 @@ func (tx *Tx) QueryContext(ctx context.Context, query string, args ...any) (*sql
 
 // QueryRowContext runs a single-row query in the transaction.
 func (tx *Tx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	ctx = tx.Ctx(ctx)
 	if s := tx.stmt(ctx, query); s != nil {
 		return s.QueryRowContext(ctx, args...)
 	}
@@ -109,16 +174,18 @@ func (d *DB) Tx(ctx context.Context, fn func(tx *Tx) error) (err error) {
 // hooks run.
 // name must be a fixed SQL identifier.
 func (tx *Tx) Savepoint(ctx context.Context, name string, fn func() error) error {
+	ctx = tx.Ctx(ctx)
 	// Savepoint statements are never prepared or cached.
 	if _, err := tx.Tx.ExecContext(ctx, `SAVEPOINT `+name); err != nil {
 		return fmt.Errorf("savepoint: %w", err)
 	}
 	// Hooks registered under the savepoint belong to what it undoes.
-	commits, rollbacks := len(tx.afterCommit), len(tx.afterRollback)
+	commits, rollbacks, values := len(tx.afterCommit), len(tx.afterRollback), len(tx.undo)
 	if err := fn(); err != nil {
 		if _, rerr := tx.Tx.ExecContext(ctx, `ROLLBACK TO SAVEPOINT `+name); rerr != nil {
 			return fmt.Errorf("rollback to savepoint: %w", rerr)
 		}
+		tx.undoValues(values)
 		undone := tx.afterRollback[rollbacks:]
 		tx.afterCommit, tx.afterRollback = tx.afterCommit[:commits], tx.afterRollback[:rollbacks]
 		for _, f := range undone {

@@ -341,7 +341,7 @@ func (r *Runner) stopHeartbeat(ctx context.Context, stopErr error) {
 // the transaction commits.
 func (r *Runner) InsertTx(ctx context.Context, tx *db.Tx, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error) {
 	opts = withTrace(ctx, opts)
-	res, err := r.Client.InsertTx(ctx, tx.Tx, args, opts)
+	res, err := r.Client.InsertTx(tx.Ctx(ctx), tx.Tx, args, opts)
 	if err != nil {
 		return nil, fmt.Errorf("enqueue %s: %w", args.Kind(), err)
 	}

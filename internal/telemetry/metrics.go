@@ -189,6 +189,25 @@ func (m *Metrics) WatchQueues(read func(context.Context) ([]QueueDepth, error), 
 	}
 }
 
+// WatchGroupCommit exports how SQLite's group commit batches writes:
+// read returns the shared transactions committed and the calls they held,
+// so rate(calls)/rate(commits) is the mean batch.
+func (m *Metrics) WatchGroupCommit(read func() (commits, calls uint64)) {
+	if m == nil {
+		return
+	}
+	m.Registry.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "switchboard_db_group_commits_total",
+			Help: "Transactions committed by SQLite's group commit (each holds one or more callers' writes).",
+		}, func() float64 { c, _ := read(); return float64(c) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "switchboard_db_group_commit_calls_total",
+			Help: "Callers whose writes group commits held; divided by switchboard_db_group_commits_total, the mean batch.",
+		}, func() float64 { _, n := read(); return float64(n) }),
+	)
+}
+
 var queueDepthDesc = prometheus.NewDesc("switchboard_job_queue_depth",
 	"Jobs waiting in a queue, by queue and state (available: due now; waiting: scheduled or to be retried).",
 	[]string{"queue", "state"}, nil)

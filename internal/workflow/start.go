@@ -158,8 +158,11 @@ func (s *Service) begin(ctx context.Context, w Workflow, ws string, st start) (R
 		o := s.segment(ctx, x, atCreation)
 		head = &o
 	}
+	// Runs starting together on SQLite share one commit (GroupTx); each
+	// is answered after it.
 	var created bool
-	err = s.DB.Tx(ctx, func(tx *db.Tx) error {
+	err = s.DB.GroupTx(ctx, func(tx *db.Tx) error {
+		var err error
 		created, err = s.startTx(ctx, tx, x, st, head)
 		return err
 	})
