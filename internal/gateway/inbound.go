@@ -130,7 +130,8 @@ func (s *Service) deliver(ctx context.Context, r *row, creds map[string]string, 
 	if r.Status == Disconnected && len(in.Events) > 0 {
 		return InboundResult{}, apperr.New(apperr.NotFound, "gateway is disconnected and accepts no events")
 	}
-	err = s.db.Tx(ctx, func(tx *db.Tx) error {
+	// Deliveries arriving together on SQLite share one commit.
+	err = s.db.GroupTx(ctx, func(tx *db.Tx) error {
 		res.Stored, res.Duplicates = 0, 0
 		for _, st := range in.Statuses {
 			if err := s.applyStatus(ctx, tx, r, st, creds); err != nil {
