@@ -345,6 +345,41 @@ func oneLine(s string) string {
 	return s
 }
 
+// evaluators runs expression evaluations on goroutines kept between
+// them. A fresh goroutine per evaluation started on a small stack that
+// JMESPath's and expr's recursion grew by copying, every time: on the
+// webhook path that was most of what evaluating cost.
+var evaluators = evalPool{tasks: make(chan func())}
+
+// evalIdle is how long an evaluator waits for work before it ends.
+const evalIdle = 10 * time.Second
+
+type evalPool struct{ tasks chan func() }
+
+// run hands f to an idle evaluator, or starts one: an evaluation never
+// waits for another (a runaway one keeps its evaluator until it ends).
+func (p evalPool) run(f func()) {
+	select {
+	case p.tasks <- f:
+	default:
+		go p.work(f)
+	}
+}
+
+func (p evalPool) work(f func()) {
+	idle := time.NewTimer(evalIdle)
+	defer idle.Stop()
+	for {
+		f()
+		idle.Reset(evalIdle)
+		select {
+		case f = <-p.tasks:
+		case <-idle.C:
+			return
+		}
+	}
+}
+
 // bounded runs fn with the wall-time limit of an expression. A runaway
 // evaluation is abandoned and the step fails at once; the worker goes on.
 // fn is told to stop through stop (an expression's next loop iteration
@@ -356,7 +391,7 @@ func bounded(ctx context.Context, fn func(stop *atomic.Bool) (any, error)) (any,
 	}
 	done := make(chan result, 1)
 	stop := &atomic.Bool{}
-	go func() {
+	evaluators.run(func() {
 		defer func() {
 			if p := recover(); p != nil {
 				done <- result{err: fmt.Errorf("the expression failed: %v", p)}
@@ -364,7 +399,7 @@ func bounded(ctx context.Context, fn func(stop *atomic.Bool) (any, error)) (any,
 		}()
 		v, err := fn(stop)
 		done <- result{v, err}
-	}()
+	})
 	t := time.NewTimer(evalTimeout)
 	defer t.Stop()
 	select {
