@@ -123,6 +123,23 @@ type ExecutionResult struct {
 func Failed(reason string) ExecutionResult { return ExecutionResult{Error: reason} }
 
 // Runner is one plugin at one version.
+// Preparer is a Runner with work to do once before it can execute: a
+// WebAssembly module's compilation. Callers prepare before they take the
+// execution's concurrency slot, so a first, slow compile neither holds a
+// slot nor counts against the slot's lease.
+type Preparer interface {
+	Prepare(ctx context.Context) error
+}
+
+// Prepare prepares r if it is a Preparer. Its error is not the
+// execution's: an execution that cannot prepare fails when it runs, in
+// its own words.
+func Prepare(ctx context.Context, r Runner) {
+	if p, ok := r.(Preparer); ok {
+		_ = p.Prepare(ctx)
+	}
+}
+
 type Runner interface {
 	Slug() string
 	Version() string

@@ -190,6 +190,7 @@ func (s *Service) Execute(ctx context.Context, a actor.Actor, id string, in Exec
 	// up to the slot wait (RATE_LIMITED after it). It counts when it
 	// starts, whatever its outcome, in the transaction that takes the slot.
 	e.Status = Running
+	plugin.Prepare(ctx, res.Runner)
 	err = s.claimWaiting(ctx, ws, a.Plan, e.ID, func(tx *db.Tx) error {
 		started := db.Now()
 		lease := started.Add(s.execLimit() + leaseMargin)

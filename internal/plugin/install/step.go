@@ -115,6 +115,7 @@ func (s *Service) RunStep(ctx context.Context, a actor.Actor, ref StepRef, input
 	if inst != nil {
 		instID = inst.ID
 	}
+	plugin.Prepare(ctx, r)
 	e, err := s.claimStep(ctx, a, instID, r, input, ec.IdempotencyKey)
 	if err != nil {
 		return plugin.ExecutionResult{}, err

@@ -133,3 +133,32 @@ func itoa(n int64) string {
 	}
 	return string(b)
 }
+
+// Preparing a runner compiles its module into the cache, so that the
+// compile happens before an execution takes its slot, not inside it.
+func TestPrepare_CompilesBeforeTheFirstExecution(t *testing.T) {
+	t.Parallel()
+	e := newEngine(t, wasm.Options{})
+	m := manifest(t, `{"slug":"ok-mod","name":"Ok","version":"1.0.0"}`)
+	r := e.NewRunner(m, okModule)
+	if n, _ := e.CacheStats(); n != 0 {
+		t.Fatalf("%d modules compiled before anything ran", n)
+	}
+	plugin.Prepare(context.Background(), r)
+	if n, _ := e.CacheStats(); n != 1 {
+		t.Fatalf("prepared, %d modules are compiled; want 1", n)
+	}
+	if res := plugin.Run(context.Background(), r, ec(actor.Free), nil); !res.Success {
+		t.Fatal(res.Error)
+	}
+	if n, _ := e.CacheStats(); n != 1 {
+		t.Fatalf("the execution compiled again: %d modules", n)
+	}
+	// A module that does not compile prepares silently and fails when it
+	// runs, in its own words.
+	bad := e.NewRunner(m, []byte("\x00asm\x01\x00\x00\x00garbage"))
+	plugin.Prepare(context.Background(), bad)
+	if res := plugin.Run(context.Background(), bad, ec(actor.Free), nil); res.Success || !strings.Contains(res.Error, "compile") {
+		t.Fatalf("an uncompilable module: %+v", res)
+	}
+}

@@ -51,6 +51,17 @@ func (e *Engine) NewRunner(m Compiled, wasm []byte) *Runner {
 	return r
 }
 
+// Prepare compiles the module into the engine's cache (disk too, for an
+// approved version), so that its first execution does not compile.
+func (r *Runner) Prepare(ctx context.Context) error {
+	_, release, err := r.engine.module(ctx, r.hash, r.wasm, r.durable)
+	if err != nil {
+		return err
+	}
+	release()
+	return nil
+}
+
 func (r *Runner) Slug() string                 { return r.m.Slug }
 func (r *Runner) Version() string              { return r.m.Version }
 func (r *Runner) InputSchema() *plugin.Schema  { return r.m.Input }
