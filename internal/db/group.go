@@ -110,15 +110,19 @@ func (c *committer) lead() {
 	batch := c.queue[:n:n]
 	c.queue = c.queue[n:]
 	c.mu.Unlock()
+	// Deferred: even if committing panics (not a caller's function:
+	// those are recovered), the next batch gets a committer.
+	defer func() {
+		c.mu.Lock()
+		if len(c.queue) == 0 {
+			c.queue = nil
+			c.running = false
+		} else {
+			c.queue[0].wake <- struct{}{}
+		}
+		c.mu.Unlock()
+	}()
 	c.commit(batch)
-	c.mu.Lock()
-	if len(c.queue) == 0 {
-		c.queue = nil
-		c.running = false
-	} else {
-		c.queue[0].wake <- struct{}{}
-	}
-	c.mu.Unlock()
 }
 
 // groupSavepoint names the savepoint each function of a batch runs under.
