@@ -102,6 +102,8 @@ type Run struct {
 	workspaceID, versionID, userID, orgID, key string
 	plan                                       actor.Plan
 	stepsRaw                                   string
+	// unsubscribed: see Workflow.unsubscribed.
+	unsubscribed bool
 }
 
 // Terminal reports whether the run has ended.

@@ -117,6 +117,10 @@ type Workflow struct {
 	hookEnc   string
 	hookPlain string
 	plan      actor.Plan
+	// unsubscribed is set when the read that found the workflow also found
+	// no enabled event subscription in its workspace: a run started from
+	// that read ending in its first commit has no event to emit.
+	unsubscribed bool
 }
 
 // Version is one immutable version of a workflow's definition.

@@ -68,7 +68,7 @@ func (s *Service) newRun(ctx context.Context, q db.Querier, w Workflow, ws strin
 		Input: st.input, CurrentStepID: c.def.StartStepID, Attempt: 1, TimeoutAt: now.Add(c.def.Settings.timeout()),
 		CreatedBy: st.by, CreatedAt: now, UpdatedAt: now, workspaceID: ws, versionID: w.versionID, userID: w.UserID,
 		orgID: w.OrganizationID, plan: w.plan, key: st.key, stepsRaw: "[]", Steps: []StepRecord{}, Test: st.test,
-		TraceID: telemetry.TraceID(ctx)}
+		TraceID: telemetry.TraceID(ctx), unsubscribed: w.unsubscribed}
 	if st.decoded != nil {
 		return newExecWith(r, c, st.decoded), nil
 	}
@@ -278,17 +278,26 @@ func (s *Service) Hook(ctx context.Context, id, token string, req HookRequest) (
 		return HookResult{}, apperr.New(apperr.NotFound, "no such webhook")
 	}
 	// The token in the path is the credential; the workflow's workspace is
-	// not known before it is read.
+	// not known before it is read. The same read answers whether the
+	// workspace is paused and whether it has event subscriptions, so a
+	// call costs one round trip before its transaction.
 	// The definition is not read: the compiled version (cached) has it.
 	var w Workflow
 	var ws string
 	var org sql.NullString
+	var paused, subscribed bool
+	anySubscription := "TRUE"
+	if s.Events != nil {
+		anySubscription = s.Events.SubscribedSQL("w.workspace_id")
+	}
 	err := s.DB.Read().QueryRowContext(ctx, `SELECT w.id, w.workspace_id, w.user_id, w.organization_id, w.enabled, w.version,
-		w.version_id, w.trigger_type, w.hook_token, w.hook_token_enc, COALESCE(o.plan, u.plan, 'FREE')
+		w.version_id, w.trigger_type, w.hook_token, w.hook_token_enc, COALESCE(o.plan, u.plan, 'FREE'),
+		`+workspace.PausedSQL("w.workspace_id")+`, `+anySubscription+`
 		FROM workflows w LEFT JOIN organizations o ON o.id = w.organization_id LEFT JOIN users u ON u.id = w.user_id
 		WHERE w.id = $1 AND w.deleted_at IS NULL`, id).Scan(&w.ID, &ws, &w.UserID, &org, &w.Enabled, &w.Version,
-		&w.versionID, &w.TriggerType, &w.hookPlain, &w.hookEnc, &w.plan)
+		&w.versionID, &w.TriggerType, &w.hookPlain, &w.hookEnc, &w.plan, &paused, &subscribed)
 	w.OrganizationID = org.String
+	w.unsubscribed = !subscribed
 	if errors.Is(err, sql.ErrNoRows) {
 		return HookResult{}, apperr.New(apperr.NotFound, "no such webhook")
 	}
@@ -306,9 +315,7 @@ func (s *Service) Hook(ctx context.Context, id, token string, req HookRequest) (
 	}
 	// A paused workspace (its owner deactivated) has no webhooks: the
 	// same answer as an unknown one, so callers learn nothing about it.
-	if paused, err := workspace.Paused(ctx, s.DB.Read(), ws); err != nil {
-		return HookResult{}, apperr.Wrap(err, "webhook")
-	} else if paused {
+	if paused {
 		return HookResult{}, apperr.New(apperr.NotFound, "no such webhook")
 	}
 	if !w.Enabled {
