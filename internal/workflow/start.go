@@ -285,17 +285,17 @@ func (s *Service) Hook(ctx context.Context, id, token string, req HookRequest) (
 	var w Workflow
 	var ws string
 	var org sql.NullString
-	var paused, subscribed bool
+	var active, subscribed bool
 	anySubscription := "TRUE"
 	if s.Events != nil {
 		anySubscription = s.Events.SubscribedSQL("w.workspace_id")
 	}
 	err := s.DB.Read().QueryRowContext(ctx, `SELECT w.id, w.workspace_id, w.user_id, w.organization_id, w.enabled, w.version,
 		w.version_id, w.trigger_type, w.hook_token, w.hook_token_enc, COALESCE(o.plan, u.plan, 'FREE'),
-		`+workspace.PausedSQL("w.workspace_id")+`, `+anySubscription+`
+		`+workspace.NotPaused("w.workspace_id")+`, `+anySubscription+`
 		FROM workflows w LEFT JOIN organizations o ON o.id = w.organization_id LEFT JOIN users u ON u.id = w.user_id
 		WHERE w.id = $1 AND w.deleted_at IS NULL`, id).Scan(&w.ID, &ws, &w.UserID, &org, &w.Enabled, &w.Version,
-		&w.versionID, &w.TriggerType, &w.hookPlain, &w.hookEnc, &w.plan, &paused, &subscribed)
+		&w.versionID, &w.TriggerType, &w.hookPlain, &w.hookEnc, &w.plan, &active, &subscribed)
 	w.OrganizationID = org.String
 	w.unsubscribed = !subscribed
 	if errors.Is(err, sql.ErrNoRows) {
@@ -315,7 +315,7 @@ func (s *Service) Hook(ctx context.Context, id, token string, req HookRequest) (
 	}
 	// A paused workspace (its owner deactivated) has no webhooks: the
 	// same answer as an unknown one, so callers learn nothing about it.
-	if paused {
+	if !active {
 		return HookResult{}, apperr.New(apperr.NotFound, "no such webhook")
 	}
 	if !w.Enabled {

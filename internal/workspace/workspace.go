@@ -79,14 +79,6 @@ func New() *Lifecycle { return &Lifecycle{} }
 // metadata). Call while wiring, before serving.
 func (l *Lifecycle) On(name string, h Hook) { l.hooks = append(l.hooks, namedHook{name: name, h: h}) }
 
-// PausedSQL is a SQL condition that holds while the workspace whose id is
-// col (a column or parameter of the enclosing query) is paused: an entry
-// point that reads its own row first asks Paused's question in that same
-// statement instead of a round trip of its own.
-func PausedSQL(col string) string {
-	return "EXISTS (SELECT 1 FROM workspace_pauses WHERE workspace_id = " + col + ")"
-}
-
 // Paused reports whether the workspace is paused. Any querier will do: a
 // read outside a transaction for an entry point, tx inside one.
 func Paused(ctx context.Context, q db.Querier, workspaceID string) (bool, error) {
@@ -169,6 +161,8 @@ var pastTense = map[Kind]string{Pause: "paused", Resume: "resumed", End: "ended"
 // NotPaused is a SQL condition, for the system's cross-workspace sweeps,
 // that holds for rows whose workspace (the column col) is not paused: the
 // sweep then passes over a paused workspace's rows without a query each.
+// An entry point that reads its own row first (a webhook's workflow) asks
+// it in that read instead of calling Paused, a round trip of its own.
 func NotPaused(col string) string {
 	return `NOT EXISTS (SELECT 1 FROM workspace_pauses wp WHERE wp.workspace_id = ` + col + `)`
 }
