@@ -104,6 +104,9 @@ type Run struct {
 	stepsRaw                                   string
 	// unsubscribed: see Workflow.unsubscribed.
 	unsubscribed bool
+	// guard, when set, is what the run's INSERT checks again: the run
+	// was started from a cached webhook (hookcache.go).
+	guard *runGuard
 }
 
 // Terminal reports whether the run has ended.
