@@ -215,3 +215,12 @@ func (s *Service) enqueueTx(ctx context.Context, tx *db.Tx, ws string, plan acto
 	}
 	return nil
 }
+
+// SubscribedSQL is a SQL condition on the workspace id col (a column or
+// parameter of the enclosing query) that is false only when the workspace
+// has no enabled subscription, in which case EmitTx records nothing. A
+// caller that reads its own row before its transaction asks it there and
+// spares EmitTx's read when the answer is false.
+func (s *Service) SubscribedSQL(col string) string {
+	return "EXISTS (SELECT 1 FROM event_subscriptions WHERE workspace_id = " + col + " AND enabled = TRUE)"
+}

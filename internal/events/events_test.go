@@ -189,19 +189,21 @@ type delivery struct {
 func TestEventSubscriptions(t *testing.T) {
 	t.Parallel()
 	dbtest.EachURL(t, func(t *testing.T, url string) {
-		signed, emitted := newReceiver(t), newReceiver(t)
+		signed, emitted, hooked := newReceiver(t), newReceiver(t), newReceiver(t)
 		tg := gatewaytest.NewTelegram(t, telegramToken)
 		fake := stripefake.Start(t, stripeKey)
 		opt := apptest.FastHashing
 		opt.Events = events.Options{Schedule: []time.Duration{10 * time.Millisecond, 10 * time.Millisecond}}
 		h := apptest.StartWith(t, url, opt, func(c *config.Config) {
-			c.Gateway.OutboundAllow = []string{strings.TrimPrefix(signed.srv.URL, "http://"), strings.TrimPrefix(emitted.srv.URL, "http://"), tg.Host()}
+			c.Gateway.OutboundAllow = []string{strings.TrimPrefix(signed.srv.URL, "http://"), strings.TrimPrefix(emitted.srv.URL, "http://"),
+				strings.TrimPrefix(hooked.srv.URL, "http://"), tg.Host()}
 			c.Gateway.TelegramAPIURL = tg.URL
 			c.Stripe = config.StripeConfig{SecretKey: stripeKey, WebhookSecret: stripeWebhookSecret, APIURL: fake.URL,
 				PlanPrices: map[string]string{"PRO": "price_pro"}}
 		})
 		t.Run("SignedDeliveries", func(t *testing.T) { signedDeliveries(t, h, signed) })
 		t.Run("EmittedWhereTheyHappen", func(t *testing.T) { emittedWhereTheyHappen(t, h, emitted, tg, fake) })
+		t.Run("WebhookRuns", func(t *testing.T) { webhookRuns(t, h, hooked) })
 	})
 }
 
@@ -237,6 +239,41 @@ func startRun(t *testing.T, h *apptest.Harness, tok string, steps ...obj) string
 	var r struct{ ID string }
 	h.Call(http.StatusCreated, "POST", "/api/v1/workflows/"+w.ID+"/runs", tok, nil).Data(t, &r)
 	return r.ID
+}
+
+// A run a webhook starts emits its end once the workspace subscribes: the
+// read that finds the webhook's workflow also asks whether the workspace
+// has subscriptions (and spares the transaction that question when it has
+// none), so a subscription made before a call is honoured by that call.
+func webhookRuns(t *testing.T, h *apptest.Harness, rc *receiver) {
+	tok := h.SignUp("hooks@example.com", pw).AccessToken
+	var w struct{ HookURL string }
+	h.Call(http.StatusCreated, "POST", "/api/v1/workflows", tok, obj{"name": "hooked", "definition": obj{
+		"trigger": obj{"type": "webhook", "mode": "sync"}, "startStepId": "a",
+		"steps": []obj{{"id": "a", "type": "transform", "config": obj{"expression": "`1`"}}}}}).Data(t, &w)
+	call := func() string {
+		t.Helper()
+		// A sync webhook answers with the workflow's output, not an envelope.
+		res, err := http.Post(h.URL+w.HookURL[strings.Index(w.HookURL, "/hooks/"):], "application/json", strings.NewReader(`{"n":1}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK || res.Header.Get("X-Switchboard-Run-Id") == "" {
+			t.Fatalf("webhook: %d", res.StatusCode)
+		}
+		return res.Header.Get("X-Switchboard-Run-Id")
+	}
+	call() // no subscription yet: nothing is sent
+	var sub subscription
+	h.Call(http.StatusCreated, "POST", "/api/v1/event-subscriptions", tok, obj{"url": rc.srv.URL + "/hook",
+		"events": []string{"run.completed"}}).Data(t, &sub)
+	rc.setSecret(t, sub.Secret)
+	runID := call()
+	got := rc.waitFor(t, "run.completed", 1)
+	if len(got) != 1 || got[0].Envelope.Data["runId"] != runID {
+		t.Fatalf("run.completed of webhook run %s: %+v", runID, got)
+	}
 }
 
 // A subscription receives its workspace's run events signed as Standard

@@ -598,13 +598,14 @@ func (s *Service) persist(ctx context.Context, tx *db.Tx, x *exec, o *outcome, i
 	newSeq := x.seq + 1
 	if insert {
 		newSeq = x.seq
-		_, err = db.Scope(tx, ws).ExecContext(ctx, `INSERT INTO workflow_runs (workspace_id, id, workflow_id, version, version_id, user_id,
-			organization_id, plan, status, trigger_kind, input, output, error, current_step_id, attempt, seq, steps_used, steps,
-			idempotency_key, timeout_at, wake_at, created_by, created_at, updated_at, finished_at, test, trace_id)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $23, $24, $25, $26)`,
-			r.ID, r.WorkflowID, r.Version, r.versionID, r.userID, nullable(r.orgID), string(r.plan), o.status, string(r.Trigger),
+		args := []any{r.ID, r.WorkflowID, r.Version, r.versionID, r.userID, nullable(r.orgID), string(r.plan), o.status, string(r.Trigger),
 			string(r.Input), output, errMsg, nullable(cur), x.attempt, newSeq, x.stepsUsed, steps, nullable(r.key), r.TimeoutAt, wake,
-			nullable(r.CreatedBy), r.CreatedAt, finished, r.Test, nullable(r.TraceID))
+			nullable(r.CreatedBy), r.CreatedAt, finished, r.Test, nullable(r.TraceID)}
+		if r.guard != nil {
+			err = s.insertGuarded(ctx, tx, r, args)
+		} else {
+			_, err = db.Scope(tx, ws).ExecContext(ctx, insertRun+` VALUES (`+insertRunValues+`)`, args...)
+		}
 		if err != nil {
 			return fmt.Errorf("insert run: %w", err)
 		}
@@ -651,6 +652,15 @@ func (s *Service) persist(ctx context.Context, tx *db.Tx, x *exec, o *outcome, i
 	}
 	return s.enqueue(ctx, tx, *r, o.wakeAt)
 }
+
+// insertRun and insertRunValues write a new run: VALUES (insertRunValues),
+// or SELECT insertRunValues WHERE a guard holds.
+const (
+	insertRun = `INSERT INTO workflow_runs (workspace_id, id, workflow_id, version, version_id, user_id,
+			organization_id, plan, status, trigger_kind, input, output, error, current_step_id, attempt, seq, steps_used, steps,
+			idempotency_key, timeout_at, wake_at, created_by, created_at, updated_at, finished_at, test, trace_id)`
+	insertRunValues = `$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $23, $24, $25, $26`
+)
 
 func nullableRaw(b json.RawMessage) any {
 	if len(b) == 0 {

@@ -102,6 +102,11 @@ type Run struct {
 	workspaceID, versionID, userID, orgID, key string
 	plan                                       actor.Plan
 	stepsRaw                                   string
+	// unsubscribed: see Workflow.unsubscribed.
+	unsubscribed bool
+	// guard, when set, is what the run's INSERT checks again: the run
+	// was started from a cached webhook (hookcache.go).
+	guard *runGuard
 }
 
 // Terminal reports whether the run has ended.

@@ -11,6 +11,10 @@ import (
 // they describe (the events service: signed deliveries to subscribed URLs).
 type Events interface {
 	EmitTx(ctx context.Context, tx *db.Tx, workspaceID, eventType string, data any) error
+	// SubscribedSQL is a SQL condition on the workspace id col (a column
+	// or parameter of the enclosing query) that is false only when the
+	// workspace has no enabled subscription, so EmitTx would send nothing.
+	SubscribedSQL(col string) string
 }
 
 // RunEvent is the data of the run.completed and run.failed events.
@@ -33,7 +37,7 @@ type RunEvent struct {
 func (s *Service) emitEnded(ctx context.Context, tx *db.Tx, r *Run) error {
 	// An iteration or branch is part of its parent run, whose end is the
 	// event.
-	if s.Events == nil || inherits(r.Kind) {
+	if s.Events == nil || inherits(r.Kind) || r.unsubscribed {
 		return nil
 	}
 	var typ string

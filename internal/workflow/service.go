@@ -74,6 +74,7 @@ type Deps struct {
 type Service struct {
 	Deps
 	compiled cache
+	hooks    hookCache
 	waiters  waiters
 	notices  notices
 	now      func() time.Time
@@ -117,6 +118,12 @@ type Workflow struct {
 	hookEnc   string
 	hookPlain string
 	plan      actor.Plan
+	// unsubscribed is set when the read that found the workflow also found
+	// no enabled event subscription in its workspace: a run started from
+	// that read ending in its first commit has no event to emit.
+	unsubscribed bool
+	// guard is set on a workflow served from the webhook cache.
+	guard *runGuard
 }
 
 // Version is one immutable version of a workflow's definition.

@@ -68,7 +68,7 @@ func (s *Service) newRun(ctx context.Context, q db.Querier, w Workflow, ws strin
 		Input: st.input, CurrentStepID: c.def.StartStepID, Attempt: 1, TimeoutAt: now.Add(c.def.Settings.timeout()),
 		CreatedBy: st.by, CreatedAt: now, UpdatedAt: now, workspaceID: ws, versionID: w.versionID, userID: w.UserID,
 		orgID: w.OrganizationID, plan: w.plan, key: st.key, stepsRaw: "[]", Steps: []StepRecord{}, Test: st.test,
-		TraceID: telemetry.TraceID(ctx)}
+		TraceID: telemetry.TraceID(ctx), unsubscribed: w.unsubscribed, guard: w.guard}
 	if st.decoded != nil {
 		return newExecWith(r, c, st.decoded), nil
 	}
@@ -91,6 +91,20 @@ func (s *Service) startTx(ctx context.Context, tx *db.Tx, x *exec, st start, hea
 		}
 	}
 	var o outcome
+	if r.guard != nil {
+		// A run started from a cached webhook (one without a delivery key,
+		// never skipOverLimit) is written first: if the cache no longer
+		// holds, the call starts over with nothing counted. (Written then
+		// counted in one transaction is the same as counted then written:
+		// a refusal rolls both back.)
+		o = outcome{status: StatusRunning}
+		if head != nil {
+			o = *head
+		}
+		if err := s.persist(ctx, tx, x, &o, true); err != nil {
+			return true, err
+		}
+	}
 	var charged int64
 	if s.Meter != nil {
 		consume := func() error {
@@ -118,12 +132,14 @@ func (s *Service) startTx(ctx context.Context, tx *db.Tx, x *exec, st start, hea
 			return false, err
 		}
 	}
-	o = outcome{status: StatusRunning}
-	if head != nil {
-		o = *head
-	}
-	if err := s.persist(ctx, tx, x, &o, true); err != nil {
-		return true, err
+	if r.guard == nil {
+		o = outcome{status: StatusRunning}
+		if head != nil {
+			o = *head
+		}
+		if err := s.persist(ctx, tx, x, &o, true); err != nil {
+			return true, err
+		}
 	}
 	r.ChargedMillicredits = charged
 	return true, noteCharge(ctx, tx, r.workspaceID, r.ID, charged)
@@ -280,43 +296,100 @@ func (s *Service) Hook(ctx context.Context, id, token string, req HookRequest) (
 	if !ids.Valid(ids.Workflow, id) {
 		return HookResult{}, apperr.New(apperr.NotFound, "no such webhook")
 	}
+	// On PostgreSQL the node's cache of webhooks spares the read, and the
+	// run's INSERT checks what it says (hookcache.go).
+	cached := s.DB.Dialect == db.Postgres
+	w, ws, err := s.findHook(ctx, id, token, cached)
+	if err != nil {
+		return HookResult{}, err
+	}
+	res, err := s.hookRun(ctx, w, ws, req)
+	if errors.Is(err, errHookStale) {
+		s.hooks.drop(id)
+		if w, ws, err = s.findHook(ctx, id, token, false); err != nil {
+			return HookResult{}, err
+		}
+		res, err = s.hookRun(ctx, w, ws, req)
+	}
+	return res, err
+}
+
+// findHook finds the workflow a webhook call names, with its workspace,
+// and checks the call may start it. With cached, a workflow this node
+// found for an earlier call with the same token is taken from the cache,
+// marked for its run's INSERT to check again; a fresh read refills the
+// cache.
+func (s *Service) findHook(ctx context.Context, id, token string, cached bool) (Workflow, string, error) {
+	if cached {
+		if e, ok := s.hooks.get(id); ok && subtle.ConstantTimeCompare([]byte(e.token), []byte(token)) == 1 {
+			return e.w, e.ws, nil
+		}
+	}
 	// The token in the path is the credential; the workflow's workspace is
-	// not known before it is read.
+	// not known before it is read. The same read answers whether the
+	// workspace is paused and whether it has event subscriptions, so a
+	// call costs one round trip before its transaction.
 	// The definition is not read: the compiled version (cached) has it.
 	var w Workflow
 	var ws string
 	var org sql.NullString
+	var active, subscribed bool
+	anySubscription := "TRUE"
+	if s.Events != nil {
+		anySubscription = s.Events.SubscribedSQL("w.workspace_id")
+	}
 	err := s.DB.Read().QueryRowContext(ctx, `SELECT w.id, w.workspace_id, w.user_id, w.organization_id, w.enabled, w.version,
-		w.version_id, w.trigger_type, w.hook_token, w.hook_token_enc, COALESCE(o.plan, u.plan, 'FREE')
+		w.version_id, w.trigger_type, w.hook_token, w.hook_token_enc, COALESCE(o.plan, u.plan, 'FREE'),
+		`+workspace.NotPaused("w.workspace_id")+`, `+anySubscription+`
 		FROM workflows w LEFT JOIN organizations o ON o.id = w.organization_id LEFT JOIN users u ON u.id = w.user_id
 		WHERE w.id = $1 AND w.deleted_at IS NULL`, id).Scan(&w.ID, &ws, &w.UserID, &org, &w.Enabled, &w.Version,
-		&w.versionID, &w.TriggerType, &w.hookPlain, &w.hookEnc, &w.plan)
+		&w.versionID, &w.TriggerType, &w.hookPlain, &w.hookEnc, &w.plan, &active, &subscribed)
 	w.OrganizationID = org.String
+	w.unsubscribed = !subscribed
 	if errors.Is(err, sql.ErrNoRows) {
-		return HookResult{}, apperr.New(apperr.NotFound, "no such webhook")
+		return Workflow{}, "", apperr.New(apperr.NotFound, "no such webhook")
 	}
 	if err != nil {
-		return HookResult{}, apperr.Wrap(err, "webhook")
+		return Workflow{}, "", apperr.Wrap(err, "webhook")
 	}
 	// The stored token is sealed; it is opened and compared in constant
 	// time, so neither the database nor the timing gives it away.
 	want, err := s.openHook(w)
 	if err != nil {
-		return HookResult{}, err
+		return Workflow{}, "", err
 	}
 	if subtle.ConstantTimeCompare([]byte(want), []byte(token)) != 1 || want == "" || w.TriggerType != string(TriggerWebhook) {
-		return HookResult{}, apperr.New(apperr.NotFound, "no such webhook")
+		return Workflow{}, "", apperr.New(apperr.NotFound, "no such webhook")
 	}
 	// A paused workspace (its owner deactivated) has no webhooks: the
 	// same answer as an unknown one, so callers learn nothing about it.
-	if paused, err := workspace.Paused(ctx, s.DB.Read(), ws); err != nil {
-		return HookResult{}, apperr.Wrap(err, "webhook")
-	} else if paused {
-		return HookResult{}, apperr.New(apperr.NotFound, "no such webhook")
+	if !active {
+		return Workflow{}, "", apperr.New(apperr.NotFound, "no such webhook")
 	}
 	if !w.Enabled {
-		return HookResult{}, apperr.New(apperr.Conflict, "the workflow is disabled")
+		return Workflow{}, "", apperr.New(apperr.Conflict, "the workflow is disabled")
 	}
+	if cached {
+		// A webhook whose deliveries carry a key is not cached: runs
+		// written under a key wait for each other's INSERT, and a guarded
+		// run counts its execution after its INSERT, so mixing the two
+		// orders could deadlock. (Its compiled version is cached: no read.)
+		c, err := s.loadCompiled(ctx, s.DB.Read(), ws, w.versionID)
+		if err != nil {
+			return Workflow{}, "", apperr.Wrap(err, "webhook")
+		}
+		if c.def.Trigger.DedupeHeader == "" {
+			// The cached run's INSERT learns about subscriptions itself.
+			e := hookEntry{w: w, ws: ws, token: want}
+			e.w.unsubscribed, e.w.guard = false, &runGuard{hookEnc: w.hookEnc, hookPlain: w.hookPlain}
+			s.hooks.put(id, e)
+		}
+	}
+	return w, ws, nil
+}
+
+// hookRun starts the run of a webhook call to w, a workflow of ws.
+func (s *Service) hookRun(ctx context.Context, w Workflow, ws string, req HookRequest) (HookResult, error) {
 	c, err := s.loadCompiled(ctx, s.DB.Read(), ws, w.versionID)
 	if err != nil {
 		return HookResult{}, apperr.Wrap(err, "webhook")

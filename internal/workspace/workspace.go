@@ -161,6 +161,8 @@ var pastTense = map[Kind]string{Pause: "paused", Resume: "resumed", End: "ended"
 // NotPaused is a SQL condition, for the system's cross-workspace sweeps,
 // that holds for rows whose workspace (the column col) is not paused: the
 // sweep then passes over a paused workspace's rows without a query each.
+// An entry point that reads its own row first (a webhook's workflow) asks
+// it in that read instead of calling Paused, a round trip of its own.
 func NotPaused(col string) string {
 	return `NOT EXISTS (SELECT 1 FROM workspace_pauses wp WHERE wp.workspace_id = ` + col + `)`
 }

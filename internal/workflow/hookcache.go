@@ -1,0 +1,111 @@
+package workflow
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"sync"
+
+	"github.com/switchboard/switchboard/internal/db"
+	"github.com/switchboard/switchboard/internal/workspace"
+)
+
+// On PostgreSQL every round trip of a webhook call costs the client, the
+// server and a database backend their share of two cores, and the first
+// one was the read that finds the webhook's workflow (its token, version,
+// owner's plan, whether it is enabled and its workspace paused). A node
+// keeps what that read found for each webhook it served and trusts it for
+// later calls only as far as the run's INSERT checks it again: the run is
+// written only if, in that statement, the workflow still has that version,
+// token and plan, is enabled and not deleted, and its workspace is not
+// paused (runGuardSQL). Otherwise nothing was written — a run started from
+// the cache is written before its execution is counted — and the call
+// starts over from a fresh read, which also answers it exactly as an
+// uncached call would (404, 409, a new version). So a change made on any
+// node holds from the next call on, as it did without the cache.
+//
+// SQLite reads locally, without a round trip to save, and is left as it
+// was.
+
+// errHookStale means the cached facts a webhook call started from no
+// longer hold; nothing was written.
+var errHookStale = errors.New("cached webhook is stale")
+
+// hookCacheMax bounds the cached webhooks of a node; when full it starts
+// over (a miss costs one read).
+const hookCacheMax = 4096
+
+// hookEntry is what a fresh read found for a webhook whose call it let in.
+type hookEntry struct {
+	w     Workflow
+	ws    string
+	token string
+}
+
+// hookCache holds hookEntry by workflow id.
+type hookCache struct {
+	mu sync.Mutex
+	m  map[string]hookEntry
+}
+
+func (c *hookCache) get(id string) (hookEntry, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[id]
+	return e, ok
+}
+
+func (c *hookCache) put(id string, e hookEntry) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= hookCacheMax {
+		c.m = make(map[string]hookEntry)
+	}
+	c.m[id] = e
+}
+
+func (c *hookCache) drop(id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.m, id)
+}
+
+// runGuard is what a run started from the cache carries to its INSERT:
+// the workflow row's token columns as the cache read them (the version,
+// plan and owner are the run's own columns).
+type runGuard struct {
+	hookEnc, hookPlain string
+}
+
+// runGuardSQL is the condition under which a guarded run's INSERT writes,
+// over its own parameters ($1 workspace, $3 workflow, $5 version, $6 user,
+// $7 organization, $8 plan) and the guard's ($27 sealed token, $28 token
+// in clear): what Hook checks after its fresh read, in the same terms.
+func runGuardSQL(notPaused string) string {
+	return `EXISTS (SELECT 1 FROM workflows w LEFT JOIN organizations o ON o.id = w.organization_id
+		LEFT JOIN users u ON u.id = w.user_id
+		WHERE w.workspace_id = $1 AND w.id = $3 AND w.version_id = $5 AND w.user_id = $6
+		AND w.organization_id IS NOT DISTINCT FROM $7 AND COALESCE(o.plan, u.plan, 'FREE') = $8
+		AND w.deleted_at IS NULL AND w.enabled = TRUE AND w.trigger_type = 'webhook'
+		AND w.hook_token_enc = $27 AND w.hook_token = $28) AND ` + notPaused
+}
+
+// insertGuarded writes a run started from a cached webhook (hookcache.go)
+// if what the cache said still holds, and learns in the same statement
+// whether the workspace has event subscriptions (whether the run's end
+// has an event to emit). errHookStale: nothing was written.
+func (s *Service) insertGuarded(ctx context.Context, tx *db.Tx, r *Run, args []any) error {
+	subscribed := "TRUE"
+	if s.Events != nil {
+		subscribed = s.Events.SubscribedSQL("workflow_runs.workspace_id")
+	}
+	var sub bool
+	err := db.Scope(tx, r.workspaceID).QueryRowContext(ctx, insertRun+` SELECT `+insertRunValues+`
+		WHERE `+runGuardSQL(workspace.NotPaused("$1"))+` RETURNING `+subscribed,
+		append(args, r.guard.hookEnc, r.guard.hookPlain)...).Scan(&sub)
+	if errors.Is(err, sql.ErrNoRows) {
+		return errHookStale
+	}
+	r.unsubscribed = !sub
+	return err
+}
