@@ -41,7 +41,10 @@ import (
 //
 //   - memory: grows its linear memory to reactorMiB and writes every byte;
 //   - recursion: recurses reactorDepth calls deep (wazero's stack, outside
-//     linear memory) and returns.
+//     linear memory) and returns;
+//   - table: writes every element of a table of MaxTableElements (wazero
+//     keeps it outside linear memory too), with one page of memory, so
+//     that the budget is reached by many small instances.
 //
 // Metrics: held-MiB is the rise of VmRSS once the K executions are over
 // (after debug.FreeOSMemory) — what the idle instances hold; peak-MiB the
@@ -70,8 +73,16 @@ func BenchmarkPeakRSS(b *testing.B) {
 			})
 		}
 	}
-	for _, mode := range []string{"reactor-memory", "reactor-recursion"} {
-		for _, k := range []int{1, 2, 4, 8} {
+	for _, c := range []struct {
+		mode string
+		ks   []int
+	}{
+		{"reactor-memory", []int{1, 2, 4, 8}},
+		{"reactor-recursion", []int{1, 2, 4, 8}},
+		{"reactor-table", []int{64, 256}},
+	} {
+		mode := c.mode
+		for _, k := range c.ks {
 			b.Run(fmt.Sprintf("%s/K=%d", mode, k), func(b *testing.B) {
 				var m map[string]float64
 				for b.Loop() {
@@ -167,6 +178,7 @@ func peakRSSReactor(t *testing.T, mode string, k int) {
 	mod := map[string][]byte{
 		"reactor-memory":    wasmtest.ReactorMemory(reactorMiB),
 		"reactor-recursion": wasmtest.ReactorRecursion(reactorDepth),
+		"reactor-table":     wasmtest.ReactorTable(wasm.MaxTableElements),
 	}[mode]
 	e := newEngine(t, wasm.Options{Timeout: 5 * time.Minute})
 	r := e.NewRunner(manifest(t, `{"slug":"peak","name":"Peak","version":"1.0.0"}`), mod)
