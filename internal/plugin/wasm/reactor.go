@@ -154,7 +154,7 @@ func (e *Engine) callReactor(ctx context.Context, inst *instance, stdin []byte, 
 			}
 		}()
 		// A fresh api.Function each time: wazero keeps the call stack an
-		// execution grew (up to its 400 MB ceiling, outside linear memory)
+		// execution grew (up to ~100 MB, outside linear memory)
 		// with the function, and an idle instance must not hold it.
 		res, err := inst.mod.ExportedFunction(reactorEntry).Call(ctx)
 		switch {
