@@ -59,9 +59,9 @@ type Options struct {
 	// for the next execution of the same installation (default 5 s).
 	IdleTimeout time.Duration
 	// MaxIdleBytes bounds the memory of idle reactor instances, all
-	// installations together: their linear memory plus a per-instance
-	// overhead (default 64 MiB). An instance that would exceed it is
-	// closed instead of kept.
+	// installations together: their linear memory and tables plus a
+	// per-instance overhead (default 64 MiB). An instance that would exceed
+	// it is closed instead of kept.
 	MaxIdleBytes int64
 	// HTTP makes the requests of http_request; nil refuses them. It must be
 	// an SSRF-safe client (package safehttp) whose response cap is at least
@@ -252,9 +252,19 @@ func (e *Engine) module(ctx context.Context, hash string, wasm []byte, durable b
 			closeRT()
 			return nil, fmt.Errorf("compile: %w", err)
 		}
+		d, err := readDeclarations(bounded)
+		if err != nil {
+			m.Close(context.Background())
+			closeRT()
+			return nil, fmt.Errorf("compile: %w", err)
+		}
+		var elements int64
+		for _, t := range d.tables {
+			elements += int64(t.max)
+		}
 		_, hasStart := m.ExportedFunctions()["_start"]
 		_, hasEntry := m.ExportedFunctions()[reactorEntry]
-		return &loadedModule{mod: m, rt: rt, reactor: hasEntry && !hasStart, close: func() {
+		return &loadedModule{mod: m, rt: rt, reactor: hasEntry && !hasStart, tableBytes: 8 * elements, close: func() {
 			m.Close(context.Background())
 			closeRT()
 		}}, nil

@@ -43,7 +43,11 @@ type loadedModule struct {
 	// reactor: the module exports switchboard_execute and no _start
 	// (reactor.go).
 	reactor bool
-	close   func()
+	// tableBytes is what an instance's tables may take of the host at
+	// most: wazero keeps a table outside linear memory, 8 bytes an element,
+	// and boundTables gave every table a maximum.
+	tableBytes int64
+	close      func()
 }
 
 type cacheEntry struct {

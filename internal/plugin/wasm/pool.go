@@ -9,7 +9,8 @@ import (
 )
 
 // instanceOverhead is what an idle instance is counted for beyond its
-// linear memory: wazero's module instance, globals, tables and stacks.
+// linear memory and tables: wazero's module instance and globals. (No call
+// stack: callReactor gets a fresh one for each execution.)
 const instanceOverhead = 256 << 10
 
 // poolKey names the instances that may serve an execution: one
@@ -25,9 +26,10 @@ type poolKey struct {
 type instance struct {
 	key    poolKey
 	mod    api.Module
-	entry  api.Function
 	memory *memoryAllocator
-	io     *swapIO
+	// tableBytes: loadedModule.tableBytes.
+	tableBytes int64
+	io         *swapIO
 	// release ends the instance's use of its compiled module.
 	release func()
 	idle    time.Time
@@ -79,7 +81,7 @@ func (p *instancePool) take(k poolKey) *instance {
 // put keeps in for the next execution of its installation, or closes it
 // when the pool is over its budget or closed.
 func (p *instancePool) put(in *instance) {
-	in.size = in.memory.used() + instanceOverhead
+	in.size = in.memory.used() + in.tableBytes + instanceOverhead
 	in.idle = time.Now()
 	p.mu.Lock()
 	if p.closed || p.bytes+in.size > p.max {

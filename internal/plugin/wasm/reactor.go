@@ -138,7 +138,7 @@ func instantiateReactor(ctx context.Context, lm *loadedModule, key poolKey, memo
 		release()
 		return nil, err
 	}
-	return &instance{key: key, mod: mod, entry: mod.ExportedFunction(reactorEntry), memory: memory, io: sio, release: release}, nil
+	return &instance{key: key, mod: mod, memory: memory, tableBytes: lm.tableBytes, io: sio, release: release}, nil
 }
 
 // callReactor runs one execution on inst and keeps the instance for the
@@ -153,7 +153,10 @@ func (e *Engine) callReactor(ctx context.Context, inst *instance, stdin []byte, 
 				runErr = fmt.Errorf("sandbox fault: %v", p)
 			}
 		}()
-		res, err := inst.entry.Call(ctx)
+		// A fresh api.Function each time: wazero keeps the call stack an
+		// execution grew (up to ~100 MB, outside linear memory)
+		// with the function, and an idle instance must not hold it.
+		res, err := inst.mod.ExportedFunction(reactorEntry).Call(ctx)
 		switch {
 		case err != nil:
 			runErr = err

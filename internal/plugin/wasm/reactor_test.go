@@ -3,8 +3,10 @@ package wasm_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -159,5 +161,65 @@ func TestReactor_CheckAcceptsTheEntryAndRefusesOthers(t *testing.T) {
 	_, err = e.Check(context.Background(), []byte(strings.Replace(string(noEntry), "_start", "_stort", 1)), nil)
 	if err == nil || !strings.Contains(err.Error(), "switchboard_execute") {
 		t.Fatalf("check = %v, want a refusal naming the entries", err)
+	}
+}
+
+// An idle instance holds what the idle budget counts it for: its linear
+// memory and a small overhead, not the call stack its last execution grew
+// (wazero keeps that stack, outside linear memory, with the function it
+// called). Not parallel: it measures the Go heap, which parallel tests
+// would disturb.
+func TestReactor_IdleInstanceKeepsNoCallStack(t *testing.T) {
+	e := newEngine(t, wasm.Options{})
+	// 2^20 calls deep take wazero's stack to tens of MiB.
+	r := e.NewRunner(manifest(t, `{"slug":"deep","name":"Deep","version":"1.0.0"}`), wasmtest.ReactorRecursion(1<<20))
+	run := func(installation string) {
+		t.Helper()
+		if res := plugin.Run(context.Background(), r, inInstallation(actor.Free, installation), nil); !res.Success {
+			t.Fatalf("run: %s", res.Error)
+		}
+	}
+	run("") // compiles; its instance is not kept
+	heap := func() int64 {
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return int64(ms.HeapAlloc)
+	}
+	before := heap()
+	run("ins_a")
+	run("ins_b")
+	grown := heap() - before
+	n, counted := e.IdleStats()
+	if n != 2 {
+		t.Fatalf("idle instances = %d, want 2", n)
+	}
+	// Linear memory is mapped outside the Go heap, so the heap holds the
+	// instances' overhead only; allow it 4 MiB beyond what is counted.
+	if grown > counted+4<<20 {
+		t.Fatalf("two idle instances grew the Go heap by %d MiB; the budget counts them for %d KiB", grown>>20, counted>>10)
+	}
+}
+
+// The idle budget counts an instance's tables, which wazero keeps outside
+// linear memory (8 bytes an element): instances with the largest tables
+// allowed fill it sooner than their one page of memory would.
+func TestReactor_IdleBudgetCountsTables(t *testing.T) {
+	t.Parallel()
+	const budget = 4 << 20
+	e := newEngine(t, wasm.Options{MaxIdleBytes: budget})
+	r := e.NewRunner(manifest(t, `{"slug":"tables","name":"Tables","version":"1.0.0"}`), wasmtest.ReactorTable(wasm.MaxTableElements))
+	for i := range 8 {
+		if res := plugin.Run(context.Background(), r, inInstallation(actor.Free, fmt.Sprintf("ins_%d", i)), nil); !res.Success {
+			t.Fatalf("run: %s", res.Error)
+		}
+	}
+	n, counted := e.IdleStats()
+	table := int64(8 * wasm.MaxTableElements)
+	if n == 0 || counted/int64(n) < table {
+		t.Fatalf("%d idle instances counted for %d bytes; each holds a %d-byte table", n, counted, table)
+	}
+	if int64(n)*table > budget {
+		t.Fatalf("%d idle instances hold %d bytes of tables, over the %d-byte budget", n, int64(n)*table, budget)
 	}
 }
