@@ -20,10 +20,26 @@ import (
 // workflow by 8 keep-alive clients. It reports runs/s, p50/p99 and the
 // process's peak resident memory (VmHWM) under the load.
 func BenchmarkWorkflowWebhookProcess(b *testing.B) {
+	n, url, body := startHookProcess(b, nil)
+	b.ResetTimer()
+	loadHook(b, url, body, http.StatusOK, 4) // 8 clients on 2 cores
+	b.StopTimer()
+	b.ReportMetric(float64(procStatusKB(b, n.Pid(), "VmHWM:"))/1024, "peak-rss-MB")
+}
+
+// startHookProcess starts the real binary with settings (on SQLite in a
+// fresh data dir unless they name a database), signs up a user on the
+// ENTERPRISE plan (no daily quota in the way) and creates the sync
+// webhook workflow. It returns the node, the webhook's URL and a body.
+func startHookProcess(b *testing.B, settings map[string]string) (*proctest.Node, string, []byte) {
 	bin := proctest.Build(b)
 	const adminEmail, adminPassword = "root@bench.test", "root-password-for-benchmarks"
-	n := proctest.Start(b, "bench", bin, map[string]string{"SWITCHBOARD_DATA_DIR": b.TempDir(),
-		"SWITCHBOARD_ADMIN_EMAIL": adminEmail, "SWITCHBOARD_ADMIN_PASSWORD": adminPassword, "SWITCHBOARD_LOG_LEVEL": "warn"})
+	env := map[string]string{"SWITCHBOARD_DATA_DIR": b.TempDir(),
+		"SWITCHBOARD_ADMIN_EMAIL": adminEmail, "SWITCHBOARD_ADMIN_PASSWORD": adminPassword, "SWITCHBOARD_LOG_LEVEL": "warn"}
+	for k, v := range settings {
+		env[k] = v
+	}
+	n := proctest.Start(b, "bench", bin, env)
 	call := func(method, path, token string, body any, out any) {
 		var rd io.Reader
 		if body != nil {
@@ -59,12 +75,7 @@ func BenchmarkWorkflowWebhookProcess(b *testing.B) {
 	var wf struct{ HookURL string }
 	call("POST", "/api/v1/workflows", tok.AccessToken, map[string]any{"name": "bench", "definition": webhookWorkflow("sync")}, &wf)
 	url := n.URL + wf.HookURL[strings.Index(wf.HookURL, "/hooks/"):]
-	body := []byte(`{"id":"ord_1","items":[{"price":40},{"price":75},{"price":12}]}`)
-
-	b.ResetTimer()
-	loadHook(b, url, body, http.StatusOK, 4) // 8 clients on 2 cores
-	b.StopTimer()
-	b.ReportMetric(float64(procStatusKB(b, n.Pid(), "VmHWM:"))/1024, "peak-rss-MB")
+	return n, url, []byte(`{"id":"ord_1","items":[{"price":40},{"price":75},{"price":12}]}`)
 }
 
 // procStatusKB reads one kB field of /proc/<pid>/status.
