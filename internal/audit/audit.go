@@ -110,9 +110,13 @@ func Record(ctx context.Context, tx *db.Tx, a actor.Actor, e Entry) error {
 // chain id.
 func (r Row) computeHash() string {
 	before, after := r.hashParts()
+	return hashOf(before, linkField(r.PrevHash, r.ChainSeq), after)
+}
+
+func hashOf(before, link, after []byte) string {
 	h := sha256.New()
 	h.Write(before)
-	h.Write(linkField(r.PrevHash, r.ChainSeq))
+	h.Write(link)
 	h.Write(after)
 	return hex.EncodeToString(h.Sum(nil))
 }

@@ -72,13 +72,12 @@ const linkSQL = `convert_to(octet_length(c.hash)::text || ':' || c.hash || '|' |
 // appendToChainPostgres appends in one statement, one round trip: the
 // head moves to the next position and computes the row's hash from its
 // own previous hash (hashParts around linkSQL; sha256 is built into
-// PostgreSQL), keeping that previous hash as the row's link, and the row
-// is inserted with both. The head's row lock orders appends to one chain
-// as before; a chain's first row is hashed here, as on SQLite.
+// PostgreSQL), keeps that previous hash as the row's link (prev_hash), and
+// the row is inserted with both. The head's row lock orders appends to one
+// chain as before. A new chain's first row, with no previous hash, is
+// hashed in Go ($15).
 func appendToChainPostgres(ctx context.Context, tx *db.Tx, r *Row) error {
 	before, after := r.hashParts()
-	first := *r
-	first.ChainSeq, first.PrevHash = 1, ""
 	err := tx.QueryRowContext(ctx, `WITH head AS (
 			INSERT INTO audit_chains AS c (chain_id, seq, hash, prev_hash) VALUES ($2, 1, $15, '')
 			ON CONFLICT (chain_id) DO UPDATE SET seq = c.seq + 1, prev_hash = c.hash,
@@ -92,7 +91,7 @@ func appendToChainPostgres(ctx context.Context, tx *db.Tx, r *Row) error {
 		RETURNING seq, chain_seq, prev_hash, hash`,
 		r.ID, r.ChainID, nullable(r.UserID), nullable(r.OrganizationID), nullable(r.ImpersonatorID),
 		r.Action, r.Resource, nullable(r.ResourceID), r.Status, r.IPAddress, r.UserAgent,
-		r.RequestID, string(r.Metadata), r.CreatedAt, first.computeHash(), before, after).Scan(&r.Seq, &r.ChainSeq, &r.PrevHash, &r.Hash)
+		r.RequestID, string(r.Metadata), r.CreatedAt, hashOf(before, linkField("", 1), after), before, after).Scan(&r.Seq, &r.ChainSeq, &r.PrevHash, &r.Hash)
 	if err != nil {
 		return fmt.Errorf("append: %w", err)
 	}
