@@ -16,6 +16,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -108,18 +109,43 @@ func Record(ctx context.Context, tx *db.Tx, a actor.Actor, e Entry) error {
 // which was their chain position); every other row's hash also covers its
 // chain id.
 func (r Row) computeHash() string {
+	before, after := r.hashParts()
+	return hashOf(before, linkField(r.PrevHash, r.ChainSeq), after)
+}
+
+func hashOf(before, link, after []byte) string {
 	h := sha256.New()
+	h.Write(before)
+	h.Write(link)
+	h.Write(after)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// hashParts is what a row's hash covers before and after its link to the
+// chain (the previous hash and the row's position, linkField), which only
+// the chain's head knows. On PostgreSQL the head computes the hash itself
+// from these (appendToChain), so both parts must stay exactly what
+// computeHash writes around the link.
+func (r Row) hashParts() (before, after []byte) {
+	var b, a strings.Builder
 	if r.ChainID != LegacyChain {
-		fmt.Fprintf(h, "v2|%d:%s|", len(r.ChainID), r.ChainID)
+		fmt.Fprintf(&b, "v2|%d:%s|", len(r.ChainID), r.ChainID)
 	}
 	for _, f := range []string{
-		r.PrevHash, fmt.Sprint(r.ChainSeq), r.ID, r.UserID, r.OrganizationID, r.ImpersonatorID,
+		r.ID, r.UserID, r.OrganizationID, r.ImpersonatorID,
 		r.Action, r.Resource, r.ResourceID, r.Status, r.IPAddress, r.UserAgent, r.RequestID,
 		string(r.Metadata), r.CreatedAt.UTC().Format(time.RFC3339Nano),
 	} {
-		fmt.Fprintf(h, "%d:%s|", len(f), f)
+		fmt.Fprintf(&a, "%d:%s|", len(f), f)
 	}
-	return hex.EncodeToString(h.Sum(nil))
+	return []byte(b.String()), []byte(a.String())
+}
+
+// linkField encodes the previous hash and the chain position as the hash
+// covers them; linkSQL is the same in SQL.
+func linkField(prevHash string, chainSeq int64) []byte {
+	seq := strconv.FormatInt(chainSeq, 10)
+	return fmt.Appendf(nil, "%d:%s|%d:%s|", len(prevHash), prevHash, len(seq), seq)
 }
 
 // storable makes a client-supplied string fit a text column on either

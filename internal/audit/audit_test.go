@@ -3,6 +3,7 @@ package audit_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -94,6 +95,26 @@ func TestRecord_ChainsUnderConcurrency(t *testing.T) {
 		res, err := audit.Verify(context.Background(), d.Read(), nil)
 		if err != nil || !res.OK || res.Checked != n {
 			t.Fatalf("concurrent chain: %+v %v", res, err)
+		}
+	})
+}
+
+// On PostgreSQL the chain head hashes each row in SQL; the hashes must be
+// the ones Verify recomputes in Go, for any content and at any position
+// (chain positions of one, two and three digits).
+func TestRecord_HashesAnyContentAsVerifyDoes(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		a := actor.Actor{UserID: "usr_1", OrganizationID: "org_1", ImpersonatorID: "usr_admin",
+			IP: "10.0.0.1\xff", UserAgent: "agent\x00ü", RequestID: "req-日本"}
+		for i := 0; i < 101; i++ {
+			record(t, d, a, audit.Entry{Action: "test.event", Resource: "thing", ResourceID: fmt.Sprintf("é-%d", i),
+				Metadata: map[string]any{"i": i, "text": "naïve 日本語 🎉 \"quoted\" \\ \n", "nested": map[string]any{"n": -1.5}}})
+		}
+		record(t, d, actor.Actor{UserID: "usr_2"}, audit.Entry{Action: "other", Resource: "thing"})
+		res, err := audit.Verify(context.Background(), d.Read(), nil)
+		if err != nil || !res.OK || res.Checked != 102 || res.Chains != 2 {
+			t.Fatalf("verify: %+v %v", res, err)
 		}
 	})
 }

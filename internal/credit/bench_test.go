@@ -39,3 +39,25 @@ func BenchmarkDeduct(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkDeductOneAtATime measures deductions made one after another
+// by one goroutine: the latency of one deduction, its round trips and its
+// commit, without contention.
+func BenchmarkDeductOneAtATime(b *testing.B) {
+	for _, e := range dbtest.Engines() {
+		b.Run(e.Name, func(b *testing.B) {
+			d := dbtest.Open(b, e.URL(b))
+			s := credit.New(d, anyWorkspace{}, nil)
+			a := member(actor.Pro)
+			fund(b, s, a.WorkspaceID(), credit.MaxAmount)
+			ctx := context.Background()
+			b.ResetTimer()
+			for i := range b.N {
+				if _, err := s.DeductCredits(ctx, a, credit.Change{Amount: 1, Key: "one-" + strconv.Itoa(i)}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "deductions/s")
+		})
+	}
+}

@@ -54,3 +54,47 @@ func BenchmarkDeductManyWorkspaces(b *testing.B) {
 		})
 	}
 }
+
+// On PostgreSQL a deduction costs four round trips: BEGIN, the balance
+// update with its ledger row, the audit append, COMMIT. Each one more is
+// network latency while the balance row is locked (see "Audit chains per
+// workspace" in docs/benchmarks.md).
+func TestDeduct_FourRoundTripsOnPostgreSQL(t *testing.T) {
+	t.Parallel()
+	for _, e := range dbtest.Engines() {
+		if e.Name != "postgres" {
+			continue
+		}
+		proxied, trips := dbtest.RoundTrips(t, e.URL(t))
+		// One connection, so the statements it has prepared serve every call.
+		d, err := db.Open(context.Background(), proxied, db.Options{MaxConns: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { d.Close() })
+		if _, err := d.Migrate(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		s := credit.New(d, anyWorkspace{}, nil)
+		a := member(actor.Pro)
+		fund(t, s, a.WorkspaceID(), 1_000_000)
+		ctx := context.Background()
+		deduct := func(key string) {
+			if _, err := s.DeductCredits(ctx, a, credit.Change{Amount: 1, Key: key}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for i := range 3 {
+			deduct("warm-" + strconv.Itoa(i))
+		}
+		const n = 20
+		trips.Store(0)
+		for i := range n {
+			deduct("count-" + strconv.Itoa(i))
+		}
+		// A pool health check may add a ping.
+		if got := trips.Load(); got < 4*n || got > 4*n+1 {
+			t.Errorf("%d round trips for %d deductions, want %d", got, n, 4*n)
+		}
+	}
+}

@@ -94,3 +94,62 @@ func TestDeduct_ParallelNeverOverspends(t *testing.T) {
 		checkInvariant(t, d)
 	})
 }
+
+// Retries of one charge or one credit that arrive together, each with the
+// same key, change the balance once: one of them writes the ledger row,
+// the others wait for it and answer with its result.
+func TestChanges_ParallelRetriesOfOneKeyApplyOnce(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		s := credit.New(d, anyWorkspace{}, nil)
+		a := member(actor.Pro)
+		ws := a.WorkspaceID()
+		fund(t, s, ws, 10_000)
+		const retries = 8
+		for round := 0; round < 5; round++ {
+			key := "retry-" + strconv.Itoa(round)
+			results := make(chan credit.Result, 2*retries)
+			var wg sync.WaitGroup
+			for i := 0; i < retries; i++ {
+				wg.Add(2)
+				go func() {
+					defer wg.Done()
+					r, err := s.DeductCredits(ctx, a, credit.Change{Amount: 100, Key: key + "-charge"})
+					if err != nil {
+						t.Errorf("charge: %v", err)
+					}
+					results <- r
+				}()
+				go func() {
+					defer wg.Done()
+					r, err := s.AddCredits(ctx, credit.SystemActor(ws), ws, credit.Change{Type: credit.Bonus, Amount: 7, Key: key + "-bonus"})
+					if err != nil {
+						t.Errorf("credit: %v", err)
+					}
+					results <- r
+				}()
+			}
+			wg.Wait()
+			close(results)
+			fresh, ids := 0, map[string]bool{}
+			for r := range results {
+				if !r.Replayed {
+					fresh++
+				}
+				ids[r.Transaction.ID] = true
+			}
+			if fresh != 2 || len(ids) != 2 {
+				t.Fatalf("round %d: %d fresh results over %d ledger rows, want 2 and 2", round, fresh, len(ids))
+			}
+		}
+		b, err := s.BalanceOf(ctx, ws)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := int64(10_000 - 5*100 + 5*7); b.Balance != want {
+			t.Errorf("balance %d, want %d", b.Balance, want)
+		}
+		checkInvariant(t, d)
+	})
+}

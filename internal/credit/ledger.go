@@ -121,8 +121,7 @@ func (c *Change) prepare() error {
 // An INSERT has no WHERE to scope; the comment carries the scope marker and
 // the workspace is still bound as $1 by db.Scope.
 func insertRow(ctx context.Context, tx *db.Tx, t Transaction) (bool, error) {
-	err := db.Scope(tx, t.WorkspaceID).QueryRowContext(ctx, `INSERT INTO credit_transactions (workspace_id, `+
-		`id, type, amount, balance_after, description, metadata, idempotency_key, reverses_id, created_at)
+	err := db.Scope(tx, t.WorkspaceID).QueryRowContext(ctx, `INSERT INTO credit_transactions (workspace_id, `+ledgerColumns+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 		ON CONFLICT (workspace_id, idempotency_key) DO NOTHING RETURNING id /* workspace_id = $1 */`,
 		t.ID, t.Type, t.Amount, t.BalanceAfter, t.Description, string(t.Metadata), t.IdempotencyKey, nullable(t.ReversesID), t.CreatedAt).Scan(new(string))
@@ -135,6 +134,67 @@ func insertRow(ctx context.Context, tx *db.Tx, t Transaction) (bool, error) {
 	return true, nil
 }
 
+// creditAndLog adds t.Amount (and life to the lifetime total) to the
+// balance, unless that would take it past MaxBalance (sql.ErrNoRows then,
+// and nothing changed), and appends t with the balance after it. On
+// PostgreSQL both are one statement; SQLite, which has no data-modifying
+// CTEs, takes two. logged is false when t's key was already used: the
+// balance was credited all the same, and the caller undoes it.
+func creditAndLog(ctx context.Context, tx *db.Tx, t *Transaction, life int64) (logged bool, err error) {
+	sc := db.Scope(tx, t.WorkspaceID)
+	const upsert = `INSERT INTO credit_balances (workspace_id, balance, lifetime, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $4)
+		ON CONFLICT (workspace_id) DO UPDATE SET balance = credit_balances.balance + excluded.balance,
+			lifetime = credit_balances.lifetime + excluded.lifetime, updated_at = excluded.updated_at
+		WHERE credit_balances.workspace_id = $1 AND credit_balances.balance <= $5
+		RETURNING balance`
+	if tx.Dialect == db.Postgres {
+		err := sc.QueryRowContext(ctx, `WITH b AS (`+upsert+`),
+			t AS (INSERT INTO credit_transactions (workspace_id, `+ledgerColumns+`)
+				SELECT $1, $6, $7, $2, b.balance, $8, $9, $10, $11, $4 FROM b
+				ON CONFLICT (workspace_id, idempotency_key) DO NOTHING RETURNING id)
+			SELECT b.balance, EXISTS (SELECT 1 FROM t) FROM b`,
+			t.Amount, life, t.CreatedAt, MaxBalance-t.Amount,
+			t.ID, t.Type, t.Description, string(t.Metadata), t.IdempotencyKey, nullable(t.ReversesID)).Scan(&t.BalanceAfter, &logged)
+		return logged, err
+	}
+	if err := sc.QueryRowContext(ctx, upsert, t.Amount, life, t.CreatedAt, MaxBalance-t.Amount).Scan(&t.BalanceAfter); err != nil {
+		return false, err
+	}
+	return insertRow(ctx, tx, *t)
+}
+
+// deductAndLog takes -t.Amount from the spendable balance (balance minus
+// reservations), unless it is short (sql.ErrNoRows then, and nothing
+// changed), and appends t with the balance after it; it returns the
+// workspace's settings as stored. On PostgreSQL both are one statement,
+// on SQLite two. logged is false when t's key was already used: the
+// balance was charged all the same, and the caller undoes it.
+func deductAndLog(ctx context.Context, tx *db.Tx, t *Transaction) (rawSettings string, logged bool, err error) {
+	sc := db.Scope(tx, t.WorkspaceID)
+	const update = `UPDATE credit_balances SET balance = balance - $2, updated_at = $3
+		WHERE workspace_id = $1 AND balance - reserved >= $2 RETURNING balance, settings`
+	if tx.Dialect == db.Postgres {
+		err := sc.QueryRowContext(ctx, `WITH b AS (`+update+`),
+			t AS (INSERT INTO credit_transactions (workspace_id, `+ledgerColumns+`)
+				SELECT $1, $4, $5, $6, b.balance, $7, $8, $9, $10, $3 FROM b
+				ON CONFLICT (workspace_id, idempotency_key) DO NOTHING RETURNING id)
+			SELECT b.balance, b.settings, EXISTS (SELECT 1 FROM t) FROM b`,
+			-t.Amount, t.CreatedAt,
+			t.ID, t.Type, t.Amount, t.Description, string(t.Metadata), t.IdempotencyKey, nullable(t.ReversesID)).Scan(&t.BalanceAfter, &rawSettings, &logged)
+		return rawSettings, logged, err
+	}
+	if err := sc.QueryRowContext(ctx, update, -t.Amount, t.CreatedAt).Scan(&t.BalanceAfter, &rawSettings); err != nil {
+		return "", false, err
+	}
+	logged, err = insertRow(ctx, tx, *t)
+	return rawSettings, logged, err
+}
+
+// ledgerColumns are a ledger row's columns after workspace_id, in the
+// order insertRow and the statements above give them.
+const ledgerColumns = `id, type, amount, balance_after, description, metadata, idempotency_key, reverses_id, created_at`
+
 func nullable(s string) any {
 	if s == "" {
 		return nil
@@ -146,7 +206,8 @@ func nullable(s string) any {
 func countsTowardLifetime(t Type) bool { return t == Purchase || t == Bonus || t == Grant }
 
 // creditTx adds c.Amount to a workspace inside tx: one conditional upsert of
-// the balance, its ledger row and its audit row. It checks no permission;
+// the balance, its ledger row (one statement with it on PostgreSQL,
+// creditAndLog) and its audit row. It checks no permission;
 // exported callers do.
 func (s *Service) creditTx(ctx context.Context, tx *db.Tx, a actor.Actor, ws string, c Change) (Result, error) {
 	if err := c.prepare(); err != nil {
@@ -163,26 +224,15 @@ func (s *Service) creditTx(ctx context.Context, tx *db.Tx, a actor.Actor, ws str
 	if countsTowardLifetime(c.Type) {
 		life = c.Amount
 	}
-	now := db.Now()
+	t := Transaction{ID: ids.New(ids.CreditTransaction), WorkspaceID: ws, Type: c.Type, Amount: c.Amount,
+		Description: c.Description, Metadata: json.RawMessage(meta), IdempotencyKey: c.Key, ReversesID: c.ReversesID, CreatedAt: db.Now()}
 	sc := db.Scope(tx, ws)
-	var after int64
-	err = sc.QueryRowContext(ctx, `INSERT INTO credit_balances (workspace_id, balance, lifetime, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $4)
-		ON CONFLICT (workspace_id) DO UPDATE SET balance = credit_balances.balance + excluded.balance,
-			lifetime = credit_balances.lifetime + excluded.lifetime, updated_at = excluded.updated_at
-		WHERE credit_balances.workspace_id = $1 AND credit_balances.balance <= $5
-		RETURNING balance`, c.Amount, life, now, MaxBalance-c.Amount).Scan(&after)
+	ok, err := creditAndLog(ctx, tx, &t, life)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Result{}, apperr.Invalid(apperr.FieldError{Field: "amount", Message: "the balance would exceed its maximum"})
 	}
 	if err != nil {
 		return Result{}, fmt.Errorf("credit balance: %w", err)
-	}
-	t := Transaction{ID: ids.New(ids.CreditTransaction), WorkspaceID: ws, Type: c.Type, Amount: c.Amount, BalanceAfter: after,
-		Description: c.Description, Metadata: json.RawMessage(meta), IdempotencyKey: c.Key, ReversesID: c.ReversesID, CreatedAt: now}
-	ok, err := insertRow(ctx, tx, t)
-	if err != nil {
-		return Result{}, err
 	}
 	if !ok {
 		// The key was used: undo the increment (same transaction, so no one
@@ -204,8 +254,9 @@ func (s *Service) creditTx(ctx context.Context, tx *db.Tx, a actor.Actor, ws str
 }
 
 // debitTx takes c.Amount from the actor's workspace inside tx. The deduction
-// is one statement that refuses to take the spendable balance below zero;
-// its ledger row and audit row follow in the same transaction.
+// is one statement that refuses to take the spendable balance below zero
+// and, on PostgreSQL, also writes its ledger row (deductAndLog); the audit
+// row follows in the same transaction.
 func (s *Service) debitTx(ctx context.Context, tx *db.Tx, a actor.Actor, ws string, c Change) (Result, error) {
 	if c.Type == "" {
 		c.Type = Usage
@@ -220,12 +271,10 @@ func (s *Service) debitTx(ctx context.Context, tx *db.Tx, a actor.Actor, ws stri
 	if err != nil {
 		return Result{}, err
 	}
-	now := db.Now()
+	t := Transaction{ID: ids.New(ids.CreditTransaction), WorkspaceID: ws, Type: c.Type, Amount: -c.Amount,
+		Description: c.Description, Metadata: json.RawMessage(meta), IdempotencyKey: c.Key, ReversesID: c.ReversesID, CreatedAt: db.Now()}
 	sc := db.Scope(tx, ws)
-	var after int64
-	var rawSettings string
-	err = sc.QueryRowContext(ctx, `UPDATE credit_balances SET balance = balance - $2, updated_at = $3
-		WHERE workspace_id = $1 AND balance - reserved >= $2 RETURNING balance, settings`, c.Amount, now).Scan(&after, &rawSettings)
+	rawSettings, ok, err := deductAndLog(ctx, tx, &t)
 	if errors.Is(err, sql.ErrNoRows) {
 		if prev, found, kerr := byKey(ctx, tx, ws, c.Key); kerr != nil {
 			return Result{}, kerr
@@ -241,12 +290,7 @@ func (s *Service) debitTx(ctx context.Context, tx *db.Tx, a actor.Actor, ws stri
 	if err != nil {
 		return Result{}, fmt.Errorf("deduct: %w", err)
 	}
-	t := Transaction{ID: ids.New(ids.CreditTransaction), WorkspaceID: ws, Type: c.Type, Amount: -c.Amount, BalanceAfter: after,
-		Description: c.Description, Metadata: json.RawMessage(meta), IdempotencyKey: c.Key, ReversesID: c.ReversesID, CreatedAt: now}
-	ok, err := insertRow(ctx, tx, t)
-	if err != nil {
-		return Result{}, err
-	}
+	after := t.BalanceAfter
 	if !ok {
 		if _, err := sc.ExecContext(ctx, `UPDATE credit_balances SET balance = balance + $2 WHERE workspace_id = $1`, c.Amount); err != nil {
 			return Result{}, fmt.Errorf("undo duplicate deduction: %w", err)
