@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
@@ -96,6 +97,21 @@ func TestBrowser_AdminFlagsImpersonation(t *testing.T) {
 		if eval[int](s, `document.querySelectorAll('.impersonation-banner').length`) != 0 {
 			t.Fatal("Escape did not cancel the impersonation")
 		}
+		// Asked again before the close event of the last answer arrived
+		// (a quick Escape and click): that event does not cancel the new
+		// question.
+		s.do("ask again before the close event", chromedp.Evaluate[chromedp.Void](`(() => {
+				const b = document.querySelector('button.impersonate');
+				b.click();
+				document.querySelector('dialog.confirm').close();
+				b.click();
+			})()`))
+		time.Sleep(300 * time.Millisecond)
+		if !eval[bool](s, `document.querySelector('dialog.confirm').open`) {
+			t.Fatal("the close event of the last question closed the new one")
+		}
+		s.do("cancel it", chromedp.Click(chromedp.CSS(`dialog.confirm[open] .dialog-actions button[type=button]`)),
+			chromedp.WaitNotPresent(chromedp.CSS(`dialog.confirm[open]`)))
 		s.do("impersonate",
 			chromedp.Click(chromedp.CSS(`button.impersonate`)),
 			chromedp.WaitVisible(chromedp.CSS(`dialog.confirm[open]`)))
