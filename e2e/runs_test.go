@@ -93,7 +93,10 @@ func TestBrowser_RunInspector(t *testing.T) {
 		s.do("it completes live",
 			until(`document.querySelector('.run-status')?.dataset.status === 'completed'`),
 			until(`document.querySelectorAll('.rec-item[data-step]').length === 3`),
-			chromedp.WaitVisible(chromedp.CSS(`.svelte-flow__node.run-completed[data-id="stock"]`)))
+			chromedp.WaitVisible(chromedp.CSS(`.svelte-flow__node.run-completed[data-id="stock"]`)),
+			// The canvas draws links once it has measured the re-rendered
+			// nodes, a frame or more after them.
+			until(`document.querySelectorAll('.svelte-flow__edge.run-taken').length >= 3`))
 		if n := eval[int](s, `document.querySelectorAll('.svelte-flow__edge.run-taken').length`); n != 3 {
 			t.Errorf("%d links are drawn as taken, want 3 (trigger → total → pause → stock)", n)
 		}
@@ -124,7 +127,13 @@ func TestBrowser_RunInspector(t *testing.T) {
 		}
 		s.do("open the failed run", chromedp.Click(chromedp.CSS(`tr[data-run="`+bad+`"] a`)),
 			until(`document.querySelector('.run-status')?.dataset.status === 'failed'`),
-			chromedp.WaitVisible(chromedp.CSS(`.svelte-flow__node.run-failed[data-id="stock"] .step-output.failed`)))
+			chromedp.WaitVisible(chromedp.CSS(`.svelte-flow__node.run-failed[data-id="stock"] .step-output.failed`)),
+			// The canvas hides a re-rendered node (its text reads empty)
+			// until it has measured it again.
+			until(`(() => {
+				const n = document.querySelector('.svelte-flow__node[data-id="stock"]');
+				return n && getComputedStyle(n).visibility !== 'hidden';
+			})()`))
 		if got := s.text(`.svelte-flow__node[data-id="stock"] .step-output`); !strings.Contains(got, "stock service not ready") {
 			t.Errorf("the failed node shows %q", got)
 		}
