@@ -279,8 +279,15 @@ func TestGroupTx_ValuesFollowTheWrites(t *testing.T) {
 	t.Parallel()
 	dbtest.Each(t, func(t *testing.T, d *db.DB) {
 		type key struct{}
+		// On PostgreSQL the calls are transactions of their own, run at once.
+		var mu sync.Mutex
 		var seen []any
-		look := func(tx *db.Tx) error { seen = append(seen, tx.Value(key{})); return nil }
+		look := func(tx *db.Tx) error {
+			mu.Lock()
+			defer mu.Unlock()
+			seen = append(seen, tx.Value(key{}))
+			return nil
+		}
 		errs := batch(t, d, nil,
 			func(tx *db.Tx) error { tx.SetValue(key{}, "kept"); return nil },
 			look,
