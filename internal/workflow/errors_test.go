@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/switchboard/switchboard/internal/app/apptest"
+	"github.com/switchboard/switchboard/internal/db"
 	"github.com/switchboard/switchboard/internal/db/dbtest"
 )
 
@@ -121,13 +122,26 @@ func TestRetryAndCancelByHand(t *testing.T) {
 		h.Call(http.StatusConflict, "POST", "/api/v1/runs/"+r.ID+"/cancel", tok, nil)
 		h.Call(http.StatusNotFound, "POST", "/api/v1/runs/run_01jz0000000000000000000000/retry", tok, nil)
 
-		// Cancel a run waiting in a delay: it never goes on.
-		slow := create(t, h, tok, "slow", def(manual, delay("wait", 1, "z"), transform("z", "'woke'", "")))
+		// Cancel a run waiting in a delay: it never goes on. The delay is an
+		// hour, so a slow machine cannot see it end before the cancel; its
+		// job is then made due by hand.
+		slow := create(t, h, tok, "slow", def(manual, delay("wait", 3600, "z"), transform("z", "'woke'", "")))
 		c := start(t, h, tok, slow.ID, nil)
 		var cr run
 		h.Call(http.StatusOK, "POST", "/api/v1/runs/"+c.ID+"/cancel", tok, nil).Data(t, &cr)
 		if cr.Status != "cancelled" || cr.Error != "cancelled by hand" || cr.FinishedAt == nil || cr.WakeAt != nil {
 			t.Fatalf("cancelled: %+v", cr)
+		}
+		due := `now()`
+		if h.App.DB.Dialect == db.SQLite {
+			due = `datetime('now', 'subsec')`
+		}
+		if err := h.App.DB.Tx(context.Background(), func(tx *db.Tx) error {
+			_, err := tx.ExecContext(context.Background(), `UPDATE river_job SET state = 'available', scheduled_at = `+due+`
+				WHERE kind = 'workflow.run' AND state = 'scheduled' AND CAST(args AS TEXT) LIKE $1`, "%"+c.ID+"%")
+			return err
+		}); err != nil {
+			t.Fatal(err)
 		}
 		// Wait for the delay's job to have run (and found nothing to do).
 		waitJobs(t, h, c.ID)
