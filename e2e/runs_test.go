@@ -30,9 +30,9 @@ func TestBrowser_RunInspector(t *testing.T) {
 		}
 		s.apiCall("POST", "/api/v1/auth/login", "", map[string]string{"email": "ina@example.com", "password": "runs-password-1"}, http.StatusOK, &tok)
 
-		// The code step refuses runs asking to fail until readyAt; a retry
-		// after it succeeds.
-		readyAt := time.Now().Add(30 * time.Second)
+		// The delay waits until the time the call names, so the test sets
+		// how long a run stays open; the code step refuses a run asking to
+		// fail until the readyAt it names, and a retry after that succeeds.
 		var wf struct {
 			ID      string `json:"id"`
 			HookURL string `json:"hookUrl"`
@@ -43,11 +43,11 @@ func TestBrowser_RunInspector(t *testing.T) {
 				"trigger": map[string]any{"type": "webhook"}, "startStepId": "total",
 				"steps": []map[string]any{
 					{"id": "total", "type": "transform", "config": map[string]any{"expression": "{total: trigger.body.n}"}, "nextStepId": "pause"},
-					{"id": "pause", "type": "delay", "config": map[string]any{"seconds": 4}, "nextStepId": "stock"},
-					{"id": "stock", "type": "code", "config": map[string]any{"language": "javascript", "source": fmt.Sprintf(
-						"const total = steps.total.output.total * 2;\nconsole.log(\"checking stock for\", total);\n"+
-							"if (trigger.body.fail && Date.now() < %d) throw new Error(\"stock service not ready\");\n"+
-							"return {reserved: total};", readyAt.UnixMilli())}},
+					{"id": "pause", "type": "delay", "config": map[string]any{"until": "{{ trigger.body.until }}"}, "nextStepId": "stock"},
+					{"id": "stock", "type": "code", "config": map[string]any{"language": "javascript", "source": "const total = steps.total.output.total * 2;\n" +
+						"console.log(\"checking stock for\", total);\n" +
+						"if (trigger.body.fail && Date.now() < trigger.body.readyAt) throw new Error(\"stock service not ready\");\n" +
+						"return {reserved: total};"}},
 				},
 			},
 		}, http.StatusCreated, &wf)
@@ -78,8 +78,9 @@ func TestBrowser_RunInspector(t *testing.T) {
 			chromedp.Click(chromedp.CSS(`a.runs-link`)), onPage("Runs"),
 			until(`document.querySelector('table.runs tbody').textContent.includes('No runs yet')`))
 
-		// The run appears in the list by itself and is opened while it waits.
-		ok := hook(`{"n": 21}`)
+		// The run appears in the list by itself and is opened while it
+		// waits: long enough for a loaded machine to get there first.
+		ok := hook(fmt.Sprintf(`{"n": 21, "until": %q}`, time.Now().Add(15*time.Second).UTC().Format(time.RFC3339)))
 		s.do("the run appears", chromedp.WaitVisible(chromedp.CSS(`tr[data-run="`+ok+`"]`)))
 		if first {
 			s.shot("run-inspector-list")
@@ -118,7 +119,8 @@ func TestBrowser_RunInspector(t *testing.T) {
 
 		// A failing run: its error on its node; retried after the code
 		// step's service is ready, it completes from that step.
-		bad := hook(`{"n": 5, "fail": true}`)
+		readyAt := time.Now().Add(10 * time.Second)
+		bad := hook(fmt.Sprintf(`{"n": 5, "fail": true, "until": %q, "readyAt": %d}`, time.Now().UTC().Format(time.RFC3339), readyAt.UnixMilli()))
 		s.do("find the failed run", chromedp.Click(chromedp.CSS(`.crumbs a[href$="/runs"]`)), onPage("Runs"),
 			pickOption(`#f-status`, "failed"),
 			chromedp.WaitVisible(chromedp.CSS(`tr[data-run="`+bad+`"][data-status="failed"]`)))
