@@ -135,7 +135,10 @@ func openSQLite(ctx context.Context, path string, opt Options) (*DB, error) {
 	base := "file:" + (&url.URL{Path: path}).EscapedPath() + "?_time_format=sqlite" +
 		"&_pragma=busy_timeout(" + strconv.FormatInt(busy, 10) + ")&_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)" +
 		"&_pragma=synchronous(" + sync + ")&_pragma=cache_size(-4000)"
-	w, err := sql.Open("sqlite", base+"&_txlock=immediate")
+	// The writer keeps its statement journal (what undoes a savepoint,
+	// one per function of a group commit) in memory: on disk it was a
+	// file created, written and deleted for most batches.
+	w, err := sql.Open("sqlite", base+"&_pragma=temp_store(MEMORY)&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}

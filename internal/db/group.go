@@ -2,7 +2,6 @@ package db
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"sync"
@@ -158,9 +157,19 @@ func (c *committer) commit(batch []*groupReq) {
 	}
 	defer release()
 	ok := live[:0:0]
+	// A lone function needs no savepoint: its failure rolls back the
+	// transaction, which holds nothing else.
+	alone := len(live) == 1
 	for _, r := range live {
 		r.tx.Tx = stx
-		if err := c.member(ctx, stx, r); err != nil {
+		if alone {
+			c.run(r)
+			if r.err == nil && r.pan == nil {
+				ok = append(ok, r)
+			}
+			continue
+		}
+		if err := c.member(ctx, r); err != nil {
 			// The transaction itself is lost (its savepoint could not be
 			// taken or undone): everything in it fails.
 			_ = stx.Rollback()
@@ -195,20 +204,13 @@ func (d *DB) GroupCommits() (commits, calls uint64) {
 
 // member runs one function under its savepoint. It returns an error only
 // when the shared transaction can no longer be used.
-func (c *committer) member(ctx context.Context, stx *sql.Tx, r *groupReq) (fatal error) {
-	if _, err := stx.ExecContext(ctx, `SAVEPOINT `+groupSavepoint); err != nil {
+func (c *committer) member(ctx context.Context, r *groupReq) (fatal error) {
+	if _, err := r.tx.ExecContext(ctx, `SAVEPOINT `+groupSavepoint); err != nil {
 		return fmt.Errorf("savepoint: %w", err)
 	}
-	func() {
-		defer func() {
-			if p := recover(); p != nil {
-				r.pan = p
-			}
-		}()
-		r.err = r.fn(r.tx)
-	}()
+	c.run(r)
 	if r.err == nil && r.pan == nil {
-		if _, err := stx.ExecContext(ctx, `RELEASE SAVEPOINT `+groupSavepoint); err != nil {
+		if _, err := r.tx.ExecContext(ctx, `RELEASE SAVEPOINT `+groupSavepoint); err != nil {
 			return fmt.Errorf("release savepoint: %w", err)
 		}
 		return nil
@@ -216,14 +218,24 @@ func (c *committer) member(ctx context.Context, stx *sql.Tx, r *groupReq) (fatal
 	// ROLLBACK TO fails when an error already ended the transaction
 	// (SQLite rolls back the whole transaction on some errors): then the
 	// functions before this one were undone too.
-	if _, err := stx.ExecContext(ctx, `ROLLBACK TO SAVEPOINT `+groupSavepoint); err != nil {
+	if _, err := r.tx.ExecContext(ctx, `ROLLBACK TO SAVEPOINT `+groupSavepoint); err != nil {
 		return errors.Join(r.err, fmt.Errorf("rollback to savepoint: %w", err))
 	}
 	r.tx.undoValues(0)
-	if _, err := stx.ExecContext(ctx, `RELEASE SAVEPOINT `+groupSavepoint); err != nil {
+	if _, err := r.tx.ExecContext(ctx, `RELEASE SAVEPOINT `+groupSavepoint); err != nil {
 		return fmt.Errorf("release savepoint: %w", err)
 	}
 	return nil
+}
+
+// run calls r's function, catching its panic.
+func (c *committer) run(r *groupReq) {
+	defer func() {
+		if p := recover(); p != nil {
+			r.pan = p
+		}
+	}()
+	r.err = r.fn(r.tx)
 }
 
 // failAll fails every call of a lost transaction; a panicking function

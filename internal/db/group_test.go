@@ -314,3 +314,43 @@ func TestGroupTx_ValuesFollowTheWrites(t *testing.T) {
 		}
 	})
 }
+
+// A call alone in its transaction runs without a savepoint: its failure
+// or panic still undoes its writes and runs its rollback hooks.
+func TestGroupTx_ALoneCallFailsCleanly(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		rolledBack := 0
+		err := d.GroupTx(ctx, func(tx *db.Tx) error {
+			tx.AfterRollback(func() { rolledBack++ })
+			tx.AfterCommit(func() { t.Error("a failed call's commit hook ran") })
+			if err := insertKey(ctx, tx, "failed"); err != nil {
+				return err
+			}
+			return errors.New("fails")
+		})
+		if err == nil || err.Error() != "fails" || rolledBack != 1 {
+			t.Fatalf("failing call: %v, rollback hooks %d", err, rolledBack)
+		}
+		func() {
+			defer func() {
+				if p := recover(); p != "boom" {
+					t.Errorf("recovered %v", p)
+				}
+			}()
+			_ = d.GroupTx(ctx, func(tx *db.Tx) error {
+				if err := insertKey(ctx, tx, "panicked"); err != nil {
+					return err
+				}
+				panic("boom")
+			})
+		}()
+		if err := d.GroupTx(ctx, func(tx *db.Tx) error { return insertKey(ctx, tx, "kept") }); err != nil {
+			t.Fatal(err)
+		}
+		if got := keys(t, d); got["failed"] || got["panicked"] || !got["kept"] {
+			t.Errorf("rows: %v", got)
+		}
+	})
+}
