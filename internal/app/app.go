@@ -138,7 +138,7 @@ func OpenDB(ctx context.Context, c config.Config) (*db.DB, error) {
 // openDB is OpenDB with a bound on each wait on the database (0: the
 // default, db.DefaultTimeout).
 func openDB(ctx context.Context, c config.Config, timeout time.Duration) (*db.DB, error) {
-	d, err := db.Open(ctx, c.DatabaseURL, db.Options{Synchronous: c.SQLiteSynchronous, Timeout: timeout})
+	d, err := db.Open(ctx, c.DatabaseURL, db.Options{Synchronous: c.SQLiteSynchronous, Timeout: timeout, MaxConns: c.DatabaseMaxConns})
 	if err != nil {
 		return nil, err
 	}

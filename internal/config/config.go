@@ -38,9 +38,12 @@ type Config struct {
 	LogFormat string
 
 	SQLiteSynchronous string
-	MaxBodyBytes      int64
-	MaxUploadBytes    int64
-	AuthRateLimit     int
+	// DatabaseMaxConns bounds this node's PostgreSQL connections (0: the
+	// database package's default).
+	DatabaseMaxConns int32
+	MaxBodyBytes     int64
+	MaxUploadBytes   int64
+	AuthRateLimit    int
 	// APIRateLimitScale multiplies every plan's API request limits.
 	APIRateLimitScale float64
 	TrustProxy        bool
@@ -97,6 +100,7 @@ func settings(c *rawConfig) []setting {
 		{"mail-from", "SWITCHBOARD_MAIL_FROM", "Switchboard <no-reply@switchboard.local>", "sender of outbound mail", &c.mailFrom},
 		{"log-level", "SWITCHBOARD_LOG_LEVEL", "info", "debug, info, warn or error", &c.logLevel},
 		{"log-format", "SWITCHBOARD_LOG_FORMAT", "json", "json or text", &c.logFormat},
+		{"database-max-conns", "SWITCHBOARD_DATABASE_MAX_CONNS", "0", "PostgreSQL: connections this node may open, shared by requests and jobs; 0: the URL's pool_max_conns if it names one, else 4 per core, at least 16", &c.dbMaxConns},
 		{"sqlite-synchronous", "SWITCHBOARD_SQLITE_SYNCHRONOUS", "NORMAL", "NORMAL (survives process crashes) or FULL (also power loss)", &c.sqliteSync},
 		{"max-body-bytes", "SWITCHBOARD_MAX_BODY_BYTES", "1048576", "largest accepted request body", &c.maxBody},
 		{"max-upload-bytes", "SWITCHBOARD_MAX_UPLOAD_BYTES", "16777216", "largest accepted upload (plugin submissions)", &c.maxUpload},
@@ -115,7 +119,7 @@ type rawConfig struct {
 	listen, dataDir, databaseURL, publicURL, tokenKey, secretKey string
 	adminEmail, adminPassword, smtpURL, mailFrom, logLevel       string
 	logFormat, sqliteSync, maxBody, authRate, trustProxy         string
-	maxUpload, apiRateScale                                      string
+	maxUpload, apiRateScale, dbMaxConns                          string
 	workers, shutdown, nodeDeadAfter, drainDelay, otlpEndpoint   string
 	webauthnRPID                                                 string
 	auditSigningKey                                              string
@@ -263,6 +267,11 @@ func (r rawConfig) validate() (Config, error) {
 	}
 	if c.TrustProxy, err = strconv.ParseBool(r.trustProxy); err != nil {
 		bad("trust-proxy", "must be true or false")
+	}
+	if n, err := strconv.ParseInt(r.dbMaxConns, 10, 32); err != nil || n < 0 || n > 1000 {
+		bad("database-max-conns", "must be a whole number from 0 to 1000")
+	} else {
+		c.DatabaseMaxConns = int32(n)
 	}
 	if c.Workers, err = strconv.ParseBool(r.workers); err != nil {
 		bad("workers", "must be true or false")

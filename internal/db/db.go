@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -70,7 +71,8 @@ type Options struct {
 	// process crash, including kill -9, in WAL mode) or "FULL" (also survives
 	// power loss, at the cost of an fsync per commit).
 	Synchronous string
-	// MaxConns bounds PostgreSQL connections of this node.
+	// MaxConns bounds PostgreSQL connections of this node (0: the URL's
+	// pool_max_conns, else DefaultMaxConns).
 	MaxConns int32
 	// Timeout bounds each wait on the database (see DefaultTimeout, used
 	// when zero). Negative lifts the PostgreSQL bounds and leaves SQLite's
@@ -169,8 +171,11 @@ func openPostgres(ctx context.Context, rawURL string, opt Options) (*DB, error) 
 	if err != nil {
 		return nil, fmt.Errorf("postgres: parse url: %w", redactErr(err))
 	}
-	if opt.MaxConns > 0 {
+	switch {
+	case opt.MaxConns > 0:
 		cfg.MaxConns = opt.MaxConns
+	case !strings.Contains(rawURL, "pool_max_conns"):
+		cfg.MaxConns = DefaultMaxConns()
 	}
 	if d := opt.timeout(); d > 0 {
 		configureTimeouts(cfg, d)
@@ -194,6 +199,13 @@ func openPostgres(ctx context.Context, rawURL string, opt Options) (*DB, error) 
 	sqldb.SetMaxIdleConns(0)
 	return &DB{Dialect: Postgres, write: sqldb, read: sqldb, Pool: pool}, nil
 }
+
+// DefaultMaxConns is a node's PostgreSQL connections when neither its
+// options nor the URL's pool_max_conns say: 4 per core, at least 16. The
+// driver's own default, one per core (at least 4), is shared with the job
+// queue, which keeps one listening; requests then wait for a connection
+// while those in use wait on the network, and the database's cores idle.
+func DefaultMaxConns() int32 { return int32(max(16, 4*runtime.GOMAXPROCS(0))) }
 
 // redactErr keeps a connection string's password out of error messages.
 func redactErr(err error) error {

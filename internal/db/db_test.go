@@ -3,6 +3,8 @@ package db_test
 import (
 	"context"
 	"errors"
+	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -128,4 +130,39 @@ func TestTx_NewQueriesInsideTransactionsNeverDeadlock(t *testing.T) {
 			t.Fatalf("sum %d, want 200 (%v)", total, err)
 		}
 	})
+}
+
+// A node's PostgreSQL connections: its option, else the URL's
+// pool_max_conns, else DefaultMaxConns.
+func TestOpen_PostgresConnectionBound(t *testing.T) {
+	t.Parallel()
+	base := os.Getenv("SWITCHBOARD_TEST_DATABASE_URL")
+	if base == "" {
+		t.Skip("PostgreSQL only (SWITCHBOARD_TEST_DATABASE_URL)")
+	}
+	sep := "?"
+	if strings.Contains(base, "?") {
+		sep = "&"
+	}
+	for _, c := range []struct {
+		url  string
+		opt  int32
+		want int32
+	}{
+		{base, 0, db.DefaultMaxConns()},
+		{base + sep + "pool_max_conns=3", 0, 3},
+		{base + sep + "pool_max_conns=3", 5, 5},
+	} {
+		d, err := db.Open(context.Background(), c.url, db.Options{MaxConns: c.opt})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := d.Pool.Config().MaxConns; got != c.want {
+			t.Errorf("%s with MaxConns %d: %d connections, want %d", c.url, c.opt, got, c.want)
+		}
+		d.Close()
+	}
+	if db.DefaultMaxConns() < 16 {
+		t.Errorf("default %d", db.DefaultMaxConns())
+	}
 }

@@ -80,6 +80,8 @@ func StartWith(t testing.TB, dbURL string, appOpt app.Options, opts ...Option) *
 		Listen: "127.0.0.1:0", DataDir: dir, DatabaseURL: dbURL, PublicURL: "https://switchboard.test",
 		MailFrom: "Switchboard <no-reply@switchboard.test>", LogLevel: "debug", LogFormat: "json", Workers: true,
 		SQLiteSynchronous: "NORMAL", MaxBodyBytes: 1 << 20, AuthRateLimit: 100000, ShutdownTimeout: time.Second,
+		// Many nodes run at once in a test run, all on one PostgreSQL.
+		DatabaseMaxConns: 4,
 		// Tests make hundreds of requests a minute with one credential,
 		// far beyond the FREE plan's API limits; ProductionRateLimits
 		// restores them.
