@@ -100,7 +100,7 @@ func settings(c *rawConfig) []setting {
 		{"mail-from", "SWITCHBOARD_MAIL_FROM", "Switchboard <no-reply@switchboard.local>", "sender of outbound mail", &c.mailFrom},
 		{"log-level", "SWITCHBOARD_LOG_LEVEL", "info", "debug, info, warn or error", &c.logLevel},
 		{"log-format", "SWITCHBOARD_LOG_FORMAT", "json", "json or text", &c.logFormat},
-		{"database-max-conns", "SWITCHBOARD_DATABASE_MAX_CONNS", "0", "PostgreSQL: connections this node may open, shared by requests and jobs; 0: the URL's pool_max_conns if it names one, else 4 per core, at least 16", &c.dbMaxConns},
+		{"database-max-conns", "SWITCHBOARD_DATABASE_MAX_CONNS", "0", "PostgreSQL: connections this node may open, shared by requests and jobs; 0: the URL's pool_max_conns if it names one, else one per core, at least 4", &c.dbMaxConns},
 		{"sqlite-synchronous", "SWITCHBOARD_SQLITE_SYNCHRONOUS", "NORMAL", "NORMAL (survives process crashes) or FULL (also power loss)", &c.sqliteSync},
 		{"max-body-bytes", "SWITCHBOARD_MAX_BODY_BYTES", "1048576", "largest accepted request body", &c.maxBody},
 		{"max-upload-bytes", "SWITCHBOARD_MAX_UPLOAD_BYTES", "16777216", "largest accepted upload (plugin submissions)", &c.maxUpload},

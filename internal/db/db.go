@@ -15,7 +15,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -72,7 +71,7 @@ type Options struct {
 	// power loss, at the cost of an fsync per commit).
 	Synchronous string
 	// MaxConns bounds PostgreSQL connections of this node (0: the URL's
-	// pool_max_conns, else DefaultMaxConns).
+	// pool_max_conns, else the driver's default: one per core, at least 4).
 	MaxConns int32
 	// Timeout bounds each wait on the database (see DefaultTimeout, used
 	// when zero). Negative lifts the PostgreSQL bounds and leaves SQLite's
@@ -171,11 +170,8 @@ func openPostgres(ctx context.Context, rawURL string, opt Options) (*DB, error) 
 	if err != nil {
 		return nil, fmt.Errorf("postgres: parse url: %w", redactErr(err))
 	}
-	switch {
-	case opt.MaxConns > 0:
+	if opt.MaxConns > 0 {
 		cfg.MaxConns = opt.MaxConns
-	case !strings.Contains(rawURL, "pool_max_conns"):
-		cfg.MaxConns = DefaultMaxConns()
 	}
 	if d := opt.timeout(); d > 0 {
 		configureTimeouts(cfg, d)
@@ -199,13 +195,6 @@ func openPostgres(ctx context.Context, rawURL string, opt Options) (*DB, error) 
 	sqldb.SetMaxIdleConns(0)
 	return &DB{Dialect: Postgres, write: sqldb, read: sqldb, Pool: pool}, nil
 }
-
-// DefaultMaxConns is a node's PostgreSQL connections when neither its
-// options nor the URL's pool_max_conns say: 4 per core, at least 16. The
-// driver's own default, one per core (at least 4), is shared with the job
-// queue, which keeps one listening; requests then wait for a connection
-// while those in use wait on the network, and the database's cores idle.
-func DefaultMaxConns() int32 { return int32(max(16, 4*runtime.GOMAXPROCS(0))) }
 
 // redactErr keeps a connection string's password out of error messages.
 func redactErr(err error) error {
