@@ -10,10 +10,15 @@ import (
 	"github.com/switchboard/switchboard/internal/workspace"
 )
 
-// On PostgreSQL every round trip of a webhook call costs the client, the
-// server and a database backend their share of two cores, and the first
-// one was the read that finds the webhook's workflow (its token, version,
-// owner's plan, whether it is enabled and its workspace paused). A node
+// The read that finds a webhook's workflow (its token, version, owner's
+// plan, whether it is enabled and its workspace paused) was a call's most
+// costly step after its commit. On PostgreSQL it is a round trip, which
+// costs the client, the server and a database backend their share of two
+// cores. On SQLite it is a read transaction, and in WAL mode a reader's
+// page cache is dropped whenever another connection has committed since
+// its last read, which under load is every time: each page of the read
+// came from the file again (~12% of the CPU a run cost; the writer, where
+// the check below runs, keeps its pages). A node
 // keeps what that read found for each webhook it served and trusts it for
 // later calls only as far as the run's INSERT checks it again: the run is
 // written only if, in that statement, the workflow still has that version,
@@ -23,9 +28,6 @@ import (
 // starts over from a fresh read, which also answers it exactly as an
 // uncached call would (404, 409, a new version). So a change made on any
 // node holds from the next call on, as it did without the cache.
-//
-// SQLite reads locally, without a round trip to save, and is left as it
-// was.
 
 // errHookStale means the cached facts a webhook call started from no
 // longer hold; nothing was written.

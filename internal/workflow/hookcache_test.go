@@ -14,8 +14,8 @@ import (
 // A webhook's calls see every change to its workflow, its owner's plan and
 // its workspace from the next call on, made through the API or (as another
 // node would) straight in the database — whatever the serving node keeps
-// from the calls before (on PostgreSQL it keeps what it read, and each
-// run's INSERT checks it again). A call that finds what was kept out of
+// from the calls before (it keeps what it read, and each run's INSERT
+// checks it again). A call that finds what was kept out of
 // date counts one execution, not two, and at the limit the last one runs.
 func TestWebhookTrigger_ChangesHoldFromTheNextCall(t *testing.T) {
 	t.Parallel()

@@ -302,10 +302,9 @@ func (s *Service) Hook(ctx context.Context, id, token string, req HookRequest) (
 	if !ids.Valid(ids.Workflow, id) {
 		return HookResult{}, apperr.New(apperr.NotFound, "no such webhook")
 	}
-	// On PostgreSQL the node's cache of webhooks spares the read, and the
-	// run's INSERT checks what it says (hookcache.go).
-	cached := s.DB.Dialect == db.Postgres
-	w, ws, err := s.findHook(ctx, id, token, cached)
+	// The node's cache of webhooks spares the read, and the run's INSERT
+	// checks what it says (hookcache.go).
+	w, ws, err := s.findHook(ctx, id, token, true)
 	if err != nil {
 		return HookResult{}, err
 	}
