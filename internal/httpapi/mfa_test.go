@@ -56,18 +56,27 @@ type challenge struct {
 // current and the next step are still free for the test.
 func (f authFlow) enrollTOTP(s apptest.Session) (string, []string) {
 	f.t.Helper()
+	secret, codes, _ := f.enrollTOTPCode(s)
+	return secret, codes
+}
+
+// enrollTOTPCode is enrollTOTP, also returning the code the confirmation
+// used (its step is spent).
+func (f authFlow) enrollTOTPCode(s apptest.Session) (string, []string, string) {
+	f.t.Helper()
 	var en struct{ Secret, OtpauthURL string }
 	f.Call(http.StatusOK, "POST", "/api/v1/me/2fa/totp", s.AccessToken, nil).Data(f.t, &en)
 	if en.Secret == "" || !strings.HasPrefix(en.OtpauthURL, "otpauth://totp/") || !strings.Contains(en.OtpauthURL, en.Secret) {
 		f.t.Fatalf("enrollment: %+v", en)
 	}
 	var rc struct{ RecoveryCodes []string }
+	used := totpCode(f.t, en.Secret, time.Now().Add(-30*time.Second))
 	f.Call(http.StatusOK, "POST", "/api/v1/me/2fa/totp/confirm", s.AccessToken,
-		map[string]string{"code": totpCode(f.t, en.Secret, time.Now().Add(-30*time.Second))}).Data(f.t, &rc)
+		map[string]string{"code": used}).Data(f.t, &rc)
 	if len(rc.RecoveryCodes) != 10 {
 		f.t.Fatalf("recovery codes: %v", rc.RecoveryCodes)
 	}
-	return en.Secret, rc.RecoveryCodes
+	return en.Secret, rc.RecoveryCodes, used
 }
 
 // mfaLogin signs in with the password and expects the second-factor step.
@@ -95,7 +104,7 @@ func TestTOTP_EnrollSignInReplayAndRecoveryCodes(t *testing.T) {
 			f.t.Fatalf("login before confirmation: %s", r.Raw)
 		}
 
-		secret, codes := f.enrollTOTP(s)
+		secret, codes, spent := f.enrollTOTPCode(s)
 		if n := f.count(`SELECT count(*) FROM totp_factors WHERE id = $1 AND confirmed_at IS NOT NULL AND secret_sealed NOT LIKE $2`,
 			s.UserID, "%"+secret+"%"); n != 1 {
 			f.t.Fatalf("sealed, confirmed factors: %d", n)
@@ -107,13 +116,13 @@ func TestTOTP_EnrollSignInReplayAndRecoveryCodes(t *testing.T) {
 		// Enrolling again while on is a conflict.
 		f.wantErr(f.post("/api/v1/me/2fa/totp", s.AccessToken, nil), http.StatusConflict, "CONFLICT", "")
 
-		// The password alone opens no session; the code of the step the
-		// confirmation used is spent.
+		// The password alone opens no session; the code the confirmation
+		// used is spent (taken from it: a code computed again here would
+		// be of the next step once a 30 s boundary had passed meanwhile).
 		ch := f.mfaLogin(email)
 		if f.count(`SELECT count(*) FROM mfa_challenges WHERE token_hash = $1`, ch.MFAToken) != 0 {
 			f.t.Fatal("the sign-in token is stored in clear")
 		}
-		spent := totpCode(f.t, secret, time.Now().Add(-30*time.Second))
 		f.wantErr(f.post("/api/v1/auth/login/mfa", "", map[string]string{"mfaToken": ch.MFAToken, "code": spent}),
 			http.StatusUnauthorized, "UNAUTHORIZED", "")
 		code := totpCode(f.t, secret, time.Now().Add(30*time.Second))
