@@ -36,7 +36,7 @@ func BenchmarkWorkflowWebhookWrk(b *testing.B) {
 			if e.Name != "sqlite" {
 				settings = map[string]string{"SWITCHBOARD_DATABASE_URL": e.URL(b)}
 			}
-			_, url, body := startHookProcess(b, settings)
+			n, url, body := startHookProcess(b, settings)
 			script := filepath.Join(b.TempDir(), "post.lua")
 			lua := fmt.Sprintf("wrk.method = \"POST\"\nwrk.body = %q\nwrk.headers[\"Content-Type\"] = \"application/json\"\n"+
 				"done = function(summary, latency, requests)\n  io.write(string.format(\"NON2XX %%d\\n\", summary.errors.status))\nend\n", body)
@@ -48,9 +48,18 @@ func BenchmarkWorkflowWebhookWrk(b *testing.B) {
 			for _, conns := range []int{16, 64} {
 				b.Run(fmt.Sprintf("conns=%d", conns), func(b *testing.B) {
 					var r wrkResult
+					var server, machine time.Duration
 					for b.Loop() {
+						s0, m0 := procCPU(b, n.Pid()), machineCPU(b)
 						r = runWrk(b, wrk, script, url, conns, 10*time.Second)
+						server, machine = procCPU(b, n.Pid())-s0, machineCPU(b)-m0
 					}
+					// CPU per run moves less than the rate on a shared
+					// machine: the server's own, and the whole machine's
+					// (wrk, the kernel and PostgreSQL's backends too).
+					runs := r.rps * 10
+					b.ReportMetric(float64(server.Microseconds())/runs, "server-cpu-us/run")
+					b.ReportMetric(float64(machine.Microseconds())/runs, "machine-cpu-us/run")
 					b.ReportMetric(r.rps, "runs/s")
 					b.ReportMetric(r.p50.Seconds()*1000, "p50-ms")
 					b.ReportMetric(r.p99.Seconds()*1000, "p99-ms")
@@ -106,4 +115,50 @@ func runWrk(b *testing.B, wrk, script, url string, conns int, d time.Duration) w
 		b.Fatalf("no latency distribution:\n%s", text)
 	}
 	return r
+}
+
+// clockTick is the kernel's USER_HZ, the unit of /proc's CPU times (100
+// on every Linux architecture Go supports).
+const clockTick = 10 * time.Millisecond
+
+// procCPU is the user and system CPU time process pid has used.
+func procCPU(b *testing.B, pid int) time.Duration {
+	b.Helper()
+	raw, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		b.Fatal(err)
+	}
+	// The fields after the command name, which is in parentheses and
+	// may hold spaces: utime and stime are the 12th and 13th of them.
+	f := strings.Fields(string(raw[strings.LastIndexByte(string(raw), ')')+1:]))
+	if len(f) < 13 {
+		b.Fatalf("unexpected /proc/%d/stat: %s", pid, raw)
+	}
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	s, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(u+s) * clockTick
+}
+
+// machineCPU is the CPU time all cores have spent busy (not idle or
+// waiting for I/O, nor stolen by the hypervisor) since boot.
+func machineCPU(b *testing.B) time.Duration {
+	b.Helper()
+	raw, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		b.Fatal(err)
+	}
+	line, _, _ := strings.Cut(string(raw), "\n")
+	f := strings.Fields(line) // cpu user nice system idle iowait irq softirq steal ...
+	if len(f) < 9 || f[0] != "cpu" {
+		b.Fatalf("unexpected /proc/stat: %s", line)
+	}
+	var busy int64
+	for i, v := range f[1:9] {
+		if i == 3 || i == 4 || i == 7 {
+			continue // idle, iowait, steal (another guest's)
+		}
+		n, _ := strconv.ParseInt(v, 10, 64)
+		busy += n
+	}
+	return time.Duration(busy) * clockTick
 }

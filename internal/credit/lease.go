@@ -116,15 +116,35 @@ func newLeaser(d *db.DB) *leaser {
 
 // spend takes amount from a live lease of k.
 func (q *leaser) spend(k leaseKey, amount int64, now time.Time) bool {
+	return q.spendFrom(k, amount, now) != nil
+}
+
+// spendFrom takes amount from a live lease of k and returns it (nil: none
+// had room).
+func (q *leaser) spendFrom(k leaseKey, amount int64, now time.Time) *lease {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	for _, ls := range q.leases[k] {
 		if now.Before(ls.expires) && ls.granted-ls.spent >= amount {
 			ls.spent += amount
-			return true
+			return ls
 		}
 	}
-	return false
+	return nil
+}
+
+// refund gives amount spent from ls back to it, if the node still spends
+// from it; a lease already ending keeps it counted (never the other way
+// round).
+func (q *leaser) refund(ls *lease, amount int64) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for _, l := range q.leases[ls.key] {
+		if l == ls && ls.spent >= amount {
+			ls.spent -= amount
+			return
+		}
+	}
 }
 
 func (q *leaser) pend(k leaseKey, n int) {

@@ -196,6 +196,25 @@ func (l *Limits) ConsumeTx(ctx context.Context, tx *db.Tx, a actor.Actor, action
 	return l.overage(ctx, tx, a, m, period, amount, limit, key, out)
 }
 
+// SpendLeased counts amount executions of the actor's workspace from a
+// lease this node already holds, with no statement. ok is false when no
+// lease has room: then count with ConsumeTx in the work's transaction.
+// undo gives the units back, for work that turned out not to be done
+// (nothing was written).
+func (l *Limits) SpendLeased(a actor.Actor, action actor.Action, amount int64) (undo func(), ok bool) {
+	if action != actor.ActionExecute || l.leaseBlock <= 0 || amount <= 0 || amount > MaxQuantity || requireActor(a) != nil {
+		return nil, false
+	}
+	m := meteredActions[action]
+	now := l.now()
+	period, _ := m.period(now)
+	ls := l.leases.spendFrom(leaseKey{a.WorkspaceID(), m.metric, period}, amount, now)
+	if ls == nil {
+		return nil, false
+	}
+	return func() { l.leases.refund(ls, amount) }, true
+}
+
 // overage counts usage beyond the limit and charges it, or refuses it.
 func (l *Limits) overage(ctx context.Context, tx *db.Tx, a actor.Actor, m metered, period string, amount, limit int64, key string, out Consumption) (Consumption, error) {
 	ws := a.WorkspaceID()

@@ -215,6 +215,20 @@ func (d *DB) Read() Querier {
 	return d.read
 }
 
+// Autocommit returns the writer pool for a statement sent outside any
+// transaction, on PostgreSQL; nil on SQLite. PostgreSQL runs such a
+// statement as a transaction of its own — atomic, and committed as durably
+// as by COMMIT — so a transaction that is one statement costs one round
+// trip instead of three (BEGIN, the statement, COMMIT). On SQLite that
+// would be a commit of its own beside GroupTx's shared one, which costs
+// more, not less.
+func (d *DB) Autocommit() Querier {
+	if d.Dialect != Postgres {
+		return nil
+	}
+	return d.write
+}
+
 // SQL returns the writer pool, for tools (migrations, job drivers) that need
 // a *sql.DB.
 func (d *DB) SQL() *sql.DB { return d.write }

@@ -598,9 +598,7 @@ func (s *Service) persist(ctx context.Context, tx *db.Tx, x *exec, o *outcome, i
 	newSeq := x.seq + 1
 	if insert {
 		newSeq = x.seq
-		args := []any{r.ID, r.WorkflowID, r.Version, r.versionID, r.userID, nullable(r.orgID), string(r.plan), o.status, string(r.Trigger),
-			string(r.Input), output, errMsg, nullable(cur), x.attempt, newSeq, x.stepsUsed, steps, nullable(r.key), r.TimeoutAt, wake,
-			nullable(r.CreatedBy), r.CreatedAt, finished, r.Test, nullable(r.TraceID)}
+		args := x.insertArgs(o.status, output, errMsg, cur, wake, finished, steps)
 		if r.guard != nil {
 			err = s.insertGuarded(ctx, tx, r, args)
 		} else {
@@ -621,24 +619,14 @@ func (s *Service) persist(ctx context.Context, tx *db.Tx, x *exec, o *outcome, i
 			return errStale
 		}
 	}
-	s.observe(ctx, tx, x, o.status, insert)
+	tx.AfterCommit(s.observed(ctx, x, o.status, insert))
 	if o.wait != nil || o.dropWait {
 		if err := s.persistWait(ctx, tx, x, o, newSeq); err != nil {
 			return err
 		}
 	}
-	r.Status, r.Checkpoint, r.CurrentStepID, r.Attempt, r.StepsUsed, r.stepsRaw = o.status, newSeq, cur, x.attempt, x.stepsUsed, steps
-	r.Error, _ = errMsg.(string)
-	r.UpdatedAt, r.WakeAt = now, nil
-	if w, ok := wake.(time.Time); ok {
-		w = w.UTC()
-		r.WakeAt = &w
-	}
-	if o.status == StatusCompleted {
-		r.Output = x.lastRaw
-	}
+	x.settle(o.status, newSeq, cur, steps, errMsg, wake, now)
 	if o.status != StatusRunning {
-		r.FinishedAt = &now
 		if err := s.emitEnded(ctx, tx, r); err != nil {
 			return err
 		}
@@ -651,6 +639,33 @@ func (s *Service) persist(ctx context.Context, tx *db.Tx, x *exec, o *outcome, i
 		return nil // the run waits for its children, which move it on
 	}
 	return s.enqueue(ctx, tx, *r, o.wakeAt)
+}
+
+// insertArgs are a new run's columns (insertRunValues but the workspace,
+// which the scope binds as $1).
+func (x *exec) insertArgs(status string, output, errMsg any, cur string, wake, finished any, steps string) []any {
+	r := x.run
+	return []any{r.ID, r.WorkflowID, r.Version, r.versionID, r.userID, nullable(r.orgID), string(r.plan), status, string(r.Trigger),
+		string(r.Input), output, errMsg, nullable(cur), x.attempt, x.seq, x.stepsUsed, steps, nullable(r.key), r.TimeoutAt, wake,
+		nullable(r.CreatedBy), r.CreatedAt, finished, r.Test, nullable(r.TraceID)}
+}
+
+// settle brings the run in memory to what its commit wrote.
+func (x *exec) settle(status string, seq int, cur, steps string, errMsg, wake any, now time.Time) {
+	r := x.run
+	r.Status, r.Checkpoint, r.CurrentStepID, r.Attempt, r.StepsUsed, r.stepsRaw = status, seq, cur, x.attempt, x.stepsUsed, steps
+	r.Error, _ = errMsg.(string)
+	r.UpdatedAt, r.WakeAt = now, nil
+	if w, ok := wake.(time.Time); ok {
+		w = w.UTC()
+		r.WakeAt = &w
+	}
+	if status == StatusCompleted {
+		r.Output = x.lastRaw
+	}
+	if status != StatusRunning {
+		r.FinishedAt = &now
+	}
 }
 
 // insertRun and insertRunValues write a new run: VALUES (insertRunValues),

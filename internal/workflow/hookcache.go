@@ -4,8 +4,11 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"sync"
+	"sync/atomic"
 
+	"github.com/switchboard/switchboard/internal/actor"
 	"github.com/switchboard/switchboard/internal/db"
 	"github.com/switchboard/switchboard/internal/workspace"
 )
@@ -77,6 +80,9 @@ func (c *hookCache) drop(id string) {
 // plan and owner are the run's own columns).
 type runGuard struct {
 	hookEnc, hookPlain string
+	// subscribed is what the last guarded INSERT learned: whether the
+	// workspace has event subscriptions (startAlone is for those without).
+	subscribed atomic.Bool
 }
 
 // runGuardSQL is the condition under which a guarded run's INSERT writes,
@@ -108,6 +114,79 @@ func (s *Service) insertGuarded(ctx context.Context, tx *db.Tx, r *Run, args []a
 	if errors.Is(err, sql.ErrNoRows) {
 		return errHookStale
 	}
-	r.unsubscribed = !sub
+	if err == nil {
+		r.unsubscribed = !sub
+		r.guard.subscribed.Store(sub)
+	}
 	return err
+}
+
+// A run in one statement (PostgreSQL).
+//
+// A webhook run started from the cache whose pure steps complete it, whose
+// execution the node counts from a lease it holds, and whose workspace
+// has no event subscriptions writes one row and nothing else: its
+// transaction was BEGIN, the guarded INSERT and COMMIT, three round trips
+// that cost the client, the server and a backend their share of two cores.
+// PostgreSQL runs a statement sent outside a transaction as a transaction
+// of its own, atomic and committed as durably, so the INSERT goes alone:
+// one round trip. Whatever else a run might need in its commit — an
+// event, a job, a charge, a failure's error workflow — sends it down the
+// transaction's path instead.
+
+// startAlone writes x's run, started from a cached webhook and ended by
+// its inline head, as one statement when nothing else belongs in its
+// commit. done is false when it wrote nothing: the caller goes on with
+// the transaction's path (which also finds out whether the cache is stale).
+func (s *Service) startAlone(ctx context.Context, x *exec, st start, head *outcome) (done bool, err error) {
+	r := x.run
+	q := s.DB.Autocommit()
+	if q == nil || r.guard == nil || r.guard.subscribed.Load() || st.key != "" || st.skipOverLimit || st.test || reports(r.Kind) ||
+		head == nil || head.status != StatusCompleted || head.effect != nil || head.fan != nil || head.wait != nil || head.dropWait {
+		return false, nil
+	}
+	steps, err := appendRecords(r.stepsRaw, x.records)
+	if err != nil || len(steps)+len(r.Input) > MaxRunBytes {
+		return false, nil // persist trims what it records
+	}
+	undo := func() {}
+	if s.Meter != nil {
+		m, ok := s.Meter.(leasedMeter)
+		if !ok {
+			return false, nil
+		}
+		if undo, ok = m.SpendLeased(r.actor(), actor.ActionExecute, 1); !ok {
+			return false, nil // the lease is taken in a transaction
+		}
+	}
+	unsubscribed := "TRUE"
+	if s.Events != nil {
+		unsubscribed = "NOT " + s.Events.SubscribedSQL("$1")
+	}
+	now := s.now()
+	args := x.insertArgs(StatusCompleted, nullableRaw(x.lastRaw), nil, "", nil, now, steps)
+	var one int
+	err = db.Scope(q, r.workspaceID).QueryRowContext(ctx, insertRun+` SELECT `+insertRunValues+`
+		WHERE `+runGuardSQL(workspace.NotPaused("$1"))+` AND `+unsubscribed+` RETURNING 1`,
+		append(args, r.guard.hookEnc, r.guard.hookPlain)...).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		// Stale, or the workspace has subscriptions now: nothing was
+		// written or counted.
+		undo()
+		return false, nil
+	}
+	if err != nil {
+		// Whether it committed is unknown: the execution stays counted.
+		return false, fmt.Errorf("insert run: %w", err)
+	}
+	r.unsubscribed = true
+	x.settle(StatusCompleted, x.seq, "", steps, nil, nil, now)
+	s.observed(ctx, x, StatusCompleted, true)()
+	return true, nil
+}
+
+// leasedMeter is a Meter that can count an execution from what the node
+// already holds, with no statement (credit.Limits).
+type leasedMeter interface {
+	SpendLeased(a actor.Actor, action actor.Action, amount int64) (undo func(), ok bool)
 }

@@ -7,22 +7,21 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
-
-	"github.com/switchboard/switchboard/internal/db"
 )
 
-// observe counts, once tx has committed, what a commit of the run did: the
+// observed returns what counts, once the run's commit is done, what that
+// commit did: the
 // run's start (insert), the steps it recorded and its end; and records
 // each step as a span of ctx's trace (the request or the job that ran it),
 // with the step's own start and end.
-func (s *Service) observe(ctx context.Context, tx *db.Tx, x *exec, status string, insert bool) {
+func (s *Service) observed(ctx context.Context, x *exec, status string, insert bool) func() {
 	m := s.Metrics
 	if m == nil {
-		return
+		return func() {}
 	}
 	run, trigger := x.run.ID, string(x.run.Trigger)
 	recs := append([]StepRecord(nil), x.records...)
-	tx.AfterCommit(func() {
+	return func() {
 		if insert {
 			m.RunStarted(trigger)
 		}
@@ -40,5 +39,5 @@ func (s *Service) observe(ctx context.Context, tx *db.Tx, x *exec, status string
 		if status != StatusRunning {
 			m.RunFinished(trigger, status)
 		}
-	})
+	}
 }

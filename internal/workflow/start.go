@@ -179,13 +179,16 @@ func (s *Service) begin(ctx context.Context, w Workflow, ws string, st start) (R
 		head = &o
 	}
 	// Runs starting together on SQLite share one commit (GroupTx); each
-	// is answered after it.
-	var created bool
-	err = s.DB.GroupTx(ctx, func(tx *db.Tx) error {
-		var err error
-		created, err = s.startTx(ctx, tx, x, st, head)
-		return err
-	})
+	// is answered after it. On PostgreSQL a run that is one row is one
+	// statement (startAlone).
+	created, err := s.startAlone(ctx, x, st, head)
+	if err == nil && !created {
+		err = s.DB.GroupTx(ctx, func(tx *db.Tx) error {
+			var err error
+			created, err = s.startTx(ctx, tx, x, st, head)
+			return err
+		})
+	}
 	if err != nil {
 		if st.key != "" && db.IsUniqueViolation(err) {
 			if prev, ok, err2 := s.byKey(ctx, s.DB.Read(), ws, w.ID, st.key); err2 == nil && ok {
@@ -387,6 +390,7 @@ func (s *Service) findHook(ctx context.Context, id, token string, cached bool) (
 			// The cached run's INSERT learns about subscriptions itself.
 			e := hookEntry{w: w, ws: ws, token: want}
 			e.w.unsubscribed, e.w.guard = false, &runGuard{hookEnc: w.hookEnc, hookPlain: w.hookPlain}
+			e.w.guard.subscribed.Store(subscribed)
 			s.hooks.put(id, e)
 		}
 	}
