@@ -161,7 +161,7 @@ func openSQLite(ctx context.Context, path string, opt Options) (*DB, error) {
 	r.SetConnMaxIdleTime(5 * time.Minute)
 	d := &DB{Dialect: SQLite, write: w, read: r, Path: path, readStmts: newStmtCache(r), writeStmts: newStmtCache(w),
 		writeWait: opt.timeout()}
-	d.group = &committer{d: d}
+	d.group = newCommitter(d)
 	return d, nil
 }
 

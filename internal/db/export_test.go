@@ -19,7 +19,8 @@ func (d *DB) GroupQueued() int {
 	if d.group == nil {
 		return 0
 	}
-	d.group.mu.Lock()
-	defer d.group.mu.Unlock()
-	return len(d.group.queue)
+	b := d.group.batches
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.queue)
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"sync/atomic"
 )
 
@@ -28,14 +27,11 @@ import (
 const maxGroup = 128
 
 type groupReq struct {
-	ctx  context.Context
-	fn   func(tx *Tx) error
-	tx   *Tx
-	err  error
-	pan  any
-	done chan struct{}
-	// wake tells a waiting caller that it is the committer now.
-	wake chan struct{}
+	ctx context.Context
+	fn  func(tx *Tx) error
+	tx  *Tx
+	err error
+	pan any
 }
 
 type committer struct {
@@ -43,10 +39,13 @@ type committer struct {
 	// commits and members count the batches committed and the calls in
 	// them (GroupCommits).
 	commits, members atomic.Uint64
-	mu               sync.Mutex
-	queue            []*groupReq
-	// running is set while a committer runs or has been woken.
-	running bool
+	batches          *Batcher[*groupReq]
+}
+
+func newCommitter(d *DB) *committer {
+	c := &committer{d: d}
+	c.batches = NewBatcher(maxGroup, c.commit)
+	return c
 }
 
 // GroupTx runs fn in a write transaction like Tx, which on SQLite it may
@@ -66,26 +65,8 @@ func (d *DB) GroupTx(ctx context.Context, fn func(tx *Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	r := &groupReq{ctx: ctx, fn: fn, done: make(chan struct{}), wake: make(chan struct{}, 1)}
-	c := d.group
-	c.mu.Lock()
-	c.queue = append(c.queue, r)
-	lead := !c.running
-	c.running = true
-	c.mu.Unlock()
-	if lead {
-		// The caller that finds no committer becomes it, so a lone call
-		// costs no hand-off to another goroutine.
-		c.lead()
-	}
-	for waiting := true; waiting; {
-		select {
-		case <-r.done:
-			waiting = false
-		case <-r.wake:
-			c.lead()
-		}
-	}
+	r := &groupReq{ctx: ctx, fn: fn}
+	d.group.batches.Join(r)
 	if r.pan != nil {
 		r.tx.rolledBack()
 		panic(r.pan)
@@ -100,39 +81,10 @@ func (d *DB) GroupTx(ctx context.Context, fn func(tx *Tx) error) error {
 	return nil
 }
 
-// lead commits one batch, then hands the committer's part to the first
-// caller still queued: each caller leads at most one batch (its own), so
-// none is kept from its answer by the load behind it.
-func (c *committer) lead() {
-	c.mu.Lock()
-	n := min(len(c.queue), maxGroup)
-	batch := c.queue[:n:n]
-	c.queue = c.queue[n:]
-	c.mu.Unlock()
-	// Deferred: even if committing panics (not a caller's function:
-	// those are recovered), the next batch gets a committer.
-	defer func() {
-		c.mu.Lock()
-		if len(c.queue) == 0 {
-			c.queue = nil
-			c.running = false
-		} else {
-			c.queue[0].wake <- struct{}{}
-		}
-		c.mu.Unlock()
-	}()
-	c.commit(batch)
-}
-
 // groupSavepoint names the savepoint each function of a batch runs under.
 const groupSavepoint = "group_member"
 
 func (c *committer) commit(batch []*groupReq) {
-	defer func() {
-		for _, r := range batch {
-			close(r.done)
-		}
-	}()
 	// Callers whose context ended while they queued are not run.
 	live := batch[:0:0]
 	values := new(map[any]any)

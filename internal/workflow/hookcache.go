@@ -4,11 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"fmt"
 	"sync"
 	"sync/atomic"
 
-	"github.com/switchboard/switchboard/internal/actor"
 	"github.com/switchboard/switchboard/internal/db"
 	"github.com/switchboard/switchboard/internal/workspace"
 )
@@ -81,21 +79,29 @@ func (c *hookCache) drop(id string) {
 type runGuard struct {
 	hookEnc, hookPlain string
 	// subscribed is what the last guarded INSERT learned: whether the
-	// workspace has event subscriptions (startAlone is for those without).
+	// workspace has event subscriptions (startAlone is for those without;
+	// hookalone.go).
 	subscribed atomic.Bool
 }
 
-// runGuardSQL is the condition under which a guarded run's INSERT writes,
-// over its own parameters ($1 workspace, $3 workflow, $5 version, $6 user,
-// $7 organization, $8 plan) and the guard's ($27 sealed token, $28 token
-// in clear): what Hook checks after its fresh read, in the same terms.
-func runGuardSQL(notPaused string) string {
+// guardRefs name, in the statement that writes a guarded run, the run's
+// workspace, workflow, version, user, organization and plan, and the
+// guard's sealed token and token in clear.
+type guardRefs struct{ ws, workflow, version, user, org, plan, enc, plain string }
+
+// guardParams are the guarded INSERT's own parameters ($1 workspace, $3
+// workflow, … insertRunValues) and the guard's ($27, $28).
+var guardParams = guardRefs{"$1", "$3", "$5", "$6", "$7", "$8", "$27", "$28"}
+
+// runGuardSQL is the condition under which a guarded run's INSERT writes:
+// what Hook checks after its fresh read, in the same terms.
+func runGuardSQL(g guardRefs) string {
 	return `EXISTS (SELECT 1 FROM workflows w LEFT JOIN organizations o ON o.id = w.organization_id
 		LEFT JOIN users u ON u.id = w.user_id
-		WHERE w.workspace_id = $1 AND w.id = $3 AND w.version_id = $5 AND w.user_id = $6
-		AND w.organization_id IS NOT DISTINCT FROM $7 AND COALESCE(o.plan, u.plan, 'FREE') = $8
+		WHERE w.workspace_id = ` + g.ws + ` AND w.id = ` + g.workflow + ` AND w.version_id = ` + g.version + ` AND w.user_id = ` + g.user + `
+		AND w.organization_id IS NOT DISTINCT FROM ` + g.org + ` AND COALESCE(o.plan, u.plan, 'FREE') = ` + g.plan + `
 		AND w.deleted_at IS NULL AND w.enabled = TRUE AND w.trigger_type = 'webhook'
-		AND w.hook_token_enc = $27 AND w.hook_token = $28) AND ` + notPaused
+		AND w.hook_token_enc = ` + g.enc + ` AND w.hook_token = ` + g.plain + `) AND ` + workspace.NotPaused(g.ws)
 }
 
 // insertGuarded writes a run started from a cached webhook (hookcache.go)
@@ -109,7 +115,7 @@ func (s *Service) insertGuarded(ctx context.Context, tx *db.Tx, r *Run, args []a
 	}
 	var sub bool
 	err := db.Scope(tx, r.workspaceID).QueryRowContext(ctx, insertRun+` SELECT `+insertRunValues+`
-		WHERE `+runGuardSQL(workspace.NotPaused("$1"))+` RETURNING `+subscribed,
+		WHERE `+runGuardSQL(guardParams)+` RETURNING `+subscribed,
 		append(args, r.guard.hookEnc, r.guard.hookPlain)...).Scan(&sub)
 	if errors.Is(err, sql.ErrNoRows) {
 		return errHookStale
@@ -119,74 +125,4 @@ func (s *Service) insertGuarded(ctx context.Context, tx *db.Tx, r *Run, args []a
 		r.guard.subscribed.Store(sub)
 	}
 	return err
-}
-
-// A run in one statement (PostgreSQL).
-//
-// A webhook run started from the cache whose pure steps complete it, whose
-// execution the node counts from a lease it holds, and whose workspace
-// has no event subscriptions writes one row and nothing else: its
-// transaction was BEGIN, the guarded INSERT and COMMIT, three round trips
-// that cost the client, the server and a backend their share of two cores.
-// PostgreSQL runs a statement sent outside a transaction as a transaction
-// of its own, atomic and committed as durably, so the INSERT goes alone:
-// one round trip. Whatever else a run might need in its commit — an
-// event, a job, a charge, a failure's error workflow — sends it down the
-// transaction's path instead.
-
-// startAlone writes x's run, started from a cached webhook and ended by
-// its inline head, as one statement when nothing else belongs in its
-// commit. done is false when it wrote nothing: the caller goes on with
-// the transaction's path (which also finds out whether the cache is stale).
-func (s *Service) startAlone(ctx context.Context, x *exec, st start, head *outcome) (done bool, err error) {
-	r := x.run
-	q := s.DB.Autocommit()
-	if q == nil || r.guard == nil || r.guard.subscribed.Load() || st.key != "" || st.skipOverLimit || st.test || reports(r.Kind) ||
-		head == nil || head.status != StatusCompleted || head.effect != nil || head.fan != nil || head.wait != nil || head.dropWait {
-		return false, nil
-	}
-	steps, err := appendRecords(r.stepsRaw, x.records)
-	if err != nil || len(steps)+len(r.Input) > MaxRunBytes {
-		return false, nil // persist trims what it records
-	}
-	undo := func() {}
-	if s.Meter != nil {
-		m, ok := s.Meter.(leasedMeter)
-		if !ok {
-			return false, nil
-		}
-		if undo, ok = m.SpendLeased(r.actor(), actor.ActionExecute, 1); !ok {
-			return false, nil // the lease is taken in a transaction
-		}
-	}
-	unsubscribed := "TRUE"
-	if s.Events != nil {
-		unsubscribed = "NOT " + s.Events.SubscribedSQL("$1")
-	}
-	now := s.now()
-	args := x.insertArgs(StatusCompleted, nullableRaw(x.lastRaw), nil, "", nil, now, steps)
-	var one int
-	err = db.Scope(q, r.workspaceID).QueryRowContext(ctx, insertRun+` SELECT `+insertRunValues+`
-		WHERE `+runGuardSQL(workspace.NotPaused("$1"))+` AND `+unsubscribed+` RETURNING 1`,
-		append(args, r.guard.hookEnc, r.guard.hookPlain)...).Scan(&one)
-	if errors.Is(err, sql.ErrNoRows) {
-		// Stale, or the workspace has subscriptions now: nothing was
-		// written or counted.
-		undo()
-		return false, nil
-	}
-	if err != nil {
-		// Whether it committed is unknown: the execution stays counted.
-		return false, fmt.Errorf("insert run: %w", err)
-	}
-	r.unsubscribed = true
-	x.settle(StatusCompleted, x.seq, "", steps, nil, nil, now)
-	s.observed(ctx, x, StatusCompleted, true)()
-	return true, nil
-}
-
-// leasedMeter is a Meter that can count an execution from what the node
-// already holds, with no statement (credit.Limits).
-type leasedMeter interface {
-	SpendLeased(a actor.Actor, action actor.Action, amount int64) (undo func(), ok bool)
 }

@@ -2,7 +2,10 @@ package workflow_test
 
 import (
 	"context"
+	"io"
 	"net/http"
+	"strings"
+	"sync"
 	"testing"
 
 	"github.com/switchboard/switchboard/internal/actor"
@@ -79,6 +82,83 @@ func TestWebhookTrigger_ChangesHoldFromTheNextCall(t *testing.T) {
 		}
 		if n := usedExecutions(t, h, tok); n[0] != limit {
 			t.Fatalf("used %d executions, want %d", n[0], limit)
+		}
+	})
+}
+
+// Webhook runs that arrive together are written together (on PostgreSQL
+// one statement of many rows, on SQLite one commit): each is recorded and
+// counted once, in its own workspace, and a call whose workflow changed
+// meanwhile is answered as it would be alone while the runs beside it in
+// the same batch are written.
+func TestWebhookTrigger_RunsArrivingTogether(t *testing.T) {
+	t.Parallel()
+	dbtest.EachURL(t, func(t *testing.T, url string) {
+		h, tokA := node(t, url)
+		tokB := h.SignUp("other@example.com", pw).AccessToken
+		exec(t, h, `UPDATE users SET plan = $1`, "BUSINESS")
+		a := create(t, h, tokA, "a", def(obj{"type": "webhook", "mode": "sync"}, transform("a", "`1`", "")))
+		b := create(t, h, tokB, "b", def(obj{"type": "webhook", "mode": "sync"}, transform("b", "`2`", "")))
+		burst := func(n, wantB int) {
+			t.Helper()
+			type answer struct {
+				w          string
+				code       int
+				body, want string
+			}
+			answers := make(chan answer, 2*n)
+			var wg sync.WaitGroup
+			for range n {
+				for _, c := range []struct {
+					w    wf
+					want string
+				}{{a, "1"}, {b, "2"}} {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						res, err := http.Post(h.URL+hookPath(c.w), "application/json", strings.NewReader(`{}`))
+						if err != nil {
+							answers <- answer{w: c.w.ID, body: err.Error()}
+							return
+						}
+						raw, _ := io.ReadAll(res.Body)
+						res.Body.Close()
+						answers <- answer{c.w.ID, res.StatusCode, strings.TrimSpace(string(raw)), c.want}
+					}()
+				}
+			}
+			wg.Wait()
+			close(answers)
+			for an := range answers {
+				want := http.StatusOK
+				if an.w == b.ID {
+					want = wantB
+				}
+				if an.code != want || (want == http.StatusOK && an.body != an.want) {
+					t.Fatalf("webhook of %s: %d %s, want %d %s", an.w, an.code, an.body, want, an.want)
+				}
+			}
+		}
+		burst(2, http.StatusOK) // the node caches both webhooks
+		burst(40, http.StatusOK)
+		exec(t, h, `UPDATE workflows SET enabled = $1 WHERE id = $2`, false, b.ID)
+		burst(40, http.StatusConflict)
+
+		ctx := context.Background()
+		for _, c := range []struct {
+			w    wf
+			tok  string
+			want int64
+		}{{a, tokA, 82}, {b, tokB, 42}} {
+			var n int64
+			if err := h.App.DB.Read().QueryRowContext(ctx, `SELECT COUNT(*) FROM workflow_runs WHERE workflow_id = $1 AND status = 'completed'`,
+				c.w.ID).Scan(&n); err != nil || n != c.want {
+				t.Fatalf("runs of %s: %d completed (%v), want %d", c.w.ID, n, err, c.want)
+			}
+			h.App.Limits.GiveBackLeases(ctx)
+			if used := usedExecutions(t, h, c.tok); used[0] != c.want {
+				t.Fatalf("executions counted for %s: %d, want %d", c.w.ID, used[0], c.want)
+			}
 		}
 	})
 }

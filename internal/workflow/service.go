@@ -77,6 +77,9 @@ type Service struct {
 	hooks    hookCache
 	waiters  waiters
 	notices  notices
+	// alone writes runs that are one row each in batch statements
+	// (hookalone.go).
+	alone    *db.Batcher[*aloneRow]
 	now      func() time.Time
 	schedNow func() time.Time // schedule_trigger.go
 	stop     context.CancelFunc
@@ -89,7 +92,9 @@ func New(d Deps) *Service {
 	if d.Log == nil {
 		d.Log = slog.Default()
 	}
-	return &Service{Deps: d, now: db.Now}
+	s := &Service{Deps: d, now: db.Now}
+	s.alone = db.NewBatcher(maxAlone, s.insertAlone)
+	return s
 }
 
 // Workflow is a workflow at its current version.
