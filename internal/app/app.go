@@ -280,6 +280,11 @@ func New(ctx context.Context, c config.Config, log *slog.Logger, opt Options) (*
 		return nil, err
 	}
 	workflows.Metrics = metrics
+	if d.Dialect == db.Postgres {
+		// PostgreSQL's counterpart of group commit: runs written by one
+		// statement (internal/workflow/hookalone.go).
+		metrics.WatchGroupCommit(workflows.BatchedRuns)
+	}
 	gateways.SetMetrics(metrics)
 	credits.SetMetrics(metrics)
 	wasmEngine.SetMetrics(metrics)

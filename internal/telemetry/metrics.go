@@ -199,7 +199,7 @@ func (m *Metrics) WatchGroupCommit(read func() (commits, calls uint64)) {
 	m.Registry.MustRegister(
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "switchboard_db_group_commits_total",
-			Help: "Transactions committed by SQLite's group commit (each holds one or more callers' writes).",
+			Help: "Transactions committed by SQLite's group commit, or PostgreSQL statements writing the runs that arrived together (each holds one or more callers' writes).",
 		}, func() float64 { c, _ := read(); return float64(c) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "switchboard_db_group_commit_calls_total",

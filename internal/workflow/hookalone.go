@@ -183,6 +183,17 @@ func (s *Service) insertAlone(rows []*aloneRow) {
 		r.err = err
 		r.written = err == nil && written[r.args[1].(string)]
 	}
+	if err == nil && len(written) > 0 {
+		s.aloneStatements.Add(1)
+		s.aloneRuns.Add(uint64(len(written)))
+	}
+}
+
+// BatchedRuns reports how many batch statements wrote runs and how many
+// runs they wrote (their ratio is the mean batch); zero on SQLite, where
+// group commit batches runs (db.GroupCommits).
+func (s *Service) BatchedRuns() (statements, runs uint64) {
+	return s.aloneStatements.Load(), s.aloneRuns.Load()
 }
 
 // insertAloneRows runs a batch statement and returns the ids it wrote.

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -79,11 +80,13 @@ type Service struct {
 	notices  notices
 	// alone writes runs that are one row each in batch statements
 	// (hookalone.go).
-	alone    *db.Batcher[*aloneRow]
-	now      func() time.Time
-	schedNow func() time.Time // schedule_trigger.go
-	stop     context.CancelFunc
-	done     *sync.WaitGroup
+	alone *db.Batcher[*aloneRow]
+	// aloneStatements and aloneRuns count what alone wrote (BatchedRuns).
+	aloneStatements, aloneRuns atomic.Uint64
+	now                        func() time.Time
+	schedNow                   func() time.Time // schedule_trigger.go
+	stop                       context.CancelFunc
+	done                       *sync.WaitGroup
 }
 
 // New returns the workflow service; call RegisterJobs before the job
