@@ -348,3 +348,24 @@ func until(expr string) chromedp.Action[chromedp.Void] {
 		return err
 	})
 }
+
+// clickUntil clicks sel until expr holds, a few times at most: on the
+// studio's canvas a click that lands while the nodes are laid out again
+// hits the pane, which selects nothing, and is the user's to repeat.
+func clickUntil(sel, expr string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		var err error
+		for range 4 {
+			if _, err = chromedp.Click(chromedp.CSS(sel))(ctx, t); err != nil {
+				return err
+			}
+			wait, cancel := context.WithTimeout(ctx, 3*time.Second)
+			_, err = chromedp.Poll[bool](expr)(wait, t)
+			cancel()
+			if err == nil || ctx.Err() != nil {
+				return err
+			}
+		}
+		return err
+	})
+}

@@ -132,8 +132,7 @@ func TestBrowser_WorkflowStudio(t *testing.T) {
 
 		// A broken expression: the server's validation marks its node.
 		s.do("break the condition",
-			chromedp.Click(chromedp.CSS(`.step-node[data-step="condition"]`)),
-			until(`document.querySelector('#step-h')?.textContent.includes('Condition')`),
+			clickUntil(`.step-node[data-step="condition"]`, `document.querySelector('#step-h')?.textContent.includes('Condition')`),
 			clearInput(`.side-panel textarea[name=expression]`),
 			chromedp.SendKeys(chromedp.CSS(`.side-panel textarea[name=expression]`), "steps.transform.output.total >"),
 			chromedp.WaitVisible(chromedp.CSS(`.step-node[data-step="condition"] .step-error`)),
@@ -162,8 +161,7 @@ func TestBrowser_WorkflowStudio(t *testing.T) {
 		// outside the copy dropped); Ctrl+Z takes it away again.
 		ctrl := chromedp.KeyModifiers(chromedp.ModifierCtrl)
 		s.do("copy, paste and undo by keyboard",
-			chromedp.Click(chromedp.CSS(`.step-node[data-step="condition"]`)),
-			until(`document.querySelector('#step-h')?.textContent.includes('Condition')`),
+			clickUntil(`.step-node[data-step="condition"]`, `document.querySelector('#step-h')?.textContent.includes('Condition')`),
 			chromedp.Focus(chromedp.CSS(`.svelte-flow__node[data-id="condition"]`)),
 			chromedp.KeyEvent("c", ctrl), chromedp.KeyEvent("v", ctrl),
 			chromedp.WaitVisible(chromedp.CSS(`.step-node[data-step="condition-2"]`)))
