@@ -125,15 +125,9 @@ func (s *Service) startAlone(ctx context.Context, x *exec, st start, head *outco
 	if err != nil || len(steps)+len(r.Input) > MaxRunBytes {
 		return false, nil // persist trims what it records
 	}
-	undo := func() {}
-	if s.Meter != nil {
-		m, ok := s.Meter.(leasedMeter)
-		if !ok {
-			return false, nil
-		}
-		if undo, ok = m.SpendLeased(r.actor(), actor.ActionExecute, 1); !ok {
-			return false, nil // the lease is taken in a transaction
-		}
+	undo, ok := s.spendLeased(r)
+	if !ok {
+		return false, nil // the lease is taken in a transaction
 	}
 	now := s.now()
 	args := append([]any{r.workspaceID}, x.insertArgs(StatusCompleted, nullableRaw(x.lastRaw), nil, "", nil, now, steps)...)
@@ -214,6 +208,20 @@ func (s *Service) insertAloneRows(query string, args []any) (map[string]bool, er
 		written[id] = true
 	}
 	return written, errors.Join(rows.Err(), rows.Close())
+}
+
+// spendLeased counts r's execution from the node's lease, with no
+// statement, when the meter can (always, with no meter); undo gives it
+// back. ok is false when the count needs a transaction.
+func (s *Service) spendLeased(r *Run) (undo func(), ok bool) {
+	if s.Meter == nil {
+		return func() {}, true
+	}
+	m, ok := s.Meter.(leasedMeter)
+	if !ok {
+		return nil, false
+	}
+	return m.SpendLeased(r.actor(), actor.ActionExecute, 1)
 }
 
 // leasedMeter is a Meter that can count an execution from what the node

@@ -24,9 +24,9 @@ import (
 // later calls only as far as the run's INSERT checks it again: the run is
 // written only if, in that statement, the workflow still has that version,
 // token and plan, is enabled and not deleted, and its workspace is not
-// paused (runGuardSQL). Otherwise nothing was written — a run started from
-// the cache is written before its execution is counted — and the call
-// starts over from a fresh read, which also answers it exactly as an
+// paused (runGuardSQL). Otherwise nothing was written, and nothing was
+// counted — the unit taken from the node's lease goes back, or the
+// transaction that counted it rolls back — and the call starts over from a fresh read, which also answers it exactly as an
 // uncached call would (404, 409, a new version). So a change made on any
 // node holds from the next call on, as it did without the cache.
 

@@ -95,22 +95,21 @@ func (s *Service) startTx(ctx context.Context, tx *db.Tx, x *exec, st start, hea
 		}
 	}
 	var o outcome
-	if r.guard != nil {
-		// A run started from a cached webhook (one without a delivery key,
-		// never skipOverLimit) is written first: if the cache no longer
-		// holds, the call starts over with nothing counted. (Written then
-		// counted in one transaction is the same as counted then written:
-		// a refusal rolls both back.)
-		o = outcome{status: StatusRunning}
-		if head != nil {
-			o = *head
-		}
-		if err := s.persist(ctx, tx, x, &o, true); err != nil {
-			return true, err
-		}
-	}
 	var charged int64
-	if s.Meter != nil {
+	// Every run is counted before it is written, so every transaction
+	// locks the day's counter (when it leases) before the workspace's job
+	// backlog (when the run is queued): a run from the cache counted after
+	// its INSERT and deadlocked with an uncached run of the same workspace
+	// on another node. A run from the cache is counted from the node's
+	// lease when it has room, and the unit is given back if the cache
+	// turns out stale; otherwise in this transaction, which a stale cache
+	// rolls back.
+	var undo func()
+	spent := false
+	if r.guard != nil {
+		undo, spent = s.spendLeased(r)
+	}
+	if s.Meter != nil && !spent {
 		consume := func() error {
 			c, err := s.Meter.ConsumeTx(ctx, tx, r.actor(), actor.ActionExecute, 1, "workflow_run:"+r.ID)
 			charged = c.Charged
@@ -132,18 +131,24 @@ func (s *Service) startTx(ctx context.Context, tx *db.Tx, x *exec, st start, hea
 			o = outcome{status: StatusFailed, errMsg: "skipped: " + ae.Message}
 			x.records, x.stepsUsed, x.cur = nil, 0, x.c.def.StartStepID
 			return true, s.persist(ctx, tx, x, &o, true)
+		case apperr.Is(err, apperr.PlanLimitExceeded) && r.guard != nil:
+			// Refused on what the cache says: a fresh read answers the
+			// call as an uncached one would (a disabled workflow's 409
+			// before the plan's 402).
+			return false, errHookStale
 		case err != nil:
 			return false, err
 		}
 	}
-	if r.guard == nil {
-		o = outcome{status: StatusRunning}
-		if head != nil {
-			o = *head
+	o = outcome{status: StatusRunning}
+	if head != nil {
+		o = *head
+	}
+	if err := s.persist(ctx, tx, x, &o, true); err != nil {
+		if errors.Is(err, errHookStale) && undo != nil {
+			undo() // nothing was written
 		}
-		if err := s.persist(ctx, tx, x, &o, true); err != nil {
-			return true, err
-		}
+		return true, err
 	}
 	r.ChargedMillicredits = charged
 	return true, noteCharge(ctx, tx, r.workspaceID, r.ID, charged)
@@ -378,10 +383,10 @@ func (s *Service) findHook(ctx context.Context, id, token string, cached bool) (
 		return Workflow{}, "", apperr.New(apperr.Conflict, "the workflow is disabled")
 	}
 	if cached {
-		// A webhook whose deliveries carry a key is not cached: runs
-		// written under a key wait for each other's INSERT, and a guarded
-		// run counts its execution after its INSERT, so mixing the two
-		// orders could deadlock. (Its compiled version is cached: no read.)
+		// A webhook whose deliveries carry a key is not cached: its runs
+		// look their key up in their transaction first, and a repeated
+		// delivery answers with the first one's run, which the guard does
+		// not cover. (Its compiled version is cached: no read.)
 		c, err := s.loadCompiled(ctx, s.DB.Read(), ws, w.versionID)
 		if err != nil {
 			return Workflow{}, "", apperr.Wrap(err, "webhook")
