@@ -17,7 +17,7 @@ import (
 // checked where TestBrowser_WorkflowStudio draws them.
 func TestBrowser_Accessibility(t *testing.T) {
 	const adminEmail, adminPassword = "root@example.com", "root-password-12345"
-	s := startEnv(t, dbtest.Engines()[0].URL(t), map[string]string{"SWITCHBOARD_ADMIN_EMAIL": adminEmail, "SWITCHBOARD_ADMIN_PASSWORD": adminPassword})
+	s := startEnv(t, dbtest.SQLite().URL(t), map[string]string{"SWITCHBOARD_ADMIN_EMAIL": adminEmail, "SWITCHBOARD_ADMIN_PASSWORD": adminPassword})
 	base := s.node.URL
 	const email = "ada@example.com"
 

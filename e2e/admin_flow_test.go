@@ -1,8 +1,6 @@
 package e2e
 
 import (
-	"bytes"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -26,12 +24,7 @@ func TestBrowser_AdminFlagsImpersonation(t *testing.T) {
 				s.shot(name)
 			}
 		}
-		res, err := http.Post(base+"/api/v1/auth/signup", "application/json",
-			bytes.NewReader([]byte(`{"email":"grace@example.com","password":"grace-password-1","name":"Grace Hopper"}`)))
-		if err != nil || res.StatusCode != http.StatusCreated {
-			t.Fatalf("sign up: %v %v", err, res)
-		}
-		res.Body.Close()
+		s.signUp("grace@example.com", "grace-password-1", "Grace Hopper")
 
 		s.do("admin signs in",
 			chromedp.Navigate(base+"/sign-in"), onPage("Sign in"),

@@ -38,7 +38,7 @@ func BenchmarkDashboard(b *testing.B) {
 	bin := proctest.Build(b)
 	const email, password = "root@example.com", "root-password-12345"
 	node := proctest.Start(b, "bench", bin, map[string]string{
-		"SWITCHBOARD_DATA_DIR": b.TempDir(), "SWITCHBOARD_DATABASE_URL": dbtest.Engines()[0].URL(b),
+		"SWITCHBOARD_DATA_DIR": b.TempDir(), "SWITCHBOARD_DATABASE_URL": dbtest.SQLite().URL(b),
 		"SWITCHBOARD_LOG_LEVEL": "warn", "SWITCHBOARD_AUTH_RATE_LIMIT": "1000", "SWITCHBOARD_API_RATE_LIMIT_SCALE": "100",
 		"SWITCHBOARD_ADMIN_EMAIL": email, "SWITCHBOARD_ADMIN_PASSWORD": password,
 	})

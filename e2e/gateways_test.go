@@ -1,9 +1,7 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
-	"net/http"
 	"strings"
 	"testing"
 
@@ -28,14 +26,8 @@ func TestBrowser_Gateways(t *testing.T) {
 			"SWITCHBOARD_TELEGRAM_API_URL": fake.URL,
 			"SWITCHBOARD_OUTBOUND_ALLOW":   fake.Host(),
 		})
-		base := s.node.URL
 		first := strings.HasSuffix(t.Name(), "/sqlite")
-		res, err := http.Post(base+"/api/v1/auth/signup", "application/json",
-			bytes.NewReader([]byte(`{"email":"gus@example.com","password":"gateway-password-1","name":"Gus"}`)))
-		if err != nil || res.StatusCode != http.StatusCreated {
-			t.Fatalf("sign up: %v %v", err, res)
-		}
-		res.Body.Close()
+		s.signUp("gus@example.com", "gateway-password-1", "Gus")
 		s.signInAs("gus@example.com", "gateway-password-1")
 
 		// A wrong token shape is refused with the API's message beside its

@@ -127,6 +127,21 @@ func TestBrowser_RunInspector(t *testing.T) {
 		if n := eval[int](s, `document.querySelectorAll('tr[data-run]').length`); n != 1 {
 			t.Errorf("the failed filter shows %d runs, want 1", n)
 		}
+		// Every node the canvas re-measures is hidden meanwhile: count the
+		// times a shown node is hidden again (a blink).
+		s.do("count blinks", chromedp.Evaluate[chromedp.Void](`(() => {
+				window.__blinks = {};
+				const hidden = new WeakMap();
+				new MutationObserver((ms) => {
+					for (const m of ms) {
+						const el = m.target;
+						if (!el.classList?.contains('svelte-flow__node')) continue;
+						const now = el.style.visibility === 'hidden';
+						if (now && hidden.get(el) === false) window.__blinks[el.dataset.id] = (window.__blinks[el.dataset.id] ?? 0) + 1;
+						hidden.set(el, now);
+					}
+				}).observe(document.body, { subtree: true, attributes: true, attributeFilter: ['style'] });
+			})()`))
 		s.do("open the failed run", chromedp.Click(chromedp.CSS(`tr[data-run="`+bad+`"] a`)),
 			until(`document.querySelector('.run-status')?.dataset.status === 'failed'`),
 			chromedp.WaitVisible(chromedp.CSS(`.svelte-flow__node.run-failed[data-id="stock"] .step-output.failed`)),
@@ -136,6 +151,12 @@ func TestBrowser_RunInspector(t *testing.T) {
 				const n = document.querySelector('.svelte-flow__node[data-id="stock"]');
 				return n && getComputedStyle(n).visibility !== 'hidden';
 			})()`))
+		// The run ended before it was opened: the stream's first message and
+		// the re-read after it change nothing shown, so no node blinks.
+		time.Sleep(time.Second)
+		if b := eval[map[string]int](s, `window.__blinks`); len(b) != 0 {
+			t.Errorf("nodes hidden again after they were shown (a blink per update of an unchanged run): %v", b)
+		}
 		if got := s.text(`.svelte-flow__node[data-id="stock"] .step-output`); !strings.Contains(got, "stock service not ready") {
 			t.Errorf("the failed node shows %q", got)
 		}

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -28,14 +27,8 @@ import (
 func TestBrowser_WorkflowStudio(t *testing.T) {
 	dbtest.EachURL(t, func(t *testing.T, url string) {
 		s := start(t, url)
-		base := s.node.URL
 		first := strings.HasSuffix(t.Name(), "/sqlite")
-		res, err := http.Post(base+"/api/v1/auth/signup", "application/json",
-			bytes.NewReader([]byte(`{"email":"flo@example.com","password":"flow-password-1","name":"Flo"}`)))
-		if err != nil || res.StatusCode != http.StatusCreated {
-			t.Fatalf("sign up: %v %v", err, res)
-		}
-		res.Body.Close()
+		s.signUp("flo@example.com", "flow-password-1", "Flo")
 		s.signInAs("flo@example.com", "flow-password-1")
 
 		s.do("create a webhook workflow",
@@ -48,8 +41,7 @@ func TestBrowser_WorkflowStudio(t *testing.T) {
 
 		// The transform: select its node, write its expression.
 		s.do("edit the transform",
-			chromedp.Click(chromedp.CSS(`.step-node[data-step="transform"]`)),
-			chromedp.WaitVisible(chromedp.CSS(`#step-h`)),
+			clickUntil(`.step-node[data-step="transform"]`, transformSelected),
 			clearInput(`.side-panel textarea[name=expression]`),
 			chromedp.SendKeys(chromedp.CSS(`.side-panel textarea[name=expression]`), "{total: sum(trigger.body.items[*].price)}"))
 		// A condition from the palette lands below it, linked.
@@ -117,7 +109,7 @@ func TestBrowser_WorkflowStudio(t *testing.T) {
 		// Called through its webhook, as a client would: the run appears
 		// among the workflow's runs and opens in the inspector, completed.
 		hookURL := eval[string](s, `document.querySelector('#hook-url').value`)
-		res, err = http.Post(hookURL, "application/json", strings.NewReader(`{"id": "ord_7", "items": [{"price": 40}, {"price": 75}]}`))
+		res, err := http.Post(hookURL, "application/json", strings.NewReader(`{"id": "ord_7", "items": [{"price": 40}, {"price": 75}]}`))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -220,7 +212,7 @@ func TestBrowser_WorkflowStudio(t *testing.T) {
 			pickOption(`.new-workflow select[name=trigger]`, "event"),
 			chromedp.Click(chromedp.CSS(`.new-workflow button[type=submit]`)),
 			chromedp.WaitVisible(chromedp.CSS(`.step-node[data-step="transform"]`)),
-			chromedp.Click(chromedp.CSS(`.step-node[data-step="transform"]`)),
+			clickUntil(`.step-node[data-step="transform"]`, transformSelected),
 			chromedp.Click(chromedp.CSS(`.palette-item[data-type="waitForReply"]`)),
 			chromedp.WaitVisible(chromedp.CSS(`.svelte-flow__edge[data-id="transform:next"]`)),
 			chromedp.Click(chromedp.CSS(`.palette-item[data-type="code"]`)),
@@ -288,6 +280,12 @@ func TestBrowser_WorkflowStudio(t *testing.T) {
 
 // clickNode clicks a step's node wherever the canvas shows it (also out
 // of view).
+// transformSelected: the panel shows the transform step. A new
+// workflow's canvas fits its view as it opens, and a click while it moves
+// can land on the pane beside the step (selecting nothing): clickUntil
+// clicks again, as a person would.
+const transformSelected = `document.querySelector('#step-h')?.textContent.includes('Transform') && document.querySelector('#step-id')?.value === 'transform'`
+
 func clickNode(id string) chromedp.Action[chromedp.Void] {
 	return chromedp.Evaluate[chromedp.Void](`document.querySelector('.svelte-flow__node[data-id="` + id + `"]').click()`)
 }

@@ -1,9 +1,7 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
-	"net/http"
 	"testing"
 
 	"github.com/chromedp/chromedp"
@@ -17,19 +15,9 @@ func TestBrowser_TabsShareTheSession(t *testing.T) {
 	dbtest.EachURL(t, func(t *testing.T, url string) {
 		s := start(t, url)
 		base := s.node.URL
-		res, err := http.Post(base+"/api/v1/auth/signup", "application/json",
-			bytes.NewReader([]byte(`{"email":"tabs@example.com","password":"tabs-password-1","name":"Tabs"}`)))
-		if err != nil || res.StatusCode != http.StatusCreated {
-			t.Fatalf("sign up: %v %v", err, res)
-		}
-		res.Body.Close()
+		s.signUp("tabs@example.com", "tabs-password-1", "Tabs")
 
-		s.do("sign in",
-			chromedp.Navigate(base+"/sign-in"), onPage("Sign in"),
-			chromedp.SendKeys(chromedp.CSS(`input[name=email]`), "tabs@example.com"),
-			chromedp.SendKeys(chromedp.CSS(`input[name=password]`), "tabs-password-1"),
-			chromedp.Click(chromedp.CSS(`button[type=submit]`)),
-			chromedp.WaitVisible(chromedp.CSS(`.topbar`)))
+		s.signInAs("tabs@example.com", "tabs-password-1")
 
 		// A second tab of the same browser.
 		tab, cancel := chromedp.NewContext(s.ctx)

@@ -1,8 +1,6 @@
 package e2e
 
 import (
-	"bytes"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -25,14 +23,8 @@ import (
 func TestBrowser_TemplateGalleryAndExpressionPreview(t *testing.T) {
 	dbtest.EachURL(t, func(t *testing.T, url string) {
 		s := start(t, url)
-		base := s.node.URL
 		first := strings.HasSuffix(t.Name(), "/sqlite")
-		res, err := http.Post(base+"/api/v1/auth/signup", "application/json",
-			bytes.NewReader([]byte(`{"email":"tess@example.com","password":"tmpl-password-1","name":"Tess"}`)))
-		if err != nil || res.StatusCode != http.StatusCreated {
-			t.Fatalf("sign up: %v %v", err, res)
-		}
-		res.Body.Close()
+		s.signUp("tess@example.com", "tmpl-password-1", "Tess")
 		s.signInAs("tess@example.com", "tmpl-password-1")
 
 		s.do("open the gallery",

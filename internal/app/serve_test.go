@@ -22,7 +22,7 @@ import (
 func TestServe_DrainsBeforeClosing(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	c := config.Config{Listen: "127.0.0.1:0", DataDir: dir, DatabaseURL: dbtest.Engines()[0].URL(t), PublicURL: "https://switchboard.test",
+	c := config.Config{Listen: "127.0.0.1:0", DataDir: dir, DatabaseURL: dbtest.SQLite().URL(t), PublicURL: "https://switchboard.test",
 		MailFrom: "Switchboard <no-reply@switchboard.test>", LogLevel: "warn", LogFormat: "json", SQLiteSynchronous: "NORMAL",
 		MaxBodyBytes: 1 << 20, AuthRateLimit: 1000, APIRateLimitScale: 1, ShutdownTimeout: 5 * time.Second, DrainDelay: 2 * time.Second}
 	a, err := app.New(context.Background(), c, app.NewLogger(io.Discard, c), apptest.FastHashing)

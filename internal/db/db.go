@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -62,6 +63,10 @@ type DB struct {
 	writeWait time.Duration
 	// group batches GroupTx calls on SQLite (nil on PostgreSQL).
 	group *committer
+	// checkpoints copies the WAL back on SQLite, beside the writer
+	// (checkpoint.go); writes counts the write transactions it watches.
+	checkpoints *checkpointer
+	writes      atomic.Uint64
 }
 
 // Options tune how a database is opened.
@@ -139,7 +144,8 @@ func openSQLite(ctx context.Context, path string, opt Options) (*DB, error) {
 	// The writer keeps its statement journal (what undoes a savepoint,
 	// one per function of a group commit) in memory: on disk it was a
 	// file created, written and deleted for most batches.
-	w, err := sql.Open("sqlite", base+"&_pragma=temp_store(MEMORY)&_txlock=immediate")
+	w, err := sql.Open("sqlite", base+"&_pragma=temp_store(MEMORY)&_pragma=wal_autocheckpoint("+
+		strconv.Itoa(walBackstopPages)+")&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
@@ -159,9 +165,16 @@ func openSQLite(ctx context.Context, path string, opt Options) (*DB, error) {
 	r.SetMaxOpenConns(4)
 	r.SetMaxIdleConns(4)
 	r.SetConnMaxIdleTime(5 * time.Minute)
+	ck, err := sql.Open("sqlite", base)
+	if err != nil {
+		w.Close()
+		r.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
 	d := &DB{Dialect: SQLite, write: w, read: r, Path: path, readStmts: newStmtCache(r), writeStmts: newStmtCache(w),
 		writeWait: opt.timeout()}
 	d.group = newCommitter(d)
+	d.checkpoints = startCheckpointer(ck, &d.writes)
 	return d, nil
 }
 
@@ -248,6 +261,9 @@ func (d *DB) Close() error {
 	if d.readStmts != nil {
 		d.readStmts.close()
 		d.writeStmts.close()
+	}
+	if d.checkpoints != nil {
+		errs = append(errs, d.checkpoints.close())
 	}
 	errs = append(errs, d.write.Close())
 	if d.read != d.write {

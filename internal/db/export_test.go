@@ -24,3 +24,10 @@ func (d *DB) GroupQueued() int {
 	defer b.mu.Unlock()
 	return len(b.queue)
 }
+
+// BatcherQueued is how many calls wait for b's next batch.
+func BatcherQueued[T any](b *Batcher[T]) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.queue)
+}

@@ -207,7 +207,7 @@ func TestGroupTx_SharesACommitAndIsolatesFailures(t *testing.T) {
 // (on SQLite an interrupted write would roll back everyone's).
 func TestGroupTx_CancellationNeverUndoesOthers(t *testing.T) {
 	t.Parallel()
-	d := dbtest.Open(t, dbtest.Engines()[0].URL(t)) // SQLite: the one engine that shares transactions
+	d := dbtest.Open(t, dbtest.SQLite().URL(t)) // SQLite: the one engine that shares transactions
 	{
 		ctx := context.Background()
 		gone, cancelGone := context.WithCancel(ctx)
@@ -242,7 +242,7 @@ func TestGroupTx_CancellationNeverUndoesOthers(t *testing.T) {
 // including those that had succeeded, and nothing of theirs is stored.
 func TestGroupTx_ALostTransactionFailsEveryCall(t *testing.T) {
 	t.Parallel()
-	d := dbtest.Open(t, dbtest.Engines()[0].URL(t)) // SQLite: the one engine that shares transactions
+	d := dbtest.Open(t, dbtest.SQLite().URL(t)) // SQLite: the one engine that shares transactions
 	ctx := context.Background()
 	rolledBack := 0
 	errs := batch(t, d, nil,

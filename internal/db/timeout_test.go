@@ -66,7 +66,7 @@ func TestIsUnavailable_ConstraintErrorsAreNot(t *testing.T) {
 func TestTimeout_SQLiteWriterWaitIsBounded(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	d, err := db.Open(ctx, dbtest.Engines()[0].URL(t), db.Options{Timeout: 300 * time.Millisecond})
+	d, err := db.Open(ctx, dbtest.SQLite().URL(t), db.Options{Timeout: 300 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -206,6 +206,7 @@ func (tx *Tx) Savepoint(ctx context.Context, name string, fn func() error) error
 // an unbounded wait for it could outlast any client. The wait for the
 // connection is bounded like the lock itself and then fails as unavailable.
 func (d *DB) beginWrite(ctx context.Context) (*sql.Tx, func(), error) {
+	d.writes.Add(1)
 	if d.writeWait <= 0 {
 		stx, err := d.write.BeginTx(ctx, nil)
 		return stx, func() {}, err

@@ -285,7 +285,7 @@ func TestService_ConcurrentUpdatesDoNotLoseChanges(t *testing.T) {
 
 func TestService_StopsPollingOnClose(t *testing.T) {
 	t.Parallel()
-	d := dbtest.Open(t, dbtest.Engines()[0].URL(t))
+	d := dbtest.Open(t, dbtest.SQLite().URL(t))
 	s := flag.NewService(d, nil, flag.Options{PollInterval: time.Millisecond})
 	if err := s.Start(context.Background()); err != nil {
 		t.Fatal(err)
@@ -306,7 +306,7 @@ func TestService_StopsPollingOnClose(t *testing.T) {
 // lookup and Evaluate, for a seeded flag and for one whose user list is at
 // the 1,000-entry limit (looked up through the snapshot's index).
 func BenchmarkIsEnabled(b *testing.B) {
-	d := dbtest.Open(b, dbtest.Engines()[0].URL(b))
+	d := dbtest.Open(b, dbtest.SQLite().URL(b))
 	s := flag.NewService(d, nil, flag.Options{})
 	if err := s.Start(context.Background()); err != nil {
 		b.Fatal(err)

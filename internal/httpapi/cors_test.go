@@ -46,7 +46,7 @@ func preflight(h *apptest.Harness, path, origin string) *apptest.Response {
 
 func TestCORS_AllowedOriginCallsTheAPIFromTheBrowser(t *testing.T) {
 	t.Parallel()
-	h := apptest.Start(t, dbtest.Engines()[0].URL(t), func(c *config.Config) {
+	h := apptest.Start(t, dbtest.SQLite().URL(t), func(c *config.Config) {
 		c.CORSOrigins = []string{appOrigin, "http://localhost:5173"}
 	})
 	r := preflight(h, "/api/v1/workflows", appOrigin)
@@ -113,7 +113,7 @@ func TestCORS_AllowedOriginCallsTheAPIFromTheBrowser(t *testing.T) {
 
 func TestCORS_OffByDefault(t *testing.T) {
 	t.Parallel()
-	h := apptest.Start(t, dbtest.Engines()[0].URL(t))
+	h := apptest.Start(t, dbtest.SQLite().URL(t))
 	r := preflight(h, "/api/v1/auth/login", appOrigin)
 	noCORS(t, "preflight", r)
 	if r.Status == http.StatusNoContent {

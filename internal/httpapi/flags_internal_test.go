@@ -19,7 +19,7 @@ import (
 func TestRequireFlag_HidesTheRouteFromActorsWithoutTheFlag(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	d := dbtest.Open(t, dbtest.Engines()[0].URL(t))
+	d := dbtest.Open(t, dbtest.SQLite().URL(t))
 	flags := flag.NewService(d, nil, flag.Options{})
 	if err := flags.Start(ctx); err != nil {
 		t.Fatal(err)

@@ -25,7 +25,7 @@ func httpGet(t *testing.T, url string) (int, string) {
 
 func TestOps_MetricsOnTheirOwnListener(t *testing.T) {
 	t.Parallel()
-	h := apptest.Start(t, dbtest.Engines()[0].URL(t), func(c *config.Config) { c.MetricsAddr = "127.0.0.1:0" })
+	h := apptest.Start(t, dbtest.SQLite().URL(t), func(c *config.Config) { c.MetricsAddr = "127.0.0.1:0" })
 	h.Call(http.StatusUnauthorized, "GET", "/api/v1/me", "", nil)
 
 	// The public listener no longer answers /metrics, nor lists it.

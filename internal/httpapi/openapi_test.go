@@ -15,7 +15,7 @@ import (
 
 func TestOpenAPI_DescribesEveryRoute(t *testing.T) {
 	t.Parallel()
-	h := apptest.Start(t, dbtest.Engines()[0].URL(t))
+	h := apptest.Start(t, dbtest.SQLite().URL(t))
 	res, err := http.Get(h.URL + "/api/v1/openapi.json")
 	if err != nil {
 		t.Fatal(err)
@@ -91,7 +91,7 @@ func TestOpenAPI_DescribesEveryRoute(t *testing.T) {
 // server's behaviour: who may call, every status, schemas tools accept.
 func TestOpenAPI_DeclaresWhatTheServerAnswers(t *testing.T) {
 	t.Parallel()
-	h := apptest.Start(t, dbtest.Engines()[0].URL(t))
+	h := apptest.Start(t, dbtest.SQLite().URL(t))
 	res, err := http.Get(h.URL + "/api/v1/openapi.json")
 	if err != nil {
 		t.Fatal(err)
@@ -237,7 +237,7 @@ func TestOpenAPI_DeclaresWhatTheServerAnswers(t *testing.T) {
 // prints is what a running server serves.
 func TestOpenAPI_DocumentWithoutAServer(t *testing.T) {
 	t.Parallel()
-	h := apptest.Start(t, dbtest.Engines()[0].URL(t))
+	h := apptest.Start(t, dbtest.SQLite().URL(t))
 	res, err := http.Get(h.URL + "/api/v1/openapi.json")
 	if err != nil {
 		t.Fatal(err)

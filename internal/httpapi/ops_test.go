@@ -43,7 +43,7 @@ func TestOps_HealthReadyAndMetrics(t *testing.T) {
 
 func TestOps_RequestIDIsHonouredOrMade(t *testing.T) {
 	t.Parallel()
-	h := apptest.Start(t, dbtest.Engines()[0].URL(t))
+	h := apptest.Start(t, dbtest.SQLite().URL(t))
 	r := h.Do(apptest.Request{Method: "GET", Path: "/healthz", Headers: map[string]string{"X-Request-Id": "client-trace-42"}})
 	if got := r.Header.Get("X-Request-Id"); got != "client-trace-42" {
 		t.Errorf("request id %q, want the client's", got)
@@ -63,7 +63,7 @@ func TestOps_RequestIDIsHonouredOrMade(t *testing.T) {
 
 func TestOps_SecurityHeadersAndEnvelopeFor404(t *testing.T) {
 	t.Parallel()
-	h := apptest.Start(t, dbtest.Engines()[0].URL(t))
+	h := apptest.Start(t, dbtest.SQLite().URL(t))
 	r := h.Do(apptest.Request{Method: "GET", Path: "/api/v1/no-such-thing"})
 	if r.Status != http.StatusNotFound || r.Code() != "NOT_FOUND" {
 		t.Fatalf("unknown route: %d %s", r.Status, r.Raw)

@@ -218,7 +218,7 @@ func TestDatabaseUnreachable_AnswersUnavailable(t *testing.T) {
 // failing with 500, and works again once the lock is released.
 func TestDatabaseLocked_SQLiteAnswersUnavailable(t *testing.T) {
 	t.Parallel()
-	path := dbtest.Engines()[0].URL(t)
+	path := dbtest.SQLite().URL(t)
 	h := apptest.StartWith(t, path, apptest.ProductionDBTimeout)
 	user := h.SignUp("locked@example.com", pw)
 	other, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)")

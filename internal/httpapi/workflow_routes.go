@@ -294,6 +294,7 @@ func (s *Server) workflowHook(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	var payload any
+	var bodyJSON []byte
 	if len(body) > 0 {
 		ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 		switch {
@@ -301,6 +302,7 @@ func (s *Server) workflowHook(w http.ResponseWriter, r *http.Request) error {
 			if err := json.Unmarshal(body, &payload); err != nil {
 				return apperr.Invalid(apperr.FieldError{Field: "body", Message: "is not valid JSON"})
 			}
+			bodyJSON = body
 		case ct == "application/x-www-form-urlencoded":
 			vals, err := url.ParseQuery(string(body))
 			if err != nil {
@@ -322,7 +324,7 @@ func (s *Server) workflowHook(w http.ResponseWriter, r *http.Request) error {
 		// The path without its token: the token is the webhook's credential
 		// and the run's input is readable history.
 		Method: r.Method, Path: "/hooks/workflows/" + r.PathValue("id"), Query: flatten(r.URL.Query()), Headers: headers, Body: payload,
-		Header: r.Header, RawBody: body})
+		BodyJSON: bodyJSON, Header: r.Header, RawBody: body})
 	if err != nil {
 		return err
 	}

@@ -17,7 +17,7 @@ import (
 // sqliteDB opens a fresh migrated SQLite database with River's tables.
 func sqliteDB(t *testing.T) *db.DB {
 	t.Helper()
-	d := dbtest.Open(t, dbtest.Engines()[0].URL(t))
+	d := dbtest.Open(t, dbtest.SQLite().URL(t))
 	if d.Dialect != db.SQLite {
 		t.Fatalf("engine 0 is %s", d.Dialect)
 	}

@@ -307,8 +307,11 @@ func TestRunRetention(t *testing.T) {
 		exec(t, h, `UPDATE workflow_runs SET finished_at = $1, created_at = $1 WHERE id = $2`, now.Add(-8*24*time.Hour), old.ID)
 		exec(t, h, `UPDATE workflow_runs SET finished_at = $1, created_at = $1 WHERE id = $2`, now.Add(-6*24*time.Hour), recent.ID)
 		exec(t, h, `UPDATE workflow_runs SET created_at = $1 WHERE id = $2`, now.Add(-30*24*time.Hour), running.ID)
+		// The node's own hourly job runs on start too: on a busy machine it
+		// may be the one that deletes the old run. Either way exactly that
+		// run goes (the reads below).
 		n, err := h.App.Workflows.CleanupRuns(context.Background())
-		if err != nil || n != 1 {
+		if err != nil || n > 1 {
 			t.Fatalf("cleanup: %d %v", n, err)
 		}
 		h.Call(http.StatusNotFound, "GET", "/api/v1/runs/"+old.ID, tok, nil)

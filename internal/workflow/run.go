@@ -405,24 +405,21 @@ func appendRecords(raw string, recs []StepRecord) (string, error) {
 	if len(recs) == 0 {
 		return raw, nil
 	}
-	var b strings.Builder
 	raw = strings.TrimSpace(raw)
+	b := make([]byte, 0, len(raw)+512*len(recs))
 	if raw == "" || raw == "[]" || raw == "null" {
-		b.WriteByte('[')
+		b = append(b, '[')
 	} else {
-		b.WriteString(strings.TrimSuffix(raw, "]"))
-		b.WriteByte(',')
+		b = append(append(b, strings.TrimSuffix(raw, "]")...), ',')
 	}
 	for i, r := range recs {
 		if i > 0 {
-			b.WriteByte(',')
+			b = append(b, ',')
 		}
-		enc, err := json.Marshal(r)
-		if err != nil {
+		var err error
+		if b, err = appendRecord(b, r); err != nil {
 			return "", fmt.Errorf("encode step record: %w", err)
 		}
-		b.Write(enc)
 	}
-	b.WriteByte(']')
-	return b.String(), nil
+	return string(append(b, ']')), nil
 }

@@ -1,6 +1,7 @@
 package workflow
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -287,9 +288,47 @@ type HookRequest struct {
 	Query   map[string]any
 	Headers map[string]any
 	Body    any
+	// BodyJSON is the body as sent when Body was decoded from it as JSON
+	// (hookInput keeps it instead of encoding Body again).
+	BodyJSON []byte
 	// Header and RawBody are the call as received, for signature checks.
 	Header  http.Header
 	RawBody []byte
+}
+
+// hookInput encodes a webhook run's input, the object the steps see as
+// trigger: body, headers, method, path and query, in json.Marshal's order
+// of a map's keys. A JSON body is kept as its caller sent it, compacted:
+// decoding it gives the values Body holds (the steps read those), and its
+// numbers keep every digit. Encoding the decoded body again was most of a
+// webhook run's JSON work.
+func hookInput(req HookRequest) ([]byte, error) {
+	var b bytes.Buffer
+	b.WriteString(`{"body":`)
+	if req.BodyJSON != nil {
+		if err := json.Compact(&b, req.BodyJSON); err != nil {
+			return nil, err
+		}
+	} else if err := appendJSON(&b, req.Body); err != nil {
+		return nil, err
+	}
+	for _, f := range []struct {
+		key string
+		v   any
+	}{{"headers", req.Headers}, {"method", req.Method}, {"path", req.Path}, {"query", req.Query}} {
+		b.WriteString(`,"` + f.key + `":`)
+		if err := appendJSON(&b, f.v); err != nil {
+			return nil, err
+		}
+	}
+	b.WriteByte('}')
+	return b.Bytes(), nil
+}
+
+func appendJSON(b *bytes.Buffer, v any) error {
+	enc, err := json.Marshal(v)
+	b.Write(enc)
+	return err
 }
 
 // HookResult is what the webhook answers: the run, and whether the caller
@@ -412,7 +451,7 @@ func (s *Service) hookRun(ctx context.Context, w Workflow, ws string, req HookRe
 		return HookResult{}, err
 	}
 	value := map[string]any{"method": req.Method, "path": req.Path, "query": req.Query, "headers": req.Headers, "body": req.Body}
-	input, err := json.Marshal(value)
+	input, err := hookInput(req)
 	if err != nil {
 		return HookResult{}, apperr.Invalid(apperr.FieldError{Field: "body", Message: "cannot be read as JSON"})
 	}

@@ -1,20 +1,19 @@
 // Package dbtest gives tests a freshly migrated database on every engine
 // Switchboard supports: SQLite always, PostgreSQL when
 // SWITCHBOARD_TEST_DATABASE_URL is set. Each test gets its own SQLite file or
-// its own PostgreSQL schema, so tests run in parallel without sharing state.
+// its own PostgreSQL database, so tests run in parallel without sharing
+// state.
+// SWITCHBOARD_TEST_ENGINES narrows the engines (see Engines).
 package dbtest
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/switchboard/switchboard/internal/db"
 	"github.com/switchboard/switchboard/internal/jobs"
@@ -35,13 +34,44 @@ type Engine struct {
 	EmptyURL func(t testing.TB) string
 }
 
-// Engines lists SQLite and, when configured, PostgreSQL.
+// EnvEngines names the variable that narrows the engines tests run on to
+// those it lists ("sqlite", "postgres", comma-separated). CI uses it to
+// run the race detector's slow half once per test rather than once per
+// engine where the engines share every line of Go (.ci/run).
+const EnvEngines = "SWITCHBOARD_TEST_ENGINES"
+
+// Engines lists SQLite and, when configured, PostgreSQL, narrowed by
+// SWITCHBOARD_TEST_ENGINES when it is set.
 func Engines() []Engine {
-	es := []Engine{{Name: "sqlite", URL: sqliteURL, EmptyURL: emptySQLiteURL}}
-	if os.Getenv(EnvURL) != "" {
-		es = append(es, Engine{Name: "postgres", URL: postgresURL, EmptyURL: postgresURL})
+	var es []Engine
+	if selected("sqlite") {
+		es = append(es, SQLite())
+	}
+	if os.Getenv(EnvURL) != "" && selected("postgres") {
+		es = append(es, Engine{Name: "postgres", URL: postgresURL, EmptyURL: postgresSchemaURL})
 	}
 	return es
+}
+
+// SQLite is the embedded engine, for tests that need one database and no
+// particular engine, or SQLite's own behaviour; SWITCHBOARD_TEST_ENGINES
+// does not remove it.
+func SQLite() Engine {
+	return Engine{Name: "sqlite", URL: sqliteURL, EmptyURL: emptySQLiteURL}
+}
+
+// selected says whether SWITCHBOARD_TEST_ENGINES lets engine run.
+func selected(engine string) bool {
+	v, ok := os.LookupEnv(EnvEngines)
+	if !ok || strings.TrimSpace(v) == "" {
+		return true
+	}
+	for name := range strings.SplitSeq(v, ",") {
+		if strings.TrimSpace(name) == engine {
+			return true
+		}
+	}
+	return false
 }
 
 // Each runs fn once per engine as a subtest, with a fresh migrated database.
@@ -138,31 +168,13 @@ var sqliteTemplate = sync.OnceValues(func() ([]byte, error) {
 	return os.ReadFile(path)
 })
 
-// postgresURL creates a schema of its own and returns a URL whose
-// search_path points at it; the schema is dropped when the test ends.
-func postgresURL(t testing.TB) string {
+// postgresSchemaURL creates an empty schema of its own and returns a URL
+// whose search_path points at it; the schema is dropped when the test ends.
+func postgresSchemaURL(t testing.TB) string {
 	t.Helper()
 	base := os.Getenv(EnvURL)
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, base)
-	if err != nil {
-		t.Fatalf("connect to %s: %v", EnvURL, err)
-	}
-	defer conn.Close(ctx)
-	b := make([]byte, 8)
-	_, _ = rand.Read(b)
-	schema := "t_" + hex.EncodeToString(b)
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatalf("create schema: %v", err)
-	}
-	t.Cleanup(func() {
-		c, err := pgx.Connect(context.Background(), base)
-		if err != nil {
-			return
-		}
-		defer c.Close(context.Background())
-		_, _ = c.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
-	})
+	schema := "t_" + randomHex(8)
+	createUntilCleanup(t, base, "CREATE SCHEMA "+schema, "DROP SCHEMA "+schema+" CASCADE")
 	u, err := url.Parse(base)
 	if err != nil {
 		t.Fatalf("parse %s: %v", EnvURL, err)

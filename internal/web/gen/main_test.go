@@ -19,7 +19,7 @@ func TestDocumentMatchesAServingNode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := apptest.Start(t, dbtest.Engines()[0].URL(t))
+	h := apptest.Start(t, dbtest.SQLite().URL(t))
 	res, err := http.Get(h.URL + "/api/v1/openapi.json")
 	if err != nil {
 		t.Fatal(err)

@@ -1,4 +1,5 @@
 import { api, call, type MFAChallenge, type Tokens, type User, type Me } from './api/client';
+import { ApiError } from './api/errors';
 import { assertionJSON, requestOptions } from './passkeys';
 
 // Impersonator is the admin behind an impersonation session, as GET /me
@@ -171,18 +172,46 @@ export async function endImpersonation() {
   await impersonationOver();
 }
 
+// refreshRetries are the waits, in ms, before asking again for a refresh
+// the server could not answer: about ten seconds in all, the time a node
+// behind a balancer takes to restart.
+const refreshRetries = [500, 1500, 3000, 5000];
+
+// refreshWaiting hears when a refresh is about to be asked again, with
+// the wait in ms: the page that is still signing back in says so.
+const refreshWaiting = new Set<(ms: number) => void>();
+export function onRefreshWait(l: (ms: number) => void): () => void {
+  refreshWaiting.add(l);
+  return () => refreshWaiting.delete(l);
+}
+
+function unavailable(e: unknown): e is ApiError {
+  return e instanceof ApiError && (e.status === 0 || e.status === 429 || e.status >= 500);
+}
+
 // refreshSession trades the cookie for a new access token. Tabs take turns
 // (Web Locks): refresh tokens are single use, and two tabs spending the
 // same one at once would look like a stolen token.
 export function refreshSession(): Promise<boolean> {
   inflight ??= (async () => {
     const run = async () => {
-      try {
-        setTokens(await call(api.POST('/api/v1/auth/refresh', { body: { session: 'cookie' } })));
-        return true;
-      } catch {
-        clear();
-        return false;
+      for (let attempt = 0; ; attempt++) {
+        try {
+          setTokens(await call(api.POST('/api/v1/auth/refresh', { body: { session: 'cookie' } })));
+          return true;
+        } catch (e) {
+          // A server that is restarting or busy (no answer, 429, 5xx) has
+          // not spent the token: it is asked again, a few times, before
+          // the tab gives up. A refused token signs out at once.
+          if (attempt < refreshRetries.length && unavailable(e)) {
+            const wait = Math.min(10_000, Math.max(refreshRetries[attempt], (e.retryAfter ?? 0) * 1000));
+            for (const l of refreshWaiting) l(wait);
+            await new Promise((r) => setTimeout(r, wait));
+            continue;
+          }
+          clear();
+          return false;
+        }
       }
     };
     try {
