@@ -48,7 +48,7 @@ const walBackstopPages = 8192
 // commits keep coming.
 type checkpointer struct {
 	conn *sql.DB
-	// writes counts the write transactions begun (beginWrite).
+	// writes counts the write transactions ended (beginWrite's release).
 	writes *atomic.Uint64
 	stop   chan struct{}
 	done   chan struct{}

@@ -205,11 +205,16 @@ func (tx *Tx) Savepoint(ctx context.Context, name string, fn func() error) error
 // turn, and database/sql hands the freed connection to a random waiter, so
 // an unbounded wait for it could outlast any client. The wait for the
 // connection is bounded like the lock itself and then fails as unavailable.
+//
+// The release it returns, called once the transaction has ended, counts it
+// for the checkpointer (checkpoint.go). Counted at the start, a commit
+// landing after the checkpointer read the count would be left in the WAL
+// until the next write.
 func (d *DB) beginWrite(ctx context.Context) (*sql.Tx, func(), error) {
-	d.writes.Add(1)
+	ended := func() { d.writes.Add(1) }
 	if d.writeWait <= 0 {
 		stx, err := d.write.BeginTx(ctx, nil)
-		return stx, func() {}, err
+		return stx, ended, err
 	}
 	wctx, cancel := context.WithTimeout(ctx, d.writeWait)
 	conn, err := d.write.Conn(wctx)
@@ -227,5 +232,5 @@ func (d *DB) beginWrite(ctx context.Context) (*sql.Tx, func(), error) {
 		_ = conn.Close()
 		return nil, nil, err
 	}
-	return stx, func() { _ = conn.Close() }, nil
+	return stx, func() { _ = conn.Close(); ended() }, nil
 }
