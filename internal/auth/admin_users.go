@@ -327,7 +327,14 @@ func (s *Service) UnlockUser(ctx context.Context, a actor.Actor, id string) (Use
 	}
 	var u User
 	err := s.db.Tx(ctx, func(tx *db.Tx) error {
-		if _, err := userByID(ctx, tx, id); err != nil {
+		cur, err := userByID(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		// A lockout protects the account from guessing, so the hierarchy
+		// holds as for any other change: otherwise an ADMIN could unlock a
+		// SUPER_ADMIN (or itself) after every few wrong passwords.
+		if err := canManage(a, cur); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE users SET failed_login_count = 0, lockout_count = 0, locked_until = NULL,
@@ -337,7 +344,6 @@ func (s *Service) UnlockUser(ctx context.Context, a actor.Actor, id string) (Use
 		if err := audit.Record(ctx, tx, a, audit.Entry{Action: "admin.user_unlocked", Resource: "user", ResourceID: id}); err != nil {
 			return err
 		}
-		var err error
 		u, err = userByID(ctx, tx, id)
 		return err
 	})

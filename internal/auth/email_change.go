@@ -85,9 +85,8 @@ func (s *Service) requestEmailChange(ctx context.Context, tx *db.Tx, a actor.Act
 	}
 	now := db.Now()
 	// Only the newest request can be confirmed.
-	if _, err := tx.ExecContext(ctx, `UPDATE email_changes SET cancelled_at = $1
-		WHERE user_id = $2 AND confirmed_at IS NULL AND reverted_at IS NULL AND cancelled_at IS NULL`, now, u.ID); err != nil {
-		return fmt.Errorf("cancel pending email changes: %w", err)
+	if err := cancelEmailChanges(ctx, tx, u.ID, now); err != nil {
+		return err
 	}
 	id := ids.New(ids.Token)
 	if _, err := tx.ExecContext(ctx, `INSERT INTO email_changes (id, user_id, old_email, new_email, created_at)
@@ -116,13 +115,14 @@ func (s *Service) requestEmailChange(ctx context.Context, tx *db.Tx, a actor.Act
 	return s.mailTx(ctx, tx, mail.Message{To: u.Email, Subject: "Your Switchboard email is about to change",
 		Text: fmt.Sprintf("Hello %s,\n\nsomeone signed in to your Switchboard account asked to change its email to %s. "+
 			"It changes only when that address confirms.\n\nIf this was not you, open this link within 7 days: it keeps "+
-			"(or restores) this address, signs out every session, revokes every API key and asks you for a new password:\n\n%s\n\n"+
+			"(or restores) this address, signs out every session, revokes every API key, removes passkeys and asks you for a new password:\n\n%s\n\n"+
 			"Or send the token with a new password to POST /api/v1/auth/email/change/revert:\n\n%s\n",
 			displayName(u), email, s.cfg.PublicURL+"/revert-email-change?token="+url.QueryEscape(revert), revert)})
 }
 
 type emailChange struct {
 	id, userID, oldEmail, newEmail string
+	createdAt                      time.Time
 	confirmed, reverted, cancelled bool
 }
 
@@ -143,8 +143,8 @@ func useChangeToken(ctx context.Context, tx *db.Tx, token, purpose string) (emai
 		return emailChange{}, fmt.Errorf("use %s token: %w", purpose, err)
 	}
 	var confirmed, reverted, cancelled sql.NullTime
-	if err := tx.QueryRowContext(ctx, `SELECT user_id, old_email, new_email, confirmed_at, reverted_at, cancelled_at
-		FROM email_changes WHERE id = $1`, c.id).Scan(&c.userID, &c.oldEmail, &c.newEmail, &confirmed, &reverted, &cancelled); err != nil {
+	if err := tx.QueryRowContext(ctx, `SELECT user_id, old_email, new_email, created_at, confirmed_at, reverted_at, cancelled_at
+		FROM email_changes WHERE id = $1`, c.id).Scan(&c.userID, &c.oldEmail, &c.newEmail, &c.createdAt, &confirmed, &reverted, &cancelled); err != nil {
 		return emailChange{}, fmt.Errorf("load email change: %w", err)
 	}
 	c.confirmed, c.reverted, c.cancelled = confirmed.Valid, reverted.Valid, cancelled.Valid
@@ -209,7 +209,7 @@ func (s *Service) ConfirmEmailChange(ctx context.Context, a actor.Actor, token s
 		return s.mailTx(ctx, tx, mail.Message{To: c.oldEmail, Subject: "Your Switchboard email was changed",
 			Text: fmt.Sprintf("Hello %s,\n\nthe email of your Switchboard account was changed from this address to %s.\n\n"+
 				"If this was not you, open this link within 7 days: it restores this address, signs out every session, "+
-				"revokes every API key and asks you for a new password:\n\n%s\n\n"+
+				"revokes every API key, removes passkeys and asks you for a new password:\n\n%s\n\n"+
 				"Or send the token with a new password to POST /api/v1/auth/email/change/revert:\n\n%s\n",
 				displayName(u), c.newEmail, s.cfg.PublicURL+"/revert-email-change?token="+url.QueryEscape(revert), revert)})
 	})
@@ -219,16 +219,18 @@ func (s *Service) ConfirmEmailChange(ctx context.Context, a actor.Actor, token s
 // EmailChangeReverted is the answer to a revert: the restored account and
 // what was ended.
 type EmailChangeReverted struct {
-	User            User         `json:"user"`
-	SessionsRevoked int64        `json:"sessionsRevoked"`
-	APIKeysRevoked  []RevokedKey `json:"apiKeysRevoked"`
+	User            User           `json:"user"`
+	SessionsRevoked int64          `json:"sessionsRevoked"`
+	APIKeysRevoked  []RevokedKey   `json:"apiKeysRevoked"`
+	FactorsRemoved  FactorsRemoved `json:"factorsRemoved"`
 }
 
 // RevertEmailChange undoes an email change with the link mailed to the old
 // address, and secures the account in the same transaction: the old address
 // comes back (verified: its owner opened the link), the password becomes
-// the one given here, every session ends, every API key is revoked, and
-// pending changes and reset links are retired.
+// the one given here, every session ends, every API key is revoked, the
+// passkeys and an authenticator app set up since the request are removed
+// (recovery.go), and pending changes and reset links are retired.
 func (s *Service) RevertEmailChange(ctx context.Context, a actor.Actor, token, password string) (EmailChangeReverted, error) {
 	if token == "" {
 		return EmailChangeReverted{}, apperr.Invalid(apperr.FieldError{Field: "token", Message: "is required"})
@@ -269,9 +271,12 @@ func (s *Service) RevertEmailChange(ctx context.Context, a actor.Actor, token, p
 		if _, err := tx.ExecContext(ctx, `UPDATE email_changes SET reverted_at = $1 WHERE id = $2`, now, c.id); err != nil {
 			return fmt.Errorf("revert email change: %w", err)
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE email_changes SET cancelled_at = $1
-			WHERE user_id = $2 AND confirmed_at IS NULL AND reverted_at IS NULL AND cancelled_at IS NULL`, now, c.userID); err != nil {
-			return fmt.Errorf("cancel pending email changes: %w", err)
+		if err := cancelEmailChanges(ctx, tx, c.userID, now); err != nil {
+			return err
+		}
+		// Whoever changed the email knew the password (recovery.go).
+		if out.FactorsRemoved, err = removeRecoveredFactors(ctx, tx, c.userID, true, &c.createdAt); err != nil {
+			return err
 		}
 		for _, q := range []string{
 			`UPDATE email_change_tokens SET used_at = $1 WHERE used_at IS NULL AND change_id IN (SELECT id FROM email_changes WHERE user_id = $2)`,
@@ -290,7 +295,7 @@ func (s *Service) RevertEmailChange(ctx context.Context, a actor.Actor, token, p
 		}
 		if err := audit.Record(ctx, tx, a, audit.Entry{Action: "user.email_change_reverted", Resource: "user", ResourceID: c.userID,
 			UserID: c.userID, Metadata: map[string]any{"from": cur.Email, "to": c.oldEmail, "sessionsRevoked": out.SessionsRevoked,
-				"apiKeysRevoked": keyIDs(out.APIKeysRevoked)}}); err != nil {
+				"apiKeysRevoked": keyIDs(out.APIKeysRevoked), "factorsRemoved": out.FactorsRemoved}}); err != nil {
 			return err
 		}
 		if out.User, err = userByID(ctx, tx, c.userID); err != nil {
@@ -299,7 +304,7 @@ func (s *Service) RevertEmailChange(ctx context.Context, a actor.Actor, token, p
 		return s.mailTx(ctx, tx, mail.Message{To: c.oldEmail, Subject: "Your Switchboard email was restored",
 			Text: fmt.Sprintf("Hello %s,\n\nthe email of your Switchboard account is this address again and its password is the "+
 				"one you just chose. Every session was signed out and %d API keys were revoked; create new keys for your "+
-				"programs after you sign in.\n", displayName(out.User), len(out.APIKeysRevoked))})
+				"programs after you sign in.%s\n", displayName(out.User), len(out.APIKeysRevoked), removedFactorsText(out.FactorsRemoved))})
 	})
 	if err != nil {
 		return EmailChangeReverted{}, err

@@ -163,6 +163,11 @@ func (s *Service) ChangePassword(ctx context.Context, a actor.Actor, in ChangePa
 			return err
 		}
 		out.OtherSessionsRevoked = n
+		// A change of address asked for with the old password waits no
+		// longer (recovery.go).
+		if err := cancelEmailChanges(ctx, tx, a.UserID, now); err != nil {
+			return err
+		}
 		if in.RevokeAPIKeys {
 			if out.APIKeysRevoked, err = revokeAPIKeys(ctx, tx, a.UserID); err != nil {
 				return err

@@ -60,8 +60,11 @@ func (s *Service) ForgotPassword(ctx context.Context, a actor.Actor, email strin
 
 // ResetPassword sets a new password with a reset token. The token works
 // once and within an hour; every session and every API key of the account
-// is revoked (whoever forgot or stole the password may have made keys) and
-// the owner is told by mail.
+// is revoked (whoever forgot or stole the password may have made keys),
+// pending email changes are cancelled, and the owner is told by mail with
+// the passkeys that can still sign in (recovery.go). The link proves the
+// address, so an unverified one becomes verified, and second factors set
+// up before anyone had proven it are removed.
 func (s *Service) ResetPassword(ctx context.Context, a actor.Actor, token, password string) error {
 	if token == "" {
 		return apperr.Invalid(apperr.FieldError{Field: "token", Message: "is required"})
@@ -89,8 +92,30 @@ func (s *Service) ResetPassword(ctx context.Context, a actor.Actor, token, passw
 			return apperr.Invalid(apperr.FieldError{Field: "token", Message: "is invalid, expired or already used"})
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE users SET password_hash = $1, last_password_change = $2,
-			failed_login_count = 0, locked_until = NULL, updated_at = $2 WHERE id = $3`, hash, now, userID); err != nil {
+			failed_login_count = 0, locked_until = NULL, email_verified_at = COALESCE(email_verified_at, $2), updated_at = $2
+			WHERE id = $3`, hash, now, userID); err != nil {
 			return fmt.Errorf("set password: %w", err)
+		}
+		if err := cancelEmailChanges(ctx, tx, userID, now); err != nil {
+			return err
+		}
+		// An address never verified until this link: every factor goes
+		// (recovery.go).
+		var totpSince *time.Time
+		unverified := u.EmailVerifiedAt == nil
+		if unverified {
+			totpSince = &time.Time{}
+		}
+		removed, err := removeRecoveredFactors(ctx, tx, userID, unverified, totpSince)
+		if err != nil {
+			return err
+		}
+		passkeys, err := passkeyList(ctx, tx, userID)
+		if err != nil {
+			return err
+		}
+		if passkeys != "" {
+			passkeys = "\n\nThese passkeys can still sign in to your account. If one is not yours, remove it on your account page:\n\n" + passkeys
 		}
 		n, err := revokeSessions(ctx, tx, userID, "", "password_reset")
 		if err != nil {
@@ -101,10 +126,14 @@ func (s *Service) ResetPassword(ctx context.Context, a actor.Actor, token, passw
 			return err
 		}
 		if err := audit.Record(ctx, tx, a, audit.Entry{Action: "auth.password_reset", Resource: "user",
-			ResourceID: userID, UserID: userID, Metadata: map[string]any{"sessionsRevoked": n, "apiKeysRevoked": keyIDs(keys)}}); err != nil {
+			ResourceID: userID, UserID: userID, Metadata: map[string]any{"sessionsRevoked": n, "apiKeysRevoked": keyIDs(keys),
+				"factorsRemoved": removed}}); err != nil {
 			return err
 		}
-		return s.sendPasswordChangedNotice(ctx, tx, u)
+		return s.mailTx(ctx, tx, mail.Message{To: u.Email, Subject: "Your Switchboard password was changed",
+			Text: fmt.Sprintf("Hello %s,\n\nthe password of your Switchboard account was just reset with a link mailed here. "+
+				"Every session was signed out and %d API keys were revoked.%s%s\n\nIf this was not you, reset your password at once:\n\n%s/forgot-password\n",
+				displayName(u), len(keys), removedFactorsText(removed), passkeys, s.cfg.PublicURL)})
 	})
 }
 

@@ -106,7 +106,7 @@ func settings(c *rawConfig) []setting {
 		{"max-upload-bytes", "SWITCHBOARD_MAX_UPLOAD_BYTES", "16777216", "largest accepted upload (plugin submissions)", &c.maxUpload},
 		{"auth-rate-limit", "SWITCHBOARD_AUTH_RATE_LIMIT", "30", "requests per minute one IP may make to the auth endpoints", &c.authRate},
 		{"api-rate-limit-scale", "SWITCHBOARD_API_RATE_LIMIT_SCALE", "1", "multiplier on every plan's per-minute API request limits (docs/api.md), e.g. 2 doubles them", &c.apiRateScale},
-		{"trust-proxy", "SWITCHBOARD_TRUST_PROXY", "false", "take the client IP from X-Forwarded-For (only behind a proxy that sets it)", &c.trustProxy},
+		{"trust-proxy", "SWITCHBOARD_TRUST_PROXY", "false", "take the client IP from the last X-Forwarded-For entry, the one the proxy appended (only behind a proxy that sets it)", &c.trustProxy},
 		{"workers", "SWITCHBOARD_WORKERS", "true", "run background jobs on this node (false for an API-only node)", &c.workers},
 		{"shutdown-timeout", "SWITCHBOARD_SHUTDOWN_TIMEOUT", "15s", "how long to drain requests on shutdown", &c.shutdown},
 		{"otlp-endpoint", "SWITCHBOARD_OTLP_ENDPOINT", "", "OpenTelemetry collector to send traces to over OTLP/HTTP, e.g. http://otel-collector:4318 (default: no tracing)", &c.otlpEndpoint},

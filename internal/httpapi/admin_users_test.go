@@ -211,6 +211,12 @@ func TestAdminUsers_DeactivateDeleteRestoreRevokeUnlock(t *testing.T) {
 		a := h.SignUp("admin2@example.com", pw)
 		h.Call(http.StatusOK, "PATCH", "/api/v1/admin/users/"+a.UserID, super.AccessToken, map[string]any{"role": "ADMIN"})
 		h.Call(http.StatusForbidden, "DELETE", "/api/v1/admin/users/"+u.UserID, a.AccessToken, nil)
+		// Unlocking keeps the hierarchy: an ADMIN unlocks a member, but not
+		// a SUPER_ADMIN nor itself (else a lockout would stop no guessing).
+		a = h.Login("admin2@example.com", pw)
+		h.Call(http.StatusOK, "POST", "/api/v1/admin/users/"+u.UserID+"/unlock", a.AccessToken, nil)
+		h.Call(http.StatusForbidden, "POST", "/api/v1/admin/users/"+super.UserID+"/unlock", a.AccessToken, nil)
+		h.Call(http.StatusForbidden, "POST", "/api/v1/admin/users/"+a.UserID+"/unlock", a.AccessToken, nil)
 		h.Call(http.StatusOK, "DELETE", "/api/v1/admin/users/"+u.UserID, super.AccessToken, nil)
 		h.Call(http.StatusConflict, "DELETE", "/api/v1/admin/users/"+u.UserID, super.AccessToken, nil)
 		h.Call(http.StatusUnauthorized, "GET", "/api/v1/me", u.AccessToken, nil)

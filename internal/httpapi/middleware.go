@@ -163,14 +163,18 @@ func (s *Server) bodyLimit(next http.Handler) http.Handler {
 	})
 }
 
-// clientIP is the peer address, or the first proxy-reported address when the
-// operator said a trusted proxy sits in front.
+// clientIP is the peer address or, when the operator said a trusted proxy
+// sits in front, the address that proxy saw: the last one in
+// X-Forwarded-For. A proxy appends the address it was called from to
+// whatever the client sent, so every entry before the last is the
+// client's own say; taking the first let anyone pick a new address per
+// request, past the per-address rate limits and into the audit log.
 func (s *Server) clientIP(r *http.Request) string {
 	if s.opt.TrustProxy {
-		if xff := r.Header.Get("X-Forwarded-For"); xff != "" {
-			first := strings.TrimSpace(strings.Split(xff, ",")[0])
-			if net.ParseIP(first) != nil {
-				return first
+		if xff := r.Header.Values("X-Forwarded-For"); len(xff) > 0 {
+			hops := strings.Split(xff[len(xff)-1], ",")
+			if last := strings.TrimSpace(hops[len(hops)-1]); net.ParseIP(last) != nil {
+				return last
 			}
 		}
 		if xr := strings.TrimSpace(r.Header.Get("X-Real-Ip")); net.ParseIP(xr) != nil {

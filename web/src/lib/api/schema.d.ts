@@ -2736,8 +2736,14 @@ export interface components {
         };
         AuthEmailChangeReverted: {
             apiKeysRevoked: components["schemas"]["AuthRevokedKey"][];
+            factorsRemoved: components["schemas"]["AuthFactorsRemoved"];
             sessionsRevoked: number;
             user: components["schemas"]["AuthUser"];
+        };
+        AuthFactorsRemoved: {
+            passkeys: number;
+            recoveryCodes: number;
+            totp: boolean;
         };
         AuthFinishPasskeyRegistrationInput: {
             ceremonyId: string;
