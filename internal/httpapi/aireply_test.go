@@ -142,9 +142,9 @@ func TestAIReply_ChargesSettledTokensAndMetersThem(t *testing.T) {
 		h.Call(http.StatusCreated, "POST", "/api/v1/admin/workspaces/"+u.UserID+"/credits", admin.AccessToken,
 			map[string]any{"amount": 1000, "type": "grant", "reason": "ai test"})
 
-		// A model without a price is refused unless billed as a known one.
+		// A model's price is not the installation's to name.
 		h.Call(http.StatusBadRequest, "POST", "/api/v1/installations", u.AccessToken,
-			map[string]any{"plugin": "ai-reply", "config": map[string]any{"provider": "openai", "model": "llama-3"}})
+			map[string]any{"plugin": "ai-reply", "config": map[string]any{"provider": "openai", "model": "gpt-4o", "billAs": "ai.gpt-4o-mini"}})
 		h.Call(http.StatusBadRequest, "POST", "/api/v1/installations", u.AccessToken,
 			map[string]any{"plugin": "ai-reply", "config": map[string]any{"provider": "openai", "model": "gpt-4o-mini", "apiKey": "sk-x"}})
 		var inst struct {
@@ -191,6 +191,25 @@ func TestAIReply_ChargesSettledTokensAndMetersThem(t *testing.T) {
 		fake.revoked.Store(false)
 		if b := balanceOf(t, h, u.AccessToken); b.Balance != 991 || b.Reserved != 0 {
 			t.Fatalf("after failures: %+v", b)
+		}
+
+		// A model without a price does not run on the server's key, whatever
+		// billAs says (it may with an own key): the provider is not called.
+		h.Call(http.StatusOK, "PATCH", "/api/v1/installations/"+inst.ID, u.AccessToken, map[string]any{
+			"config": map[string]any{"provider": "openai", "model": "o1-pro", "billAs": "ai.gpt-4o-mini"}})
+		fake.mu.Lock()
+		sent := len(fake.bodies)
+		fake.mu.Unlock()
+		if e := exec("expensive"); e.Status != "FAILED" || !strings.Contains(e.Error, `model "o1-pro" has no price on this server's key`) {
+			t.Fatalf("unpriced model on the server's key: %+v", e)
+		}
+		fake.mu.Lock()
+		if len(fake.bodies) != sent {
+			t.Errorf("the provider was called for an unpriced model")
+		}
+		fake.mu.Unlock()
+		if b := balanceOf(t, h, u.AccessToken); b.Balance != 991 || b.Reserved != 0 {
+			t.Fatalf("after the unpriced model: %+v", b)
 		}
 
 		// Anthropic: 20 + 15 tokens of Claude Haiku at 400 mc / 1K = 14 mc.

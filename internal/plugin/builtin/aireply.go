@@ -152,15 +152,13 @@ func parseAIConf(raw json.RawMessage) (aiConf, error) {
 	return c, nil
 }
 
-// PriceAction returns the CREDIT_COSTS action a model is billed as: billAs
-// when set, otherwise derived from the model's name.
-func PriceAction(model, billAs string) (string, error) {
-	if billAs != "" {
-		if _, err := credit.EstimateCost(billAs, 0); err != nil || !strings.HasPrefix(billAs, "ai.") {
-			return "", fmt.Errorf("billAs: %q is not an AI price in the costs table", billAs)
-		}
-		return billAs, nil
-	}
+// PriceAction returns the CREDIT_COSTS action a model is billed as on the
+// server's key, from the model's name. The price is never the
+// installation's to choose: billAs, which once let it name one for a
+// model the table does not know, let a tenant run an expensive model on
+// the operator's key at the cheapest rate. A model without a price runs
+// only with the installation's own key, which is not charged.
+func PriceAction(model string) (string, error) {
 	m := strings.ToLower(model)
 	switch {
 	case strings.HasPrefix(m, "gpt-4o-mini"):
@@ -172,16 +170,36 @@ func PriceAction(model, billAs string) (string, error) {
 	case strings.HasPrefix(m, "claude") && strings.Contains(m, "sonnet"):
 		return "ai.claude-sonnet", nil
 	}
-	return "", fmt.Errorf("model %q has no price; set billAs to one of the ai.* costs", model)
+	return "", fmt.Errorf("model %q has no price on this server's key (priced: gpt-4o-mini…, gpt-4o…, claude…haiku…, claude…sonnet…); "+
+		"give the installation your own %s secret to use it", model, AIKeySecret)
 }
 
-// ValidateConfig checks that the model can be priced.
+// checkBillAs accepts billAs only where it changes nothing: the model's
+// own price, or any ai.* price for a model without one (configurations
+// written when billAs set that price; such a model now runs only with
+// the installation's own key).
+func checkBillAs(model, billAs string) error {
+	if billAs == "" {
+		return nil
+	}
+	if _, err := credit.EstimateCost(billAs, 0); err != nil || !strings.HasPrefix(billAs, "ai.") {
+		return fmt.Errorf("billAs: %q is not an AI price in the costs table", billAs)
+	}
+	if price, err := PriceAction(model); err == nil && price != billAs {
+		return fmt.Errorf("billAs: model %q is billed as %s; a model's price follows from its name", model, price)
+	}
+	return nil
+}
+
+// ValidateConfig checks the config. A model without a price passes: it
+// runs with the installation's own key (Execute refuses it on the
+// server's).
 func (AIReply) ValidateConfig(raw json.RawMessage) error {
 	c, err := parseAIConf(raw)
 	if err != nil {
 		return err
 	}
-	if _, err = PriceAction(c.Model, c.BillAs); err != nil {
+	if err := checkBillAs(c.Model, c.BillAs); err != nil {
 		return err
 	}
 	if c.BaseURL != "" {
@@ -231,10 +249,6 @@ func (r AIReply) Execute(ctx context.Context, ec plugin.ExecutionContext, input 
 	if err != nil {
 		return plugin.Failed(err.Error())
 	}
-	action, err := PriceAction(c.Model, c.BillAs)
-	if err != nil {
-		return plugin.Failed(err.Error())
-	}
 	var ep AIEndpoint
 	switch c.Provider {
 	case ProviderOpenAI:
@@ -271,6 +285,10 @@ func (r AIReply) Execute(ctx context.Context, ec plugin.ExecutionContext, input 
 	}
 	if ep.APIKey == "" {
 		return plugin.Failed(fmt.Sprintf("this server has no API key for provider %s; ask the operator to configure one, or give the installation your own %s secret", c.Provider, AIKeySecret))
+	}
+	action, err := PriceAction(c.Model)
+	if err != nil {
+		return plugin.Failed(err.Error())
 	}
 	if r.opt.Credits == nil || r.opt.Limits == nil {
 		return plugin.Failed("AI replies are not available on this server (no credits service)")

@@ -87,18 +87,29 @@ func TestAIReply_PricesModels(t *testing.T) {
 	t.Parallel()
 	for model, want := range map[string]string{"gpt-4o-mini-2024-07-18": "ai.gpt-4o-mini", "gpt-4o": "ai.gpt-4o",
 		"claude-3-5-haiku-latest": "ai.claude-haiku", "claude-sonnet-4-20250514": "ai.claude-sonnet"} {
-		if got, err := PriceAction(model, ""); err != nil || got != want {
+		if got, err := PriceAction(model); err != nil || got != want {
 			t.Errorf("%s: %s %v", model, got, err)
 		}
 	}
-	if _, err := PriceAction("llama-3", ""); err == nil {
-		t.Error("an unpriced model was accepted")
+	if _, err := PriceAction("llama-3"); err == nil {
+		t.Error("an unpriced model was priced")
 	}
-	if got, err := PriceAction("llama-3", "ai.gpt-4o-mini"); err != nil || got != "ai.gpt-4o-mini" {
-		t.Errorf("billAs: %s %v", got, err)
-	}
-	if _, err := PriceAction("llama-3", "overage.aiTokens"); err == nil {
-		t.Error("billAs outside ai.* accepted")
+	// billAs names no price of its own: only the model's, or any for a
+	// model without one (which then runs only with an own key).
+	for _, c := range []struct {
+		model, billAs string
+		ok            bool
+	}{
+		{"gpt-4o", "", true},
+		{"gpt-4o", "ai.gpt-4o", true},
+		{"gpt-4o", "ai.gpt-4o-mini", false},
+		{"claude-sonnet-4-20250514", "ai.gpt-4o-mini", false},
+		{"llama-3", "ai.gpt-4o-mini", true},
+		{"llama-3", "overage.aiTokens", false},
+	} {
+		if err := checkBillAs(c.model, c.billAs); (err == nil) != c.ok {
+			t.Errorf("checkBillAs(%s, %s) = %v, want ok %v", c.model, c.billAs, err, c.ok)
+		}
 	}
 	if got := redact("bad key sk-123 given", "sk-123"); strings.Contains(got, "sk-123") {
 		t.Error(got)
