@@ -83,10 +83,12 @@ func exprOptions(g *guard) []expr.Option {
 			if len(p) != 1 {
 				return nil, errors.New("toJSON takes one argument")
 			}
-			if !fits(p[0], maxValueBytes) {
+			// Indented, a value's size grows with the square of its
+			// depth: 20 KB nested 10,000 deep indents to ~200 MB.
+			if !fitsIndented(p[0], maxValueBytes, len(toJSONIndent)) {
 				return nil, errTooBig
 			}
-			b, err := json.MarshalIndent(p[0], "", "  ")
+			b, err := json.MarshalIndent(p[0], "", toJSONIndent)
 			return string(b), err
 		}),
 		expr.Function("string", func(p ...any) (any, error) {
@@ -260,11 +262,19 @@ func boundedReplace(p ...any) (any, error) {
 	return strings.ReplaceAll(s, old, repl), nil
 }
 
+// toJSONIndent is what toJSON indents each level with.
+const toJSONIndent = "  "
+
 // fits reports whether v, encoded as JSON, would take at most limit bytes.
 // It stops as soon as the answer is no, so a value that shares one big
 // sub-value many times costs no more than the limit to measure.
-func fits(v any, limit int) bool {
-	n := 0
+func fits(v any, limit int) bool { return fitsIndented(v, limit, 0) }
+
+// fitsIndented is fits for JSON indented by indent bytes a level: each
+// element of an array or object then also takes a newline and its
+// level's indentation.
+func fitsIndented(v any, limit, indent int) bool {
+	n, depth := 0, 0
 	var walk func(v any) bool
 	walk = func(v any) bool {
 		switch x := v.(type) {
@@ -280,26 +290,48 @@ func fits(v any, limit int) bool {
 			n += len(x)
 		case []any:
 			n += 2
+			depth++
 			for _, e := range x {
+				if indent > 0 {
+					n += 1 + indent*depth
+				}
 				if n > limit || !walk(e) {
 					return false
 				}
 				n++
 			}
+			depth--
+			if indent > 0 && len(x) > 0 {
+				n += 1 + indent*depth // the closing bracket's line
+			}
 		case []string:
+			if indent > 0 && len(x) > 0 {
+				n += 1 + indent*depth
+			}
 			for _, e := range x {
 				n += len(e) + 3
+				if indent > 0 {
+					n += 1 + indent*(depth+1)
+				}
 				if n > limit {
 					return false
 				}
 			}
 		case map[string]any:
 			n += 2
+			depth++
 			for k, e := range x {
 				n += len(k) + 4
+				if indent > 0 {
+					n += 2 + indent*depth // newline, indentation, space after the colon
+				}
 				if n > limit || !walk(e) {
 					return false
 				}
+			}
+			depth--
+			if indent > 0 && len(x) > 0 {
+				n += 1 + indent*depth
 			}
 		default:
 			// Other shapes (time, duration, typed slices from builtins)
