@@ -96,7 +96,9 @@ type Trigger struct {
 	// webhook: a request header naming each delivery (X-GitHub-Delivery,
 	// Stripe's event id header …). Deliveries with the same value start one
 	// run; a repeat is answered with that run. Without the header in a
-	// request, the request starts a run of its own.
+	// request, the request starts a run of its own, unless the webhook is
+	// signed (Verify): then what the signature covers is the key
+	// (Trigger.replayKey).
 	DedupeHeader string `json:"dedupeHeader,omitempty"`
 	// webhook: require each call to be signed (hookverify.go).
 	Verify *HookVerify `json:"verify,omitempty"`

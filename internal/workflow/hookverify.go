@@ -256,3 +256,42 @@ func verifyGitHub(secret []byte, header string, body []byte) string {
 	}
 	return ""
 }
+
+// dedupes reports whether deliveries to the trigger carry a key that
+// makes repeats start one run (replayKey).
+func (t Trigger) dedupes() bool {
+	return t.DedupeHeader != "" || (t.Verify != nil && (t.Verify.Scheme == VerifyStandardWebhooks || t.Verify.Scheme == VerifyGitHub))
+}
+
+// replayKey is the run key of a webhook delivery: by the trigger's
+// dedupeHeader when the request carries it; otherwise, for a signed
+// webhook, by what its signature covers, so that a captured delivery
+// sent again starts no second run. Standard Webhooks signs its
+// webhook-id (and a replay after the 5-minute window is refused
+// outright); GitHub signs only the body and has no timestamp, so its
+// signature, a hash of the body, is the key: X-GitHub-Delivery could be
+// changed by whoever replays it. A GitHub redelivery is the same body and
+// so answers with the first run too.
+func (t Trigger) replayKey(req HookRequest) string {
+	if h := t.DedupeHeader; h != "" {
+		if v, ok := req.Headers[strings.ToLower(h)].(string); ok && v != "" {
+			return deliveryKey(h, v)
+		}
+	}
+	if t.Verify == nil || req.Header == nil {
+		return ""
+	}
+	var h string
+	switch t.Verify.Scheme {
+	case VerifyStandardWebhooks:
+		h = events.HeaderID
+	case VerifyGitHub:
+		h = GitHubSignatureHeader
+	default:
+		return ""
+	}
+	if v := req.Header.Get(h); v != "" {
+		return deliveryKey(h, v)
+	}
+	return ""
+}

@@ -106,6 +106,17 @@ func TestWebhookVerify_Schemes(t *testing.T) {
 		if out := accepted("standard-webhooks signed", std, body, signed); !strings.Contains(out, `"order":42`) {
 			t.Errorf("run output %s", out)
 		}
+		// The same signed message again (captured, or the sender's retry)
+		// answers with the first run and starts none.
+		replayed := func(what string, w wf, body string, headers map[string]string) {
+			t.Helper()
+			code, hdr, raw := hookCall(t, h, "POST", hookPath(w), body, headers)
+			if code != http.StatusOK || hdr.Get("Idempotent-Replayed") != "true" {
+				t.Errorf("%s: %d %s (replayed %q), want 200 with the first run", what, code, raw, hdr.Get("Idempotent-Replayed"))
+			}
+		}
+		replayed("standard-webhooks sent again", std, body, signed)
+		replayed("standard-webhooks retried with a new timestamp", std, body, sign(stdSecret, "msg_1", time.Now().Add(time.Second), body))
 		refused("standard-webhooks unsigned", std, body, nil)
 		refused("standard-webhooks body altered", std, `{"order":43}`, signed)
 		refused("standard-webhooks other secret", std, body, sign("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "msg_2", time.Now(), body))
@@ -121,13 +132,18 @@ func TestWebhookVerify_Schemes(t *testing.T) {
 		if got := setSecret(gh, obj{"secret": ghSecret}); got != ghSecret {
 			t.Fatalf("secret answered %q", got)
 		}
-		accepted("github signed", gh, body, map[string]string{"X-Hub-Signature-256": githubSign(ghSecret, body)})
+		accepted("github signed", gh, body, map[string]string{"X-Hub-Signature-256": githubSign(ghSecret, body), "X-GitHub-Delivery": "d-1"})
+		// GitHub signs only the body: a replay with a new delivery id is
+		// still the same signed body.
+		replayed("github replayed with another delivery id", gh, body,
+			map[string]string{"X-Hub-Signature-256": githubSign(ghSecret, body), "X-GitHub-Delivery": "d-2"})
+		accepted("github, another body", gh, `{"order":44}`, map[string]string{"X-Hub-Signature-256": githubSign(ghSecret, `{"order":44}`)})
 		refused("github unsigned", gh, body, nil)
 		refused("github body altered", gh, `{"order":43}`, map[string]string{"X-Hub-Signature-256": githubSign(ghSecret, body)})
 		refused("github wrong secret", gh, body, map[string]string{"X-Hub-Signature-256": githubSign("another secret entirely", body)})
 		refused("github not sha256=", gh, body, map[string]string{"X-Hub-Signature-256": "sha1=" + strings.TrimPrefix(githubSign(ghSecret, body), "sha256=")})
-		if n := runsOf(gh); n != 1 {
-			t.Errorf("github runs = %d, want 1", n)
+		if n := runsOf(gh); n != 2 {
+			t.Errorf("github runs = %d, want 2 (one per body)", n)
 		}
 
 		// A shared header: compared as is, and never shown to the run.

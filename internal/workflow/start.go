@@ -430,7 +430,7 @@ func (s *Service) findHook(ctx context.Context, id, token string, cached bool) (
 		if err != nil {
 			return Workflow{}, "", apperr.Wrap(err, "webhook")
 		}
-		if c.def.Trigger.DedupeHeader == "" {
+		if !c.def.Trigger.dedupes() {
 			// The cached run's INSERT learns about subscriptions itself.
 			e := hookEntry{w: w, ws: ws, token: want}
 			e.w.unsubscribed, e.w.guard = false, &runGuard{hookEnc: w.hookEnc, hookPlain: w.hookPlain}
@@ -455,12 +455,7 @@ func (s *Service) hookRun(ctx context.Context, w Workflow, ws string, req HookRe
 	if err != nil {
 		return HookResult{}, apperr.Invalid(apperr.FieldError{Field: "body", Message: "cannot be read as JSON"})
 	}
-	st := start{trigger: TriggerWebhook, input: input, decoded: value, inline: true, noSteps: true}
-	if h := c.def.Trigger.DedupeHeader; h != "" {
-		if v, ok := req.Headers[strings.ToLower(h)].(string); ok && v != "" {
-			st.key = deliveryKey(h, v)
-		}
-	}
+	st := start{trigger: TriggerWebhook, input: input, decoded: value, inline: true, noSteps: true, key: c.def.Trigger.replayKey(req)}
 	r, created, err := s.begin(ctx, w, ws, st)
 	if err != nil {
 		return HookResult{}, err
