@@ -15,6 +15,16 @@ import (
 	"github.com/switchboard/switchboard/internal/db/dbtest"
 )
 
+// overlappingSteps names the first two nodes on the canvas whose boxes
+// overlap, or is empty.
+const overlappingSteps = `(() => {
+	const ns = [...document.querySelectorAll('.svelte-flow__node')].map((e) => [e.dataset.id, e.getBoundingClientRect()]);
+	for (const [i, [a, ra]] of ns.entries())
+		for (const [b, rb] of ns.slice(i + 1))
+			if (ra.left < rb.right && rb.left < ra.right && ra.top < rb.bottom && rb.top < ra.bottom) return a + ' and ' + b;
+	return '';
+})()`
+
 // A workflow drawn in the studio by mouse and form: a webhook workflow is
 // created from the list, its transform step gets an expression, a
 // condition is added from the palette (linked below the selected step),
@@ -135,6 +145,27 @@ func TestBrowser_WorkflowStudio(t *testing.T) {
 		if n := eval[int](s, `document.querySelectorAll('.step-node .step-error').length`); n != 1 {
 			t.Errorf("%d nodes show an error, want only the condition's", n)
 		}
+		// The condition now shows its output and an error, and still clears
+		// the step placed below it before either was there.
+		if got := eval[string](s, overlappingSteps); got != "" {
+			t.Errorf("steps overlap on the canvas: %s", got)
+		}
+		// Narrowed to a phone's width, the canvas keeps what was in the
+		// middle of its view in the middle.
+		s.do("phone width", chromedp.EmulateViewport(375, 740, chromedp.EmulateScale(2)),
+			until(`document.querySelector('.canvas').getBoundingClientRect().width < 375`))
+		time.Sleep(300 * time.Millisecond) // the resize observer's move
+		if off := eval[float64](s, `(() => {
+				const n = document.querySelector('.step-node[data-step="condition"]').getBoundingClientRect();
+				const r = document.querySelector('.canvas').getBoundingClientRect();
+				return Math.max(r.left - n.left, n.right - r.right, 0);
+			})()`); off > 0 {
+			t.Errorf("at 375 px the selected condition sticks out of the canvas by %.0f px", off)
+		}
+		if first {
+			s.shot("workflow-studio-375")
+		}
+		s.do("desktop width", chromedp.EmulateViewport(1280, 800))
 		if first {
 			s.do("dark theme", setScheme("dark"))
 			s.shot("workflow-studio-error-dark")

@@ -183,6 +183,10 @@ export function pasteSteps(def: Definition, copied: Step[]): string[] {
 
 export const NODE_W = 220;
 export const NODE_H = 84;
+// ROW_GAP is the space between a row of steps and the next: room for a
+// step to show its one-line error and output below what NODE_H holds,
+// and for its branch labels, without reaching the step below.
+export const ROW_GAP = 80;
 
 // autoLayout places the trigger and the steps top to bottom along their
 // links, for a workflow opened without saved positions: each step one
@@ -237,7 +241,7 @@ export function autoLayout(def: Definition): Record<string, XY> {
   for (const [id, r] of row) (rows[r] ??= []).push(id);
   const pos: Record<string, XY> = {};
   const colW = NODE_W + 40;
-  const rowH = NODE_H + 60;
+  const rowH = NODE_H + ROW_GAP;
   for (let r = 0; r < rows.length; r++) {
     const items = (rows[r] ?? []).map((id) => {
       const ps = (parents.get(id) ?? []).filter((p) => pos[p]);

@@ -1,1 +1,0 @@
-import{an as c,ao as t,ap as f}from"./index-BBgZf7Br.js";const i=Symbol("NaN");function y(e,n,r){var o=new f(e),s=!c();t(()=>{var a=n();a!==a&&(a=i),s&&a!==null&&typeof a=="object"&&(a={}),o.ensure(a,r)})}export{y as k};

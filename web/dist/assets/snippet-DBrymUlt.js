@@ -1,1 +1,0 @@
-import{ao as p,bK as t,ap as c}from"./index-BBgZf7Br.js";function b(n,s,...e){var r=new c(n);p(()=>{const a=s()??null;r.ensure(a,a&&(o=>a(o,...e)))},t)}export{b as s};
