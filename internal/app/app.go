@@ -54,6 +54,9 @@ type App struct {
 	draining atomic.Bool
 	// stopTracing flushes the spans the OTLP exporter still holds.
 	stopTracing func(context.Context) error
+	// stopCacheSweep ends the plugin compilation cache's sweep and waits
+	// for it (Start).
+	stopCacheSweep func()
 
 	Config config.Config
 	Log    *slog.Logger
@@ -347,6 +350,14 @@ func (a *App) Start(ctx context.Context) error {
 	// and hears of run checkpoints for the run streams it serves.
 	a.APINodes.Start(ctx)
 	a.Workflows.Listen(ctx)
+	if a.stopCacheSweep == nil {
+		// A version yanked on another node leaves this one's disk cache
+		// within a sweep (market.SweepEngineCache).
+		sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		done := make(chan struct{})
+		go func() { defer close(done); a.Market.SweepEngineCache(sctx, a.Log) }()
+		a.stopCacheSweep = func() { cancel(); <-done }
+	}
 	return nil
 }
 
@@ -414,6 +425,9 @@ func (a *App) Close() error {
 	a.Limits.Close(sctx) // gives back unspent execution leases
 	a.APINodes.Stop(sctx)
 	a.Flags.Close()
+	if a.stopCacheSweep != nil {
+		a.stopCacheSweep()
+	}
 	if a.Wasm != nil {
 		_ = a.Wasm.Close(sctx)
 	}

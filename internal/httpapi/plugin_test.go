@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -219,6 +220,28 @@ func TestPlugins_SubmitReviewInstallExecute(t *testing.T) {
 		// v2 is the same module, approved: the yank leaves its code cached.
 		if _, err := os.Stat(cached); err != nil {
 			t.Fatalf("yanking v1 removed the code v2 (approved) runs: %v", err)
+		}
+		// Another node yanks v2 too: this node's sweep removes the module's
+		// code from its disk, and the installation still running v2 is
+		// compiled in memory from then on, never written to disk again.
+		if _, err := h.App.DB.SQL().ExecContext(context.Background(),
+			`UPDATE marketplace_versions SET status = 'YANKED' WHERE id = $1`, v2.ID); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := h.App.Market.PruneEngineCache(context.Background()); err != nil || n != 1 {
+			t.Fatalf("sweep after a yank elsewhere: removed %d, %v", n, err)
+		}
+		h.Call(http.StatusOK, "POST", "/api/v1/installations/"+inst.ID+"/execute", user.AccessToken,
+			map[string]any{"input": map[string]string{"text": "still runs"}}).Data(t, &e)
+		if e.Status != "SUCCEEDED" {
+			t.Fatalf("the yanked version's installation: %+v", e)
+		}
+		if _, err := os.Stat(cached); !os.IsNotExist(err) {
+			t.Fatalf("a yanked module's code is on disk after the sweep: %v", err)
+		}
+		if _, err := h.App.DB.SQL().ExecContext(context.Background(),
+			`UPDATE marketplace_versions SET status = 'APPROVED' WHERE id = $1`, v2.ID); err != nil {
+			t.Fatal(err)
 		}
 		other := h.SignUp("other@example.com", "correct horse battery")
 		h.Call(http.StatusConflict, "POST", "/api/v1/installations", other.AccessToken, map[string]any{"plugin": "textstats", "version": "1.0.0"})

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tetratelabs/wazero"
@@ -28,13 +29,17 @@ type Runner struct {
 	minPages uint32
 	// durable: the version is APPROVED, so its machine code may go to the
 	// engine's disk cache (SetApproved).
-	durable bool
+	durable atomic.Bool
 }
 
 // SetApproved says whether the runner's version is APPROVED now; only an
-// approved version's machine code is written to the disk cache. Call it
-// before the first execution.
-func (r *Runner) SetApproved(ok bool) { r.durable = ok }
+// approved version's machine code is written to the disk cache. It may
+// change while the runner executes (a yank seen by the market's sweep):
+// compilations after it follow it.
+func (r *Runner) SetApproved(ok bool) { r.durable.Store(ok) }
+
+// Approved reports what SetApproved last said.
+func (r *Runner) Approved() bool { return r.durable.Load() }
 
 // Hash is the module's sha256, hex.
 func (r *Runner) Hash() string { return r.hash }
@@ -54,7 +59,7 @@ func (e *Engine) NewRunner(m Compiled, wasm []byte) *Runner {
 // Prepare compiles the module into the engine's cache (disk too, for an
 // approved version), so that its first execution does not compile.
 func (r *Runner) Prepare(ctx context.Context) error {
-	_, release, err := r.engine.module(ctx, r.hash, r.wasm, r.durable)
+	_, release, err := r.engine.module(ctx, r.hash, r.wasm, r.durable.Load())
 	if err != nil {
 		return err
 	}
@@ -160,7 +165,7 @@ func (e *Engine) run(parent context.Context, r *Runner, memoryMB int64, stdin []
 	if inst == nil {
 		// Compiling (the first time) is not part of the time limit.
 		var err error
-		if lm, release, err = e.module(parent, r.hash, r.wasm, r.durable); err != nil {
+		if lm, release, err = e.module(parent, r.hash, r.wasm, r.durable.Load()); err != nil {
 			return plugin.Failed("module cannot be loaded: " + trimWazero(err.Error()))
 		}
 	}
