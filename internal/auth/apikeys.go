@@ -65,7 +65,10 @@ func (s *Service) CreateAPIKey(ctx context.Context, a actor.Actor, in CreateAPIK
 }
 
 // personal is the actor in their personal workspace, where a personal key
-// acts whatever workspace the request that created it was made in.
+// acts whatever workspace the request that created it was made in. The
+// account's own events (its email, password, factors, passkeys, sessions)
+// are audited there too: in an organization's log, whichever workspace the
+// request named, its admins would read a member's old and new address.
 func personal(a actor.Actor) actor.Actor {
 	return a.InOrg("", "", "", a.Plan)
 }

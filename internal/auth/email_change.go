@@ -101,7 +101,7 @@ func (s *Service) requestEmailChange(ctx context.Context, tx *db.Tx, a actor.Act
 	if err != nil {
 		return err
 	}
-	if err := audit.Record(ctx, tx, a, audit.Entry{Action: "user.email_change_requested", Resource: "user", ResourceID: u.ID,
+	if err := audit.Record(ctx, tx, personal(a), audit.Entry{Action: "user.email_change_requested", Resource: "user", ResourceID: u.ID,
 		Metadata: map[string]any{"from": u.Email, "to": email}}); err != nil {
 		return err
 	}

@@ -84,7 +84,7 @@ func (s *Service) UpdateMe(ctx context.Context, a actor.Actor, in UpdateMeInput)
 			if _, err := tx.ExecContext(ctx, `UPDATE users SET name = $1, updated_at = $2 WHERE id = $3`, name, db.Now(), a.UserID); err != nil {
 				return fmt.Errorf("update name: %w", err)
 			}
-			if err := audit.Record(ctx, tx, a, audit.Entry{Action: "user.updated", Resource: "user", ResourceID: a.UserID,
+			if err := audit.Record(ctx, tx, personal(a), audit.Entry{Action: "user.updated", Resource: "user", ResourceID: a.UserID,
 				Metadata: audit.WithDiff(map[string]any{"name": map[string]any{"from": cur.Name, "to": name}},
 					map[string]any{"name": cur.Name}, map[string]any{"name": name})}); err != nil {
 				return err
@@ -173,7 +173,7 @@ func (s *Service) ChangePassword(ctx context.Context, a actor.Actor, in ChangePa
 				return err
 			}
 		}
-		if err := audit.Record(ctx, tx, a, audit.Entry{Action: "auth.password_changed", Resource: "user",
+		if err := audit.Record(ctx, tx, personal(a), audit.Entry{Action: "auth.password_changed", Resource: "user",
 			ResourceID: a.UserID, Metadata: map[string]any{"otherSessionsRevoked": n, "apiKeysRevoked": keyIDs(out.APIKeysRevoked)}}); err != nil {
 			return err
 		}
@@ -204,7 +204,7 @@ func (s *Service) checkCurrentPassword(ctx context.Context, a actor.Actor, curre
 	if attempt == 0 {
 		_, _ = verifyPassword(current, s.dummy())
 		if err := s.db.Tx(ctx, func(tx *db.Tx) error {
-			return audit.Record(ctx, tx, a, audit.Entry{Action: action, Resource: "user",
+			return audit.Record(ctx, tx, personal(a), audit.Entry{Action: action, Resource: "user",
 				ResourceID: a.UserID, Status: audit.Failure, Metadata: map[string]any{"reason": "locked"}})
 		}); err != nil {
 			return User{}, err

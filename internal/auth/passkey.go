@@ -243,7 +243,7 @@ func (s *Service) FinishPasskeyRegistration(ctx context.Context, a actor.Actor, 
 		if err != nil {
 			return fmt.Errorf("insert passkey: %w", err)
 		}
-		if err := audit.Record(ctx, tx, a, audit.Entry{Action: "auth.passkey_registered", Resource: "passkey", ResourceID: p.ID,
+		if err := audit.Record(ctx, tx, personal(a), audit.Entry{Action: "auth.passkey_registered", Resource: "passkey", ResourceID: p.ID,
 			Metadata: map[string]any{"name": name, "backedUp": p.BackedUp, "aaguid": credentialKey(cred.Authenticator.AAGUID)}}); err != nil {
 			return err
 		}
@@ -290,7 +290,7 @@ func (s *Service) RenamePasskey(ctx context.Context, a actor.Actor, id string, i
 			return fmt.Errorf("rename passkey: %w", err)
 		}
 		out.Name = name
-		return audit.Record(ctx, tx, a, audit.Entry{Action: "auth.passkey_renamed", Resource: "passkey", ResourceID: id,
+		return audit.Record(ctx, tx, personal(a), audit.Entry{Action: "auth.passkey_renamed", Resource: "passkey", ResourceID: id,
 			Metadata: audit.WithDiff(map[string]any{"name": map[string]any{"from": p.Name, "to": name}},
 				map[string]any{"name": p.Name}, map[string]any{"name": name})})
 	})
@@ -321,7 +321,7 @@ func (s *Service) DeletePasskey(ctx context.Context, a actor.Actor, id string) e
 		if err != nil {
 			return fmt.Errorf("delete passkey: %w", err)
 		}
-		if err := audit.Record(ctx, tx, a, audit.Entry{Action: "auth.passkey_deleted", Resource: "passkey", ResourceID: id,
+		if err := audit.Record(ctx, tx, personal(a), audit.Entry{Action: "auth.passkey_deleted", Resource: "passkey", ResourceID: id,
 			Metadata: map[string]any{"name": name}}); err != nil {
 			return err
 		}

@@ -78,7 +78,7 @@ func (s *Service) Reauth(ctx context.Context, a actor.Actor, in ReauthInput) (Re
 			return apperr.New(apperr.Unauthorized, "session has ended; sign in again")
 		}
 		until = now.Add(actor.ReauthWindow)
-		return audit.Record(ctx, tx, a, audit.Entry{Action: "auth.reauth", Resource: "session", ResourceID: a.SessionID,
+		return audit.Record(ctx, tx, personal(a), audit.Entry{Action: "auth.reauth", Resource: "session", ResourceID: a.SessionID,
 			Metadata: how})
 	}
 	if hasPassword {

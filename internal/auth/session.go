@@ -203,7 +203,7 @@ func (s *Service) Logout(ctx context.Context, a actor.Actor) error {
 			WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL`, db.Now(), a.SessionID, a.UserID); err != nil {
 			return fmt.Errorf("logout: %w", err)
 		}
-		return audit.Record(ctx, tx, a, audit.Entry{Action: "auth.logout", Resource: "session", ResourceID: a.SessionID})
+		return audit.Record(ctx, tx, personal(a), audit.Entry{Action: "auth.logout", Resource: "session", ResourceID: a.SessionID})
 	})
 }
 
@@ -215,7 +215,7 @@ func (s *Service) LogoutAll(ctx context.Context, a actor.Actor) (int64, error) {
 		if n, err = revokeSessions(ctx, tx, a.UserID, "", "logout_all"); err != nil {
 			return err
 		}
-		return audit.Record(ctx, tx, a, audit.Entry{Action: "auth.logout_all", Resource: "user",
+		return audit.Record(ctx, tx, personal(a), audit.Entry{Action: "auth.logout_all", Resource: "user",
 			ResourceID: a.UserID, Metadata: map[string]any{"sessionsRevoked": n}})
 	})
 	return n, err
@@ -261,6 +261,6 @@ func (s *Service) RevokeSession(ctx context.Context, a actor.Actor, id string) e
 		if n, _ := res.RowsAffected(); n == 0 {
 			return apperr.New(apperr.NotFound, "session not found")
 		}
-		return audit.Record(ctx, tx, a, audit.Entry{Action: "auth.session_revoked", Resource: "session", ResourceID: id})
+		return audit.Record(ctx, tx, personal(a), audit.Entry{Action: "auth.session_revoked", Resource: "session", ResourceID: id})
 	})
 }

@@ -100,7 +100,7 @@ func (s *Service) BeginTOTP(ctx context.Context, a actor.Actor) (TOTPEnrollment,
 		if n, _ := res.RowsAffected(); n == 0 {
 			return apperr.New(apperr.Conflict, "TOTP is already on; remove it first to enroll another authenticator")
 		}
-		return audit.Record(ctx, tx, a, audit.Entry{Action: "auth.totp_enrollment_started", Resource: "user", ResourceID: a.UserID})
+		return audit.Record(ctx, tx, personal(a), audit.Entry{Action: "auth.totp_enrollment_started", Resource: "user", ResourceID: a.UserID})
 	})
 	if err != nil {
 		return TOTPEnrollment{}, err
@@ -145,7 +145,7 @@ func (s *Service) ConfirmTOTP(ctx context.Context, a actor.Actor, code string) (
 		if out.RecoveryCodes, err = replaceRecoveryCodes(ctx, tx, a.UserID); err != nil {
 			return err
 		}
-		if err := audit.Record(ctx, tx, a, audit.Entry{Action: "auth.factor_added", Resource: "user", ResourceID: a.UserID,
+		if err := audit.Record(ctx, tx, personal(a), audit.Entry{Action: "auth.factor_added", Resource: "user", ResourceID: a.UserID,
 			Metadata: map[string]any{"method": "totp", "recoveryCodes": len(out.RecoveryCodes)}}); err != nil {
 			return err
 		}
@@ -174,7 +174,7 @@ func (s *Service) DisableTOTP(ctx context.Context, a actor.Actor) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM recovery_codes WHERE user_id = $1`, a.UserID); err != nil {
 			return fmt.Errorf("remove recovery codes: %w", err)
 		}
-		if err := audit.Record(ctx, tx, a, audit.Entry{Action: "auth.factor_removed", Resource: "user", ResourceID: a.UserID,
+		if err := audit.Record(ctx, tx, personal(a), audit.Entry{Action: "auth.factor_removed", Resource: "user", ResourceID: a.UserID,
 			Metadata: map[string]any{"method": "totp"}}); err != nil {
 			return err
 		}
@@ -204,7 +204,7 @@ func (s *Service) RegenerateRecoveryCodes(ctx context.Context, a actor.Actor) (R
 		if out.RecoveryCodes, err = replaceRecoveryCodes(ctx, tx, a.UserID); err != nil {
 			return err
 		}
-		if err := audit.Record(ctx, tx, a, audit.Entry{Action: "auth.recovery_codes_regenerated", Resource: "user", ResourceID: a.UserID,
+		if err := audit.Record(ctx, tx, personal(a), audit.Entry{Action: "auth.recovery_codes_regenerated", Resource: "user", ResourceID: a.UserID,
 			Metadata: map[string]any{"recoveryCodes": len(out.RecoveryCodes)}}); err != nil {
 			return err
 		}

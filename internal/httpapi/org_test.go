@@ -377,3 +377,36 @@ func TestOrgs_PermissionsByOrgRole(t *testing.T) {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+// A member's own account events (a new address, a new password) are
+// audited in their personal workspace, not in the organization's log
+// that its admins read, whichever workspace the request was made in.
+func TestOrgs_AccountEventsStayPersonal(t *testing.T) {
+	t.Parallel()
+	dbtest.EachURL(t, func(t *testing.T, url string) {
+		h := apptest.Start(t, url)
+		owner := h.SignUp("private@example.com", pw)
+		o := createOrg(t, h, owner, "Nosy")
+		inOrg := switchTo(t, h, owner, o.ID)
+		h.Call(http.StatusOK, "PATCH", "/api/v1/me", inOrg, map[string]string{"email": "private-new@example.com", "currentPassword": pw})
+		h.Call(http.StatusOK, "POST", "/api/v1/me/password", inOrg, map[string]string{"currentPassword": pw, "newPassword": pw + "-2"})
+		type page struct {
+			Items []struct {
+				Action   string
+				Metadata map[string]any
+			}
+		}
+		for _, action := range []string{"user.email_change_requested", "auth.password_changed"} {
+			var org, mine page
+			h.Call(http.StatusOK, "GET", "/api/v1/orgs/"+o.ID+"/audit?action="+action, inOrg, nil).Data(t, &org)
+			if len(org.Items) != 0 {
+				t.Errorf("the organization's log shows %s: %+v", action, org.Items)
+			}
+			personal := h.Login("private@example.com", pw+"-2").AccessToken
+			h.Call(http.StatusOK, "GET", "/api/v1/audit?action="+action, personal, nil).Data(t, &mine)
+			if len(mine.Items) != 1 {
+				t.Errorf("the personal log shows %d %s rows, want 1", len(mine.Items), action)
+			}
+		}
+	})
+}
