@@ -152,7 +152,7 @@ func TestBrowser_WorkflowStudio(t *testing.T) {
 		}
 		// Narrowed to a phone's width, the canvas keeps what was in the
 		// middle of its view in the middle.
-		s.do("phone width", chromedp.EmulateViewport(375, 740, chromedp.EmulateScale(2)),
+		s.do("phone width, dark", chromedp.EmulateViewport(375, 740, chromedp.EmulateScale(2)), setScheme("dark"),
 			until(`document.querySelector('.canvas').getBoundingClientRect().width < 375`))
 		time.Sleep(300 * time.Millisecond) // the resize observer's move
 		if off := eval[float64](s, `(() => {
@@ -163,9 +163,9 @@ func TestBrowser_WorkflowStudio(t *testing.T) {
 			t.Errorf("at 375 px the selected condition sticks out of the canvas by %.0f px", off)
 		}
 		if first {
-			s.shot("workflow-studio-375")
+			s.shot("workflow-studio-375-dark")
 		}
-		s.do("desktop width", chromedp.EmulateViewport(1280, 800))
+		s.do("desktop width", chromedp.EmulateViewport(1280, 800), setScheme("light"))
 		if first {
 			s.do("dark theme", setScheme("dark"))
 			s.shot("workflow-studio-error-dark")
