@@ -28,11 +28,11 @@ func (s *Service) forget(ctx context.Context, v Version) {
 }
 
 // PruneEngineCache removes from the engine's disk cache every module that
-// is not the module of an APPROVED version (and answers how many), and tells this node's runners
-// whether their version is still APPROVED, so that a version yanked on
-// another node is compiled in memory only from then on. The server calls
-// it at start and every SweepEngineCacheEvery (a yank on another node
-// reaches this one's disk within that).
+// is not the module of an APPROVED version, answering how many, and tells
+// this node's runners whether their version is still APPROVED, so that a
+// version yanked on another node is compiled in memory only from then on.
+// The server calls it at start and every SweepEngineCacheEvery (a yank on
+// another node reaches this one's disk within that).
 func (s *Service) PruneEngineCache(ctx context.Context) (int, error) {
 	rows, err := s.db.Read().QueryContext(ctx, `SELECT DISTINCT wasm_sha256 FROM marketplace_versions WHERE status = 'APPROVED'`)
 	if err != nil {
